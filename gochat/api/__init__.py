@@ -1,0 +1,1 @@
+"""The HTTP layer: views, middlewares, error mapping. The only place that knows aiohttp requests."""

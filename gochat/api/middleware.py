@@ -1,0 +1,99 @@
+"""Middlewares: request id + one log line per request, and errors in PROTOCOL.md's shape."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ..errors import GochatError, RateLimited, Unavailable
+from ..log import redact_text
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger("gochat.http")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return web.json_response({"error": body}, status=status)
+
+
+def response_for(exc: GochatError) -> web.Response:
+    resp = error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, RateLimited | Unavailable):
+        resp.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    return resp
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        log.info(
+            "request",
+            method=request.method,
+            path=redact_text(request.path_qs),
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+            remote=request.remote,
+        )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GochatError as exc:
+        if exc.status >= 500:
+            log.warning("dependency_error", code=exc.code, error=exc.message)
+        return response_for(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "error")
+        message = exc.reason or code
+        if exc.status == 413:
+            message = "request body too large"
+        resp = error_response(exc.status, code, message)
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if name in exc.headers:
+                resp.headers[name] = exc.headers[name]
+        return resp
+    except Exception:
+        log.exception("unhandled_error")
+        return error_response(500, "internal_error", "internal server error")

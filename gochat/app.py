@@ -1,0 +1,84 @@
+"""The app factory: the one place that builds concrete resources and wires them together.
+
+Resources start in `cleanup_ctx` order and stop in reverse: embedded PostgreSQL (when DATABASE_URL
+is unset) -> database pool + migrations -> event store writer. On shutdown the writer flushes
+everything it accepted before the pool closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from . import migrations
+from .api import health
+from .api.middleware import errors, request_context
+from .db import Database
+from .embedded import EmbeddedPostgres
+from .events import EventStore, build_registry
+from .keys import DB, REGISTRY, SETTINGS, STATE, STORE
+from .settings import Settings, ensure_dev_secret
+
+log = structlog.get_logger("gochat.app")
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings = ensure_dev_secret(settings)
+    app = web.Application(middlewares=[request_context, errors], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[STATE] = {"probes": {}, "draining": False}
+    app[REGISTRY] = build_registry()
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_event_store)
+    app.on_shutdown.append(_mark_draining)
+    app.router.add_routes(health.routes)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
+        dsn = await asyncio.to_thread(embedded.start)
+    db = await Database.connect(dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max)
+    if settings.migrate_on_start or embedded is not None:
+        applied = await migrations.migrate(db)
+        if applied:
+            log.info("migrated", applied=[m.name for m in applied])
+    app[DB] = db
+    try:
+        yield
+    finally:
+        await db.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def _event_store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = EventStore(app[DB], app[REGISTRY], node_id=settings.node_id, max_batch=settings.group_commit_max_batch)
+    store.start()
+    app[STORE] = store
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _mark_draining(app: web.Application) -> None:
+    app[STATE]["draining"] = True
+
+
+def dev_app() -> web.Application:
+    """Entry point for `adev runserver gochat/app.py --app-factory dev_app`."""
+    from .log import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, "console")
+    return create_app(settings)

@@ -1,0 +1,151 @@
+"""The `gochat` command: serve, migrate, and the operator's tools on the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from . import __version__, migrations
+from .db import Database
+from .embedded import EmbeddedPostgres
+from .errors import GochatError
+from .log import configure_logging, get_logger
+from .settings import Settings, SettingsError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, migrate: bool = False) -> AsyncIterator[Database]:
+    """The configured database, or the embedded one (started for the command and stopped after)."""
+    embedded = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = await asyncio.to_thread(embedded.start)
+    db = await Database.connect(dsn, minsize=1, maxsize=4)
+    try:
+        if migrate:
+            await migrations.migrate(db)
+        yield db
+    finally:
+        await db.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is not built for every platform
+        return asyncio.run(coro)
+
+
+# --- serve ---------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = settings.with_overrides(**overrides)
+    log = get_logger("gochat")
+    log.info(
+        "starting",
+        version=__version__,
+        host=settings.host,
+        port=settings.port,
+        database="embedded" if settings.embedded_database else "external",
+        broker="redis" if settings.redis_url else "memory",
+        node=settings.node_id,
+    )
+    loop = None
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        pass
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,
+        print=None,
+        loop=loop,
+    )
+    log.info("stopped")
+    return 0
+
+
+# --- migrate -------------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> int:
+        async with open_database(settings) as db:
+            if args.status:
+                pending = await migrations.pending(db)
+                for m in migrations.load_migrations():
+                    print(f"{'pending' if m in pending else 'applied'}  {m.name}")
+                return 1 if pending else 0
+            applied = await migrations.migrate(db)
+            print("\n".join(f"applied {m.name}" for m in applied) or "up to date")
+            return 0
+
+    return run_async(main())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gochat",
+        description="Event-sourced real-time chat server. Configuration comes from the environment (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"gochat {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    serve = sub.add_parser(
+        "serve", help="run the HTTP/WebSocket server", description="Run the HTTP and WebSocket server."
+    )
+    serve.add_argument("--host", help="address to bind (default: HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8080)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending SQL migrations", description="Apply pending migrations.")
+    migrate.add_argument("--status", action="store_true", help="list migrations and exit 1 if any is pending")
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"gochat: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return int(args.func(args, settings))
+    except SettingsError as exc:
+        print(f"gochat: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except GochatError as exc:
+        print(f"gochat: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The aiopg pool and transactions: the only module that knows how we talk to PostgreSQL.
+
+aiopg runs psycopg2 in autocommit mode; transactions are explicit `BEGIN`/`COMMIT` on one pooled
+connection. Nothing here relies on session state that a transaction-pooling proxy (PgBouncer,
+Neon's pooler) would lose: per-request settings use `set_config(..., true)` inside the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+from uuid import UUID
+
+import aiopg
+import orjson
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from .errors import Unavailable
+
+Cursor = aiopg.Cursor
+
+_registered = False
+
+
+def _register_adapters() -> None:
+    global _registered
+    if _registered:
+        return
+    psycopg2.extras.register_default_jsonb(loads=orjson.loads, globally=True)
+    psycopg2.extras.register_default_json(loads=orjson.loads, globally=True)
+    psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
+    _registered = True
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError | OSError | TimeoutError)
+
+
+class Database:
+    """A pool plus helpers for running one unit of work in one transaction."""
+
+    def __init__(self, pool: aiopg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, minsize: int = 2, maxsize: int = 20, timeout: float = 30.0) -> Database:
+        _register_adapters()
+        try:
+            pool = await aiopg.create_pool(
+                dsn,
+                minsize=minsize,
+                maxsize=maxsize,
+                timeout=timeout,
+                enable_hstore=False,
+                enable_json=False,
+                enable_uuid=False,
+                pool_recycle=300.0,
+            )
+        except psycopg2.Error as exc:
+            raise Unavailable(f"cannot connect to the database: {exc}".strip()) from exc
+        return cls(pool)
+
+    async def close(self) -> None:
+        self.pool.close()
+        await self.pool.wait_closed()
+
+    @asynccontextmanager
+    async def transaction(self, *, user_id: UUID | None = None) -> AsyncIterator[Cursor]:
+        """One transaction; `user_id` becomes `app.user_id` for row-level security policies."""
+        try:
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                await cur.execute("BEGIN")
+                try:
+                    if user_id is not None:
+                        await cur.execute("SELECT set_config('app.user_id', %s, true)", (str(user_id),))
+                    yield cur
+                except BaseException:
+                    # A cancelled or broken connection is discarded by the pool on release.
+                    if not conn.closed:
+                        with suppress(Exception):
+                            await cur.execute("ROLLBACK")
+                    raise
+                await cur.execute("COMMIT")
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise Unavailable("database unavailable") from exc
+
+    @asynccontextmanager
+    async def cursor(self) -> AsyncIterator[Cursor]:
+        """An autocommit cursor, for single statements that need no transaction."""
+        try:
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                yield cur
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise Unavailable("database unavailable") from exc
+
+    async def fetchval(self, sql: str, params: Any = None) -> Any:
+        async with self.cursor() as cur:
+            await cur.execute(sql, params)
+            row = await cur.fetchone()
+            return None if row is None else row[0]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.fetchval("SELECT 1"))
+        except Exception:
+            return False
+
+
+def json_text(obj: Any) -> str:
+    return orjson.dumps(obj).decode()

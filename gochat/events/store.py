@@ -1,0 +1,328 @@
+"""The event store: append (group commit, optimistic concurrency, idempotency) and reads.
+
+Ordering guarantee. Every append transaction takes `LOCK TABLE events IN EXCLUSIVE MODE` before it
+reads the head and assigns ids `head + 1 ...`. The lock conflicts only with other writers (readers
+take ACCESS SHARE and are never blocked) and is held until commit, so ids become visible strictly in
+commit order and without gaps: a reader tailing `id > N` can never see N + 2 and later find N + 1.
+The lock is transaction-scoped, so it works behind transaction-pooling proxies, and it serializes
+writers across processes. Its cost is amortized by group commit: one writer task per process drains
+every append waiting at that moment into one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+
+from ..db import Cursor, Database, is_connection_error
+from ..errors import Unavailable, VersionConflict
+from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+from .registry import EventRegistry
+
+COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
+
+_INSERT = (
+    "INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id,"
+    " client_msg_id, recorded_at)"
+    " SELECT i, s, v, t, sv, d::jsonb, m::jsonb, a, c, %s"
+    " FROM unnest(%s::bigint[], %s::uuid[], %s::int[], %s::text[], %s::smallint[], %s::text[], %s::text[],"
+    " %s::uuid[], %s::text[]) AS x(i, s, v, t, sv, d, m, a, c)"
+)
+_LOCK_AND_HEAD = "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; SELECT coalesce(max(id), 0), now() FROM events"
+_STREAM_HEADS = "SELECT s, (SELECT max(version) FROM events e WHERE e.stream_id = s) FROM unnest(%s::uuid[]) AS s"
+_FIND_KEYS = (
+    f"SELECT {COLUMNS} FROM events WHERE (actor_id, stream_id, client_msg_id) IN"
+    " (SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[]))"
+)
+
+
+class InlineProjector(Protocol):
+    """A projection kept current inside the append transaction (read-your-writes views)."""
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None: ...
+
+
+CommitListener = Callable[[Sequence[RecordedEvent]], None]
+
+
+@dataclass(slots=True)
+class _Group:
+    """One caller's events: appended together or not at all."""
+
+    events: list[NewEvent]
+    data: list[dict[str, Any]]
+    future: asyncio.Future[list[AppendResult]]
+    results: list[AppendResult] | None = None
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class WriterStats:
+    flushes: int = 0
+    events: int = 0
+    last_batch: int = 0
+
+
+class EventStore:
+    def __init__(
+        self,
+        db: Database,
+        registry: EventRegistry,
+        *,
+        node_id: str = "",
+        max_batch: int = 1000,
+        inline: Sequence[InlineProjector] = (),
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.node_id = node_id
+        self.max_batch = max_batch
+        self.inline = list(inline)
+        self.listeners: list[CommitListener] = []
+        self.stats = WriterStats()
+        self.flush_observer: Callable[[float, int], None] | None = None
+        self._queue: list[_Group] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._closing = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="gochat-group-commit")
+
+    async def close(self) -> None:
+        """Flush everything already accepted, then stop the writer."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def add_listener(self, listener: CommitListener) -> None:
+        self.listeners.append(listener)
+
+    # --- append ---------------------------------------------------------------------------------
+    async def append(self, *events: NewEvent) -> list[AppendResult]:
+        """Append events atomically; returns one result per event once the transaction committed.
+
+        Raises ValidationFailed (unknown type, bad data) before anything is queued, VersionConflict
+        when a stream is not at `expected_version`, Unavailable when the database cannot be reached.
+        An idempotent retry (same actor, stream and client_msg_id as a stored event) returns the
+        original event with `duplicate=True` and writes nothing.
+        """
+        if not events:
+            return []
+        if self._closing or self._task is None:
+            raise Unavailable("the event store is not accepting appends (shutting down)")
+        data = [self.registry.validate(e.type, e.data) for e in events]
+        future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Group(list(events), data, future))
+        self._wakeup.set()
+        # Shielded: a caller that goes away does not cancel a commit other callers share.
+        return await asyncio.shield(future)
+
+    async def append_one(self, event: NewEvent) -> AppendResult:
+        return (await self.append(event))[0]
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch: list[_Group] = []
+                count = 0
+                while self._queue and (not batch or count + len(self._queue[0].events) <= self.max_batch):
+                    group = self._queue.pop(0)
+                    batch.append(group)
+                    count += len(group.events)
+                await self._flush(batch)
+            if self._closing:
+                return
+
+    async def _flush(self, batch: list[_Group]) -> None:
+        started = time.perf_counter()
+        try:
+            committed = await self._commit(batch)
+        except Exception as exc:
+            if is_connection_error(exc) or isinstance(exc, Unavailable) or len(batch) == 1:
+                err = Unavailable("database unavailable") if is_connection_error(exc) else exc
+                for g in batch:
+                    g.error, g.results = err, None
+                committed = []
+            else:
+                # One bad group must not sink its neighbours: retry each on its own.
+                committed = []
+                for g in batch:
+                    g.error, g.results = None, None
+                    try:
+                        committed.extend(await self._commit([g]))
+                    except Exception as one:
+                        g.error = Unavailable("database unavailable") if is_connection_error(one) else one
+        elapsed = time.perf_counter() - started
+        self.stats.flushes += 1
+        self.stats.last_batch = sum(len(g.events) for g in batch)
+        self.stats.events += len(committed)
+        if self.flush_observer is not None:
+            self.flush_observer(elapsed, self.stats.last_batch)
+        for g in batch:
+            if g.future.done():
+                continue
+            if g.error is not None:
+                g.future.set_exception(g.error)
+            else:
+                assert g.results is not None
+                g.future.set_result(g.results)
+        if committed:
+            for listener in self.listeners:
+                listener(committed)
+
+    async def _commit(self, batch: list[_Group]) -> list[RecordedEvent]:
+        async with self.db.pool.acquire() as conn, conn.cursor() as cur:
+            try:
+                committed = await self._commit_txn(cur, batch)
+                await cur.execute("COMMIT")
+                return committed
+            except BaseException:
+                if not conn.closed:
+                    with suppress(Exception):  # a broken connection is discarded anyway
+                        await cur.execute("ROLLBACK")
+                raise
+
+    async def _commit_txn(self, cur: Cursor, batch: list[_Group]) -> list[RecordedEvent]:
+        await cur.execute(_LOCK_AND_HEAD)
+        head, now = await cur.fetchone()
+
+        streams = list({e.stream_id for g in batch for e in g.events})
+        await cur.execute(_STREAM_HEADS, (streams,))
+        versions: dict[UUID, int] = {s: (v or 0) for s, v in await cur.fetchall()}
+
+        keyed = [(e.actor_id, e.stream_id, e.client_msg_id) for g in batch for e in g.events if e.client_msg_id]
+        originals: dict[tuple[UUID | None, UUID, str], RecordedEvent] = {}
+        if keyed:
+            await cur.execute(_FIND_KEYS, ([k[0] for k in keyed], [k[1] for k in keyed], [k[2] for k in keyed]))
+            for row in await cur.fetchall():
+                ev = self._row_to_event(row)
+                originals[(ev.actor_id, ev.stream_id, ev.client_msg_id or "")] = ev
+
+        committed: list[RecordedEvent] = []
+        for g in batch:
+            g.error = None
+            dup = self._find_duplicate(g, originals)
+            if dup is not None:
+                g.results = [AppendResult(dup, duplicate=True)]
+                continue
+            conflict = self._check_versions(g, versions)
+            if conflict is not None:
+                g.error, g.results = conflict, None
+                continue
+            g.results = []
+            for new, data in zip(g.events, g.data, strict=True):
+                head += 1
+                versions[new.stream_id] = version = versions.get(new.stream_id, 0) + 1
+                metadata = dict(new.metadata)
+                if self.node_id:
+                    metadata.setdefault("node", self.node_id)
+                if new.actor_id is not None:
+                    metadata.setdefault("actor_id", str(new.actor_id))
+                if new.client_msg_id is not None:
+                    metadata.setdefault("client_msg_id", new.client_msg_id)
+                ev = RecordedEvent(
+                    head, new.stream_id, version, new.type, self.registry.spec(new.type).version,
+                    data, metadata, new.actor_id, new.client_msg_id, now,
+                )  # fmt: skip
+                g.results.append(AppendResult(ev))
+                committed.append(ev)
+                if new.client_msg_id:
+                    originals[(new.actor_id, new.stream_id, new.client_msg_id)] = ev
+
+        if committed:
+            await cur.execute(_INSERT, _insert_params(committed, now))
+            for projector in self.inline:
+                await projector.apply_batch(cur, committed)
+        return committed
+
+    @staticmethod
+    def _find_duplicate(
+        g: _Group, originals: dict[tuple[UUID | None, UUID, str], RecordedEvent]
+    ) -> RecordedEvent | None:
+        # A group's identity is its first keyed event: a retry of the group finds that one.
+        for e in g.events:
+            if e.client_msg_id:
+                return originals.get((e.actor_id, e.stream_id, e.client_msg_id))
+        return None
+
+    @staticmethod
+    def _check_versions(g: _Group, versions: dict[UUID, int]) -> VersionConflict | None:
+        seen: dict[UUID, int] = {}
+        for e in g.events:
+            current = seen.get(e.stream_id, versions.get(e.stream_id, 0))
+            if e.expected_version is not None and e.stream_id not in seen and e.expected_version != current:
+                what = "to be new" if e.expected_version == NO_STREAM else f"at version {e.expected_version}"
+                return VersionConflict(
+                    f"stream {e.stream_id} expected {what}, found version {current}",
+                    details={"stream_id": str(e.stream_id), "expected": e.expected_version, "actual": current},
+                )
+            seen[e.stream_id] = current + 1
+        return None
+
+    # --- reads ----------------------------------------------------------------------------------
+    def _row_to_event(self, row: Sequence[Any]) -> RecordedEvent:
+        id_, stream, version, type_, sv, data, metadata, actor, cmid, at = row
+        sv, data = self.registry.upcast(type_, sv, data)
+        return RecordedEvent(id_, stream, version, type_, sv, data, metadata, actor, cmid, at)
+
+    async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:
+        async with self.db.cursor() as cur:
+            await cur.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT %s", (*params, limit))
+            return [self._row_to_event(r) for r in await cur.fetchall()]
+
+    async def read_all(
+        self, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None
+    ) -> list[RecordedEvent]:
+        if types is not None:
+            return await self._select("id > %s AND type = ANY(%s)", (after, list(types)), limit)
+        return await self._select("id > %s", (after,), limit)
+
+    async def read_stream(self, stream_id: UUID, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        return await self._select("stream_id = %s AND id > %s", (stream_id, after), limit)
+
+    async def read_streams(self, stream_ids: Iterable[UUID], after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events of several streams after a global position, in id order (WebSocket resume)."""
+        return await self._select("stream_id = ANY(%s) AND id > %s", (list(stream_ids), after), limit)
+
+    async def get(self, event_id: int) -> RecordedEvent | None:
+        found = await self._select("id = %s", (event_id,), 1)
+        return found[0] if found else None
+
+    async def head(self) -> int:
+        return int(await self.db.fetchval("SELECT coalesce(max(id), 0) FROM events"))
+
+    async def stream_version(self, stream_id: UUID) -> int:
+        return int(
+            await self.db.fetchval("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,))
+        )
+
+
+def _insert_params(events: Sequence[RecordedEvent], now: Any) -> tuple[Any, ...]:
+    dumps = orjson.dumps
+    return (
+        now,
+        [e.id for e in events],
+        [e.stream_id for e in events],
+        [e.version for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [dumps(e.data).decode() for e in events],
+        [dumps(e.metadata).decode() for e in events],
+        [e.actor_id for e in events],
+        [e.client_msg_id for e in events],
+    )

@@ -1,0 +1,18 @@
+"""Typed application state: one AppKey per shared resource, set by the app factory only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .db import Database
+from .events import EventRegistry, EventStore
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+REGISTRY = web.AppKey("registry", EventRegistry)
+STORE = web.AppKey("store", EventStore)
+# Flags and small state the readiness probe reads.
+STATE = web.AppKey("state", dict[str, Any])

@@ -1,0 +1,176 @@
+"""Configuration from the environment, validated once at start-up.
+
+Every setting has one name in the environment; `Settings.from_env` either returns a complete,
+valid `Settings` or raises `SettingsError` with a single human line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+MIN_SECRET_BYTES = 32
+LogFormat = Literal["json", "console"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value} is out of range ({lo}..{hi})")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value} is out of range ({lo}..{hi})")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use on/off)")
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    scheme = urlsplit(raw).scheme
+    if scheme not in schemes:
+        raise SettingsError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    data_dir: Path = Path("./var")
+    environment: Literal["production", "development"] = "production"
+    log_level: str = "info"
+    log_format: LogFormat = "json"
+    allowed_origins: tuple[str, ...] = ()
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    migrate_on_start: bool = True
+    rate_limits: bool = True
+    max_body_bytes: int = 1024 * 1024
+    shutdown_timeout: float = 10.0
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    jwt_issuer: str = "gochat"
+    jwt_audience: str = "gochat"
+    group_commit_max_batch: int = 1000
+    node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql"))
+        raw_env = env.get("GOCHAT_ENV", "").strip().lower()
+        if raw_env not in ("", "production", "development"):
+            raise SettingsError(f"GOCHAT_ENV={raw_env!r} must be production or development")
+        # The embedded default is a developer's machine: generate a secret rather than refuse.
+        environment: Literal["production", "development"] = (
+            "development" if raw_env == "development" or (not raw_env and database_url is None) else "production"
+        )
+        jwt_secret = env.get("JWT_SECRET") or None
+        if jwt_secret is not None and len(jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if jwt_secret is None and environment == "production":
+            raise SettingsError("JWT_SECRET is required (at least 32 bytes) unless GOCHAT_ENV=development")
+        log_level = env.get("LOG_LEVEL", "info").strip().lower()
+        if log_level not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(f"LOG_LEVEL={log_level!r} must be debug, info, warning, error or critical")
+        log_format = env.get("LOG_FORMAT", "").strip().lower() or (
+            "console" if environment == "development" else "json"
+        )
+        if log_format not in ("json", "console"):
+            raise SettingsError(f"LOG_FORMAT={log_format!r} must be json or console")
+        origins = tuple(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        pool_min = _int(env, "GOCHAT_DB_POOL_MIN", 2, 0, 1000)
+        pool_max = _int(env, "GOCHAT_DB_POOL_MAX", 20, 1, 1000)
+        if pool_max < pool_min:
+            raise SettingsError("GOCHAT_DB_POOL_MAX must be >= GOCHAT_DB_POOL_MIN")
+        settings = cls(
+            database_url=database_url,
+            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            jwt_secret=jwt_secret,
+            host=env.get("HOST", "0.0.0.0").strip() or "0.0.0.0",
+            port=_int(env, "PORT", 8080, 0, 65535),
+            data_dir=Path(env.get("GOCHAT_DATA_DIR", "").strip() or "./var"),
+            environment=environment,
+            log_level=log_level,
+            log_format=log_format,  # type: ignore[arg-type]
+            allowed_origins=origins,
+            db_pool_min=pool_min,
+            db_pool_max=pool_max,
+            migrate_on_start=_bool(env, "GOCHAT_MIGRATE_ON_START", True),
+            rate_limits=_bool(env, "GOCHAT_RATE_LIMITS", True),
+            max_body_bytes=_int(env, "GOCHAT_MAX_BODY_BYTES", 1024 * 1024, 1024, 1 << 31),
+            shutdown_timeout=_float(env, "GOCHAT_SHUTDOWN_TIMEOUT", 10.0, 0.0, 600.0),
+            access_token_ttl=_int(env, "GOCHAT_ACCESS_TOKEN_TTL", 15 * 60, 30, 24 * 3600),
+            refresh_token_ttl=_int(env, "GOCHAT_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
+            group_commit_max_batch=_int(env, "GOCHAT_GROUP_COMMIT_MAX_BATCH", 1000, 1, 100_000),
+        )
+        if env.get("GOCHAT_NODE_ID"):
+            settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def ensure_dev_secret(settings: Settings) -> Settings:
+    """In development without JWT_SECRET, keep one random secret in the data dir across restarts."""
+    if settings.jwt_secret is not None:
+        return settings
+    if not settings.development:
+        raise SettingsError("JWT_SECRET is required")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "jwt_secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return replace(settings, jwt_secret=path.read_text().strip())

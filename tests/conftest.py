@@ -1,0 +1,227 @@
+"""Fixtures: real PostgreSQL and real Redis, found or started, and a fresh database per test.
+
+PostgreSQL: TEST_DATABASE_URL, else the server on 127.0.0.1:5432 when it answers, else an embedded
+server started for the run. Each run migrates one template database; each test gets its own copy
+(CREATE DATABASE ... TEMPLATE takes ~30 ms), and everything is dropped at the end.
+Redis: TEST_REDIS_URL, else 127.0.0.1:6379 when it answers, else a `redis-server` on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gochat import migrations
+from gochat.app import create_app
+from gochat.db import Database
+from gochat.embedded import EmbeddedPostgres
+from gochat.events import EventStore, build_registry
+from gochat.settings import Settings
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _pg_answers(dsn: str) -> bool:
+    try:
+        psycopg2.connect(dsn, connect_timeout=2).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def _admin(dsn: str) -> Any:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    return conn
+
+
+class PgCluster:
+    """A server this run may create databases on."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.run_id = f"gochat_t{os.getpid()}_{secrets.token_hex(3)}"
+        self.template = f"{self.run_id}_tpl"
+        self.created: list[str] = []
+        self._n = 0
+
+    def create_template(self) -> None:
+        conn = _admin(self.admin_dsn)
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            conn.close()
+        self.created.append(self.template)
+
+        async def migrate() -> None:
+            db = await Database.connect(with_database(self.admin_dsn, self.template), minsize=1, maxsize=1)
+            try:
+                await migrations.migrate(db)
+            finally:
+                await db.close()
+
+        asyncio.run(migrate())
+
+    def new_database(self) -> str:
+        self._n += 1
+        name = f"{self.run_id}_{self._n}"
+        conn = _admin(self.admin_dsn)
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            conn.close()
+        self.created.append(name)
+        return with_database(self.admin_dsn, name)
+
+    def drop_all(self) -> None:
+        conn = _admin(self.admin_dsn)
+        try:
+            for name in reversed(self.created):
+                conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    embedded = None
+    tmp = None
+    dsn = os.environ.get("TEST_DATABASE_URL")
+    if not dsn:
+        if _pg_answers(LOCAL_PG):
+            dsn = LOCAL_PG
+        else:
+            tmp = tempfile.mkdtemp(prefix="gochat-test-pg-")
+            embedded = EmbeddedPostgres(Path(tmp), cleanup="delete")
+            dsn = embedded.start()
+    cluster = PgCluster(dsn)
+    cluster.create_template()
+    try:
+        yield cluster
+    finally:
+        cluster.drop_all()
+        if embedded is not None:
+            embedded.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(pg_cluster: PgCluster) -> str:
+    """A freshly migrated database of this test's own."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await Database.connect(database_url, minsize=1, maxsize=10)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def store(db: Database) -> AsyncIterator[EventStore]:
+    event_store = EventStore(db, build_registry(), node_id="test")
+    event_store.start()
+    try:
+        yield event_store
+    finally:
+        await event_store.close()
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis_server() -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway redis-server on a free port (also used by tests that stop Redis on purpose)."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed and no Redis answers on 127.0.0.1:6379")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if _redis_answers(LOCAL_REDIS):
+        yield LOCAL_REDIS
+        return
+    proc, url = start_redis_server()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+# --- the app --------------------------------------------------------------------------------------
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret=TEST_SECRET,
+        data_dir=tmp_path,
+        environment="production",
+        log_level="warning",
+        db_pool_min=1,
+        db_pool_max=10,
+        node_id="test",
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], settings: Settings) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings))  # type: ignore[no-any-return]

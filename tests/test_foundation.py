@@ -1,0 +1,107 @@
+"""Settings, migrations, the CLI and the app's probes: the ground the rest stands on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gochat import migrations
+from gochat.cli import main
+from gochat.db import Database
+from gochat.settings import Settings, SettingsError, ensure_dev_secret
+
+
+def test_defaults_follow_the_seed() -> None:
+    s = Settings.from_env({"JWT_SECRET": "s" * 32, "DATABASE_URL": "postgres://u@h/db"})
+    assert (s.port, s.environment, s.redis_url) == (8080, "production", None)
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PORT": "eighty"}, "PORT='eighty' is not an integer"),
+        ({"PORT": "70000"}, "PORT=70000 is out of range"),
+        ({"JWT_SECRET": "short"}, "JWT_SECRET must be at least 32 bytes"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must be a URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must be a URL"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud'"),
+        ({"GOCHAT_RATE_LIMITS": "maybe"}, "GOCHAT_RATE_LIMITS='maybe' is not a boolean"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment.replace("(", r"\(")):
+        Settings.from_env({"GOCHAT_ENV": "development", **env})
+
+
+def test_production_requires_a_secret() -> None:
+    with pytest.raises(SettingsError, match="JWT_SECRET is required"):
+        Settings.from_env({"DATABASE_URL": "postgres://u@h/db"})
+
+
+def test_development_keeps_one_generated_secret(tmp_path: Path) -> None:
+    s = Settings.from_env({"GOCHAT_DATA_DIR": str(tmp_path)})
+    assert s.development and s.embedded_database
+    first = ensure_dev_secret(s).jwt_secret
+    assert first is not None and len(first) >= 32
+    assert ensure_dev_secret(s).jwt_secret == first
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_bad_setting_stops_the_cli_with_one_line() -> None:
+    env = {**os.environ, "PORT": "nope", "GOCHAT_ENV": "development"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gochat", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "gochat: configuration error: PORT='nope' is not an integer"
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["serve", "--help"], ["migrate", "--help"], ["--version"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+    assert "gochat" in capsys.readouterr().out
+
+
+async def test_migrations_are_recorded_and_rerunning_is_a_no_op(db: Database) -> None:
+    assert await migrations.migrate(db) == []
+    assert await migrations.pending(db) == []
+    applied = await migrations.applied_versions(db)
+    assert applied == {m.version for m in migrations.load_migrations()}
+
+
+def test_migrate_command_against_a_server(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": "k" * 32}
+    proc = subprocess.run([sys.executable, "-m", "gochat", "migrate"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "up to date"
+    status = subprocess.run(
+        [sys.executable, "-m", "gochat", "migrate", "--status"], env=env, capture_output=True, text=True
+    )
+    assert status.returncode == 0
+    assert "applied  001_events.sql" in status.stdout
+
+
+async def test_health_and_readiness(client: Any) -> None:
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert await resp.json() == {"status": "ok"}
+    assert resp.headers["X-Request-ID"]
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    body = await ready.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok"
+
+
+async def test_unknown_route_answers_in_the_error_shape(client: Any) -> None:
+    resp = await client.get("/nope", headers={"X-Request-ID": "abc-123"})
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "not_found"
+    assert resp.headers["X-Request-ID"] == "abc-123"
