@@ -19,7 +19,10 @@ from .api.middleware import errors, request_context
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
-from .keys import DB, REGISTRY, SETTINGS, STATE, STORE
+from .keys import DB, PROJECTIONS, RATE_LIMITER, REGISTRY, SETTINGS, STATE, STORE
+from .projections.catalog import all_projections
+from .projections.engine import InlineProjections, ProjectionRunner
+from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .settings import Settings, ensure_dev_secret
 
 log = structlog.get_logger("gochat.app")
@@ -33,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app[REGISTRY] = build_registry()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
+    app.cleanup_ctx.append(_rate_limiter)
     app.on_shutdown.append(_mark_draining)
     app.router.add_routes(health.routes)
     return app
@@ -63,12 +67,29 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = EventStore(app[DB], app[REGISTRY], node_id=settings.node_id, max_batch=settings.group_commit_max_batch)
+    projections = all_projections()
+    store.inline.append(InlineProjections(store, projections))
+    runner = ProjectionRunner(app[DB], store, projections)
+    # Catch up before the writer starts, so the append path only ever fills a small residue.
+    await runner.catch_up_all()
     store.start()
+    runner.start_follower()
     app[STORE] = store
+    app[PROJECTIONS] = runner
     try:
         yield
     finally:
         await store.close()
+        await runner.stop()
+
+
+async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
+    limiter: RateLimiter = MemoryRateLimiter() if app[SETTINGS].rate_limits else NoLimits()
+    app[RATE_LIMITER] = limiter
+    try:
+        yield
+    finally:
+        await limiter.close()
 
 
 async def _mark_draining(app: web.Application) -> None:

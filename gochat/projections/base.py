@@ -1,0 +1,39 @@
+"""What a projection is: tables it owns, the event types it handles, and pure handlers.
+
+A projection's rows are a function of the log alone. `apply` must be deterministic (use the
+event's `id`, `recorded_at` and data, never the clock or a random source) so that applying events
+one at a time, in batches, or in a rebuild from zero all give the same tables.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ..db import Cursor
+from ..events.model import RecordedEvent
+
+
+class Projection(ABC):
+    #: checkpoint key; also the name ops use (`gochat projections rebuild NAME`)
+    name: ClassVar[str]
+    #: tables this projection owns, parents first (rebuild creates and swaps these)
+    tables: ClassVar[tuple[str, ...]]
+    #: event types it reads; all others are skipped without a call
+    handles: ClassVar[frozenset[str]]
+    #: True: applied inside the append transaction, so a client reads its own writes at once.
+    #: False: a follower task catches it up shortly after commit.
+    inline: ClassVar[bool] = True
+
+    @abstractmethod
+    async def apply(self, cur: Cursor, event: RecordedEvent) -> None:
+        """Apply one event (only types in `handles` arrive here)."""
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        """Apply events in id order. Override with set-based SQL where a batch is common and hot;
+        the result must equal applying them one by one (tests check it)."""
+        handles = self.handles
+        for event in events:
+            if event.type in handles:
+                await self.apply(cur, event)

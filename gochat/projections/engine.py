@@ -1,0 +1,143 @@
+"""Keeping projections current: inline in the append transaction, catch-up at start-up, and a
+follower for projections that may lag.
+
+Inline projections run inside the writer's transaction (the event table lock is held), so their
+checkpoints can be checked and advanced exactly: if a projection is behind the batch's first event
+(a node started before catching up, or a projection was just added), the missing events are read
+and applied first, in the same transaction. The bulk of any catch-up happens at start-up, outside
+the append path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+
+from ..db import Cursor, Database
+from ..events.model import RecordedEvent
+from ..events.store import EventStore
+from .base import Projection
+
+log = structlog.get_logger("gochat.projections")
+
+_READ_CHECKPOINTS = "SELECT name, position FROM projection_checkpoints WHERE name = ANY(%s) FOR UPDATE"
+_ADVANCE = (
+    "INSERT INTO projection_checkpoints (name, position) SELECT n, %s FROM unnest(%s::text[]) AS n"
+    " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()"
+)
+
+
+async def read_checkpoints(cur: Cursor, names: Sequence[str]) -> dict[str, int]:
+    await cur.execute(_READ_CHECKPOINTS, (list(names),))
+    found = {n: int(p) for n, p in await cur.fetchall()}
+    return {n: found.get(n, 0) for n in names}
+
+
+async def advance(cur: Cursor, names: Sequence[str], position: int) -> None:
+    await cur.execute(_ADVANCE, (position, list(names)))
+
+
+class InlineProjections:
+    """The store's in-transaction hook: applies every inline projection to each committed batch."""
+
+    def __init__(self, store: EventStore, projections: Sequence[Projection]) -> None:
+        self.store = store
+        self.projections = [p for p in projections if p.inline]
+        self.names = [p.name for p in self.projections]
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        if not self.projections:
+            return
+        checkpoints = await read_checkpoints(cur, self.names)
+        first = events[0].id
+        for projection in self.projections:
+            behind = checkpoints[projection.name]
+            if behind < first - 1:
+                await self._fill(cur, projection, behind, first)
+            await projection.apply_batch(cur, events)
+        await advance(cur, self.names, events[-1].id)
+
+    async def _fill(self, cur: Cursor, projection: Projection, after: int, until: int) -> None:
+        while after < until - 1:
+            await cur.execute(
+                "SELECT id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id,"
+                " recorded_at FROM events WHERE id > %s AND id < %s AND type = ANY(%s) ORDER BY id LIMIT 5000",
+                (after, until, list(projection.handles)),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return
+            events = [self.store._row_to_event(r) for r in rows]
+            await projection.apply_batch(cur, events)
+            after = events[-1].id
+
+
+class ProjectionRunner:
+    """Catches projections up from their checkpoints, and follows the log for non-inline ones."""
+
+    def __init__(self, db: Database, store: EventStore, projections: Sequence[Projection], page: int = 2000) -> None:
+        self.db = db
+        self.store = store
+        self.projections = list(projections)
+        self.page = page
+        self._follower: asyncio.Task[None] | None = None
+
+    def get(self, name: str) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    async def catch_up(self, projection: Projection, until: int | None = None) -> int:
+        """Apply what the projection handles after its checkpoint, a page per transaction, and
+        move the checkpoint to the head (or `until`) read before the events were."""
+        applied = 0
+        while True:
+            async with self.db.transaction() as cur:
+                position = (await read_checkpoints(cur, [projection.name]))[projection.name]
+                head = until if until is not None else await self.store.head()
+                if position >= head:
+                    return applied
+                events = await self.store.read_all(after=position, limit=self.page, types=projection.handles)
+                full = len(events) == self.page
+                events = [e for e in events if e.id <= head]
+                if events:
+                    await projection.apply_batch(cur, events)
+                reached = events[-1].id if full and events else head
+                await advance(cur, [projection.name], reached)
+                applied += len(events)
+                if reached >= head:
+                    return applied
+
+    async def catch_up_all(self) -> None:
+        for projection in self.projections:
+            n = await self.catch_up(projection)
+            if n:
+                log.info("projection_caught_up", projection=projection.name, events=n)
+
+    def start_follower(self, interval: float = 0.05) -> None:
+        lagging = [p for p in self.projections if not p.inline]
+        if lagging and self._follower is None:
+            self._follower = asyncio.get_running_loop().create_task(self._follow(lagging, interval))
+
+    async def _follow(self, projections: list[Projection], interval: float) -> None:
+        while True:
+            try:
+                for p in projections:
+                    await self.catch_up(p)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("projection_follow_failed")
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
