@@ -22,6 +22,9 @@ from .errors import Unavailable
 
 Cursor = aiopg.Cursor
 
+APP_ROLE = "gochat_app"
+_BEGIN_AS_APP = f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SELECT set_config('app.user_id', %s, true)"
+
 _registered = False
 
 
@@ -84,6 +87,22 @@ class Database:
                             await cur.execute("ROLLBACK")
                     raise
                 await cur.execute("COMMIT")
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise Unavailable("database unavailable") from exc
+
+    @asynccontextmanager
+    async def read(self, user_id: UUID | None) -> AsyncIterator[Cursor]:
+        """A read-only transaction on behalf of a user, as the non-owner app role, so row-level
+        security hides every room the user may not see even if a query forgets its filter."""
+        try:
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "",))
+                try:
+                    yield cur
+                finally:
+                    if not conn.closed:
+                        with suppress(Exception):
+                            await cur.execute("ROLLBACK")
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise Unavailable("database unavailable") from exc
 

@@ -30,6 +30,8 @@ from gochat.app import create_app
 from gochat.db import Database
 from gochat.embedded import EmbeddedPostgres
 from gochat.events import EventStore, build_registry
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 from gochat.settings import Settings
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -144,7 +146,9 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def store(db: Database) -> AsyncIterator[EventStore]:
+    """An event store with every projection applied inline, as the app runs it."""
     event_store = EventStore(db, build_registry(), node_id="test")
+    event_store.inline.append(InlineProjections(event_store, all_projections()))
     event_store.start()
     try:
         yield event_store

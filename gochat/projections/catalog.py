@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .base import Projection
+from .rooms import RoomsProjection
 
 
 def all_projections() -> list[Projection]:
-    return []
+    return [RoomsProjection()]

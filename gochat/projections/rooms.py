@@ -1,0 +1,174 @@
+"""Projection "rooms": rooms and their membership (joined / invited / banned, with roles)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..db import Cursor
+from ..events.model import RecordedEvent
+from .base import Projection
+
+
+class RoomsProjection(Projection):
+    name = "rooms"
+    tables = ("rooms", "memberships")
+    handles = frozenset(
+        {
+            "room.created",
+            "room.updated",
+            "member.joined",
+            "member.left",
+            "member.kicked",
+            "member.invited",
+            "member.banned",
+            "member.unbanned",
+            "member.role_changed",
+            "message.posted",
+        }
+    )
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        # message.posted only raises rooms.last_message_id (a max), so it is order-free: one
+        # statement for the batch instead of one per message.
+        latest: dict[Any, int] = {}
+        for e in events:
+            if e.type == "message.posted":
+                latest[e.stream_id] = e.id
+            elif e.type in self.handles:
+                await self.apply(cur, e)
+        if latest:
+            await cur.execute(
+                "UPDATE rooms r SET last_message_id = greatest(coalesce(r.last_message_id, 0), x.m)"
+                " FROM unnest(%s::uuid[], %s::bigint[]) AS x(room, m) WHERE r.id = x.room",
+                (list(latest), list(latest.values())),
+            )
+
+    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+        d = e.data
+        room = e.stream_id
+        match e.type:
+            case "room.created":
+                members = d.get("members")
+                await cur.execute(
+                    "INSERT INTO rooms (id, name, type, topic, created_by, created_at, group_key)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    (room, d["name"], d["type"], d["topic"], e.actor_id, e.recorded_at,
+                     ",".join(sorted(members)) if d["type"] == "group" and members else None),
+                )  # fmt: skip
+            case "room.updated":
+                await cur.execute(
+                    "UPDATE rooms SET name = coalesce(%s, name), topic = coalesce(%s, topic) WHERE id = %s",
+                    (d.get("name"), d.get("topic"), room),
+                )
+            case "member.joined":
+                await cur.execute(
+                    "INSERT INTO memberships (room_id, user_id, state, role, joined_at, since_id)"
+                    " VALUES (%s, %s, 'joined', %s, %s, %s)"
+                    " ON CONFLICT (room_id, user_id) DO UPDATE SET state = 'joined', role = EXCLUDED.role,"
+                    " joined_at = EXCLUDED.joined_at, since_id = EXCLUDED.since_id"
+                    " WHERE memberships.state <> 'joined'",
+                    (room, d["user_id"], d["role"], e.recorded_at, e.id),
+                )
+                await self._count(cur, room)
+            case "member.left" | "member.kicked" | "member.unbanned":
+                state = "banned" if e.type == "member.unbanned" else "joined"
+                await cur.execute(
+                    "DELETE FROM memberships WHERE room_id = %s AND user_id = %s AND state IN (%s, 'invited')",
+                    (room, d["user_id"], state),
+                )
+                await self._count(cur, room)
+            case "member.invited":
+                await cur.execute(
+                    "INSERT INTO memberships (room_id, user_id, state, since_id) VALUES (%s, %s, 'invited', %s)"
+                    " ON CONFLICT (room_id, user_id) DO NOTHING",
+                    (room, d["user_id"], e.id),
+                )
+            case "member.banned":
+                await cur.execute(
+                    "INSERT INTO memberships (room_id, user_id, state, role, since_id)"
+                    " VALUES (%s, %s, 'banned', 'member', %s) ON CONFLICT (room_id, user_id)"
+                    " DO UPDATE SET state = 'banned', role = 'member', joined_at = NULL, since_id = EXCLUDED.since_id",
+                    (room, d["user_id"], e.id),
+                )
+                await self._count(cur, room)
+            case "member.role_changed":
+                await cur.execute(
+                    "UPDATE memberships SET role = %s WHERE room_id = %s AND user_id = %s AND state = 'joined'",
+                    (d["role"], room, d["user_id"]),
+                )
+
+    @staticmethod
+    async def _count(cur: Cursor, room: Any) -> None:
+        # Membership changes are rare next to messages; recounting keeps the count exact.
+        await cur.execute(
+            "UPDATE rooms SET member_count ="
+            " (SELECT count(*) FROM memberships WHERE room_id = %s AND state = 'joined') WHERE id = %s",
+            (room, room),
+        )
+
+
+# --- read queries (run inside Database.read(user), so row-level security applies) ---------------
+ROOM_COLUMNS = "r.id, r.name, r.type, r.topic, r.created_by, r.created_at, r.member_count, r.last_message_id"
+
+
+def room_row(row: Sequence[Any]) -> dict[str, Any]:
+    keys = ("id", "name", "type", "topic", "created_by", "created_at", "member_count", "last_message_id")
+    return dict(zip(keys, row, strict=True))
+
+
+async def get_room(cur: Cursor, room_id: Any) -> dict[str, Any] | None:
+    await cur.execute(f"SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = %s", (room_id,))
+    row = await cur.fetchone()
+    return room_row(row) if row else None
+
+
+async def get_membership(cur: Cursor, room_id: Any, user_id: Any) -> dict[str, Any] | None:
+    await cur.execute(
+        "SELECT state, role, joined_at, since_id FROM memberships WHERE room_id = %s AND user_id = %s",
+        (room_id, user_id),
+    )
+    row = await cur.fetchone()
+    return dict(zip(("state", "role", "joined_at", "since_id"), row, strict=True)) if row else None
+
+
+async def list_members(cur: Cursor, room_id: Any, state: str = "joined") -> list[dict[str, Any]]:
+    await cur.execute(
+        "SELECT user_id, role, joined_at FROM memberships WHERE room_id = %s AND state = %s"
+        " ORDER BY joined_at, user_id",
+        (room_id, state),
+    )
+    return [dict(zip(("user_id", "role", "joined_at"), r, strict=True)) for r in await cur.fetchall()]
+
+
+async def member_ids(cur: Cursor, room_id: Any) -> list[Any]:
+    await cur.execute("SELECT user_id FROM memberships WHERE room_id = %s AND state = 'joined'", (room_id,))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def joined_room_ids(cur: Cursor, user_id: Any) -> list[Any]:
+    await cur.execute("SELECT room_id FROM memberships WHERE user_id = %s AND state = 'joined'", (user_id,))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def find_group(cur: Cursor, group_key: str) -> dict[str, Any] | None:
+    await cur.execute(f"SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.group_key = %s", (group_key,))
+    row = await cur.fetchone()
+    return room_row(row) if row else None
+
+
+async def public_directory(cur: Cursor, name: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+    """Public rooms by name (case-insensitive substring), keyset-paginated by (lower(name), id)."""
+    where, params = ["r.type = 'public'"], []
+    if name:
+        where.append("lower(r.name) LIKE %s")
+        params.append("%" + name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    if after:
+        where.append("(lower(r.name), r.id::text) > (%s, %s)")
+        low, _, rid = after.rpartition("|")
+        params += [low, rid]
+    await cur.execute(
+        f"SELECT {ROOM_COLUMNS} FROM rooms r WHERE {' AND '.join(where)} ORDER BY lower(r.name), r.id LIMIT %s",
+        (*params, limit),
+    )
+    return [room_row(r) for r in await cur.fetchall()]

@@ -1,0 +1,1 @@
+"""Use cases: validate, authorize against projections, append events. No aiohttp, no raw SQL."""

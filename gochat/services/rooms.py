@@ -1,0 +1,194 @@
+"""Room commands: create, update, join, leave, add/invite, kick, ban, unban, change role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from uuid import UUID
+
+from ..db import Database
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed, VersionConflict
+from ..events import NO_STREAM, EventStore, NewEvent
+from ..projections import rooms as q
+from .access import access_in, room_access
+
+# Group rooms are identified by their member set: the same set always maps to the same room id, so
+# two people creating "the same DM" at once race on one stream and the store's version check decides.
+GROUP_NAMESPACE = uuid.UUID("6f1c1d2e-6b0a-4a52-9a57-0c5b8a9f1e21")
+MAX_GROUP_MEMBERS = 50
+MAX_INITIAL_MEMBERS = 500
+
+UsersExist = Callable[[Iterable[UUID]], Awaitable[set[UUID]]]
+
+
+class RoomService:
+    def __init__(self, db: Database, store: EventStore, users_exist: UsersExist) -> None:
+        self.db = db
+        self.store = store
+        self.users_exist = users_exist
+
+    async def _room(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
+        async with self.db.read(user_id) as cur:
+            room = await q.get_room(cur, room_id)
+        if room is None:
+            raise NotFound("room not found")
+        return room
+
+    async def _check_users(self, ids: Iterable[UUID]) -> None:
+        wanted = set(ids)
+        missing = wanted - await self.users_exist(wanted)
+        if missing:
+            raise ValidationFailed(
+                "unknown users", details={"members": [f"unknown user {m}" for m in sorted(map(str, missing))]}
+            )
+
+    async def create(
+        self, user_id: UUID, *, name: str, type_: str, topic: str = "", members: Iterable[UUID] = ()
+    ) -> tuple[dict[str, Any], bool]:
+        """The new room and True, or for a group that already exists, that room and False."""
+        others = {m for m in members if m != user_id}
+        if len(others) > (MAX_GROUP_MEMBERS if type_ == "group" else MAX_INITIAL_MEMBERS):
+            raise ValidationFailed("too many members", details={"members": ["Too many members."]})
+        await self._check_users(others)
+        if type_ == "group":
+            everyone = sorted(str(m) for m in others | {user_id})
+            if len(everyone) < 2:
+                raise ValidationFailed(
+                    "a group needs another member", details={"members": ["Add at least one member."]}
+                )
+            room_id = uuid.uuid5(GROUP_NAMESPACE, ",".join(everyone))
+            data: dict[str, Any] = {"name": name, "type": type_, "topic": topic, "members": everyone}
+        else:
+            room_id = uuid.uuid4()
+            data = {"name": name, "type": type_, "topic": topic}
+        events = [NewEvent("room.created", room_id, data, actor_id=user_id, expected_version=NO_STREAM)]
+        events.append(NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": "owner"}, actor_id=user_id))
+        events += [
+            NewEvent("member.joined", room_id, {"user_id": str(m), "role": "member"}, actor_id=user_id)
+            for m in sorted(others, key=str)
+        ]
+        try:
+            await self.store.append(*events)
+        except VersionConflict:
+            if type_ != "group":
+                raise
+            return await self._room(user_id, room_id), False
+        return await self._room(user_id, room_id), True
+
+    async def update(self, user_id: UUID, room_id: UUID, changes: dict[str, str]) -> dict[str, Any]:
+        (await room_access(self.db, user_id, room_id)).require_moderator()
+        if changes:
+            await self.store.append(NewEvent("room.updated", room_id, changes, actor_id=user_id))
+        return await self._room(user_id, room_id)
+
+    async def join(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
+        acc = await room_access(self.db, user_id, room_id)
+        if acc.joined:
+            return acc.room
+        if acc.state == "banned":
+            raise Forbidden("you are banned from this room", code="banned")
+        if acc.room["type"] == "group":
+            raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
+        if acc.room["type"] == "private" and acc.state != "invited":
+            raise NotFound("room not found")
+        await self.store.append(self._joined(room_id, user_id, user_id, "member"))
+        return await self._room(user_id, room_id)
+
+    async def leave(self, user_id: UUID, room_id: UUID) -> None:
+        acc = await room_access(self.db, user_id, room_id)
+        if acc.state not in ("joined", "invited"):
+            raise Conflict("you are not a member of this room", code="not_a_member")
+        if acc.room["type"] == "group" and acc.joined:
+            raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
+        events = [NewEvent("member.left", room_id, {"user_id": str(user_id)}, actor_id=user_id)]
+        if acc.role == "owner":
+            events += await self._successor(user_id, room_id)
+        await self.store.append(*events)
+
+    async def _successor(self, owner: UUID, room_id: UUID) -> list[NewEvent]:
+        """A departing last owner hands the room to its longest-standing admin, else member."""
+        async with self.db.read(owner) as cur:
+            members = await q.list_members(cur, room_id)
+        if any(m["role"] == "owner" and m["user_id"] != owner for m in members):
+            return []
+        rest = [m for m in members if m["user_id"] != owner]
+        if not rest:
+            return []
+        heir = next((m for m in rest if m["role"] == "admin"), rest[0])
+        return [
+            NewEvent("member.role_changed", room_id, {"user_id": str(heir["user_id"]), "role": "owner"}, actor_id=owner)
+        ]
+
+    async def add_member(self, actor: UUID, room_id: UUID, target: UUID, *, invite: bool = False) -> str:
+        """Add (or invite) a user; returns the target's resulting state."""
+        acc = await room_access(self.db, actor, room_id)
+        acc.require_post()
+        if acc.room["type"] == "group":
+            raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
+        if acc.room["type"] == "private":
+            acc.require_moderator()
+        await self._check_users([target])
+        current = await self._target_state(actor, room_id, target)
+        if current == "joined" or (current == "invited" and invite):
+            return current
+        if current == "banned":
+            raise Conflict("that user is banned from this room; unban them first", code="banned")
+        if invite:
+            await self.store.append(NewEvent("member.invited", room_id, {"user_id": str(target)}, actor_id=actor))
+            return "invited"
+        await self.store.append(self._joined(room_id, target, actor, "member"))
+        return "joined"
+
+    async def kick(self, actor: UUID, room_id: UUID, target: UUID) -> None:
+        state = await self._moderate(actor, room_id, target)
+        if state not in ("joined", "invited"):
+            raise NotFound("that user is not a member of this room", code="not_a_member")
+        await self.store.append(NewEvent("member.kicked", room_id, {"user_id": str(target)}, actor_id=actor))
+
+    async def ban(self, actor: UUID, room_id: UUID, target: UUID, reason: str = "") -> None:
+        state = await self._moderate(actor, room_id, target)
+        if state == "banned":
+            return
+        await self._check_users([target])
+        data = {"user_id": str(target), "reason": reason}
+        await self.store.append(NewEvent("member.banned", room_id, data, actor_id=actor))
+
+    async def unban(self, actor: UUID, room_id: UUID, target: UUID) -> None:
+        acc = await room_access(self.db, actor, room_id)
+        acc.require_moderator()
+        if await self._target_state(actor, room_id, target) != "banned":
+            raise NotFound("that user is not banned", code="not_banned")
+        await self.store.append(NewEvent("member.unbanned", room_id, {"user_id": str(target)}, actor_id=actor))
+
+    async def set_role(self, actor: UUID, room_id: UUID, target: UUID, role: str) -> None:
+        acc = await room_access(self.db, actor, room_id)
+        if acc.role != "owner":
+            raise Forbidden("only the owner changes roles", code="not_the_owner")
+        if await self._target_state(actor, room_id, target) != "joined":
+            raise NotFound("that user is not a member of this room", code="not_a_member")
+        data = {"user_id": str(target), "role": role}
+        await self.store.append(NewEvent("member.role_changed", room_id, data, actor_id=actor))
+
+    async def _moderate(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
+        """Check the actor may moderate the target; returns the target's membership state."""
+        async with self.db.read(actor) as cur:
+            acc = (await access_in(cur, actor, room_id)).require_moderator()
+            member = await q.get_membership(cur, room_id, target)
+        if acc.room["type"] == "group":
+            raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
+        if target == actor:
+            raise Conflict("use leave to leave a room", code="self_moderation")
+        role = member["role"] if member else None
+        if member and member["state"] == "joined" and not acc.outranks(role):
+            raise Forbidden("you cannot moderate someone of equal or higher role", code="insufficient_role")
+        return member["state"] if member else None
+
+    async def _target_state(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
+        async with self.db.read(actor) as cur:
+            member = await q.get_membership(cur, room_id, target)
+        return member["state"] if member else None
+
+    @staticmethod
+    def _joined(room_id: UUID, user_id: UUID, actor: UUID, role: str) -> NewEvent:
+        return NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": role}, actor_id=actor)
