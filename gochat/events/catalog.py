@@ -26,6 +26,14 @@ class UserRegistered(_Strict):
     username = Text(required=True, min_len=3, max_len=32, no_bidi=True)
     username_norm = fields.String(required=True)
     display_name = Text(required=True, min_len=1, max_len=64, no_bidi=True)
+    # argon2id PHC string, so the users table can be rebuilt from the log; exports redact this field
+    password_hash = fields.String(load_default=None, allow_none=True)
+
+
+class UsernameClaimed(_Strict):
+    """Stream: uuid5(namespace, normalized name), appended with NO_STREAM, so a name is taken once."""
+
+    user_id = UUIDStr(required=True)
 
 
 class UserProfileUpdated(_Strict):
@@ -101,6 +109,7 @@ class TypingStarted(_Strict):
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
     reg.register("user.registered", UserRegistered())
+    reg.register("username.claimed", UsernameClaimed())
     reg.register("user.profile_updated", UserProfileUpdated())
     reg.register("user.erased", UserErased())
     reg.register("presence.changed", PresenceChanged())
