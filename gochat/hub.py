@@ -1,0 +1,212 @@
+"""The node's live fan-out: rooms -> connections, frames encoded once, one write per connection per
+loop iteration, and a bounded outbound buffer per connection.
+
+Why write to the transport ourselves: a broadcast must never await one client, and on this kind of
+machine the per-delivery `send()` system call dominates. So a frame is serialized and framed once
+(`encode_text_frame`), the same bytes are queued on every subscriber, and one callback per loop
+iteration writes each connection's queue in a single `transport.write`. The transport's own write
+buffer is the per-connection queue: when it passes `max_buffer` (the client stopped reading), the
+connection is closed with 4008 and resumes later with `since`. No task per connection.
+
+aiohttp writes uncompressed frames synchronously in one call, so its control frames (ping, pong,
+close) never interleave with ours inside a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+import structlog
+
+log = structlog.get_logger("gochat.hub")
+
+CLOSE_SLOW_CONSUMER = 4008
+_HDR1 = struct.Struct("!BB")
+_HDR2 = struct.Struct("!BBH")
+_HDR8 = struct.Struct("!BBQ")
+
+
+def encode_text_frame(payload: bytes) -> bytes:
+    """One complete, unmasked, uncompressed server-to-client text frame (RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return _HDR1.pack(0x81, n) + payload
+    if n < 65536:
+        return _HDR2.pack(0x81, 126, n) + payload
+    return _HDR8.pack(0x81, 127, n) + payload
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    return encode_text_frame(orjson.dumps(message))
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (aiohttp's WebSocketResponse in production)."""
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    user_id: UUID
+    session_id: str | None
+    socket: Socket
+    transport: Transport
+    rooms: set[UUID] = field(default_factory=set)
+    pending: list[bytes] = field(default_factory=list)
+    closing: bool = False
+    # While a resume replays the log, live frames wait here (see ws.py): no gap, no duplicate.
+    held: list[tuple[UUID, int, bytes]] | None = None
+    delivered: int = 0
+
+
+class Hub:
+    def __init__(self, *, max_buffer: int = 1 << 20) -> None:
+        self.max_buffer = max_buffer
+        self.rooms: dict[UUID, set[Connection]] = {}
+        self.users: dict[UUID, set[Connection]] = {}
+        self._dirty: set[Connection] = set()
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.deliveries = 0
+        self.slow_closed = 0
+
+    # --- membership of the fan-out ------------------------------------------------------------
+    def add(self, conn: Connection) -> bool:
+        """Register a connection; True when it is the user's first on this node."""
+        conns = self.users.setdefault(conn.user_id, set())
+        conns.add(conn)
+        return len(conns) == 1
+
+    def remove(self, conn: Connection) -> bool:
+        """Forget a connection; True when it was the user's last on this node."""
+        for room in list(conn.rooms):
+            self.unsubscribe(conn, room)
+        self._dirty.discard(conn)
+        conns = self.users.get(conn.user_id)
+        if conns is None:
+            return False
+        conns.discard(conn)
+        if not conns:
+            del self.users[conn.user_id]
+            return True
+        return False
+
+    def subscribe(self, conn: Connection, room: UUID) -> None:
+        conn.rooms.add(room)
+        self.rooms.setdefault(room, set()).add(conn)
+
+    def unsubscribe(self, conn: Connection, room: UUID) -> None:
+        conn.rooms.discard(room)
+        subs = self.rooms.get(room)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.rooms[room]
+
+    def local_rooms(self) -> Iterable[UUID]:
+        return self.rooms.keys()
+
+    def is_online(self, user_id: UUID) -> bool:
+        return user_id in self.users
+
+    # --- delivery --------------------------------------------------------------------------------
+    def publish(self, room: UUID, event_id: int, data: bytes) -> None:
+        """Queue one framed event on every subscriber of `room` (never awaits)."""
+        subs = self.rooms.get(room)
+        if not subs:
+            return
+        for conn in subs:
+            if conn.held is not None:
+                conn.held.append((room, event_id, data))
+            else:
+                self._queue(conn, data)
+
+    def send(self, conn: Connection, data: bytes) -> None:
+        self._queue(conn, data)
+
+    def send_to_user(self, user_id: UUID, data: bytes) -> None:
+        for conn in self.users.get(user_id, ()):
+            self._queue(conn, data)
+
+    def _queue(self, conn: Connection, data: bytes) -> None:
+        if conn.closing:
+            return
+        conn.pending.append(data)
+        self._dirty.add(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        for conn in dirty:
+            pending = conn.pending
+            if conn.closing or not pending:
+                pending.clear()
+                continue
+            transport = conn.transport
+            if transport.is_closing():
+                pending.clear()
+                continue
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            conn.delivered += len(pending)
+            self.deliveries += len(pending)
+            pending.clear()
+            if transport.get_write_buffer_size() > self.max_buffer:
+                self.slow_closed += 1
+                self.close(conn, CLOSE_SLOW_CONSUMER, b"too far behind: resume with since")
+
+    def release(self, conn: Connection, after: int) -> None:
+        """End a resume: deliver held live frames newer than the replay, in order, then go live."""
+        held, conn.held = conn.held or [], None
+        for room, event_id, data in held:
+            if event_id > after and room in conn.rooms:
+                self._queue(conn, data)
+
+    # --- closing ---------------------------------------------------------------------------------
+    def close(self, conn: Connection, code: int, reason: bytes = b"") -> None:
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.pending.clear()
+        task = asyncio.get_running_loop().create_task(conn.socket.close(code=code, message=reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close_where(self, code: int, reason: bytes, *, user_id: UUID, session_id: str | None = None) -> int:
+        """Close a user's connections (all of them, or one session family's): logout, revocation."""
+        n = 0
+        for conn in list(self.users.get(user_id, ())):
+            if session_id is None or conn.session_id == session_id:
+                self.close(conn, code, reason)
+                n += 1
+        return n
+
+    def drop_room_for(self, user_id: UUID, room: UUID, notice: bytes | None = None) -> None:
+        """Stop a user's connections receiving a room (kick, ban, leave): the notice goes first."""
+        for conn in self.users.get(user_id, ()):
+            if room in conn.rooms:
+                if notice is not None:
+                    self._queue(conn, notice)
+                self.unsubscribe(conn, room)
+
+    async def shutdown(self, code: int = 1001, reason: bytes = b"server shutting down") -> None:
+        for conns in list(self.users.values()):
+            for conn in list(conns):
+                self.close(conn, code, reason)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)

@@ -1,0 +1,131 @@
+"""Events as WebSocket frames (PROTOCOL.md): the seed's shape plus `id`, one function per type.
+
+Pure functions of the event, so every node renders an event identically whether it committed it
+or heard of it over the broker, and a resume replay sends exactly what live delivery sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .events.model import RecordedEvent
+
+Frame = dict[str, Any]
+
+
+def timestamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _base(kind: str, e: RecordedEvent) -> Frame:
+    return {
+        "type": kind,
+        "id": e.id,
+        "room_id": str(e.stream_id),
+        "user_id": str(e.actor_id) if e.actor_id else None,
+        "timestamp": timestamp(e.recorded_at),
+    }
+
+
+def _message(e: RecordedEvent) -> Frame:
+    f = _base("message", e)
+    f["message_id"] = e.id
+    f["content"] = e.data["content"]
+    if e.client_msg_id:
+        f["client_msg_id"] = e.client_msg_id
+    if e.data.get("thread_root"):
+        f["thread_root"] = e.data["thread_root"]
+    if e.data.get("attachments"):
+        f["attachments"] = e.data["attachments"]
+    return f
+
+
+def _edited(e: RecordedEvent) -> Frame:
+    f = _base("message_edited", e)
+    f.update(message_id=e.data["message_id"], content=e.data["content"], edited_at=f["timestamp"])
+    return f
+
+
+def _deleted(e: RecordedEvent) -> Frame:
+    f = _base("message_deleted", e)
+    f["message_id"] = e.data["message_id"]
+    return f
+
+
+def _reaction(e: RecordedEvent) -> Frame:
+    f = _base("reaction", e)
+    f.update(
+        message_id=e.data["message_id"],
+        emoji=e.data["emoji"],
+        action="added" if e.type == "reaction.added" else "removed",
+    )
+    return f
+
+
+def _read(e: RecordedEvent) -> Frame:
+    f = _base("read", e)
+    f["message_id"] = e.data["message_id"]
+    return f
+
+
+def _typing(e: RecordedEvent) -> Frame:
+    return _base("typing", e)
+
+
+_MEMBER_KIND = {
+    "member.joined": "join",
+    "member.left": "leave",
+    "member.kicked": "leave",
+    "member.banned": "leave",
+    "member.invited": "invite",
+    "member.unbanned": "unban",
+    "member.role_changed": "role",
+}
+
+
+def _member(e: RecordedEvent) -> Frame:
+    f = _base(_MEMBER_KIND[e.type], e)
+    # user_id is the member concerned; the actor (who kicked, invited...) is reported separately.
+    f["actor_id"] = f["user_id"]
+    f["user_id"] = e.data["user_id"]
+    if e.type in ("member.kicked", "member.banned"):
+        f["reason"] = "kicked" if e.type == "member.kicked" else "banned"
+    if "role" in e.data:
+        f["role"] = e.data["role"]
+    return f
+
+
+def _room_updated(e: RecordedEvent) -> Frame:
+    f = _base("room_updated", e)
+    f.update({k: v for k, v in e.data.items() if k in ("name", "topic")})
+    return f
+
+
+RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
+    "message.posted": _message,
+    "message.edited": _edited,
+    "message.deleted": _deleted,
+    "reaction.added": _reaction,
+    "reaction.removed": _reaction,
+    "receipt.read": _read,
+    "typing.started": _typing,
+    "room.updated": _room_updated,
+    **dict.fromkeys(_MEMBER_KIND, _member),
+}
+
+
+def render(e: RecordedEvent) -> Frame | None:
+    """The frame for a room event, or None for events that are not sent to room subscribers."""
+    fn = RENDER.get(e.type)
+    return fn(e) if fn else None
+
+
+def presence_frame(user_id: str, status: str, last_seen: datetime | None) -> Frame:
+    return {
+        "type": "presence",
+        "user_id": user_id,
+        "status": status,
+        "last_seen": timestamp(last_seen) if last_seen else None,
+    }
