@@ -1,0 +1,293 @@
+"""From committed events to local sockets, on every node, in order, with no gap and no duplicate.
+
+Two inputs feed one sequencer per room this node has subscribers for:
+- local commits (the event store's listener), delivered at once and published to the broker;
+- the broker (other nodes' commits). The broker may drop frames, so each room tracks the last
+  stream version it delivered: an older version is a duplicate and is dropped; a newer one than
+  expected means a gap, which waits a moment for the missing frames and is then filled from the
+  log. While the broker is unhealthy the relay tails the log for its rooms instead, and when it
+  recovers it reads the log once more from where it was, so nothing committed is missed.
+Presence changes (user streams) go to the connections subscribed to rooms the user is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+
+from .broker import Broker
+from .events.model import RecordedEvent
+from .events.store import EventStore
+from .hub import Hub, encode_text_frame
+from .wire import render
+
+log = structlog.get_logger("gochat.relay")
+
+PRESENCE_CHANNEL = "presence"
+ROOM_PREFIX = "room:"
+# Membership events after which the member stops receiving the room.
+_REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
+
+RoomsOf = Callable[[UUID], Awaitable[Iterable[UUID]]]
+EventHook = Callable[[RecordedEvent], None]
+
+
+@dataclass(slots=True)
+class _Room:
+    version: int
+    last_id: int
+    waiting: dict[int, tuple[int, str, str | None, bytes]] = field(default_factory=dict)
+    filling: asyncio.Task[None] | None = None
+
+
+def _envelope(node: str, e: RecordedEvent, member: str | None, data: bytes) -> bytes:
+    return f"{node}|{e.id}|{e.version}|{e.stream_id}|{e.type}|{member or '-'}\n".encode() + data
+
+
+class Relay:
+    def __init__(
+        self,
+        hub: Hub,
+        store: EventStore,
+        broker: Broker,
+        *,
+        node_id: str,
+        rooms_of: RoomsOf,
+        gap_grace: float = 0.05,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.hub = hub
+        self.store = store
+        self.broker = broker
+        self.node_id = node_id
+        self.rooms_of = rooms_of
+        self.gap_grace = gap_grace
+        self.poll_interval = poll_interval
+        self._rooms: dict[UUID, _Room] = {}
+        self._watchers: dict[UUID, int] = {}
+        self._outbox: list[tuple[str, bytes]] = []
+        self._publisher: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.hooks: list[EventHook] = []
+        self.gaps_filled = 0
+        self.lag_observer: Callable[[float], None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.broker.set_handler(self._on_broker)
+        self.broker.add_health_listener(self._on_health)
+        self.store.add_listener(self.on_commit)
+        await self.broker.subscribe(PRESENCE_CHANNEL)
+        if not self.broker.healthy:
+            self._on_health(False)
+
+    async def close(self) -> None:
+        for task in (self._publisher, self._poller, *self._tasks, *(r.filling for r in self._rooms.values())):
+            if task is not None:
+                task.cancel()
+        for task in (self._publisher, self._poller):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # --- which rooms this node follows -------------------------------------------------------------
+    async def watch(self, room: UUID) -> None:
+        """Follow a room (reference-counted). The first watcher fixes the room's baseline from the
+        log before subscribing, so every later event is sequenced against it."""
+        count = self._watchers.get(room, 0)
+        self._watchers[room] = count + 1
+        if count:
+            return
+        if room not in self._rooms:
+            last = await self.store.last_in_stream(room)
+            if room not in self._rooms and self._watchers.get(room):
+                self._rooms[room] = _Room(last.version, last.id) if last else _Room(0, 0)
+        await self.broker.subscribe(ROOM_PREFIX + str(room))
+
+    async def unwatch(self, room: UUID) -> None:
+        count = self._watchers.get(room, 0)
+        if count <= 1:
+            self._watchers.pop(room, None)
+            state = self._rooms.pop(room, None)
+            if state and state.filling:
+                state.filling.cancel()
+            if count == 1:
+                await self.broker.unsubscribe(ROOM_PREFIX + str(room))
+        else:
+            self._watchers[room] = count - 1
+
+    # --- local commits ---------------------------------------------------------------------------
+    def on_commit(self, events: Sequence[RecordedEvent]) -> None:
+        for e in events:
+            for hook in self.hooks:
+                hook(e)
+            if e.type == "presence.changed":
+                self._schedule(self._presence(e.stream_id, self._presence_frame(e)))
+                self._outbox.append((PRESENCE_CHANNEL, _envelope(self.node_id, e, None, b"")))
+                continue
+            frame = render(e)
+            if frame is None:
+                continue
+            data = orjson.dumps(frame)
+            member = frame["user_id"] if e.type in _REMOVALS else None
+            self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(data))
+            self._outbox.append((ROOM_PREFIX + str(e.stream_id), _envelope(self.node_id, e, member, data)))
+        if self._outbox and self._publisher is None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish())
+
+    async def _publish(self) -> None:
+        # One task drains the outbox in order, so frames leave in commit order per channel.
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                if not self.broker.healthy:
+                    continue  # the log is the truth; other nodes tail it until the broker is back
+                for channel, payload in batch:
+                    await self.broker.publish(channel, payload)
+        finally:
+            self._publisher = None
+
+    # --- the broker ----------------------------------------------------------------------------
+    def _on_broker(self, channel: str, payload: bytes) -> None:
+        header, _, data = payload.partition(b"\n")
+        node, id_, version, stream, type_, member = header.decode().split("|")
+        if node == self.node_id:
+            return
+        if channel == PRESENCE_CHANNEL:
+            self._schedule(self._remote_presence(int(id_)))
+            return
+        if self.lag_observer is not None and data:
+            with contextlib.suppress(Exception):
+                self.lag_observer(time.time() - _frame_time(data))
+        self._offer(
+            UUID(stream), int(version), int(id_), type_, None if member == "-" else member, encode_text_frame(data)
+        )
+
+    def _on_health(self, healthy: bool) -> None:
+        if not healthy and self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._tail_log())
+        elif healthy and self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+            self._schedule(self._catch_up_all())
+
+    # --- sequencing ------------------------------------------------------------------------------
+    def _offer(self, room: UUID, version: int, id_: int, type_: str, member: str | None, framed: bytes) -> None:
+        state = self._rooms.get(room)
+        if state is None or version <= state.version:
+            return
+        if version > state.version + 1:
+            state.waiting[version] = (id_, type_, member, framed)
+            if state.filling is None:
+                state.filling = asyncio.get_running_loop().create_task(self._fill(room, state))
+            return
+        self._deliver(room, state, version, id_, type_, member, framed)
+        while state.version + 1 in state.waiting:
+            nid, ntype, nmember, nframed = state.waiting.pop(state.version + 1)
+            self._deliver(room, state, state.version + 1, nid, ntype, nmember, nframed)
+
+    def _deliver(
+        self, room: UUID, state: _Room, version: int, id_: int, type_: str, member: str | None, framed: bytes
+    ) -> None:
+        state.version, state.last_id = version, id_
+        self.hub.publish(room, id_, framed)
+        if member is not None:
+            self.hub.drop_room_for(UUID(member), room)
+
+    async def _fill(self, room: UUID, state: _Room) -> None:
+        try:
+            await asyncio.sleep(self.gap_grace)
+            while state.waiting and self._rooms.get(room) is state:
+                events = await self.store.read_stream(room, after=state.last_id, limit=1000)
+                if not events:
+                    break
+                self.gaps_filled += 1
+                for e in events:
+                    self._offer_event(e)
+                state.waiting = {v: w for v, w in state.waiting.items() if v > state.version}
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("gap_fill_failed", room=str(room))
+        finally:
+            state.filling = None
+
+    def _offer_event(self, e: RecordedEvent) -> None:
+        frame = render(e)
+        state = self._rooms.get(e.stream_id)
+        if state is None:
+            return
+        if frame is None:
+            # Not a room frame (cannot happen for room streams today); keep the sequence moving.
+            if e.version == state.version + 1:
+                state.version, state.last_id = e.version, e.id
+            return
+        member = frame["user_id"] if e.type in _REMOVALS else None
+        self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(orjson.dumps(frame)))
+
+    async def _tail_log(self) -> None:
+        """Broker down: follow the log for every watched room until it is back."""
+        while True:
+            try:
+                await self._catch_up_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("log_tail_failed")
+            await asyncio.sleep(self.poll_interval)
+
+    async def _catch_up_all(self) -> None:
+        if not self._rooms:
+            return
+        after = min(s.last_id for s in self._rooms.values())
+        while True:
+            events = await self.store.read_streams(list(self._rooms), after=after, limit=1000)
+            for e in events:
+                self._offer_event(e)
+            if len(events) < 1000:
+                return
+            after = events[-1].id
+
+    # --- presence --------------------------------------------------------------------------------
+    @staticmethod
+    def _presence_frame(e: RecordedEvent) -> bytes:
+        from .wire import presence_frame
+
+        return encode_text_frame(orjson.dumps(presence_frame(str(e.stream_id), e.data["status"], e.recorded_at)))
+
+    async def _remote_presence(self, event_id: int) -> None:
+        e = await self.store.get(event_id)
+        if e is not None:
+            for hook in self.hooks:
+                hook(e)
+            await self._presence(e.stream_id, self._presence_frame(e))
+
+    async def _presence(self, user_id: UUID, framed: bytes) -> None:
+        sent: set[int] = set()
+        for room in await self.rooms_of(user_id):
+            for conn in self.hub.rooms.get(room, ()):
+                if id(conn) not in sent:
+                    sent.add(id(conn))
+                    self.hub.send(conn, framed)
+
+    def _schedule(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _frame_time(data: bytes) -> float:
+    """Commit time of a frame (its `timestamp`), for the cross-node lag metric."""
+    from datetime import datetime
+
+    ts = orjson.loads(data)["timestamp"]
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
