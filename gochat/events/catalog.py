@@ -45,6 +45,8 @@ class UserErased(_Strict):
 
 
 class PresenceChanged(_Strict):
+    # stream: presence_stream(user_id), so concurrent nodes race on one version (see services/presence.py)
+    user_id = UUIDStr(required=True)
     status = fields.String(required=True, validate=validate.OneOf(("online", "offline")))
 
 

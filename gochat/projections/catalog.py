@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .base import Projection
+from .presence import PresenceProjection
 from .rooms import RoomsProjection
+from .users import UsersProjection
 
 
 def all_projections() -> list[Projection]:
-    return [RoomsProjection()]
+    return [UsersProjection(), RoomsProjection(), PresenceProjection()]
