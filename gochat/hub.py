@@ -187,14 +187,15 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def close_where(self, code: int, reason: bytes, *, user_id: UUID, session_id: str | None = None) -> int:
-        """Close a user's connections (all of them, or one session family's): logout, revocation."""
-        n = 0
-        for conn in list(self.users.get(user_id, ())):
-            if session_id is None or conn.session_id == session_id:
-                self.close(conn, code, reason)
-                n += 1
-        return n
+    def close_where(
+        self, code: int, reason: bytes, *, user_id: UUID | None = None, session_id: str | None = None
+    ) -> int:
+        """Close a user's connections, or one login's (session) wherever it is: logout, revocation."""
+        pool = self.users.get(user_id, ()) if user_id is not None else (c for cs in self.users.values() for c in cs)
+        doomed = [c for c in pool if session_id is None or c.session_id == session_id]
+        for conn in doomed:
+            self.close(conn, code, reason)
+        return len(doomed)
 
     def drop_room_for(self, user_id: UUID, room: UUID, notice: bytes | None = None) -> None:
         """Stop a user's connections receiving a room (kick, ban, leave): the notice goes first."""

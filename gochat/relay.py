@@ -32,6 +32,8 @@ from .wire import render
 log = structlog.get_logger("gochat.relay")
 
 PRESENCE_CHANNEL = "presence"
+CONTROL_CHANNEL = "control"
+CLOSE_REVOKED = 4401
 ROOM_PREFIX = "room:"
 # Membership events after which the member stops receiving the room.
 _REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
@@ -72,7 +74,7 @@ class Relay:
         self.gap_grace = gap_grace
         self.poll_interval = poll_interval
         self._rooms: dict[UUID, _Room] = {}
-        self._watchers: dict[UUID, int] = {}
+        self._watching: dict[UUID, asyncio.Future[None]] = {}
         self._outbox: list[tuple[str, bytes]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -87,6 +89,7 @@ class Relay:
         self.broker.add_health_listener(self._on_health)
         self.store.add_listener(self.on_commit)
         await self.broker.subscribe(PRESENCE_CHANNEL)
+        await self.broker.subscribe(CONTROL_CHANNEL)
         if not self.broker.healthy:
             self._on_health(False)
 
@@ -101,29 +104,29 @@ class Relay:
 
     # --- which rooms this node follows -------------------------------------------------------------
     async def watch(self, room: UUID) -> None:
-        """Follow a room (reference-counted). The first watcher fixes the room's baseline from the
-        log before subscribing, so every later event is sequenced against it."""
-        count = self._watchers.get(room, 0)
-        self._watchers[room] = count + 1
-        if count:
+        """Follow a room (idempotent). The baseline comes from the log before the broker
+        subscription, so every later event is sequenced against it."""
+        if room in self._rooms:
             return
-        if room not in self._rooms:
-            last = await self.store.last_in_stream(room)
-            if room not in self._rooms and self._watchers.get(room):
-                self._rooms[room] = _Room(last.version, last.id) if last else _Room(0, 0)
+        pending = self._watching.get(room)
+        if pending is None:
+            pending = self._watching[room] = asyncio.ensure_future(self._start_watch(room))
+            pending.add_done_callback(lambda _: self._watching.pop(room, None))
+        await asyncio.shield(pending)
+
+    async def _start_watch(self, room: UUID) -> None:
+        last = await self.store.last_in_stream(room)
+        self._rooms[room] = _Room(last.version, last.id) if last else _Room(0, 0)
         await self.broker.subscribe(ROOM_PREFIX + str(room))
 
-    async def unwatch(self, room: UUID) -> None:
-        count = self._watchers.get(room, 0)
-        if count <= 1:
-            self._watchers.pop(room, None)
-            state = self._rooms.pop(room, None)
-            if state and state.filling:
-                state.filling.cancel()
-            if count == 1:
-                await self.broker.unsubscribe(ROOM_PREFIX + str(room))
-        else:
-            self._watchers[room] = count - 1
+    async def unwatch_if_idle(self, room: UUID) -> None:
+        """Stop following a room once no local connection subscribes to it."""
+        if room in self.hub.rooms or room not in self._rooms:
+            return
+        state = self._rooms.pop(room)
+        if state.filling:
+            state.filling.cancel()
+        await self.broker.unsubscribe(ROOM_PREFIX + str(room))
 
     # --- local commits ---------------------------------------------------------------------------
     def on_commit(self, events: Sequence[RecordedEvent]) -> None:
@@ -165,6 +168,10 @@ class Relay:
         if channel == PRESENCE_CHANNEL:
             self._schedule(self._remote_presence(int(id_)))
             return
+        if channel == CONTROL_CHANNEL:
+            # close_session: header "node|session|...": end that login's sockets here too
+            self.hub.close_where(CLOSE_REVOKED, b"session revoked", session_id=id_)
+            return
         if self.lag_observer is not None and data:
             with contextlib.suppress(Exception):
                 self.lag_observer(time.time() - _frame_time(data))
@@ -202,6 +209,8 @@ class Relay:
         self.hub.publish(room, id_, framed)
         if member is not None:
             self.hub.drop_room_for(UUID(member), room)
+            if room not in self.hub.rooms:
+                self._schedule(self.unwatch_if_idle(room))
 
     async def _fill(self, room: UUID, state: _Room) -> None:
         try:
@@ -256,6 +265,15 @@ class Relay:
             if len(events) < 1000:
                 return
             after = events[-1].id
+
+    # --- control ---------------------------------------------------------------------------------
+    async def close_session(self, session_id: UUID) -> None:
+        """Close a login's sockets on every node (logout, refresh-token reuse): 4401, so the
+        client knows to authenticate again."""
+        self.hub.close_where(CLOSE_REVOKED, b"session revoked", session_id=str(session_id))
+        header = f"{self.node_id}|{session_id}|-|-|-|-\n".encode()
+        if self.broker.healthy:
+            await self.broker.publish(CONTROL_CHANNEL, header)
 
     # --- presence --------------------------------------------------------------------------------
     @staticmethod
