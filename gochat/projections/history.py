@@ -1,0 +1,234 @@
+"""Projection "history": messages (tombstones for deleted ones), thread counters, and reactions.
+
+Runs of message.posted are applied set-based (one INSERT for the run, one UPDATE for thread roots),
+everything else one event at a time, in log order, so a batch gives what one-by-one gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from ..db import Cursor
+from ..events.model import RecordedEvent
+from .base import Projection
+from .runs import runs
+
+_POST = (
+    "INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)"
+    " SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(room_id uuid, id bigint, user_id uuid, content text,"
+    " created_at timestamptz, thread_root bigint, client_msg_id text, attachments jsonb)"
+    " ON CONFLICT (room_id, id) DO NOTHING"
+)
+# A separate statement: within one statement the UPDATE could not see roots the INSERT just wrote.
+_COUNT_REPLIES = (
+    "; UPDATE messages m SET reply_count = m.reply_count + x.n, last_reply_id = greatest(m.last_reply_id, x.last)"
+    " FROM (SELECT room_id, thread_root, count(*) AS n, max(id) AS last"
+    "       FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(room_id uuid, id bigint, thread_root bigint)"
+    "       WHERE thread_root IS NOT NULL GROUP BY room_id, thread_root) x"
+    " WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL"
+)
+_EDIT = "UPDATE messages SET content = %s, edited_at = %s WHERE room_id = %s AND id = %s AND NOT deleted"
+# Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
+_DELETE = (
+    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
+    "           WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
+    " c AS (UPDATE messages m SET reply_count = m.reply_count - 1 FROM d"
+    "       WHERE m.room_id = %(room)s AND m.id = d.thread_root AND m.thread_root IS NULL)"
+    " DELETE FROM reactions WHERE room_id = %(room)s AND message_id = %(id)s AND EXISTS (SELECT 1 FROM d)"
+)
+_REACT = (
+    "INSERT INTO reactions (room_id, message_id, emoji, user_id, added_id)"
+    " SELECT %(room)s, %(id)s, %(emoji)s, %(user)s, %(event)s"
+    " WHERE EXISTS (SELECT 1 FROM messages WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted)"
+    " ON CONFLICT DO NOTHING"
+)
+_UNREACT = (
+    "DELETE FROM reactions"
+    " WHERE room_id = %(room)s AND message_id = %(id)s AND emoji = %(emoji)s AND user_id = %(user)s"
+)
+
+
+class HistoryProjection(Projection):
+    name = "history"
+    tables = ("messages", "reactions")
+    handles = frozenset({"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        for bulk, run in runs(events, self.handles, "message.posted"):
+            if bulk:
+                await self._post(cur, run)
+            else:
+                for e in run:
+                    await self.apply(cur, e)
+
+    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+        d, room = e.data, e.stream_id
+        match e.type:
+            case "message.posted":
+                await self._post(cur, [e])
+            case "message.edited":
+                await cur.execute(_EDIT, (d["content"], e.recorded_at, room, d["message_id"]))
+            case "message.deleted":
+                await cur.execute(_DELETE, {"event": e.id, "room": room, "id": d["message_id"]})
+            case "reaction.added" | "reaction.removed" if e.actor_id is not None:
+                params = {"room": room, "id": d["message_id"], "emoji": d["emoji"], "user": e.actor_id, "event": e.id}
+                await cur.execute(_REACT if e.type == "reaction.added" else _UNREACT, params)
+
+    @staticmethod
+    async def _post(cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        rows = [
+            {
+                "room_id": e.stream_id,
+                "id": e.id,
+                "user_id": e.actor_id,
+                "content": e.data["content"],
+                "created_at": e.recorded_at,
+                "thread_root": e.data.get("thread_root"),
+                "client_msg_id": e.client_msg_id,
+                "attachments": e.data.get("attachments"),
+            }
+            for e in events
+        ]
+        sql = _POST + (_COUNT_REPLIES if any(r["thread_root"] for r in rows) else "")
+        await cur.execute(sql, {"rows": orjson.dumps(rows).decode()})
+
+
+# --- read queries (inside Database.read(user): row-level security applies) -----------------------
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    emoji: str
+    count: int
+    me: bool  # the viewer is among those who reacted
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    room_id: UUID
+    user_id: UUID | None
+    content: str
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    thread_root: int | None
+    reply_count: int
+    last_reply_id: int | None
+    client_msg_id: str | None
+    attachments: list[dict[str, Any]] | None
+    reactions: tuple[Reaction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[Message]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Messages around one message, ascending, the target included."""
+
+    messages: list[Message]
+    has_more_before: bool
+    has_more_after: bool
+
+
+COLUMNS = (
+    "m.id, m.room_id, m.user_id, m.content, m.created_at, m.edited_at, m.deleted, m.thread_root,"
+    " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments"
+)
+
+
+async def _select(cur: Cursor, where: str, params: Sequence[Any], order: str, limit: int) -> list[Message]:
+    await cur.execute(
+        f"SELECT {COLUMNS} FROM messages m WHERE {where} ORDER BY m.id {order} LIMIT %s", (*params, limit)
+    )
+    return [Message(*row) for row in await cur.fetchall()]
+
+
+async def _window(
+    cur: Cursor, room_id: UUID, *, after: int | None, before: int | None, limit: int, newest: bool
+) -> tuple[list[Message], bool]:
+    """Up to `limit` messages strictly between the cursors, the newest or the oldest of them,
+    ascending, and whether more lie beyond in the direction taken."""
+    where = ["m.room_id = %s"]
+    params: list[Any] = [room_id]
+    if after is not None:
+        where.append("m.id > %s")
+        params.append(after)
+    if before is not None:
+        where.append("m.id < %s")
+        params.append(before)
+    found = await _select(cur, " AND ".join(where), params, "DESC" if newest else "ASC", limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    return (found[::-1] if newest else found), more
+
+
+async def page(
+    cur: Cursor, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
+) -> Page:
+    """PROTOCOL.md's history page: no cursor = the newest `limit`; `before` = the newest `limit`
+    older than it; `after` = the oldest `limit` newer than it (bounded by `before` if both are
+    given). Always ascending; `has_more` says whether more lie beyond in the paging direction."""
+    found, more = await _window(cur, room_id, after=after, before=before, limit=limit, newest=after is None)
+    return Page(found, more)
+
+
+async def get_message(cur: Cursor, room_id: UUID, message_id: int) -> Message | None:
+    found = await _select(cur, "m.room_id = %s AND m.id = %s", (room_id, message_id), "ASC", 1)
+    return found[0] if found else None
+
+
+async def context(cur: Cursor, room_id: UUID, message_id: int, limit: int) -> Context | None:
+    """The message with up to (limit - 1) // 2 older and the rest newer ones; None if unknown."""
+    target = await get_message(cur, room_id, message_id)
+    if target is None:
+        return None
+    n_before = (limit - 1) // 2
+    older, more_before = await _window(cur, room_id, after=None, before=message_id, limit=n_before, newest=True)
+    newer, more_after = await _window(
+        cur, room_id, after=message_id, before=None, limit=limit - 1 - n_before, newest=False
+    )
+    return Context([*older, target, *newer], more_before, more_after)
+
+
+async def thread(cur: Cursor, room_id: UUID, root_id: int, *, after: int | None, limit: int) -> Page:
+    """A thread's replies, oldest first, after a cursor."""
+    where, params = "m.room_id = %s AND m.thread_root = %s AND m.id > %s", (room_id, root_id, after or 0)
+    found = await _select(cur, where, params, "ASC", limit + 1)
+    return Page(found[:limit], len(found) > limit)
+
+
+async def with_reactions(cur: Cursor, viewer: UUID, messages: list[Message]) -> list[Message]:
+    """The messages with their reaction counts per emoji (first used first), counted for this page."""
+    if not messages:
+        return messages
+    await cur.execute(
+        "SELECT message_id, emoji, count(*), bool_or(user_id = %s) FROM reactions"
+        " WHERE room_id = %s AND message_id = ANY(%s) GROUP BY message_id, emoji"
+        " ORDER BY message_id, min(added_id)",
+        (viewer, messages[0].room_id, [m.id for m in messages]),
+    )
+    by_message: dict[int, list[Reaction]] = {}
+    for message_id, emoji, count, me in await cur.fetchall():
+        by_message.setdefault(message_id, []).append(Reaction(emoji, count, me))
+    return [dataclasses.replace(m, reactions=tuple(by_message[m.id])) if m.id in by_message else m for m in messages]
+
+
+async def reaction_state(cur: Cursor, room_id: UUID, message_id: int, emoji: str, user_id: UUID) -> tuple[bool, int]:
+    """Whether the user already reacted with this emoji, and how many distinct emoji the message has."""
+    await cur.execute(
+        "SELECT bool_or(emoji = %s AND user_id = %s), count(DISTINCT emoji) FROM reactions"
+        " WHERE room_id = %s AND message_id = %s",
+        (emoji, user_id, room_id, message_id),
+    )
+    row = await cur.fetchone()
+    return bool(row[0]), int(row[1])

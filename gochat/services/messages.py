@@ -1,0 +1,201 @@
+"""Message commands (post, reply, edit, delete, react, mark read) and history queries.
+
+Every path asks services/access.py first, inside the same read transaction as its lookups;
+row-level security hides other rooms' rows underneath. A refused command appends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from ..db import Cursor, Database
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..events import EventStore, NewEvent, RecordedEvent
+from ..projections import history as h
+from ..projections import receipts as rq
+from .access import Access, access_in
+
+MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    message: h.Message
+    duplicate: bool  # an idempotent retry: the original message, nothing new appended
+
+
+def message_from_event(e: RecordedEvent) -> h.Message:
+    """A message just posted, as history will show it (no read-back needed)."""
+    return h.Message(
+        e.id, e.stream_id, e.actor_id, e.data["content"], e.recorded_at, None, False,
+        e.data.get("thread_root"), 0, None, e.client_msg_id, e.data.get("attachments"),
+    )  # fmt: skip
+
+
+def _message_not_found() -> NotFound:
+    return NotFound("message not found", code="message_not_found")
+
+
+async def _existing(cur: Cursor, room_id: UUID, message_id: int) -> h.Message:
+    message = await h.get_message(cur, room_id, message_id)
+    if message is None:
+        raise _message_not_found()
+    return message
+
+
+def _alive(message: h.Message) -> h.Message:
+    if message.deleted:
+        raise Conflict("that message was deleted", code="message_deleted")
+    return message
+
+
+class MessageService:
+    def __init__(self, db: Database, store: EventStore) -> None:
+        self.db = db
+        self.store = store
+
+    # --- commands -------------------------------------------------------------------------------
+    async def post(
+        self,
+        user_id: UUID,
+        room_id: UUID,
+        content: str,
+        *,
+        client_msg_id: str | None = None,
+        thread_root: int | None = None,
+        attachments: Sequence[dict[str, Any]] | None = None,
+    ) -> Posted:
+        """Post (or reply in a thread). The same user, room and client_msg_id again returns the
+        original message with duplicate=True."""
+        async with self.db.read(user_id) as cur:
+            (await access_in(cur, user_id, room_id)).require_post()
+            if thread_root is not None:
+                root = _alive(await _existing(cur, room_id, thread_root))
+                if root.thread_root is not None:
+                    raise ValidationFailed(
+                        "threads are one level deep", details={"thread_root": ["Reply to the thread's first message."]}
+                    )
+        data: dict[str, Any] = {"content": content}
+        if thread_root is not None:
+            data["thread_root"] = thread_root
+        if attachments:
+            data["attachments"] = list(attachments)
+        event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
+        result = await self.store.append_one(event)
+        if not result.duplicate:
+            return Posted(message_from_event(result.event), False)
+        if result.event.type != "message.posted":
+            raise Conflict("that client_msg_id was already used for something else", code="client_msg_id_reused")
+        return Posted(await self.get(user_id, room_id, result.event.id), True)
+
+    async def edit(self, user_id: UUID, room_id: UUID, message_id: int, content: str) -> h.Message:
+        """Authors only, while members, and not once deleted; an unchanged text appends nothing."""
+        async with self.db.read(user_id) as cur:
+            acc = (await access_in(cur, user_id, room_id)).require_read()
+            message = await _existing(cur, room_id, message_id)
+            if message.user_id != user_id:
+                raise Forbidden("only the author edits a message", code="not_the_author")
+            acc.require_post()
+            _alive(message)
+        if content.strip() != message.content:
+            data = {"message_id": message_id, "content": content}
+            await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
+        return await self.get(user_id, room_id, message_id)
+
+    async def delete(self, user_id: UUID, room_id: UUID, message_id: int) -> None:
+        """The author (still a member) or a room admin; deleting a tombstone again is a no-op."""
+        async with self.db.read(user_id) as cur:
+            acc = (await access_in(cur, user_id, room_id)).require_read()
+            message = await _existing(cur, room_id, message_id)
+            if message.user_id == user_id:
+                acc.require_post()
+            else:
+                acc.require_moderator()
+        if not message.deleted:
+            data = {"message_id": message_id}
+            await self.store.append_one(NewEvent("message.deleted", room_id, data, actor_id=user_id))
+
+    async def react(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
+        async with self.db.read(user_id) as cur:
+            await self._member_on_live_message(cur, user_id, room_id, message_id)
+            reacted, distinct = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
+        if reacted:
+            return
+        if distinct >= MAX_DISTINCT_EMOJI:
+            raise Conflict(f"a message takes at most {MAX_DISTINCT_EMOJI} different emoji", code="too_many_reactions")
+        data = {"message_id": message_id, "emoji": emoji}
+        await self.store.append_one(NewEvent("reaction.added", room_id, data, actor_id=user_id))
+
+    async def unreact(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
+        async with self.db.read(user_id) as cur:
+            await self._member_on_live_message(cur, user_id, room_id, message_id)
+            reacted, _ = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
+        if reacted:
+            data = {"message_id": message_id, "emoji": emoji}
+            await self.store.append_one(NewEvent("reaction.removed", room_id, data, actor_id=user_id))
+
+    @staticmethod
+    async def _member_on_live_message(cur: Cursor, user_id: UUID, room_id: UUID, message_id: int) -> None:
+        (await access_in(cur, user_id, room_id)).require_post()
+        _alive(await _existing(cur, room_id, message_id))
+
+    async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> rq.Receipt:
+        """Move the caller's marker to a message of the room; never backwards (an older message
+        appends nothing and returns the marker as it is)."""
+        async with self.db.read(user_id) as cur:
+            (await access_in(cur, user_id, room_id)).require_post()
+            await _existing(cur, room_id, message_id)
+            receipt = await rq.get_receipt(cur, room_id, user_id)
+        if receipt is not None and message_id <= receipt.last_read_id:
+            return receipt
+        await self.store.append_one(NewEvent("receipt.read", room_id, {"message_id": message_id}, actor_id=user_id))
+        async with self.db.read(user_id) as cur:
+            return await rq.get_receipt(cur, room_id, user_id) or rq.Receipt(message_id, 0)
+
+    # --- queries --------------------------------------------------------------------------------
+    async def _reader(self, cur: Cursor, user_id: UUID, room_id: UUID) -> Access:
+        return (await access_in(cur, user_id, room_id)).require_read()
+
+    async def get(self, user_id: UUID, room_id: UUID, message_id: int) -> h.Message:
+        async with self.db.read(user_id) as cur:
+            await self._reader(cur, user_id, room_id)
+            message = await _existing(cur, room_id, message_id)
+            return (await h.with_reactions(cur, user_id, [message]))[0]
+
+    async def history(
+        self, user_id: UUID, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
+    ) -> h.Page:
+        async with self.db.read(user_id) as cur:
+            await self._reader(cur, user_id, room_id)
+            found = await h.page(cur, room_id, before=before, after=after, limit=limit)
+            return h.Page(await h.with_reactions(cur, user_id, found.messages), found.has_more)
+
+    async def context(self, user_id: UUID, room_id: UUID, message_id: int, limit: int = 50) -> h.Context:
+        """The messages around one (jump to message)."""
+        async with self.db.read(user_id) as cur:
+            await self._reader(cur, user_id, room_id)
+            around = await h.context(cur, room_id, message_id, limit)
+            if around is None:
+                raise _message_not_found()
+            messages = await h.with_reactions(cur, user_id, around.messages)
+            return h.Context(messages, around.has_more_before, around.has_more_after)
+
+    async def thread(
+        self, user_id: UUID, room_id: UUID, message_id: int, *, after: int | None = None, limit: int = 50
+    ) -> tuple[h.Message, h.Page]:
+        """A thread's root and a page of its replies; a reply's id opens the thread it is in."""
+        async with self.db.read(user_id) as cur:
+            await self._reader(cur, user_id, room_id)
+            root = await _existing(cur, room_id, message_id)
+            if root.thread_root is not None:
+                root = await _existing(cur, room_id, root.thread_root)
+            replies = await h.thread(cur, room_id, root.id, after=after, limit=limit)
+            root, *messages = await h.with_reactions(cur, user_id, [root, *replies.messages])
+            return root, h.Page(messages, replies.has_more)
+
+    async def my_rooms(self, user_id: UUID) -> list[rq.RoomEntry]:
+        async with self.db.read(user_id) as cur:
+            return await rq.my_rooms(cur, user_id)
