@@ -1,7 +1,8 @@
 """The app factory: the one place that builds concrete resources and wires them together.
 
 Resources start in `cleanup_ctx` order and stop in reverse: embedded PostgreSQL (when DATABASE_URL
-is unset) -> database pool + migrations -> event store writer. On shutdown the writer flushes
+is unset) -> database pool + migrations -> event store writer -> Redis client (when REDIS_URL is
+set) -> rate limiter -> broker and presence store. On shutdown the writer flushes
 everything it accepted before the pool closes.
 """
 
@@ -16,13 +17,18 @@ from aiohttp import web
 from . import migrations
 from .api import health
 from .api.middleware import errors, request_context
+from .broker import Broker, MemoryBroker
+from .broker_redis import RedisBroker, connect_redis
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
-from .keys import DB, PROJECTIONS, RATE_LIMITER, REGISTRY, SETTINGS, STATE, STORE
+from .keys import BROKER, DB, PRESENCE, PROJECTIONS, RATE_LIMITER, REDIS, REGISTRY, SETTINGS, STATE, STORE
+from .presence_store import MemoryPresenceStore, PresenceStore
+from .presence_store_redis import RedisPresenceStore
 from .projections.catalog import all_projections
 from .projections.engine import InlineProjections, ProjectionRunner
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
+from .ratelimit_redis import RedisRateLimiter
 from .settings import Settings, ensure_dev_secret
 
 log = structlog.get_logger("gochat.app")
@@ -36,7 +42,9 @@ def create_app(settings: Settings) -> web.Application:
     app[REGISTRY] = build_registry()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
+    app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
+    app.cleanup_ctx.append(_realtime)
     app.on_shutdown.append(_mark_draining)
     app.router.add_routes(health.routes)
     return app
@@ -83,13 +91,56 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         await runner.stop()
 
 
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis_url
+    if url is None:
+        yield
+        return
+    client = connect_redis(url)
+    app[REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
 async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
-    limiter: RateLimiter = MemoryRateLimiter() if app[SETTINGS].rate_limits else NoLimits()
+    settings, redis = app[SETTINGS], app.get(REDIS)
+    limiter: RateLimiter = NoLimits()
+    if settings.rate_limits:
+        limiter = MemoryRateLimiter() if redis is None else RedisRateLimiter(redis, prefix=settings.redis_prefix)
     app[RATE_LIMITER] = limiter
     try:
         yield
     finally:
         await limiter.close()
+
+
+async def _realtime(app: web.Application) -> AsyncIterator[None]:
+    """The broker and presence store the WebSocket hub and relay sit on (Redis when configured)."""
+    settings, redis = app[SETTINGS], app.get(REDIS)
+    broker: Broker
+    presence: PresenceStore
+    if settings.redis_url is not None and redis is not None:
+        redis_broker = RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
+        broker = redis_broker
+        presence = RedisPresenceStore(redis, settings.node_id, prefix=settings.redis_prefix)
+
+        async def broker_probe() -> str:
+            return "ok" if redis_broker.healthy else "degraded"
+
+        app[STATE]["probes"]["broker"] = broker_probe
+    else:
+        broker, presence = MemoryBroker(), MemoryPresenceStore(settings.node_id)
+    await broker.start()
+    await presence.start()
+    app[BROKER] = broker
+    app[PRESENCE] = presence
+    try:
+        yield
+    finally:
+        await presence.close()
+        await broker.close()
 
 
 async def _mark_draining(app: web.Application) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio import Redis
 
+from .broker import Broker
 from .db import Database
 from .events import EventRegistry, EventStore
+from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .settings import Settings
@@ -18,5 +21,9 @@ REGISTRY = web.AppKey("registry", EventRegistry)
 STORE = web.AppKey("store", EventStore)
 PROJECTIONS = web.AppKey("projections", ProjectionRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# Set only when REDIS_URL is: the shared command client (rate limits, presence).
+REDIS = web.AppKey("redis", Redis)
+BROKER = web.AppKey("broker", Broker)
+PRESENCE = web.AppKey("presence", PresenceStore)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -74,6 +74,7 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
 class Settings:
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "gochat:"
     jwt_secret: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
@@ -135,6 +136,7 @@ class Settings:
         settings = cls(
             database_url=database_url,
             redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_prefix=env.get("GOCHAT_REDIS_PREFIX", "gochat:").strip(),
             jwt_secret=jwt_secret,
             host=env.get("HOST", "0.0.0.0").strip() or "0.0.0.0",
             port=_int(env, "PORT", 8080, 0, 65535),

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+import redis.asyncio
 from aiohttp.test_utils import TestClient
 
 from gochat import migrations
@@ -173,12 +174,13 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def start_redis_server() -> tuple[subprocess.Popen[bytes], str]:
-    """A throwaway redis-server on a free port (also used by tests that stop Redis on purpose)."""
+def start_redis_server(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway redis-server on a free port, or on `port` to restart one (tests that stop Redis
+    on purpose)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed and no Redis answers on 127.0.0.1:6379")
-    port = _free_port()
+    port = port or _free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -209,6 +211,58 @@ def redis_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+class RedisServer:
+    """A redis-server of this test's own that can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.proc, self.url = start_redis_server()
+        self.port = urlsplit(self.url).port
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def start(self) -> None:
+        self.proc, _ = start_redis_server(self.port)
+
+    def command(self, *args: str) -> Any:
+        with redis.Redis.from_url(self.url) as client:
+            return client.execute_command(*args)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key and channel prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"gochat-test:{secrets.token_hex(4)}:"
+    yield prefix
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll until `check()` holds; fail after a generous `timeout` (a liveness bound, not a timing
+    assertion)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.02)
 
 
 # --- the app --------------------------------------------------------------------------------------
