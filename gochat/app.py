@@ -16,19 +16,25 @@ from aiohttp import web
 
 from . import migrations
 from .api import health
+from .api.auth import routes as auth_routes
+from .api.authn import jwt_middleware
 from .api.middleware import errors, request_context
+from .auth.passwords import Passwords
+from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
-from .keys import BROKER, DB, PRESENCE, PROJECTIONS, RATE_LIMITER, REDIS, REGISTRY, SETTINGS, STATE, STORE
+from .keys import ACCOUNTS, BROKER, DB, PRESENCE, PROJECTIONS, RATE_LIMITER, REDIS, REGISTRY, SETTINGS, STATE, STORE
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections.catalog import all_projections
 from .projections.engine import InlineProjections, ProjectionRunner
+from .projections.users import UserQueries
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
+from .services.accounts import AccountService
 from .settings import Settings, ensure_dev_secret
 
 log = structlog.get_logger("gochat.app")
@@ -36,17 +42,21 @@ log = structlog.get_logger("gochat.app")
 
 def create_app(settings: Settings) -> web.Application:
     settings = ensure_dev_secret(settings)
-    app = web.Application(middlewares=[request_context, errors], client_max_size=settings.max_body_bytes)
+    assert settings.jwt_secret is not None
+    authn = jwt_middleware(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience)
+    app = web.Application(middlewares=[request_context, errors, authn], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
+    app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
     app.on_shutdown.append(_mark_draining)
     app.router.add_routes(health.routes)
+    app.router.add_routes(auth_routes)
     return app
 
 
@@ -89,6 +99,17 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
     finally:
         await store.close()
         await runner.stop()
+
+
+async def _accounts(app: web.Application) -> AsyncIterator[None]:
+    settings, db = app[SETTINGS], app[DB]
+    passwords = Passwords()
+    sessions = SessionStore(db, settings.refresh_token_ttl)
+    app[ACCOUNTS] = AccountService(settings, app[STORE], UserQueries(db), sessions, passwords)
+    try:
+        yield
+    finally:
+        passwords.close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from .events import EventRegistry, EventStore
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
+from .services.accounts import AccountService
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,6 +22,7 @@ REGISTRY = web.AppKey("registry", EventRegistry)
 STORE = web.AppKey("store", EventStore)
 PROJECTIONS = web.AppKey("projections", ProjectionRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ACCOUNTS = web.AppKey("accounts", AccountService)
 # Set only when REDIS_URL is: the shared command client (rate limits, presence).
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .ratelimit import Limit
+
 MIN_SECRET_BYTES = 32
+LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
+LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
+SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 LogFormat = Literal["json", "console"]
 
 
@@ -60,6 +65,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use on/off)")
 
 
+def _limit(env: Mapping[str, str], name: str, default: Limit) -> Limit:
+    """`N/SECONDS`: a burst of N, refilled over SECONDS (so N per SECONDS sustained)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    burst, _, seconds = raw.partition("/")
+    try:
+        n, period = int(burst), float(seconds)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} must look like 10/60 (10 requests per 60 seconds)") from None
+    if n < 1 or period <= 0:
+        raise SettingsError(f"{name}={raw!r} needs a burst >= 1 and a period > 0")
+    return Limit(n, n / period)
+
+
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -93,6 +113,11 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     jwt_issuer: str = "gochat"
     jwt_audience: str = "gochat"
+    # Honour X-Forwarded-For (its last hop) as the client address: only behind a proxy that sets it.
+    trust_proxy: bool = False
+    login_limit_per_account: Limit = LOGIN_LIMIT_PER_ACCOUNT
+    login_limit_per_ip: Limit = LOGIN_LIMIT_PER_IP
+    signup_limit_per_ip: Limit = SIGNUP_LIMIT_PER_IP
     group_commit_max_batch: int = 1000
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -154,6 +179,10 @@ class Settings:
             access_token_ttl=_int(env, "GOCHAT_ACCESS_TOKEN_TTL", 15 * 60, 30, 24 * 3600),
             refresh_token_ttl=_int(env, "GOCHAT_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
             group_commit_max_batch=_int(env, "GOCHAT_GROUP_COMMIT_MAX_BATCH", 1000, 1, 100_000),
+            trust_proxy=_bool(env, "GOCHAT_TRUST_PROXY", False),
+            login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
+            login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
+            signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -1,0 +1,91 @@
+"""/auth/* and /me: sign up, log in, refresh, log out; read and edit one's profile."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from ..auth.names import PASSWORD_MAX, Password, Username, normalize_username
+from ..events.fields import Text
+from ..keys import ACCOUNTS, SETTINGS
+from ..services.accounts import Tokens
+from .authn import current_user_id
+from .limits import client_ip, enforce
+from .util import json, load_body
+
+routes = web.RouteTableDef()
+# Token answers must not be cached by any intermediary (RFC 6749 section 5.1).
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class SignupBody(_Strict):
+    username = Username(required=True)
+    password = Password(required=True)
+    display_name = Text(min_len=1, max_len=64, no_bidi=True, load_default=None)
+
+
+class LoginBody(_Strict):
+    # Only shape checks here: the rules for new names and passwords may change, old ones still log in.
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
+
+
+class RefreshBody(_Strict):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class ProfileBody(_Strict):
+    display_name = Text(required=True, min_len=1, max_len=64, no_bidi=True)
+
+
+def _tokens(tokens: Tokens, status: int = 200) -> web.Response:
+    return json(tokens.to_dict(), status=status, headers=NO_STORE)
+
+
+@routes.post("/auth/signup")
+async def signup(request: web.Request) -> web.Response:
+    await enforce(request, f"signup:ip:{client_ip(request)}", request.app[SETTINGS].signup_limit_per_ip)
+    body = await load_body(request, SignupBody())
+    tokens = await request.app[ACCOUNTS].signup(body["username"], body["password"], body["display_name"])
+    return _tokens(tokens, status=201)
+
+
+@routes.post("/auth/login")
+async def login(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    await enforce(request, f"login:ip:{client_ip(request)}", settings.login_limit_per_ip)
+    body = await load_body(request, LoginBody())
+    # Per name, whether or not it exists, so the limit itself says nothing about accounts.
+    await enforce(request, f"login:user:{normalize_username(body['username'])}", settings.login_limit_per_account)
+    return _tokens(await request.app[ACCOUNTS].login(body["username"], body["password"]))
+
+
+@routes.post("/auth/refresh")
+async def refresh(request: web.Request) -> web.Response:
+    body = await load_body(request, RefreshBody())
+    return _tokens(await request.app[ACCOUNTS].refresh(body["refresh_token"]))
+
+
+@routes.post("/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    body = await load_body(request, RefreshBody())
+    await request.app[ACCOUNTS].logout(body["refresh_token"])
+    return web.Response(status=204)
+
+
+@routes.get("/me")
+async def me(request: web.Request) -> web.Response:
+    user = await request.app[ACCOUNTS].get(current_user_id(request))
+    return json(user.public())
+
+
+@routes.patch("/me")
+async def update_me(request: web.Request) -> web.Response:
+    body = await load_body(request, ProfileBody())
+    user = await request.app[ACCOUNTS].update_profile(current_user_id(request), body["display_name"])
+    return json(user.public())

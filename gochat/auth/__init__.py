@@ -1,0 +1,1 @@
+"""Credentials and sessions: password hashing, access tokens (JWT) and refresh-token families."""

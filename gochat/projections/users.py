@@ -1,0 +1,87 @@
+"""The users projection: who exists, their names and credentials, for lookups by id and by name.
+
+Inline, so a signup can log in at once. `password_hash` comes from `user.registered` (so the table
+is rebuildable from the log); erasure clears it and the display name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..db import Cursor, Database
+from ..events.model import RecordedEvent
+from .base import Projection
+
+ERASED_NAME = "deleted user"
+_COLUMNS = "id, username, username_norm, display_name, password_hash, created_at, erased"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: uuid.UUID
+    username: str
+    username_norm: str
+    display_name: str
+    password_hash: str | None
+    created_at: datetime
+    erased: bool
+
+    def public(self) -> dict[str, Any]:
+        """The user as PROTOCOL.md shows it (never the hash)."""
+        return {"id": self.id, "username": self.username, "display_name": self.display_name,
+                "created_at": self.created_at}  # fmt: skip
+
+
+class UsersProjection(Projection):
+    name = "users"
+    tables = ("users",)
+    handles = frozenset({"user.registered", "user.profile_updated", "user.erased"})
+
+    async def apply(self, cur: Cursor, event: RecordedEvent) -> None:
+        d, at, user = event.data, event.recorded_at, event.stream_id
+        if event.type == "user.registered":
+            await cur.execute(
+                "INSERT INTO users (id, username, username_norm, display_name, password_hash, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (user, d["username"], d["username_norm"], d["display_name"], d.get("password_hash"), at, at),
+            )
+        elif event.type == "user.profile_updated":
+            await cur.execute(
+                "UPDATE users SET display_name = %s, updated_at = %s WHERE id = %s AND NOT erased",
+                (d["display_name"], at, user),
+            )
+        elif event.type == "user.erased":
+            await cur.execute(
+                "UPDATE users SET display_name = %s, password_hash = NULL, erased = true, updated_at = %s"
+                " WHERE id = %s",
+                (ERASED_NAME, at, user),
+            )
+
+
+class UserQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _one(self, where: str, value: Any) -> User | None:
+        async with self.db.cursor() as cur:
+            await cur.execute(f"SELECT {_COLUMNS} FROM users WHERE {where}", (value,))
+            row = await cur.fetchone()
+        return None if row is None else User(*row)
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self._one("id = %s", user_id)
+
+    async def by_name(self, username_norm: str) -> User | None:
+        return await self._one("username_norm = %s", username_norm)
+
+    async def existing(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        ids = list(set(user_ids))
+        if not ids:
+            return set()
+        async with self.db.cursor() as cur:
+            await cur.execute("SELECT id FROM users WHERE id = ANY(%s::uuid[]) AND NOT erased", (ids,))
+            return {row[0] for row in await cur.fetchall()}
