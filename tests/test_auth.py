@@ -168,6 +168,16 @@ async def test_a_body_over_the_limit_is_413(make_client: MakeClient) -> None:
 
 
 # --- login ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"username": "a\x00b", "password": PASSWORD}, "username"), ({"username": "", "password": PASSWORD}, "username"),
+     ({"username": "alice", "password": ""}, "password"), ({"username": "alice"}, "password")],
+)  # fmt: skip
+async def test_malformed_logins_are_422(client: Client, body: dict[str, Any], field: str) -> None:
+    err = await expect_error(await client.post("/auth/login", json=body), 422, "validation_failed")
+    assert list(err["error"]["details"]) == [field]
+
+
 async def test_login_starts_a_new_session(client: Client) -> None:
     alice = await signup(client)
     body = await login(client, alice.username)

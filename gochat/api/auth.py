@@ -31,7 +31,7 @@ class SignupBody(_Strict):
 
 class LoginBody(_Strict):
     # Only shape checks here: the rules for new names and passwords may change, old ones still log in.
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = Text(required=True, min_len=1, max_len=64)  # Text refuses NUL, which PostgreSQL cannot take
     password = fields.String(required=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
 
 
