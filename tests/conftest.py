@@ -28,6 +28,7 @@ from aiohttp.test_utils import TestClient
 
 from gochat import migrations
 from gochat.app import create_app
+from gochat.broker_redis import connect_redis
 from gochat.db import Database
 from gochat.embedded import EmbeddedPostgres
 from gochat.events import EventStore, build_registry
@@ -253,6 +254,14 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A command client configured as the app's (short timeouts, one immediate retry)."""
+    client = connect_redis(redis_url)
+    yield client
+    await client.aclose()
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

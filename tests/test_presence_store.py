@@ -22,15 +22,10 @@ TTL = 1.0
 NodeFactory = Callable[[str], Awaitable[PresenceStore]]
 
 
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    redis = connect_redis(redis_url)
-    yield redis
-    await redis.aclose()
-
-
 @pytest.fixture(params=["memory", "redis"])
-async def make_node(request: pytest.FixtureRequest, client: Redis, redis_prefix: str) -> AsyncIterator[NodeFactory]:
+async def make_node(
+    request: pytest.FixtureRequest, redis_client: Redis, redis_prefix: str
+) -> AsyncIterator[NodeFactory]:
     """Stores of one deployment, not yet heartbeating (tests call `heartbeat` or `start`)."""
     cluster = MemoryPresenceCluster()
     nodes: list[PresenceStore] = []
@@ -38,7 +33,7 @@ async def make_node(request: pytest.FixtureRequest, client: Redis, redis_prefix:
     async def make(node_id: str) -> PresenceStore:
         store: PresenceStore = MemoryPresenceStore(node_id, ttl=TTL, cluster=cluster)
         if request.param == "redis":
-            store = RedisPresenceStore(client, node_id, prefix=redis_prefix, ttl=TTL)
+            store = RedisPresenceStore(redis_client, node_id, prefix=redis_prefix, ttl=TTL)
         nodes.append(store)
         return store
 
@@ -133,11 +128,11 @@ async def test_many_users_at_once(make_node: NodeFactory) -> None:
 
 
 # --- Redis only -----------------------------------------------------------------------------------
-async def test_redis_node_keys_expire_with_the_node(client: Redis, redis_prefix: str) -> None:
-    node = RedisPresenceStore(client, "a", prefix=redis_prefix, ttl=TTL)
+async def test_redis_node_keys_expire_with_the_node(redis_client: Redis, redis_prefix: str) -> None:
+    node = RedisPresenceStore(redis_client, "a", prefix=redis_prefix, ttl=TTL)
     await node.connected("u1")
     await node.heartbeat()
-    assert 0 < await client.pttl(f"{redis_prefix}presence:node:a") <= TTL * 1000
+    assert 0 < await redis_client.pttl(f"{redis_prefix}presence:node:a") <= TTL * 1000
 
 
 async def test_redis_restart_is_healed_by_the_next_heartbeat(own_redis: RedisServer) -> None:

@@ -7,7 +7,7 @@ Timings are never asserted tightly: refill rates are small, and waits are genero
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from conftest import RedisServer, _free_port
@@ -17,20 +17,11 @@ from gochat.broker_redis import connect_redis
 from gochat.ratelimit import Limit, MemoryRateLimiter, RateLimiter
 from gochat.ratelimit_redis import RedisRateLimiter
 
-LimiterFactory = Callable[[], Awaitable[RateLimiter]]
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    redis = connect_redis(redis_url)
-    yield redis
-    await redis.aclose()
-
 
 @pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest, client: Redis, redis_prefix: str) -> AsyncIterator[RateLimiter]:
+async def limiter(request: pytest.FixtureRequest, redis_client: Redis, redis_prefix: str) -> AsyncIterator[RateLimiter]:
     made: RateLimiter = (
-        MemoryRateLimiter() if request.param == "memory" else RedisRateLimiter(client, prefix=redis_prefix)
+        MemoryRateLimiter() if request.param == "memory" else RedisRateLimiter(redis_client, prefix=redis_prefix)
     )
     yield made
     await made.close()
@@ -87,9 +78,9 @@ async def test_a_cost_spends_several_tokens(limiter: RateLimiter) -> None:
 
 
 # --- Redis only -----------------------------------------------------------------------------------
-async def test_two_nodes_share_one_budget(client: Redis, redis_url: str, redis_prefix: str) -> None:
+async def test_two_nodes_share_one_budget(redis_client: Redis, redis_url: str, redis_prefix: str) -> None:
     other_client = connect_redis(redis_url)
-    node_a = RedisRateLimiter(client, prefix=redis_prefix)
+    node_a = RedisRateLimiter(redis_client, prefix=redis_prefix)
     node_b = RedisRateLimiter(other_client, prefix=redis_prefix)
     limit = Limit(burst=4, per_second=0.5)
     try:
@@ -101,10 +92,10 @@ async def test_two_nodes_share_one_budget(client: Redis, redis_url: str, redis_p
         await other_client.aclose()
 
 
-async def test_idle_buckets_expire(client: Redis, redis_prefix: str) -> None:
-    limiter = RedisRateLimiter(client, prefix=redis_prefix)
+async def test_idle_buckets_expire(redis_client: Redis, redis_prefix: str) -> None:
+    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix)
     await limiter.acquire("user:1", Limit(burst=2, per_second=1.0))
-    ttl_ms = await client.pttl(f"{redis_prefix}rl:user:1")
+    ttl_ms = await redis_client.pttl(f"{redis_prefix}rl:user:1")
     # One token spent at one per second refills in 1 s; the key outlives that by a margin only.
     assert 0 < ttl_ms <= 2000
 
