@@ -105,6 +105,33 @@ async def test_retries_racing_in_one_batch_create_one_event(store: EventStore) -
     assert len(await store.read_stream(room)) == 1
 
 
+async def test_a_retry_batched_with_new_appends_returns_the_original(store: EventStore) -> None:
+    room, user = uuid.uuid4(), uuid.uuid4()
+    original = await store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1"))
+    retry, *fresh = await asyncio.gather(
+        store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1")),
+        *(store.append_one(msg(room, f"new {i}", actor_id=user, client_msg_id=f"c-{i + 2}")) for i in range(3)),
+    )
+    assert retry.duplicate
+    assert retry.event == original.event
+    assert not any(r.duplicate for r in fresh)
+    assert [e.version for e in await store.read_stream(room)] == [1, 2, 3, 4]
+
+
+async def test_a_cancelled_caller_still_gets_its_accepted_append_committed(store: EventStore) -> None:
+    """Cancelling a waiting caller (a closed socket) cancels its wait, not the commit it shares."""
+    room = uuid.uuid4()
+    abandoned = asyncio.ensure_future(store.append_one(msg(room, "abandoned")))
+    others = [asyncio.ensure_future(store.append_one(msg(room, f"m{i}"))) for i in range(5)]
+    await asyncio.sleep(0)  # every append is validated and queued
+    abandoned.cancel()
+    await asyncio.gather(*others)
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    contents = sorted(e.data["content"] for e in await store.read_stream(room))
+    assert contents == ["abandoned", "m0", "m1", "m2", "m3", "m4"]
+
+
 async def test_unknown_type_or_bad_data_is_refused_before_the_log(store: EventStore) -> None:
     room = uuid.uuid4()
     with pytest.raises(ValidationFailed) as info:

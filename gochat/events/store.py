@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -28,18 +29,25 @@ from .registry import EventRegistry
 
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
-_INSERT = (
-    "INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id,"
-    " client_msg_id, recorded_at)"
-    " SELECT i, s, v, t, sv, d::jsonb, m::jsonb, a, c, %s"
-    " FROM unnest(%s::bigint[], %s::uuid[], %s::int[], %s::text[], %s::smallint[], %s::text[], %s::text[],"
-    " %s::uuid[], %s::text[]) AS x(i, s, v, t, sv, d, m, a, c)"
+# Parameters travel as one JSON array of arrays each: orjson encodes a batch (UUIDs included) in one C
+# call, where psycopg2 would adapt every array element in Python and send long ARRAY[...] literals;
+# jsonb_array_elements with ->> is also the cheapest of the JSON forms for the server to take apart.
+_BEGIN = (
+    "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE;"
+    " SELECT coalesce((SELECT max(id) FROM events), 0), now(),"
+    # the current version of each stream, in the order the streams were given
+    " ARRAY(SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id::uuid), 0)"
+    " FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS s(id, n) ORDER BY s.n),"
+    # the ids of stored events sharing an idempotency key with the batch (almost always none)
+    " ARRAY(SELECT e.id FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%s::jsonb) AS k))"
 )
-_LOCK_AND_HEAD = "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; SELECT coalesce(max(id), 0), now() FROM events"
-_STREAM_HEADS = "SELECT s, (SELECT max(version) FROM events e WHERE e.stream_id = s) FROM unnest(%s::uuid[]) AS s"
-_FIND_KEYS = (
-    f"SELECT {COLUMNS} FROM events WHERE (actor_id, stream_id, client_msg_id) IN"
-    " (SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[]))"
+_BY_IDS = f"SELECT {COLUMNS} FROM events WHERE id = ANY(%s)"
+# recorded_at is left to its default, now(): the transaction's start, the same `now` _BEGIN returned.
+_INSERT = (
+    "INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
+    " SELECT (r->>0)::bigint, (r->>1)::uuid, (r->>2)::integer, r->>3, (r->>4)::smallint, r->5, r->6,"
+    " (r->>7)::uuid, r->>8 FROM jsonb_array_elements(%s::jsonb) AS r"
 )
 
 
@@ -58,6 +66,7 @@ class _Group:
 
     events: list[NewEvent]
     data: list[dict[str, Any]]
+    schema_versions: list[int]
     future: asyncio.Future[list[AppendResult]]
     results: list[AppendResult] | None = None
     error: BaseException | None = None
@@ -88,7 +97,7 @@ class EventStore:
         self.listeners: list[CommitListener] = []
         self.stats = WriterStats()
         self.flush_observer: Callable[[float, int], None] | None = None
-        self._queue: list[_Group] = []
+        self._queue: deque[_Group] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -124,11 +133,13 @@ class EventStore:
         if self._closing or self._task is None:
             raise Unavailable("the event store is not accepting appends (shutting down)")
         data = [self.registry.validate(e.type, e.data) for e in events]
+        schema_versions = [self.registry.spec(e.type).version for e in events]
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Group(list(events), data, future))
+        self._queue.append(_Group(list(events), data, schema_versions, future))
         self._wakeup.set()
-        # Shielded: a caller that goes away does not cancel a commit other callers share.
-        return await asyncio.shield(future)
+        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
+        # with its batch (the writer skips futures already done), like any append already accepted.
+        return await future
 
     async def append_one(self, event: NewEvent) -> AppendResult:
         return (await self.append(event))[0]
@@ -141,7 +152,7 @@ class EventStore:
                 batch: list[_Group] = []
                 count = 0
                 while self._queue and (not batch or count + len(self._queue[0].events) <= self.max_batch):
-                    group = self._queue.pop(0)
+                    group = self._queue.popleft()
                     batch.append(group)
                     count += len(group.events)
                 await self._flush(batch)
@@ -188,9 +199,7 @@ class EventStore:
     async def _commit(self, batch: list[_Group]) -> list[RecordedEvent]:
         async with self.db.pool.acquire() as conn, conn.cursor() as cur:
             try:
-                committed = await self._commit_txn(cur, batch)
-                await cur.execute("COMMIT")
-                return committed
+                return await self._commit_txn(cur, batch)
             except BaseException:
                 if not conn.closed:
                     with suppress(Exception):  # a broken connection is discarded anyway
@@ -198,17 +207,17 @@ class EventStore:
                 raise
 
     async def _commit_txn(self, cur: Cursor, batch: list[_Group]) -> list[RecordedEvent]:
-        await cur.execute(_LOCK_AND_HEAD)
-        head, now = await cur.fetchone()
-
+        """The whole transaction, COMMIT included, in as few round trips as possible: two when no
+        inline projection runs and no idempotent retry is in the batch."""
         streams = list({e.stream_id for g in batch for e in g.events})
-        await cur.execute(_STREAM_HEADS, (streams,))
-        versions: dict[UUID, int] = {s: (v or 0) for s, v in await cur.fetchall()}
+        keys = [(e.actor_id, e.stream_id, e.client_msg_id) for g in batch for e in g.events if e.client_msg_id]
+        await cur.execute(_BEGIN, (_json(streams), _json(keys)))
+        head, now, heads, duplicate_ids = await cur.fetchone()
+        versions: dict[UUID, int] = dict(zip(streams, heads, strict=True))
 
-        keyed = [(e.actor_id, e.stream_id, e.client_msg_id) for g in batch for e in g.events if e.client_msg_id]
         originals: dict[tuple[UUID | None, UUID, str], RecordedEvent] = {}
-        if keyed:
-            await cur.execute(_FIND_KEYS, ([k[0] for k in keyed], [k[1] for k in keyed], [k[2] for k in keyed]))
+        if duplicate_ids:
+            await cur.execute(_BY_IDS, (duplicate_ids,))
             for row in await cur.fetchall():
                 ev = self._row_to_event(row)
                 originals[(ev.actor_id, ev.stream_id, ev.client_msg_id or "")] = ev
@@ -225,7 +234,7 @@ class EventStore:
                 g.error, g.results = conflict, None
                 continue
             g.results = []
-            for new, data in zip(g.events, g.data, strict=True):
+            for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
                 head += 1
                 versions[new.stream_id] = version = versions.get(new.stream_id, 0) + 1
                 metadata = dict(new.metadata)
@@ -236,7 +245,7 @@ class EventStore:
                 if new.client_msg_id is not None:
                     metadata.setdefault("client_msg_id", new.client_msg_id)
                 ev = RecordedEvent(
-                    head, new.stream_id, version, new.type, self.registry.spec(new.type).version,
+                    head, new.stream_id, version, new.type, schema_version,
                     data, metadata, new.actor_id, new.client_msg_id, now,
                 )  # fmt: skip
                 g.results.append(AppendResult(ev))
@@ -244,10 +253,15 @@ class EventStore:
                 if new.client_msg_id:
                     originals[(new.actor_id, new.stream_id, new.client_msg_id)] = ev
 
-        if committed:
-            await cur.execute(_INSERT, _insert_params(committed, now))
+        if not committed:
+            await cur.execute("COMMIT")
+        elif not self.inline:
+            await cur.execute(_INSERT + "; COMMIT", (_event_rows(committed),))
+        else:
+            await cur.execute(_INSERT, (_event_rows(committed),))
             for projector in self.inline:
                 await projector.apply_batch(cur, committed)
+            await cur.execute("COMMIT")
         return committed
 
     @staticmethod
@@ -262,16 +276,18 @@ class EventStore:
 
     @staticmethod
     def _check_versions(g: _Group, versions: dict[UUID, int]) -> VersionConflict | None:
-        seen: dict[UUID, int] = {}
+        # An expected version applies to a stream's first event in the group.
+        seen: set[UUID] = set()
         for e in g.events:
-            current = seen.get(e.stream_id, versions.get(e.stream_id, 0))
-            if e.expected_version is not None and e.stream_id not in seen and e.expected_version != current:
-                what = "to be new" if e.expected_version == NO_STREAM else f"at version {e.expected_version}"
-                return VersionConflict(
-                    f"stream {e.stream_id} expected {what}, found version {current}",
-                    details={"stream_id": str(e.stream_id), "expected": e.expected_version, "actual": current},
-                )
-            seen[e.stream_id] = current + 1
+            if e.expected_version is not None and e.stream_id not in seen:
+                current = versions.get(e.stream_id, 0)
+                if e.expected_version != current:
+                    what = "to be new" if e.expected_version == NO_STREAM else f"at version {e.expected_version}"
+                    return VersionConflict(
+                        f"stream {e.stream_id} expected {what}, found version {current}",
+                        details={"stream_id": str(e.stream_id), "expected": e.expected_version, "actual": current},
+                    )
+            seen.add(e.stream_id)
         return None
 
     # --- reads ----------------------------------------------------------------------------------
@@ -312,17 +328,15 @@ class EventStore:
         )
 
 
-def _insert_params(events: Sequence[RecordedEvent], now: Any) -> tuple[Any, ...]:
-    dumps = orjson.dumps
-    return (
-        now,
-        [e.id for e in events],
-        [e.stream_id for e in events],
-        [e.version for e in events],
-        [e.type for e in events],
-        [e.schema_version for e in events],
-        [dumps(e.data).decode() for e in events],
-        [dumps(e.metadata).decode() for e in events],
-        [e.actor_id for e in events],
-        [e.client_msg_id for e in events],
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _event_rows(events: Sequence[RecordedEvent]) -> str:
+    """The rows for _INSERT, in its column order (tuples: orjson encodes them ~6x faster than dataclasses)."""
+    return _json(
+        [
+            (e.id, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.actor_id, e.client_msg_id)
+            for e in events
+        ]
     )
