@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.<name>` from the checkout; figures go to docs/benchmarks.md."""
