@@ -45,9 +45,11 @@ def test_production_requires_a_secret() -> None:
 
 def test_development_keeps_one_generated_secret(tmp_path: Path) -> None:
     s = Settings.from_env({"GOCHAT_DATA_DIR": str(tmp_path)})
-    assert s.development and s.embedded_database
+    assert s.development
+    assert s.embedded_database
     first = ensure_dev_secret(s).jwt_secret
-    assert first is not None and len(first) >= 32
+    assert first is not None
+    assert len(first) >= 32
     assert ensure_dev_secret(s).jwt_secret == first
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
 

@@ -95,7 +95,8 @@ async def test_a_group_with_the_same_members_is_the_same_room(rooms: RoomService
     alice, bob = users(2)
     first, created = await rooms.create(alice, name="DM", type_="group", members=[bob])
     again, created_again = await rooms.create(bob, name="DM again", type_="group", members=[alice])
-    assert created and not created_again
+    assert created
+    assert not created_again
     assert again["id"] == first["id"]
     with pytest.raises(ValidationFailed):
         await rooms.create(alice, name="alone", type_="group")
