@@ -18,7 +18,9 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.messages import routes as message_routes
 from .api.middleware import errors, request_context
+from .api.rooms import routes as room_routes
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
@@ -26,7 +28,22 @@ from .broker_redis import RedisBroker, connect_redis
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
-from .keys import ACCOUNTS, BROKER, DB, PRESENCE, PROJECTIONS, RATE_LIMITER, REDIS, REGISTRY, SETTINGS, STATE, STORE
+from .keys import (
+    ACCOUNTS,
+    BROKER,
+    DB,
+    MESSAGES,
+    PRESENCE,
+    PROJECTIONS,
+    RATE_LIMITER,
+    REDIS,
+    REGISTRY,
+    ROOM_VIEWS,
+    ROOMS,
+    SETTINGS,
+    STATE,
+    STORE,
+)
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections.catalog import all_projections
@@ -35,6 +52,9 @@ from .projections.users import UserQueries
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .services.accounts import AccountService
+from .services.messages import MessageService
+from .services.room_views import RoomViews
+from .services.rooms import RoomService
 from .settings import Settings, ensure_dev_secret
 
 log = structlog.get_logger("gochat.app")
@@ -51,12 +71,15 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_accounts)
+    app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
     app.on_shutdown.append(_mark_draining)
     app.router.add_routes(health.routes)
     app.router.add_routes(auth_routes)
+    app.router.add_routes(room_routes)
+    app.router.add_routes(message_routes)
     return app
 
 
@@ -110,6 +133,15 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         passwords.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """Room and message use cases (stateless: nothing to close)."""
+    db, store = app[DB], app[STORE]
+    app[ROOMS] = RoomService(db, store, UserQueries(db).existing)
+    app[ROOM_VIEWS] = RoomViews(db)
+    app[MESSAGES] = MessageService(db, store)
+    yield
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

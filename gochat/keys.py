@@ -14,6 +14,9 @@ from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .services.accounts import AccountService
+from .services.messages import MessageService
+from .services.room_views import RoomViews
+from .services.rooms import RoomService
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,5 +30,8 @@ ACCOUNTS = web.AppKey("accounts", AccountService)
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)
 PRESENCE = web.AppKey("presence", PresenceStore)
+ROOMS = web.AppKey("rooms", RoomService)
+ROOM_VIEWS = web.AppKey("room_views", RoomViews)
+MESSAGES = web.AppKey("messages", MessageService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -67,6 +67,17 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
         raise BadRequest(f"{name} is not a valid UUID", code="invalid_id") from None
 
 
+MAX_ID = 2**63 - 1  # bigint: log positions, message ids
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """A positive integer path parameter (a message id); anything else is a 400 naming it."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) <= MAX_ID):
+        raise BadRequest(f"{name} is not a valid id", code="invalid_id")
+    return int(raw)
+
+
 def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":

@@ -1,0 +1,140 @@
+"""Messages over HTTP: post (and reply in a thread), history pages, context around a message,
+edit, delete, reactions, threads, and read markers."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import marshmallow
+from aiohttp import web
+from marshmallow import fields, validate
+
+from ..errors import ValidationFailed
+from ..events.catalog import MESSAGE_MAX
+from ..events.fields import Emoji, Text
+from ..keys import MESSAGES
+from .rooms import Strict, caller_and_room
+from .shapes import message_json
+from .util import MAX_ID, json, load_body, path_int, query_int
+
+routes = web.RouteTableDef()
+MESSAGE_ID = "/rooms/{room_id}/messages/{message_id}"
+
+
+class PostBody(Strict):
+    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+    client_msg_id = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
+    thread_root = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), load_default=None)
+
+
+class EditBody(Strict):
+    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+
+
+class ReadBody(Strict):
+    message_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_ID))
+
+
+def _message_path(request: web.Request) -> tuple[UUID, UUID, int]:
+    user, room_id = caller_and_room(request)
+    return user, room_id, path_int(request, "message_id")
+
+
+def _emoji(request: web.Request) -> str:
+    try:
+        emoji: str = Emoji().deserialize(request.match_info["emoji"])
+    except marshmallow.ValidationError as exc:
+        raise ValidationFailed("invalid emoji", details={"emoji": exc.messages}) from None
+    return emoji
+
+
+def _limit(request: web.Request) -> int:
+    return query_int(request, "limit", 50, 1, 100) or 50
+
+
+@routes.post("/rooms/{room_id}/messages")
+async def post_message(request: web.Request) -> web.Response:
+    user, room_id = caller_and_room(request)
+    body = await load_body(request, PostBody())
+    posted = await request.app[MESSAGES].post(
+        user, room_id, body["content"], client_msg_id=body["client_msg_id"], thread_root=body["thread_root"]
+    )
+    return json(message_json(posted.message), status=200 if posted.duplicate else 201)
+
+
+@routes.get("/rooms/{room_id}/messages")
+async def history(request: web.Request) -> web.Response:
+    user, room_id = caller_and_room(request)
+    before = query_int(request, "before", None, 1, MAX_ID)
+    after = query_int(request, "after", None, 1, MAX_ID)
+    found = await request.app[MESSAGES].history(user, room_id, before=before, after=after, limit=_limit(request))
+    return json({"messages": [message_json(m) for m in found.messages], "has_more": found.has_more})
+
+
+@routes.get(MESSAGE_ID)
+async def get_message(request: web.Request) -> web.Response:
+    return json(message_json(await request.app[MESSAGES].get(*_message_path(request))))
+
+
+@routes.get(MESSAGE_ID + "/context")
+async def context(request: web.Request) -> web.Response:
+    user, room_id, message_id = _message_path(request)
+    around = await request.app[MESSAGES].context(user, room_id, message_id, _limit(request))
+    return json(
+        {
+            "messages": [message_json(m) for m in around.messages],
+            "has_more_before": around.has_more_before,
+            "has_more_after": around.has_more_after,
+        }
+    )
+
+
+@routes.patch(MESSAGE_ID)
+async def edit(request: web.Request) -> web.Response:
+    user, room_id, message_id = _message_path(request)
+    body = await load_body(request, EditBody())
+    return json(message_json(await request.app[MESSAGES].edit(user, room_id, message_id, body["content"])))
+
+
+@routes.delete(MESSAGE_ID)
+async def delete(request: web.Request) -> web.Response:
+    await request.app[MESSAGES].delete(*_message_path(request))
+    return web.Response(status=204)
+
+
+@routes.put(MESSAGE_ID + "/reactions/{emoji}")
+async def react(request: web.Request) -> web.Response:
+    user, room_id, message_id = _message_path(request)
+    service = request.app[MESSAGES]
+    await service.react(user, room_id, message_id, _emoji(request))
+    return json(message_json(await service.get(user, room_id, message_id)))
+
+
+@routes.delete(MESSAGE_ID + "/reactions/{emoji}")
+async def unreact(request: web.Request) -> web.Response:
+    user, room_id, message_id = _message_path(request)
+    service = request.app[MESSAGES]
+    await service.unreact(user, room_id, message_id, _emoji(request))
+    return json(message_json(await service.get(user, room_id, message_id)))
+
+
+@routes.get(MESSAGE_ID + "/thread")
+async def thread(request: web.Request) -> web.Response:
+    user, room_id, message_id = _message_path(request)
+    after = query_int(request, "after", None, 1, MAX_ID)
+    root, replies = await request.app[MESSAGES].thread(user, room_id, message_id, after=after, limit=_limit(request))
+    return json(
+        {
+            "root": message_json(root),
+            "messages": [message_json(m) for m in replies.messages],
+            "has_more": replies.has_more,
+        }
+    )
+
+
+@routes.post("/rooms/{room_id}/read")
+async def mark_read(request: web.Request) -> web.Response:
+    user, room_id = caller_and_room(request)
+    body = await load_body(request, ReadBody())
+    receipt = await request.app[MESSAGES].mark_read(user, room_id, body["message_id"])
+    return json({"room_id": str(room_id), "last_read_id": receipt.last_read_id, "unread_count": receipt.unread_count})

@@ -1,0 +1,72 @@
+"""PROTOCOL.md's room and message objects (plus documented extensions), from projection rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..projections.history import Message
+from ..projections.receipts import RoomEntry
+from ..wire import timestamp
+
+
+def rfc3339(at: datetime | None) -> str | None:
+    return timestamp(at.astimezone(UTC)) if at is not None else None
+
+
+def room_json(room: dict[str, Any]) -> dict[str, Any]:
+    """PROTOCOL.md's room, plus `last_message_id` (null in a room without messages)."""
+    return {
+        "id": str(room["id"]),
+        "name": room["name"],
+        "type": room["type"],
+        "topic": room["topic"],
+        "created_by": str(room["created_by"]) if room["created_by"] else None,
+        "created_at": rfc3339(room["created_at"]),
+        "member_count": room["member_count"],
+        "last_message_id": room["last_message_id"],
+    }
+
+
+def room_entry_json(entry: RoomEntry) -> dict[str, Any]:
+    """A room of GET /rooms: the room, the caller's role, marker and unread count, the newest message."""
+    return {
+        **room_json(entry.room),
+        "role": entry.role,
+        "unread_count": entry.receipt.unread_count,
+        "last_read_id": entry.receipt.last_read_id,
+        "last_message": message_json(entry.last_message) if entry.last_message else None,
+    }
+
+
+def member_json(member: dict[str, Any]) -> dict[str, Any]:
+    return {"user_id": str(member["user_id"]), "role": member["role"], "joined_at": rfc3339(member["joined_at"])}
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    """PROTOCOL.md's message: optional keys only when they apply (`deleted` only on tombstones).
+    Extensions: `thread_root` on replies, `reply_count` and `last_reply_id` on thread roots,
+    `reactions` (per emoji: count, and whether the caller is among them)."""
+    out: dict[str, Any] = {
+        "id": m.id,
+        "message_id": m.id,
+        "room_id": str(m.room_id),
+        "user_id": str(m.user_id) if m.user_id else None,
+        "content": m.content,
+        "timestamp": rfc3339(m.created_at),
+    }
+    if m.client_msg_id:
+        out["client_msg_id"] = m.client_msg_id
+    if m.edited_at:
+        out["edited_at"] = rfc3339(m.edited_at)
+    if m.deleted:
+        out["deleted"] = True
+    if m.attachments:
+        out["attachments"] = m.attachments
+    if m.thread_root:
+        out["thread_root"] = m.thread_root
+    else:
+        out["reply_count"] = m.reply_count
+        out["last_reply_id"] = m.last_reply_id
+    out["reactions"] = [{"emoji": r.emoji, "count": r.count, "me": r.me} for r in m.reactions]
+    return out
