@@ -397,3 +397,28 @@ async def test_queries_without_a_room_filter_see_no_foreign_rows(
     with pytest.raises(psycopg2.Error):
         async with db.read(bob) as cur:
             await cur.execute("UPDATE messages SET content = 'x'")
+
+
+@pytest.mark.parametrize("type_", ["public", "private", "group"])
+async def test_the_rls_checks_follow_the_access_rules_for_every_state(
+    rooms: RoomService, db: Database, type_: str
+) -> None:
+    owner, invited, banned, outsider = users(4)
+    members = [uuid.uuid4()] if type_ == "group" else []
+    room = await new_room(rooms, owner, type_, members)
+    if type_ != "group":
+        await rooms.add_member(owner, room, invited, invite=True)
+        await rooms.ban(owner, room, banned)
+    public = type_ == "public"
+    expected = {  # user: (gochat_can_read, gochat_can_see)
+        owner: (True, True),
+        outsider: (public, public),
+        **({} if type_ == "group" else {invited: (public, True), banned: (False, public)}),
+    }
+    for user, want in expected.items():
+        async with db.read(user) as cur:
+            await cur.execute("SELECT gochat_can_read(%s), gochat_can_see(%s)", (room, room))
+            assert await cur.fetchone() == want, user
+    async with db.read(None) as cur:
+        await cur.execute("SELECT gochat_can_read(%s), gochat_can_see(%s)", (room, room))
+        assert await cur.fetchone() == (False, False)
