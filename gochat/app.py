@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import structlog
 from aiohttp import web
@@ -20,6 +21,7 @@ from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.messages import routes as message_routes
 from .api.middleware import errors, request_context
+from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
@@ -28,16 +30,20 @@ from .broker_redis import RedisBroker, connect_redis
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
+from .hub import Hub
 from .keys import (
     ACCOUNTS,
     BROKER,
     DB,
+    HUB,
     MESSAGES,
     PRESENCE,
+    PRESENCE_SERVICE,
     PROJECTIONS,
     RATE_LIMITER,
     REDIS,
     REGISTRY,
+    RELAY,
     ROOM_VIEWS,
     ROOMS,
     SETTINGS,
@@ -46,16 +52,20 @@ from .keys import (
 )
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
+from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
 from .projections.engine import InlineProjections, ProjectionRunner
 from .projections.users import UserQueries
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
+from .relay import Relay
 from .services.accounts import AccountService
 from .services.messages import MessageService
+from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .settings import Settings, ensure_dev_secret
+from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
 
@@ -75,11 +85,15 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
+    app.cleanup_ctx.append(_gateway)
     app.on_shutdown.append(_mark_draining)
+    app.on_shutdown.append(shutdown_sockets)
     app.router.add_routes(health.routes)
     app.router.add_routes(auth_routes)
     app.router.add_routes(room_routes)
     app.router.add_routes(message_routes)
+    app.router.add_routes(presence_routes)
+    app.router.add_get("/ws", websocket)
     return app
 
 
@@ -194,6 +208,28 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     finally:
         await presence.close()
         await broker.close()
+
+
+async def _gateway(app: web.Application) -> AsyncIterator[None]:
+    """The live side: hub (local fan-out), relay (ordering across nodes), presence."""
+    settings, db, store = app[SETTINGS], app[DB], app[STORE]
+    hub = Hub(max_buffer=settings.ws_max_buffer_bytes)
+
+    async def rooms_of(user_id: UUID) -> list[UUID]:
+        async with db.read(user_id) as cur:
+            return await rooms_q.joined_room_ids(cur, user_id)
+
+    relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of)
+    await relay.start()
+    presence = PresenceService(db, store, app[PRESENCE])
+    presence.start()
+    app[ACCOUNTS].revocation_listeners.append(relay.close_session)
+    app[HUB], app[RELAY], app[PRESENCE_SERVICE] = hub, relay, presence
+    try:
+        yield
+    finally:
+        await presence.close()
+        await relay.close()
 
 
 async def _mark_draining(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -204,6 +204,13 @@ class Hub:
                 if notice is not None:
                     self._queue(conn, notice)
                 self.unsubscribe(conn, room)
+
+    def track(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run work that must outlive a cancelled handler (disconnect cleanup); shutdown awaits it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def shutdown(self, code: int = 1001, reason: bytes = b"server shutting down") -> None:
         for conns in list(self.users.values()):

@@ -10,11 +10,14 @@ from redis.asyncio import Redis
 from .broker import Broker
 from .db import Database
 from .events import EventRegistry, EventStore
+from .hub import Hub
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
+from .relay import Relay
 from .services.accounts import AccountService
 from .services.messages import MessageService
+from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .settings import Settings
@@ -30,6 +33,9 @@ ACCOUNTS = web.AppKey("accounts", AccountService)
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)
 PRESENCE = web.AppKey("presence", PresenceStore)
+HUB = web.AppKey("hub", Hub)
+RELAY = web.AppKey("relay", Relay)
+PRESENCE_SERVICE = web.AppKey("presence_service", PresenceService)
 ROOMS = web.AppKey("rooms", RoomService)
 ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)

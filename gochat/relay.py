@@ -134,7 +134,7 @@ class Relay:
             for hook in self.hooks:
                 hook(e)
             if e.type == "presence.changed":
-                self._schedule(self._presence(e.stream_id, self._presence_frame(e)))
+                self._schedule(self._presence(UUID(e.data["user_id"]), self._presence_frame(e)))
                 self._outbox.append((PRESENCE_CHANNEL, _envelope(self.node_id, e, None, b"")))
                 continue
             frame = render(e)
@@ -280,14 +280,14 @@ class Relay:
     def _presence_frame(e: RecordedEvent) -> bytes:
         from .wire import presence_frame
 
-        return encode_text_frame(orjson.dumps(presence_frame(str(e.stream_id), e.data["status"], e.recorded_at)))
+        return encode_text_frame(orjson.dumps(presence_frame(e.data["user_id"], e.data["status"], e.recorded_at)))
 
     async def _remote_presence(self, event_id: int) -> None:
         e = await self.store.get(event_id)
         if e is not None:
             for hook in self.hooks:
                 hook(e)
-            await self._presence(e.stream_id, self._presence_frame(e))
+            await self._presence(UUID(e.data["user_id"]), self._presence_frame(e))
 
     async def _presence(self, user_id: UUID, framed: bytes) -> None:
         sent: set[int] = set()

@@ -119,6 +119,12 @@ class Settings:
     login_limit_per_ip: Limit = LOGIN_LIMIT_PER_IP
     signup_limit_per_ip: Limit = SIGNUP_LIMIT_PER_IP
     group_commit_max_batch: int = 1000
+    ws_max_connections_per_user: int = 20
+    ws_resume_max: int = 5000
+    ws_heartbeat: float = 25.0
+    ws_max_buffer_bytes: int = 1 << 20
+    ws_socket_sndbuf: int = 256 * 1024
+    ws_typing_interval: float = 3.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
@@ -180,6 +186,12 @@ class Settings:
             refresh_token_ttl=_int(env, "GOCHAT_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
             group_commit_max_batch=_int(env, "GOCHAT_GROUP_COMMIT_MAX_BATCH", 1000, 1, 100_000),
             trust_proxy=_bool(env, "GOCHAT_TRUST_PROXY", False),
+            ws_max_connections_per_user=_int(env, "GOCHAT_WS_MAX_CONNECTIONS_PER_USER", 20, 1, 10_000),
+            ws_resume_max=_int(env, "GOCHAT_WS_RESUME_MAX", 5000, 0, 1_000_000),
+            ws_heartbeat=_float(env, "GOCHAT_WS_HEARTBEAT", 25.0, 1.0, 300.0),
+            ws_max_buffer_bytes=_int(env, "GOCHAT_WS_MAX_BUFFER_BYTES", 1 << 20, 4096, 1 << 30),
+            ws_socket_sndbuf=_int(env, "GOCHAT_WS_SOCKET_SNDBUF", 256 * 1024, 0, 1 << 30),
+            ws_typing_interval=_float(env, "GOCHAT_WS_TYPING_INTERVAL", 3.0, 0.0, 60.0),
             login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),

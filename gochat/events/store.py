@@ -327,6 +327,15 @@ class EventStore:
             await self.db.fetchval("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,))
         )
 
+    async def last_in_stream(self, stream_id: UUID) -> RecordedEvent | None:
+        """The stream's newest event (a relay's baseline for a room)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = %s ORDER BY version DESC LIMIT 1", (stream_id,)
+            )
+            row = await cur.fetchone()
+        return self._row_to_event(row) if row else None
+
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()

@@ -1,0 +1,359 @@
+"""`GET /ws`: the WebSocket endpoint. Thin: authenticate, subscribe, resume, and turn client frames
+into service calls. Fan-out is the hub's job (hub.py), ordering the relay's (relay.py).
+
+Resume without gap or duplicate: a connection subscribes first with its live frames held, reads
+the log after `since`, sends that, then releases the held frames newer than the last one sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+from aiohttp import WSMsgType, web
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from .api.authn import authenticate
+from .api.limits import client_ip
+from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
+from .events.fields import UUIDStr
+from .hub import Connection, Hub, frame
+from .keys import HUB, MESSAGES, PRESENCE_SERVICE, RATE_LIMITER, RELAY, ROOMS, SETTINGS, STATE, STORE
+from .ratelimit import Limit
+from .services.access import room_access
+from .services.typing import typing
+from .wire import render, timestamp
+
+log = structlog.get_logger("gochat.ws")
+
+MAX_FRAME = 64 * 1024
+CLOSE_TOKEN_EXPIRED = 4401
+CLOSE_NOT_FOUND = 4404
+CONNECTION_LIMIT = Limit(burst=30, per_second=10.0)
+USER_LIMIT = Limit(burst=60, per_second=20.0)
+CONNECT_LIMIT = Limit(burst=30, per_second=1.0)
+
+
+class ClientFrame(Schema):
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(("message", "typing", "read", "join", "leave", "edit", "delete", "react", "unreact")),
+    )
+    room_id = UUIDStr()
+    content = fields.String()
+    message_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+    client_msg_id = fields.String(validate=validate.Length(min=1, max=64))
+    emoji = fields.String(validate=validate.Length(min=1, max=32))
+    since = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+_FRAME_SCHEMA = ClientFrame()
+
+
+def _origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
+    """Browsers send Origin; non-browser clients usually don't and are allowed. With no allowlist,
+    only same-origin browser pages may connect."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if allowed:
+        return "*" in allowed or origin in allowed
+    return origin.split("://", 1)[-1] == request.host
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    if app[STATE].get("draining"):
+        raise Unavailable("server is shutting down: connect to another node", code="draining")
+    if not _origin_allowed(request, settings.allowed_origins):
+        raise Forbidden("origin not allowed", code="origin_not_allowed")
+    token = request.query.get("token") or _bearer(request)
+    if not token:
+        from .api.authn import MissingToken
+
+        raise MissingToken("authentication required: pass ?token=<access_token>")
+    claims = await authenticate(app, token)
+    user = claims.user_id
+    room = _query_uuid(request, "room_id")
+    since = _query_since(request)
+    hub = app[HUB]
+    if len(hub.users.get(user, ())) >= settings.ws_max_connections_per_user:
+        raise RateLimited("too many open connections for this user", retry_after=5.0)
+    wait = await app[RATE_LIMITER].acquire(f"ws-connect:{user}", CONNECT_LIMIT)
+    if wait:
+        raise RateLimited("connecting too often", retry_after=wait)
+    if room is not None:
+        await _ensure_member(request, user, room)
+
+    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat, max_msg_size=MAX_FRAME, compress=False, autoping=True)
+    await ws.prepare(request)
+    assert request.transport is not None
+    _cap_kernel_buffer(request.transport, settings.ws_socket_sndbuf)
+    conn = Connection(user, str(claims.session_id), ws, request.transport)  # type: ignore[arg-type]
+    session = _Session(request, conn)
+    structlog.contextvars.bind_contextvars(user_id=str(user), ip=client_ip(request))
+    hub.add(conn)
+    expiry = asyncio.get_running_loop().call_later(
+        max(0.0, claims.expires_at - _now()), hub.close, conn, CLOSE_TOKEN_EXPIRED, b"token expired"
+    )
+    try:
+        await app[PRESENCE_SERVICE].connected(user)
+        if room is not None:
+            await session.subscribe([room], since)
+        await session.run()
+    finally:
+        expiry.cancel()
+        # aiohttp cancels a handler whose peer went away: the cleanup runs on in its own task.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(hub.track(_disconnect(app, conn)))
+    return ws
+
+
+async def _disconnect(app: web.Application, conn: Connection) -> None:
+    rooms = list(conn.rooms)
+    app[HUB].remove(conn)
+    for room in rooms:
+        await app[RELAY].unwatch_if_idle(room)
+    try:
+        await app[PRESENCE_SERVICE].disconnected(conn.user_id)
+    except Exception:
+        log.exception("presence_disconnect_failed")
+
+
+def _cap_kernel_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Bound the kernel's send buffer too (Linux autotunes it up to megabytes per socket), so a
+    client that stops reading backs up into the transport buffer the hub watches, and the memory a
+    slow client can pin stays small."""
+    sock = transport.get_extra_info("socket")
+    if size and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _query_uuid(request: web.Request, name: str) -> UUID | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest(f"{name} is not a valid UUID", code="invalid_id") from None
+
+
+def _query_since(request: web.Request) -> int | None:
+    raw = request.query.get("since")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed("invalid query", details={"since": ["Must be a non-negative integer."]})
+    return int(raw)
+
+
+async def _ensure_member(request: web.Request, user: UUID, room: UUID) -> None:
+    """Subscribing means membership: a public room is joined on the way (as the join frame does);
+    a room the user cannot read is a 404."""
+    acc = await room_access(request.app[STORE].db, user, room)
+    if acc.joined:
+        return
+    if not acc.can_read:
+        raise NotFound("room not found") if acc.room["type"] != "public" else Forbidden("banned", code="banned")
+    await request.app[ROOMS].join(user, room)
+
+
+class _Session:
+    """One connection's conversation: subscriptions, resume, and client frames."""
+
+    def __init__(self, request: web.Request, conn: Connection) -> None:
+        self.request = request
+        self.app = request.app
+        self.conn = conn
+        self.hub: Hub = self.app[HUB]
+        self.user = conn.user_id
+        self.typing_sent: dict[UUID, float] = {}
+        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "message": self.on_message,
+            "typing": self.on_typing,
+            "read": self.on_read,
+            "join": self.on_join,
+            "leave": self.on_leave,
+            "edit": self.on_edit,
+            "delete": self.on_delete,
+            "react": self.on_react,
+            "unreact": self.on_react,
+        }
+
+    # --- subscriptions and resume -----------------------------------------------------------------
+    async def subscribe(self, rooms: list[UUID], since: int | None) -> None:
+        """`subscribed` per room, then (with `since`) the missed events in id order, then live."""
+        conn, relay = self.conn, self.app[RELAY]
+        conn.held = []
+        for room in rooms:
+            self.hub.subscribe(conn, room)
+            await relay.watch(room)
+            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room)}))
+        last = 0 if since is None else await self._replay(rooms, since)
+        self.hub.release(conn, last)
+
+    async def _replay(self, rooms: list[UUID], since: int) -> int:
+        store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
+        events = await store.read_streams(rooms, after=since, limit=cap + 1)
+        if len(events) > cap:
+            head = await store.head()
+            self.hub.send(
+                self.conn, frame({"type": "resync_required", "id": head, "room_ids": [str(r) for r in rooms]})
+            )
+            return head
+        last = since
+        for e in events:
+            rendered = render(e)
+            if rendered is not None:
+                self.hub.send(self.conn, frame(rendered))
+            last = e.id
+        return last
+
+    # --- the read loop -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        ws = self.conn.socket
+        assert isinstance(ws, web.WebSocketResponse)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await self.handle(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                self.error("unsupported_frame", "send JSON text frames")
+            elif msg.type == WSMsgType.ERROR:
+                break
+
+    async def handle(self, text: str) -> None:
+        client_msg_id = None
+        try:
+            try:
+                raw = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise BadRequest("frame is not valid JSON", code="invalid_json") from None
+            if not isinstance(raw, dict):
+                raise BadRequest("frame must be a JSON object", code="invalid_json")
+            cmid = raw.get("client_msg_id")
+            client_msg_id = cmid if isinstance(cmid, str) else None
+            try:
+                data = _FRAME_SCHEMA.load(raw)
+            except ValidationError as exc:
+                raise ValidationFailed("invalid frame", details=exc.messages_dict) from None
+            await self._rate_limit()
+            await self.handlers[data["type"]](data)
+        except RateLimited as exc:
+            self.error(exc.code, exc.message, client_msg_id, retry_after=round(exc.retry_after, 3))
+        except GochatError as exc:
+            self.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
+
+    async def _rate_limit(self) -> None:
+        limiter = self.app[RATE_LIMITER]
+        wait = await limiter.acquire(f"ws-conn:{id(self.conn)}", CONNECTION_LIMIT)
+        wait = wait or await limiter.acquire(f"ws-user:{self.user}", USER_LIMIT)
+        if wait:
+            raise RateLimited("slow down", retry_after=wait)
+
+    def error(self, code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> None:
+        body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if client_msg_id is not None:
+            body["client_msg_id"] = client_msg_id
+        body.update({k: v for k, v in extra.items() if v is not None})
+        self.hub.send(self.conn, frame(body))
+
+    @staticmethod
+    def _room(data: dict[str, Any]) -> UUID:
+        if "room_id" not in data:
+            raise ValidationFailed("invalid frame", details={"room_id": ["Missing data for required field."]})
+        return UUID(data["room_id"])
+
+    @staticmethod
+    def _message_id(data: dict[str, Any]) -> int:
+        if "message_id" not in data:
+            raise ValidationFailed("invalid frame", details={"message_id": ["Missing data for required field."]})
+        return int(data["message_id"])
+
+    # --- frames ------------------------------------------------------------------------------------
+    async def on_message(self, data: dict[str, Any]) -> None:
+        room = self._room(data)
+        result = await self.app[MESSAGES].post(
+            self.user, room, data.get("content", ""), client_msg_id=data.get("client_msg_id")
+        )
+        message = result.message
+        ack: dict[str, Any] = {
+            "type": "ack",
+            "client_msg_id": data.get("client_msg_id"),
+            "message_id": message.id,
+            "id": message.id,
+            "room_id": str(room),
+            "timestamp": timestamp(message.created_at),
+        }
+        if result.duplicate:
+            ack["duplicate"] = True
+        self.hub.send(self.conn, frame(ack))
+
+    async def on_typing(self, data: dict[str, Any]) -> None:
+        room = self._room(data)
+        now = asyncio.get_running_loop().time()
+        interval = self.app[SETTINGS].ws_typing_interval
+        if now - self.typing_sent.get(room, -1e9) < interval:
+            return  # debounced: one typing event per user and room per interval
+        self.typing_sent[room] = now
+        await typing(self.app[STORE].db, self.app[STORE], self.user, room)
+
+    async def on_read(self, data: dict[str, Any]) -> None:
+        await self.app[MESSAGES].mark_read(self.user, self._room(data), self._message_id(data))
+
+    async def on_join(self, data: dict[str, Any]) -> None:
+        room = self._room(data)
+        await _ensure_member(self.request, self.user, room)
+        if room not in self.conn.rooms:
+            await self.subscribe([room], data.get("since"))
+
+    async def on_leave(self, data: dict[str, Any]) -> None:
+        room = self._room(data)
+        self.hub.unsubscribe(self.conn, room)
+        await self.app[RELAY].unwatch_if_idle(room)
+        self.hub.send(self.conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+
+    async def on_edit(self, data: dict[str, Any]) -> None:
+        await self.app[MESSAGES].edit(self.user, self._room(data), self._message_id(data), data.get("content", ""))
+
+    async def on_delete(self, data: dict[str, Any]) -> None:
+        await self.app[MESSAGES].delete(self.user, self._room(data), self._message_id(data))
+
+    async def on_react(self, data: dict[str, Any]) -> None:
+        if "emoji" not in data:
+            raise ValidationFailed("invalid frame", details={"emoji": ["Missing data for required field."]})
+        messages, room, message_id = self.app[MESSAGES], self._room(data), self._message_id(data)
+        if data["type"] == "react":
+            await messages.react(self.user, room, message_id, data["emoji"])
+        else:
+            await messages.unreact(self.user, room, message_id, data["emoji"])
+
+
+async def shutdown_sockets(app: web.Application) -> None:
+    """on_shutdown: close every socket with 1001 so clients resume on another node."""
+    await app[HUB].shutdown(1001, b"server shutting down")
