@@ -103,18 +103,13 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @routes.put(MESSAGE_ID + "/reactions/{emoji}")
-async def react(request: web.Request) -> web.Response:
-    user, room_id, message_id = _message_path(request)
-    service = request.app[MESSAGES]
-    await service.react(user, room_id, message_id, _emoji(request))
-    return json(message_json(await service.get(user, room_id, message_id)))
-
-
 @routes.delete(MESSAGE_ID + "/reactions/{emoji}")
-async def unreact(request: web.Request) -> web.Response:
+async def reaction(request: web.Request) -> web.Response:
+    """PUT adds the caller's reaction, DELETE removes it; both answer the message as it now is."""
     user, room_id, message_id = _message_path(request)
     service = request.app[MESSAGES]
-    await service.unreact(user, room_id, message_id, _emoji(request))
+    change = service.react if request.method == "PUT" else service.unreact
+    await change(user, room_id, message_id, _emoji(request))
     return json(message_json(await service.get(user, room_id, message_id)))
 
 

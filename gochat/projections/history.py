@@ -18,7 +18,7 @@ import orjson
 from ..db import Cursor
 from ..events.model import RecordedEvent
 from .base import Projection
-from .runs import runs
+from .runs import apply_in_runs
 
 _POST = (
     "INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)"
@@ -61,12 +61,7 @@ class HistoryProjection(Projection):
     handles = frozenset({"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
 
     async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
-        for bulk, run in runs(events, self.handles, "message.posted"):
-            if bulk:
-                await self._post(cur, run)
-            else:
-                for e in run:
-                    await self.apply(cur, e)
+        await apply_in_runs(self, cur, events, "message.posted", self._post)
 
     async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
         d, room = e.data, e.stream_id

@@ -24,7 +24,7 @@ from .base import Projection
 from .history import COLUMNS as MESSAGE_COLUMNS
 from .history import Message
 from .rooms import ROOM_COLUMNS, room_row
-from .runs import runs
+from .runs import apply_in_runs
 
 # A run of posts, set-based. For each member of a room in the run: if they posted, their marker
 # moves to their last post and their count restarts at 0; either way every post of the run after
@@ -78,12 +78,7 @@ class ReceiptsProjection(Projection):
     )  # fmt: skip
 
     async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
-        for bulk, run in runs(events, self.handles, "message.posted"):
-            if bulk:
-                await self._posted(cur, run)
-            else:
-                for e in run:
-                    await self.apply(cur, e)
+        await apply_in_runs(self, cur, events, "message.posted", self._posted)
 
     async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
         params: dict[str, Any] = {"room": e.stream_id, "event": e.id}

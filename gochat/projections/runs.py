@@ -4,9 +4,13 @@ and everything else one by one, in log order (the result then equals one-by-one 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
+from ..db import Cursor
 from ..events.model import RecordedEvent
+from .base import Projection
+
+Bulk = Callable[[Cursor, list[RecordedEvent]], Awaitable[None]]
 
 
 def runs(
@@ -17,3 +21,15 @@ def runs(
     handled = (e for e in events if e.type in handles)
     for is_bulk, group in itertools.groupby(handled, key=lambda e: e.type == bulk_type):
         yield is_bulk, list(group)
+
+
+async def apply_in_runs(
+    projection: Projection, cur: Cursor, events: Sequence[RecordedEvent], bulk_type: str, bulk: Bulk
+) -> None:
+    """`bulk` for each run of `bulk_type`, `projection.apply` for every other handled event."""
+    for is_bulk, run in runs(events, projection.handles, bulk_type):
+        if is_bulk:
+            await bulk(cur, run)
+        else:
+            for e in run:
+                await projection.apply(cur, e)

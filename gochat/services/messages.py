@@ -119,28 +119,25 @@ class MessageService:
             await self.store.append_one(NewEvent("message.deleted", room_id, data, actor_id=user_id))
 
     async def react(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
-        async with self.db.read(user_id) as cur:
-            await self._member_on_live_message(cur, user_id, room_id, message_id)
-            reacted, distinct = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
-        if reacted:
-            return
-        if distinct >= MAX_DISTINCT_EMOJI:
-            raise Conflict(f"a message takes at most {MAX_DISTINCT_EMOJI} different emoji", code="too_many_reactions")
-        data = {"message_id": message_id, "emoji": emoji}
-        await self.store.append_one(NewEvent("reaction.added", room_id, data, actor_id=user_id))
+        await self._reaction(user_id, room_id, message_id, emoji, add=True)
 
     async def unreact(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
-        async with self.db.read(user_id) as cur:
-            await self._member_on_live_message(cur, user_id, room_id, message_id)
-            reacted, _ = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
-        if reacted:
-            data = {"message_id": message_id, "emoji": emoji}
-            await self.store.append_one(NewEvent("reaction.removed", room_id, data, actor_id=user_id))
+        await self._reaction(user_id, room_id, message_id, emoji, add=False)
 
-    @staticmethod
-    async def _member_on_live_message(cur: Cursor, user_id: UUID, room_id: UUID, message_id: int) -> None:
-        (await access_in(cur, user_id, room_id)).require_post()
-        _alive(await _existing(cur, room_id, message_id))
+    async def _reaction(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str, *, add: bool) -> None:
+        """Members only, on a message not deleted; adding twice or removing what is not there
+        appends nothing."""
+        async with self.db.read(user_id) as cur:
+            (await access_in(cur, user_id, room_id)).require_post()
+            _alive(await _existing(cur, room_id, message_id))
+            reacted, distinct = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
+        if reacted == add:
+            return
+        if add and distinct >= MAX_DISTINCT_EMOJI:
+            raise Conflict(f"a message takes at most {MAX_DISTINCT_EMOJI} different emoji", code="too_many_reactions")
+        data = {"message_id": message_id, "emoji": emoji}
+        kind = "reaction.added" if add else "reaction.removed"
+        await self.store.append_one(NewEvent(kind, room_id, data, actor_id=user_id))
 
     async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> rq.Receipt:
         """Move the caller's marker to a message of the room; never backwards (an older message
