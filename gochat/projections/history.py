@@ -6,7 +6,6 @@ everything else one event at a time, in log order, so a batch gives what one-by-
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,83 +138,84 @@ COLUMNS = (
     "m.id, m.room_id, m.user_id, m.content, m.created_at, m.edited_at, m.deleted, m.thread_root,"
     " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments"
 )
+# The message's reactions for the viewer, [[emoji, count, me], ...] first used first: one primary-key
+# range per message returned (a scalar subquery runs only for the rows a LIMIT lets through).
+REACTIONS = (
+    "(SELECT coalesce(jsonb_agg(jsonb_build_array(x.emoji, x.n, x.me) ORDER BY x.first), '[]')"
+    " FROM (SELECT emoji, count(*) AS n, bool_or(user_id = %(viewer)s) AS me, min(added_id) AS first"
+    " FROM reactions WHERE room_id = m.room_id AND message_id = m.id GROUP BY emoji) x)"
+)
 
 
-async def _select(cur: Cursor, where: str, params: Sequence[Any], order: str, limit: int) -> list[Message]:
+def message_row(row: Sequence[Any]) -> Message:
+    """A Message from COLUMNS followed by REACTIONS."""
+    id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files, reactions = row
+    return Message(
+        id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files,
+        tuple(Reaction(e, n, me) for e, n, me in reactions),
+    )  # fmt: skip
+
+
+async def _select(cur: Cursor, viewer: UUID, where: str, params: dict[str, Any], order: str) -> list[Message]:
     await cur.execute(
-        f"SELECT {COLUMNS} FROM messages m WHERE {where} ORDER BY m.id {order} LIMIT %s", (*params, limit)
+        f"SELECT {COLUMNS}, {REACTIONS} FROM messages m WHERE {where} ORDER BY m.id {order} LIMIT %(limit)s",
+        {**params, "viewer": viewer},
     )
-    return [Message(*row) for row in await cur.fetchall()]
+    return [message_row(row) for row in await cur.fetchall()]
 
 
 async def _window(
-    cur: Cursor, room_id: UUID, *, after: int | None, before: int | None, limit: int, newest: bool
+    cur: Cursor, viewer: UUID, room_id: UUID, *, after: int | None, before: int | None, limit: int, newest: bool
 ) -> tuple[list[Message], bool]:
     """Up to `limit` messages strictly between the cursors, the newest or the oldest of them,
     ascending, and whether more lie beyond in the direction taken."""
-    where = ["m.room_id = %s"]
-    params: list[Any] = [room_id]
+    where = ["m.room_id = %(room)s"]
     if after is not None:
-        where.append("m.id > %s")
-        params.append(after)
+        where.append("m.id > %(after)s")
     if before is not None:
-        where.append("m.id < %s")
-        params.append(before)
-    found = await _select(cur, " AND ".join(where), params, "DESC" if newest else "ASC", limit + 1)
+        where.append("m.id < %(before)s")
+    params = {"room": room_id, "after": after, "before": before, "limit": limit + 1}
+    found = await _select(cur, viewer, " AND ".join(where), params, "DESC" if newest else "ASC")
     more = len(found) > limit
     found = found[:limit]
     return (found[::-1] if newest else found), more
 
 
 async def page(
-    cur: Cursor, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
+    cur: Cursor, viewer: UUID, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
 ) -> Page:
     """PROTOCOL.md's history page: no cursor = the newest `limit`; `before` = the newest `limit`
     older than it; `after` = the oldest `limit` newer than it (bounded by `before` if both are
     given). Always ascending; `has_more` says whether more lie beyond in the paging direction."""
-    found, more = await _window(cur, room_id, after=after, before=before, limit=limit, newest=after is None)
+    found, more = await _window(cur, viewer, room_id, after=after, before=before, limit=limit, newest=after is None)
     return Page(found, more)
 
 
-async def get_message(cur: Cursor, room_id: UUID, message_id: int) -> Message | None:
-    found = await _select(cur, "m.room_id = %s AND m.id = %s", (room_id, message_id), "ASC", 1)
+async def get_message(cur: Cursor, viewer: UUID, room_id: UUID, message_id: int) -> Message | None:
+    params = {"room": room_id, "id": message_id, "limit": 1}
+    found = await _select(cur, viewer, "m.room_id = %(room)s AND m.id = %(id)s", params, "ASC")
     return found[0] if found else None
 
 
-async def context(cur: Cursor, room_id: UUID, message_id: int, limit: int) -> Context | None:
+async def context(cur: Cursor, viewer: UUID, room_id: UUID, message_id: int, limit: int) -> Context | None:
     """The message with up to (limit - 1) // 2 older and the rest newer ones; None if unknown."""
-    target = await get_message(cur, room_id, message_id)
+    target = await get_message(cur, viewer, room_id, message_id)
     if target is None:
         return None
     n_before = (limit - 1) // 2
-    older, more_before = await _window(cur, room_id, after=None, before=message_id, limit=n_before, newest=True)
+    older, more_before = await _window(cur, viewer, room_id, after=None, before=message_id, limit=n_before, newest=True)
     newer, more_after = await _window(
-        cur, room_id, after=message_id, before=None, limit=limit - 1 - n_before, newest=False
+        cur, viewer, room_id, after=message_id, before=None, limit=limit - 1 - n_before, newest=False
     )
     return Context([*older, target, *newer], more_before, more_after)
 
 
-async def thread(cur: Cursor, room_id: UUID, root_id: int, *, after: int | None, limit: int) -> Page:
+async def thread(cur: Cursor, viewer: UUID, room_id: UUID, root_id: int, *, after: int | None, limit: int) -> Page:
     """A thread's replies, oldest first, after a cursor."""
-    where, params = "m.room_id = %s AND m.thread_root = %s AND m.id > %s", (room_id, root_id, after or 0)
-    found = await _select(cur, where, params, "ASC", limit + 1)
+    where = "m.room_id = %(room)s AND m.thread_root = %(root)s AND m.id > %(after)s"
+    params = {"room": room_id, "root": root_id, "after": after or 0, "limit": limit + 1}
+    found = await _select(cur, viewer, where, params, "ASC")
     return Page(found[:limit], len(found) > limit)
-
-
-async def with_reactions(cur: Cursor, viewer: UUID, messages: list[Message]) -> list[Message]:
-    """The messages with their reaction counts per emoji (first used first), counted for this page."""
-    if not messages:
-        return messages
-    await cur.execute(
-        "SELECT message_id, emoji, count(*), bool_or(user_id = %s) FROM reactions"
-        " WHERE room_id = %s AND message_id = ANY(%s) GROUP BY message_id, emoji"
-        " ORDER BY message_id, min(added_id)",
-        (viewer, messages[0].room_id, [m.id for m in messages]),
-    )
-    by_message: dict[int, list[Reaction]] = {}
-    for message_id, emoji, count, me in await cur.fetchall():
-        by_message.setdefault(message_id, []).append(Reaction(emoji, count, me))
-    return [dataclasses.replace(m, reactions=tuple(by_message[m.id])) if m.id in by_message else m for m in messages]
 
 
 async def reaction_state(cur: Cursor, room_id: UUID, message_id: int, emoji: str, user_id: UUID) -> tuple[bool, int]:

@@ -22,7 +22,7 @@ from ..db import Cursor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .history import COLUMNS as MESSAGE_COLUMNS
-from .history import Message
+from .history import REACTIONS, Message, message_row
 from .rooms import ROOM_COLUMNS, room_row
 from .runs import apply_in_runs
 
@@ -130,25 +130,22 @@ async def my_rooms(cur: Cursor, user_id: UUID) -> list[RoomEntry]:
     unread count and the room's newest message: primary-key lookups per room, no counting."""
     await cur.execute(
         f"SELECT {ROOM_COLUMNS}, mb.role, coalesce(rc.last_read_id, 0), coalesce(rc.unread_count, 0),"
-        f" {MESSAGE_COLUMNS}"
+        f" {MESSAGE_COLUMNS}, {REACTIONS}"
         " FROM memberships mb"
         " JOIN rooms r ON r.id = mb.room_id"
         " LEFT JOIN receipts rc ON rc.room_id = mb.room_id AND rc.user_id = mb.user_id"
         " LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_message_id"
-        " WHERE mb.user_id = %s AND mb.state = 'joined'"
+        " WHERE mb.user_id = %(viewer)s AND mb.state = 'joined'"
         " ORDER BY coalesce(r.last_message_id, 0) DESC, r.created_at DESC, r.id",
-        (user_id,),
+        {"viewer": user_id},
     )
     n = len(ROOM_COLUMNS.split(","))
-    entries = []
-    for row in await cur.fetchall():
-        message = row[n + 3 :]
-        entries.append(
-            RoomEntry(
-                room_row(row[:n]),
-                row[n],
-                Receipt(row[n + 1], row[n + 2]),
-                Message(*message) if message[0] is not None else None,
-            )
+    return [
+        RoomEntry(
+            room_row(row[:n]),
+            row[n],
+            Receipt(row[n + 1], row[n + 2]),
+            message_row(row[n + 3 :]) if row[n + 3] is not None else None,
         )
-    return entries
+        for row in await cur.fetchall()
+    ]

@@ -39,8 +39,8 @@ def _message_not_found() -> NotFound:
     return NotFound("message not found", code="message_not_found")
 
 
-async def _existing(cur: Cursor, room_id: UUID, message_id: int) -> h.Message:
-    message = await h.get_message(cur, room_id, message_id)
+async def _existing(cur: Cursor, viewer: UUID, room_id: UUID, message_id: int) -> h.Message:
+    message = await h.get_message(cur, viewer, room_id, message_id)
     if message is None:
         raise _message_not_found()
     return message
@@ -73,7 +73,7 @@ class MessageService:
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
             if thread_root is not None:
-                root = _alive(await _existing(cur, room_id, thread_root))
+                root = _alive(await _existing(cur, user_id, room_id, thread_root))
                 if root.thread_root is not None:
                     raise ValidationFailed(
                         "threads are one level deep", details={"thread_root": ["Reply to the thread's first message."]}
@@ -95,7 +95,7 @@ class MessageService:
         """Authors only, while members, and not once deleted; an unchanged text appends nothing."""
         async with self.db.read(user_id) as cur:
             acc = (await access_in(cur, user_id, room_id)).require_read()
-            message = await _existing(cur, room_id, message_id)
+            message = await _existing(cur, user_id, room_id, message_id)
             if message.user_id != user_id:
                 raise Forbidden("only the author edits a message", code="not_the_author")
             acc.require_post()
@@ -109,7 +109,7 @@ class MessageService:
         """The author (still a member) or a room admin; deleting a tombstone again is a no-op."""
         async with self.db.read(user_id) as cur:
             acc = (await access_in(cur, user_id, room_id)).require_read()
-            message = await _existing(cur, room_id, message_id)
+            message = await _existing(cur, user_id, room_id, message_id)
             if message.user_id == user_id:
                 acc.require_post()
             else:
@@ -129,7 +129,7 @@ class MessageService:
         appends nothing."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
-            _alive(await _existing(cur, room_id, message_id))
+            _alive(await _existing(cur, user_id, room_id, message_id))
             reacted, distinct = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
         if reacted == add:
             return
@@ -144,7 +144,7 @@ class MessageService:
         appends nothing and returns the marker as it is)."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
-            await _existing(cur, room_id, message_id)
+            await _existing(cur, user_id, room_id, message_id)
             receipt = await rq.get_receipt(cur, room_id, user_id)
         if receipt is not None and message_id <= receipt.last_read_id:
             return receipt
@@ -159,26 +159,23 @@ class MessageService:
     async def get(self, user_id: UUID, room_id: UUID, message_id: int) -> h.Message:
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            message = await _existing(cur, room_id, message_id)
-            return (await h.with_reactions(cur, user_id, [message]))[0]
+            return await _existing(cur, user_id, room_id, message_id)
 
     async def history(
         self, user_id: UUID, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
     ) -> h.Page:
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            found = await h.page(cur, room_id, before=before, after=after, limit=limit)
-            return h.Page(await h.with_reactions(cur, user_id, found.messages), found.has_more)
+            return await h.page(cur, user_id, room_id, before=before, after=after, limit=limit)
 
     async def context(self, user_id: UUID, room_id: UUID, message_id: int, limit: int = 50) -> h.Context:
         """The messages around one (jump to message)."""
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            around = await h.context(cur, room_id, message_id, limit)
-            if around is None:
-                raise _message_not_found()
-            messages = await h.with_reactions(cur, user_id, around.messages)
-            return h.Context(messages, around.has_more_before, around.has_more_after)
+            around = await h.context(cur, user_id, room_id, message_id, limit)
+        if around is None:
+            raise _message_not_found()
+        return around
 
     async def thread(
         self, user_id: UUID, room_id: UUID, message_id: int, *, after: int | None = None, limit: int = 50
@@ -186,12 +183,10 @@ class MessageService:
         """A thread's root and a page of its replies; a reply's id opens the thread it is in."""
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            root = await _existing(cur, room_id, message_id)
+            root = await _existing(cur, user_id, room_id, message_id)
             if root.thread_root is not None:
-                root = await _existing(cur, room_id, root.thread_root)
-            replies = await h.thread(cur, room_id, root.id, after=after, limit=limit)
-            root, *messages = await h.with_reactions(cur, user_id, [root, *replies.messages])
-            return root, h.Page(messages, replies.has_more)
+                root = await _existing(cur, user_id, room_id, root.thread_root)
+            return root, await h.thread(cur, user_id, room_id, root.id, after=after, limit=limit)
 
     async def my_rooms(self, user_id: UUID) -> list[rq.RoomEntry]:
         async with self.db.read(user_id) as cur:
