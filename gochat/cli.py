@@ -15,6 +15,7 @@ from .embedded import EmbeddedPostgres
 from .errors import GochatError
 from .log import configure_logging, get_logger
 from .settings import Settings, SettingsError
+from .tools.cli import register as register_event_tools
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending SQL migrations", description="Apply pending migrations.")
     migrate.add_argument("--status", action="store_true", help="list migrations and exit 1 if any is pending")
     migrate.set_defaults(func=cmd_migrate)
+    register_event_tools(sub)
     return parser
 
 
