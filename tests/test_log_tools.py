@@ -30,7 +30,7 @@ from gochat.events import EventStore, NewEvent, RecordedEvent, build_registry
 from gochat.events.catalog import MessagePosted
 from gochat.events.registry import EventRegistry
 from gochat.events.scan import FIELDS, LogFilter, LogScan
-from gochat.tools.export import export
+from gochat.tools.export import export, open_output
 from gochat.tools.formats import JsonLinesWriter
 
 SECRET = "log-tools-secret-" + "x" * 32
@@ -183,6 +183,18 @@ def test_export_to_a_file_leaves_no_partial_file_and_writes_devices_in_place(log
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
     assert main(["events", "export", "--output", os.devnull]) == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode), "a device must be written to, never replaced"
+
+
+def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
+    def half_an_export() -> None:
+        with open_output(str(tmp_path / "events.jsonl")) as out:
+            out.write(b'{"id":1}\n')
+            assert [p.name for p in tmp_path.iterdir()] == ["events.jsonl.partial"]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        half_an_export()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_pages_through_the_log_in_batches(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
@@ -348,8 +360,9 @@ def follower(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(10)
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 async def test_tail_follow_prints_events_appended_after_it_started(
-    store: EventStore, follower: subprocess.Popen[bytes]
+    store: EventStore, follower: subprocess.Popen[bytes], stop: signal.Signals
 ) -> None:
     room = uuid.uuid4()
     await store.append_one(NewEvent("message.posted", room, {"content": "before"}))
@@ -364,7 +377,7 @@ async def test_tail_follow_prints_events_appended_after_it_started(
     line = json.loads(await asyncio.to_thread(read_line, follower.stdout))
     assert (line["id"], line["type"], line["data"]["content"]) == (3, "message.edited", "after")
 
-    follower.send_signal(signal.SIGTERM)
+    follower.send_signal(stop)
     assert await asyncio.to_thread(follower.wait, 30) == 0
     assert follower.stdout.read() == b""
     assert follower.stderr is not None

@@ -61,9 +61,15 @@ class LogFilter:
         exact = [t for t in self.types if not t.endswith(".*")]
         # "_" is LIKE's one-character wildcard and may appear in type names: match it literally.
         prefixes = [t[:-1].replace("_", "\\_") + "%" for t in self.types if t.endswith(".*")]
-        if exact or prefixes:
-            clauses.append("(type = ANY(%s) OR type LIKE ANY(%s))")
-            params += [exact, prefixes]
+        either = []
+        if exact:
+            either.append("type = ANY(%s)")
+            params.append(exact)
+        if prefixes:
+            either.append("type LIKE ANY(%s)")
+            params.append(prefixes)
+        if either:
+            clauses.append(f"({' OR '.join(either)})")
         if self.since is not None:
             clauses.append("recorded_at >= %s")
             params.append(self.since)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
@@ -134,8 +136,20 @@ def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
     # Imported here: gochat.cli imports this module to register the commands.
     from ..cli import open_database, run_async
 
+    async def cancelled_by_sigterm() -> int:
+        # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: a partial --output is removed.
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await main(open_database)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
     try:
-        return run_async(main(open_database))
+        return run_async(cancelled_by_sigterm())
+    except asyncio.CancelledError:
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # Quietly, like any Unix filter; and keep Python's exit-time flush of stdout from failing again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
