@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import psycopg2
 import pyarrow.parquet as pq
 import pytest
 import structlog
+from conftest import PgCluster, with_database
 
 from gochat.cli import main
 from gochat.db import Database
@@ -411,6 +413,32 @@ def test_stats_table(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
     assert any("message.posted" in r and r.rstrip(" │").endswith("2") for r in rows)
     assert any("total" in r and r.rstrip(" │").endswith("4") for r in rows)
     assert log.later.date().isoformat() in out
+
+
+def test_a_database_without_the_log_is_named_not_traced(
+    pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"{pg_cluster.run_id}_unmigrated"
+    admin = psycopg2.connect(pg_cluster.admin_dsn)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    pg_cluster.created.append(name)
+    monkeypatch.setenv("DATABASE_URL", with_database(pg_cluster.admin_dsn, name))
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    code, out, err = run_cli(capsys, "events", "tail")
+    assert (code, out) == (1, "")
+    assert err == "gochat events: this database has no event log yet (run `gochat migrate`)\n"
+
+
+@pytest.mark.parametrize("command", ["export", "tail", "stats"])
+def test_every_events_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["events", command, "--help"])
+    assert info.value.code == 0
+    assert "--room UUID" in capsys.readouterr().out
 
 
 # --- the installed command --------------------------------------------------------------------------

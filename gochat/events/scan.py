@@ -47,36 +47,23 @@ class LogFilter:
     until: datetime | None = None
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = ["id > %s"]
-        params: list[Any] = [self.after]
-        if self.upto is not None:
-            clauses.append("id <= %s")
-            params.append(self.upto)
-        if self.stream_id is not None:
-            clauses.append("stream_id = %s")
-            params.append(self.stream_id)
-        if self.actor_id is not None:
-            clauses.append("actor_id = %s")
-            params.append(self.actor_id)
         exact = [t for t in self.types if not t.endswith(".*")]
         # "_" is LIKE's one-character wildcard and may appear in type names: match it literally.
         prefixes = [t[:-1].replace("_", "\\_") + "%" for t in self.types if t.endswith(".*")]
-        either = []
-        if exact:
-            either.append("type = ANY(%s)")
-            params.append(exact)
-        if prefixes:
-            either.append("type LIKE ANY(%s)")
-            params.append(prefixes)
+        equal_or_bounded = [
+            ("id > %s", self.after),
+            ("id <= %s", self.upto),
+            ("stream_id = %s", self.stream_id),
+            ("actor_id = %s", self.actor_id),
+            ("recorded_at >= %s", self.since),
+            ("recorded_at < %s", self.until),
+        ]
+        clauses: list[tuple[str, tuple[Any, ...]]] = [(sql, (v,)) for sql, v in equal_or_bounded if v is not None]
+        # Only the alternatives asked for: an empty "type LIKE ANY('{}')" still costs a check per row.
+        either = [(sql, v) for sql, v in (("type = ANY(%s)", exact), ("type LIKE ANY(%s)", prefixes)) if v]
         if either:
-            clauses.append(f"({' OR '.join(either)})")
-        if self.since is not None:
-            clauses.append("recorded_at >= %s")
-            params.append(self.since)
-        if self.until is not None:
-            clauses.append("recorded_at < %s")
-            params.append(self.until)
-        return " AND ".join(clauses), params
+            clauses.append((f"({' OR '.join(sql for sql, _ in either)})", tuple(v for _, v in either)))
+        return " AND ".join(sql for sql, _ in clauses), [p for _, params in clauses for p in params]
 
 
 class LogScan:

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 from pathlib import Path
 from typing import Any
 
+import psycopg2.errors
 from rich.console import Console
 
 from ..db import Database
@@ -136,13 +137,18 @@ def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
     # Imported here: gochat.cli imports this module to register the commands.
     from ..cli import open_database, run_async
 
+    def opener(settings: Settings) -> AbstractAsyncContextManager[Database]:
+        # The embedded database is this machine's own: bring its schema up to date, as `serve` does.
+        # A configured one is only read.
+        return open_database(settings, migrate=settings.embedded_database)
+
     async def cancelled_by_sigterm() -> int:
         # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: a partial --output is removed.
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         assert task is not None
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
-            return await main(open_database)
+            return await main(opener)
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
 
@@ -150,6 +156,9 @@ def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
         return run_async(cancelled_by_sigterm())
     except asyncio.CancelledError:
         return 128 + signal.SIGTERM
+    except psycopg2.errors.UndefinedTable:
+        print("gochat events: this database has no event log yet (run `gochat migrate`)", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # Quietly, like any Unix filter; and keep Python's exit-time flush of stdout from failing again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
