@@ -9,6 +9,7 @@ Redis: TEST_REDIS_URL, else 127.0.0.1:6379 when it answers, else a `redis-server
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -24,11 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 import redis.asyncio
+import structlog
 from aiohttp.test_utils import TestClient
 
 from gochat import migrations
 from gochat.app import create_app
 from gochat.broker_redis import connect_redis
+from gochat.cli import main
 from gochat.db import Database
 from gochat.embedded import EmbeddedPostgres
 from gochat.events import EventStore, build_registry
@@ -292,3 +295,23 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], settings: Settings) -> TestClient[Any, Any]:
     return await aiohttp_client(create_app(settings))  # type: ignore[no-any-return]
+
+
+# --- the command line -----------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`gochat.cli.main` points logging at the test's captured stderr, which is closed after the test:
+    put the previous set-up back so later tests do not log into a closed file."""
+    config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`gochat ARGV...` in-process: exit code, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import json
-import logging
 import os
 import select
 import signal
@@ -23,8 +22,7 @@ from typing import IO, Any
 import psycopg2
 import pyarrow.parquet as pq
 import pytest
-import structlog
-from conftest import PgCluster, with_database
+from conftest import TEST_SECRET, PgCluster, run_cli, with_database
 
 from gochat.cli import main
 from gochat.db import Database
@@ -35,7 +33,6 @@ from gochat.events.scan import FIELDS, LogFilter, LogScan
 from gochat.tools.export import export, open_output
 from gochat.tools.formats import JsonLinesWriter
 
-SECRET = "log-tools-secret-" + "x" * 32
 TRICKY = 'a "quote", a comma,\na newline and ünïcode'
 
 
@@ -72,7 +69,7 @@ class Log:
 def log(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Log:
     """Eight events in two transactions, two rooms, two users; the CLI's environment points at them."""
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     a, b, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     first = append(
         database_url,
@@ -90,23 +87,6 @@ def log(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Log:
     )
     assert second[0].recorded_at > first[-1].recorded_at
     return Log(a, b, alice, bob, first + second, second[0].recorded_at)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() points logging at this test's captured stderr, which is closed after the test."""
-    config, root = structlog.get_config(), logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**config)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -324,7 +304,7 @@ def test_tail_prints_the_last_n_events(log: Log, capsys: pytest.CaptureFixture[s
 
 
 def cli_env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": SECRET, "LOG_LEVEL": "warning"}
+    return {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": TEST_SECRET, "LOG_LEVEL": "warning"}
 
 
 def read_line(stream: IO[bytes], timeout: float = 30.0) -> bytes:
@@ -427,7 +407,7 @@ def test_a_database_without_the_log_is_named_not_traced(
         admin.close()
     pg_cluster.created.append(name)
     monkeypatch.setenv("DATABASE_URL", with_database(pg_cluster.admin_dsn, name))
-    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     code, out, err = run_cli(capsys, "events", "tail")
     assert (code, out) == (1, "")
     assert err == "gochat events: this database has no event log yet (run `gochat migrate`)\n"
