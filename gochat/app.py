@@ -20,6 +20,7 @@ from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.messages import routes as message_routes
+from .api.metrics import routes as metrics_routes
 from .api.middleware import errors, request_context
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
@@ -36,7 +37,9 @@ from .keys import (
     BROKER,
     DB,
     HUB,
+    LOCAL_RATE_LIMITER,
     MESSAGES,
+    METRICS,
     PRESENCE,
     PRESENCE_SERVICE,
     PROJECTIONS,
@@ -50,6 +53,7 @@ from .keys import (
     STATE,
     STORE,
 )
+from .metrics import Metrics
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
@@ -78,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_accounts)
@@ -86,6 +91,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
+    app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
     app.router.add_routes(health.routes)
@@ -93,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(room_routes)
     app.router.add_routes(message_routes)
     app.router.add_routes(presence_routes)
+    app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
     return app
 
@@ -174,13 +181,17 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
     settings, redis = app[SETTINGS], app.get(REDIS)
     limiter: RateLimiter = NoLimits()
+    local: RateLimiter = NoLimits()
     if settings.rate_limits:
         limiter = MemoryRateLimiter() if redis is None else RedisRateLimiter(redis, prefix=settings.redis_prefix)
+        local = MemoryRateLimiter()
     app[RATE_LIMITER] = limiter
+    app[LOCAL_RATE_LIMITER] = local
     try:
         yield
     finally:
         await limiter.close()
+        await local.close()
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
@@ -191,14 +202,14 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url is not None and redis is not None:
         redis_broker = RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
         broker = redis_broker
-        presence = RedisPresenceStore(redis, settings.node_id, prefix=settings.redis_prefix)
+        presence = RedisPresenceStore(redis, settings.node_id, prefix=settings.redis_prefix, ttl=settings.presence_ttl)
 
         async def broker_probe() -> str:
             return "ok" if redis_broker.healthy else "degraded"
 
         app[STATE]["probes"]["broker"] = broker_probe
     else:
-        broker, presence = MemoryBroker(), MemoryPresenceStore(settings.node_id)
+        broker, presence = MemoryBroker(), MemoryPresenceStore(settings.node_id, ttl=settings.presence_ttl)
     await broker.start()
     await presence.start()
     app[BROKER] = broker
@@ -220,8 +231,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             return await rooms_q.joined_room_ids(cur, user_id)
 
     relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of)
+    relay.lag_observer = app[METRICS].observe_pubsub_lag
     await relay.start()
-    presence = PresenceService(db, store, app[PRESENCE])
+    presence = PresenceService(db, store, app[PRESENCE], sweep_interval=settings.presence_sweep_interval)
     presence.start()
     app[ACCOUNTS].revocation_listeners.append(relay.close_session)
     app[HUB], app[RELAY], app[PRESENCE_SERVICE] = hub, relay, presence
@@ -230,6 +242,11 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     finally:
         await presence.close()
         await relay.close()
+
+
+async def _node_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Which node answered: behind a load balancer or `serve --workers`, for operators and tests."""
+    response.headers["X-Gochat-Node"] = request.app[SETTINGS].node_id
 
 
 async def _mark_draining(app: web.Application) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -138,19 +138,45 @@ class GochatClient:
     async def mark_read(self, room_id: str, message_id: int) -> Any:
         return await self.request("POST", f"/rooms/{room_id}/read", json={"message_id": message_id})
 
-    def live(self, room_id: str | None = None, *, since: int | None = None, resume: bool = True) -> LiveSession:
-        return LiveSession(self, room_id, since=since, resume=resume)
+    def live(
+        self,
+        room_id: str | None = None,
+        *,
+        since: int | None = None,
+        resume: bool = True,
+        urls: Sequence[str] | None = None,
+    ) -> LiveSession:
+        return LiveSession(self, room_id, since=since, resume=resume, urls=urls)
 
 
 class LiveSession:
-    """A WebSocket session that reconnects with `since=<last id>` after a drop (1001 shutdown, 1006,
-    4008 slow consumer) and refreshes its token on 4401, so the frames it yields have no gap.
-    Frames are yielded as the server sent them; `last_id` is the newest event id seen."""
+    """A WebSocket session that reconnects after a drop (1001 shutdown, 1006, 4008 slow consumer)
+    and refreshes its token on 4401, so the frames it yields have no gap and no duplicate.
 
-    def __init__(self, client: GochatClient, room_id: str | None, *, since: int | None, resume: bool) -> None:
+    Each room has its own cursor (the newest event id seen in it, or the `head` of its `subscribed`
+    frame): rooms are ordered one by one, not against each other, so one `since` for all could skip
+    a late frame of another room. On reconnect the first room resumes with `?since=`, the others
+    with `join` frames carrying their own `since`.
+
+    `urls`: base URLs of several nodes (the client's own by default). A reconnect tries the node it
+    was on, then the next ones in turn, so a session outlives its node. Frames are yielded as the
+    server sent them; `last_id` is the newest event id seen in any room."""
+
+    def __init__(
+        self,
+        client: GochatClient,
+        room_id: str | None,
+        *,
+        since: int | None,
+        resume: bool,
+        urls: Sequence[str] | None = None,
+    ) -> None:
         self.client = client
         self.rooms: list[str] = [room_id] if room_id else []
         self.last_id = since
+        self.cursors: dict[str, int] = {room_id: since} if room_id and since is not None else {}
+        self.urls = [u.rstrip("/") for u in urls] if urls else [client.base_url]
+        self.url = self.urls[0]
         self.resume = resume
         self.reconnects = 0
         self.closed_with: int | None = None
@@ -180,15 +206,45 @@ class LiveSession:
                 await self._reader
 
     async def _connect(self) -> None:
+        """Connect and subscribe every room; returns once the server confirmed them (`subscribed`),
+        so what is posted afterwards reaches this session."""
         params: dict[str, str] = {"token": self.client.access_token or ""}
         if self.rooms:
             params["room_id"] = self.rooms[0]
-        if self.last_id is not None:
-            params["since"] = str(self.last_id)
-        url = self.client.base_url.replace("http", "ws", 1) + "/ws"
-        self._ws = await self.client.session.ws_connect(url, params=params, heartbeat=30, max_msg_size=0)
+            if self.rooms[0] in self.cursors:
+                params["since"] = str(self.cursors[self.rooms[0]])
+        url = self.url.replace("http", "ws", 1) + "/ws"
+        ws = self._ws = await self.client.session.ws_connect(url, params=params, heartbeat=30, max_msg_size=0)
         for extra in self.rooms[1:]:
-            await self._ws.send_json({"type": "join", "room_id": extra, "since": self.last_id or 0})
+            join: dict[str, Any] = {"type": "join", "room_id": extra}
+            if extra in self.cursors:
+                join["since"] = self.cursors[extra]
+            await ws.send_json(join)
+        waiting = set(self.rooms)
+        while waiting:
+            msg = await ws.receive(timeout=10)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise aiohttp.ClientConnectionError(f"closed while subscribing ({ws.close_code})")
+            data = msg.json()
+            if data.get("type") == "subscribed":
+                waiting.discard(data.get("room_id"))
+            self._dispatch(data)
+
+    async def _reconnect(self, code: int | None) -> None:
+        """Try the current node, then the others in turn, until one takes the session."""
+        failures = 0
+        while not self._stopping:
+            await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+            self.reconnects += 1
+            try:
+                if code == _REAUTH:
+                    await self.client.refresh()
+                    code = None
+                await self._connect()
+                return
+            except (aiohttp.ClientError, GochatAPIError, OSError, TimeoutError):
+                failures += 1
+                self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
 
     async def _read_forever(self) -> None:
         while True:
@@ -202,18 +258,19 @@ class LiveSession:
             if self._stopping or not self.resume or code in _FATAL or code == 1000:
                 await self._queue.put(None)
                 return
-            await asyncio.sleep(min(0.05 * 2**self.reconnects, 2.0))
-            self.reconnects += 1
-            try:
-                if code == _REAUTH:
-                    await self.client.refresh()
-                await self._connect()
-            except (aiohttp.ClientError, GochatAPIError, OSError):
-                continue
+            await self._reconnect(code)
 
     def _dispatch(self, data: dict[str, Any]) -> None:
-        if isinstance(data.get("id"), int) and data.get("type") not in ("ack", "subscribed", "resync_required"):
+        kind, room = data.get("type"), data.get("room_id")
+        if kind == "subscribed" and isinstance(room, str) and isinstance(data.get("head"), int):
+            self.cursors.setdefault(room, data["head"])
+        elif kind == "resync_required":
+            for r in data.get("room_ids", ()):
+                self.cursors[r] = max(self.cursors.get(r, 0), data["id"])
+        elif isinstance(data.get("id"), int) and kind not in ("ack", "subscribed"):
             self.last_id = max(self.last_id or 0, data["id"])
+            if isinstance(room, str):
+                self.cursors[room] = max(self.cursors.get(room, 0), data["id"])
         if data.get("type") in ("ack", "error") and data.get("client_msg_id") in self._acks:
             fut = self._acks.pop(data["client_msg_id"])
             if not fut.done():

@@ -11,6 +11,7 @@ from .broker import Broker
 from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
+from .metrics import Metrics
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
@@ -28,6 +29,9 @@ REGISTRY = web.AppKey("registry", EventRegistry)
 STORE = web.AppKey("store", EventStore)
 PROJECTIONS = web.AppKey("projections", ProjectionRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# Budgets that only make sense on this node (one WebSocket connection's frames): never in Redis.
+LOCAL_RATE_LIMITER = web.AppKey("local_rate_limiter", RateLimiter)
+METRICS = web.AppKey("metrics", Metrics)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 # Set only when REDIS_URL is: the shared command client (rate limits, presence).
 REDIS = web.AppKey("redis", Redis)

@@ -5,8 +5,13 @@ Two inputs feed one sequencer per room this node has subscribers for:
 - the broker (other nodes' commits). The broker may drop frames, so each room tracks the last
   stream version it delivered: an older version is a duplicate and is dropped; a newer one than
   expected means a gap, which waits a moment for the missing frames and is then filled from the
-  log. While the broker is unhealthy the relay tails the log for its rooms instead, and when it
-  recovers it reads the log once more from where it was, so nothing committed is missed.
+  log. While the broker is unhealthy the relay tails the log for its rooms (and presence) instead,
+  and when it recovers it reads the log once more from where the tail was, so nothing committed is
+  missed.
+Publishing is best effort but not fire-and-forget: a frame the broker refused (this node's link is
+down, a publish timed out) is kept, a bounded number per channel, and sent once the broker is
+healthy again. Other nodes whose own link stayed up are not tailing the log, and without that
+late frame they would notice nothing until the room's next event.
 Presence changes (user streams) go to the connections subscribed to rooms the user is in.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +41,12 @@ PRESENCE_CHANNEL = "presence"
 CONTROL_CHANNEL = "control"
 CLOSE_REVOKED = 4401
 ROOM_PREFIX = "room:"
+PRESENCE_TYPES = ("presence.changed",)
+# Frames kept per channel while the broker refuses them: for a room the newest alone would do (a
+# receiver fills the gap before it from the log); a few more spare receivers that round trip.
+MAX_UNSENT_PER_CHANNEL = 256
+# Presence ids remembered to drop the same change heard twice (broker and log tail overlap).
+PRESENCE_SEEN = 4096
 # Membership events after which the member stops receiving the room.
 _REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
 
@@ -76,6 +88,13 @@ class Relay:
         self._rooms: dict[UUID, _Room] = {}
         self._watching: dict[UUID, asyncio.Future[None]] = {}
         self._outbox: list[tuple[str, bytes]] = []
+        self._unsent: dict[str, deque[bytes]] = {}
+        self.retry_interval = 0.2
+        # The log tail's position (None: not tailing); presence heard so far, to tail from.
+        self._tail_after: int | None = None
+        self._presence_after = 0
+        self._presence_seen: set[int] = set()
+        self._presence_order: deque[int] = deque()
         self._publisher: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -88,6 +107,7 @@ class Relay:
         self.broker.set_handler(self._on_broker)
         self.broker.add_health_listener(self._on_health)
         self.store.add_listener(self.on_commit)
+        self._presence_after = await self.store.head()
         await self.broker.subscribe(PRESENCE_CHANNEL)
         await self.broker.subscribe(CONTROL_CHANNEL)
         if not self.broker.healthy:
@@ -116,8 +136,17 @@ class Relay:
 
     async def _start_watch(self, room: UUID) -> None:
         last = await self.store.last_in_stream(room)
-        self._rooms[room] = _Room(last.version, last.id) if last else _Room(0, 0)
+        state = self._rooms[room] = _Room(last.version, last.id) if last else _Room(0, 0)
         await self.broker.subscribe(ROOM_PREFIX + str(room))
+        # Frames published between the baseline and the subscription were not heard: read them.
+        if self._rooms.get(room) is state:
+            for e in await self.store.read_stream(room, after=state.last_id):
+                self._offer_event(e)
+
+    def head(self, room: UUID) -> int:
+        """The id of the newest event of a watched room delivered to the hub (0 when none)."""
+        state = self._rooms.get(room)
+        return state.last_id if state else 0
 
     async def unwatch_if_idle(self, room: UUID) -> None:
         """Stop following a room once no local connection subscribes to it."""
@@ -134,6 +163,7 @@ class Relay:
             for hook in self.hooks:
                 hook(e)
             if e.type == "presence.changed":
+                self._heard_presence(e.id)
                 self._schedule(self._presence(UUID(e.data["user_id"]), self._presence_frame(e)))
                 self._outbox.append((PRESENCE_CHANNEL, _envelope(self.node_id, e, None, b"")))
                 continue
@@ -144,20 +174,40 @@ class Relay:
             member = frame["user_id"] if e.type in _REMOVALS else None
             self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(data))
             self._outbox.append((ROOM_PREFIX + str(e.stream_id), _envelope(self.node_id, e, member, data)))
-        if self._outbox and self._publisher is None:
+        self._kick_publisher()
+
+    def _kick_publisher(self) -> None:
+        if self._publisher is None and (self._outbox or (self._unsent and self.broker.healthy)):
             self._publisher = asyncio.get_running_loop().create_task(self._publish())
 
     async def _publish(self) -> None:
-        # One task drains the outbox in order, so frames leave in commit order per channel.
+        # One task drains the outbox in order, so frames leave in commit order per channel; frames
+        # refused earlier go first. While the broker is down nothing is tried (it would fail at
+        # once): the health listener starts this task again on recovery.
         try:
-            while self._outbox:
+            while self._outbox or (self._unsent and self.broker.healthy):
                 batch, self._outbox = self._outbox, []
-                if not self.broker.healthy:
-                    continue  # the log is the truth; other nodes tail it until the broker is back
+                if self._unsent and self.broker.healthy:
+                    batch = [(ch, p) for ch, q in self._unsent.items() for p in q] + batch
+                    self._unsent = {}
+                refused = False
                 for channel, payload in batch:
-                    await self.broker.publish(channel, payload)
+                    if refused or not await self.broker.publish(channel, payload):
+                        refused = True  # keep the rest in order behind it
+                        self._keep_unsent(channel, payload)
+                if refused and self.broker.healthy:
+                    await asyncio.sleep(self.retry_interval)  # a transient failure: try again
+                elif refused:
+                    break
         finally:
             self._publisher = None
+        self._kick_publisher()  # appended while the last publish was in flight
+
+    def _keep_unsent(self, channel: str, payload: bytes) -> None:
+        queue = self._unsent.get(channel)
+        if queue is None:
+            queue = self._unsent[channel] = deque(maxlen=MAX_UNSENT_PER_CHANNEL)
+        queue.append(payload)
 
     # --- the broker ----------------------------------------------------------------------------
     def _on_broker(self, channel: str, payload: bytes) -> None:
@@ -166,7 +216,8 @@ class Relay:
         if node == self.node_id:
             return
         if channel == PRESENCE_CHANNEL:
-            self._schedule(self._remote_presence(int(id_)))
+            if self._heard_presence(int(id_)):
+                self._schedule(self._remote_presence(int(id_)))
             return
         if channel == CONTROL_CHANNEL:
             # close_session: header "node|session|...": end that login's sockets here too
@@ -185,7 +236,11 @@ class Relay:
         elif healthy and self._poller is not None:
             self._poller.cancel()
             self._poller = None
-            self._schedule(self._catch_up_all())
+            # Subscriptions are back: one more read covers what committed since the tail's last.
+            self._schedule(self._catch_up(self._tail_after))
+            self._tail_after = None
+        if healthy:
+            self._kick_publisher()
 
     # --- sequencing ------------------------------------------------------------------------------
     def _offer(self, room: UUID, version: int, id_: int, type_: str, member: str | None, framed: bytes) -> None:
@@ -244,27 +299,43 @@ class Relay:
         self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(orjson.dumps(frame)))
 
     async def _tail_log(self) -> None:
-        """Broker down: follow the log for every watched room until it is back."""
+        """Broker down: follow the log for every watched room, and presence, until it is back."""
         while True:
             try:
-                await self._catch_up_all()
+                self._tail_after = await self._catch_up(self._tail_after)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("log_tail_failed")
             await asyncio.sleep(self.poll_interval)
 
-    async def _catch_up_all(self) -> None:
+    async def _catch_up(self, after: int | None) -> int | None:
+        """Offer every event of the watched rooms after `after`, and presence changes not heard yet;
+        returns the position reached. The first pass (after=None) starts from the oldest room's
+        last delivered event, since frames lost just before an outage was noticed are older than
+        anything the tail has read; later passes start where the previous one ended."""
+        await self._catch_up_presence()
         if not self._rooms:
-            return
-        after = min(s.last_id for s in self._rooms.values())
+            return after
+        if after is None:
+            after = min(s.last_id for s in self._rooms.values())
         while True:
             events = await self.store.read_streams(list(self._rooms), after=after, limit=1000)
             for e in events:
                 self._offer_event(e)
+            if events:
+                after = events[-1].id
+            if len(events) < 1000:
+                return after
+
+    async def _catch_up_presence(self) -> None:
+        while True:
+            events = await self.store.read_all(after=self._presence_after, limit=1000, types=PRESENCE_TYPES)
+            for e in events:
+                if self._heard_presence(e.id):
+                    self._deliver_presence(e)
             if len(events) < 1000:
                 return
-            after = events[-1].id
 
     # --- control ---------------------------------------------------------------------------------
     async def close_session(self, session_id: UUID) -> None:
@@ -282,12 +353,26 @@ class Relay:
 
         return encode_text_frame(orjson.dumps(presence_frame(e.data["user_id"], e.data["status"], e.recorded_at)))
 
+    def _heard_presence(self, event_id: int) -> bool:
+        """Note a presence change; False when it was heard already (broker and tail overlap)."""
+        if event_id in self._presence_seen:
+            return False
+        self._presence_seen.add(event_id)
+        self._presence_order.append(event_id)
+        if len(self._presence_order) > PRESENCE_SEEN:
+            self._presence_seen.discard(self._presence_order.popleft())
+        self._presence_after = max(self._presence_after, event_id)
+        return True
+
     async def _remote_presence(self, event_id: int) -> None:
         e = await self.store.get(event_id)
         if e is not None:
-            for hook in self.hooks:
-                hook(e)
-            await self._presence(UUID(e.data["user_id"]), self._presence_frame(e))
+            self._deliver_presence(e)
+
+    def _deliver_presence(self, e: RecordedEvent) -> None:
+        for hook in self.hooks:
+            hook(e)
+        self._schedule(self._presence(UUID(e.data["user_id"]), self._presence_frame(e)))
 
     async def _presence(self, user_id: UUID, framed: bytes) -> None:
         sent: set[int] = set()
@@ -297,7 +382,7 @@ class Relay:
                     sent.add(id(conn))
                     self.hub.send(conn, framed)
 
-    def _schedule(self, coro: Awaitable[None]) -> None:
+    def _schedule(self, coro: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

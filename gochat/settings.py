@@ -125,6 +125,10 @@ class Settings:
     ws_max_buffer_bytes: int = 1 << 20
     ws_socket_sndbuf: int = 256 * 1024
     ws_typing_interval: float = 3.0
+    # A node that stops heartbeating (crash) drops its users after ttl; every node sweeps the
+    # presence projection this often to mark them offline.
+    presence_ttl: float = 30.0
+    presence_sweep_interval: float = 30.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
@@ -192,6 +196,8 @@ class Settings:
             ws_max_buffer_bytes=_int(env, "GOCHAT_WS_MAX_BUFFER_BYTES", 1 << 20, 4096, 1 << 30),
             ws_socket_sndbuf=_int(env, "GOCHAT_WS_SOCKET_SNDBUF", 256 * 1024, 0, 1 << 30),
             ws_typing_interval=_float(env, "GOCHAT_WS_TYPING_INTERVAL", 3.0, 0.0, 60.0),
+            presence_ttl=_float(env, "GOCHAT_PRESENCE_TTL", 30.0, 0.5, 3600.0),
+            presence_sweep_interval=_float(env, "GOCHAT_PRESENCE_SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
             login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),

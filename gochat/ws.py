@@ -25,7 +25,18 @@ from .api.limits import client_ip
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .hub import Connection, Hub, frame
-from .keys import HUB, MESSAGES, PRESENCE_SERVICE, RATE_LIMITER, RELAY, ROOMS, SETTINGS, STATE, STORE
+from .keys import (
+    HUB,
+    LOCAL_RATE_LIMITER,
+    MESSAGES,
+    PRESENCE_SERVICE,
+    RATE_LIMITER,
+    RELAY,
+    ROOMS,
+    SETTINGS,
+    STATE,
+    STORE,
+)
 from .ratelimit import Limit
 from .services.access import room_access
 from .services.typing import typing
@@ -194,6 +205,8 @@ class _Session:
         self.hub: Hub = self.app[HUB]
         self.user = conn.user_id
         self.typing_sent: dict[UUID, float] = {}
+        # Not id(conn): a recycled id would hand a new connection an old, spent bucket.
+        self.limit_key = f"ws-conn:{uuid.uuid4().hex}"
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "message": self.on_message,
             "typing": self.on_typing,
@@ -208,13 +221,16 @@ class _Session:
 
     # --- subscriptions and resume -----------------------------------------------------------------
     async def subscribe(self, rooms: list[UUID], since: int | None) -> None:
-        """`subscribed` per room, then (with `since`) the missed events in id order, then live."""
+        """`subscribed` per room, then (with `since`) the missed events in id order, then live.
+
+        `subscribed` carries `head`: every event of the room after it follows on this connection,
+        so a client without a cursor for the room can resume from there after a drop."""
         conn, relay = self.conn, self.app[RELAY]
         conn.held = []
         for room in rooms:
             self.hub.subscribe(conn, room)
             await relay.watch(room)
-            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room)}))
+            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
         last = 0 if since is None else await self._replay(rooms, since)
         self.hub.release(conn, last)
 
@@ -270,9 +286,10 @@ class _Session:
             self.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
 
     async def _rate_limit(self) -> None:
-        limiter = self.app[RATE_LIMITER]
-        wait = await limiter.acquire(f"ws-conn:{id(self.conn)}", CONNECTION_LIMIT)
-        wait = wait or await limiter.acquire(f"ws-user:{self.user}", USER_LIMIT)
+        # A connection lives on one node: its budget stays local (an id() is not unique across
+        # processes, and a Redis round trip per frame buys nothing). A user's spans every node.
+        wait = await self.app[LOCAL_RATE_LIMITER].acquire(self.limit_key, CONNECTION_LIMIT)
+        wait = wait or await self.app[RATE_LIMITER].acquire(f"ws-user:{self.user}", USER_LIMIT)
         if wait:
             raise RateLimited("slow down", retry_after=wait)
 

@@ -1,0 +1,207 @@
+"""The relay across nodes, in one process: two nodes (their own event store writer, hub and relay)
+on one database and one MemoryBus, so a node's link can be cut while the other's stays up.
+
+What each node's hub is handed is recorded per room: the relay's promise is every event of a
+watched room, in stream order, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pytest
+from conftest import eventually
+
+from gochat.broker import MemoryBroker, MemoryBus
+from gochat.db import Database
+from gochat.events import EventStore, NewEvent, build_registry
+from gochat.hub import Connection, Hub
+from gochat.relay import Relay
+from gochat.services.presence import presence_stream
+
+
+class RecordingHub(Hub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: dict[UUID, list[int]] = {}
+
+    def publish(self, room: UUID, event_id: int, data: bytes) -> None:
+        self.got.setdefault(room, []).append(event_id)
+        super().publish(room, event_id, data)
+
+
+@dataclass(eq=False)
+class FakeTransport:
+    written: list[bytes] = field(default_factory=list)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class FakeSocket:
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        return True
+
+
+class HookedBroker(MemoryBroker):
+    """Runs `before_subscribe` inside subscribe: something that happens in that window."""
+
+    before_subscribe: Callable[[], Awaitable[None]] | None = None
+
+    async def subscribe(self, channel: str) -> None:
+        if self.before_subscribe is not None:
+            await self.before_subscribe()
+        await super().subscribe(channel)
+
+
+@dataclass
+class Node:
+    store: EventStore
+    broker: HookedBroker
+    hub: RecordingHub
+    relay: Relay
+    lags: list[float] = field(default_factory=list)
+
+    async def post(self, room: UUID, n: int = 1) -> list[int]:
+        """Commit `n` events to a room from this node (typing: the smallest room frame)."""
+        ids = []
+        for _ in range(n):
+            result = await self.store.append_one(NewEvent("typing.started", room, {}, actor_id=uuid.uuid4()))
+            ids.append(result.event.id)
+        return ids
+
+
+NodeFactory = Callable[..., Awaitable[Node]]
+
+
+@pytest.fixture
+async def make_node(db: Database) -> AsyncIterator[NodeFactory]:
+    bus = MemoryBus()
+    nodes: list[Node] = []
+
+    async def make(name: str, rooms_of: Callable[[UUID], Awaitable[list[UUID]]] | None = None) -> Node:
+        store = EventStore(db, build_registry(), node_id=name)
+        store.start()
+        broker = HookedBroker(bus)
+        await broker.start()
+        hub = RecordingHub()
+
+        async def no_rooms(user: UUID) -> list[UUID]:
+            return []
+
+        relay = Relay(hub, store, broker, node_id=name, rooms_of=rooms_of or no_rooms, poll_interval=0.02)
+        node = Node(store, broker, hub, relay)
+        relay.lag_observer = node.lags.append
+        await relay.start()
+        nodes.append(node)
+        return node
+
+    yield make
+    for node in nodes:
+        await node.relay.close()
+        await node.store.close()
+        await node.broker.close()
+
+
+def listener(node: Node, room: UUID) -> FakeTransport:
+    """A local connection subscribed to `room` on `node` (the relay only follows rooms with one)."""
+    transport = FakeTransport()
+    conn = Connection(uuid.uuid4(), None, FakeSocket(), transport)
+    node.hub.add(conn)
+    node.hub.subscribe(conn, room)
+    return transport
+
+
+async def test_frames_of_another_node_arrive_in_order_once_and_their_lag_is_observed(make_node: NodeFactory) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    room = uuid.uuid4()
+    listener(b, room)
+    await b.relay.watch(room)
+    sent = await a.post(room, 20)
+    await eventually(lambda: b.hub.got.get(room, [])[-1:] == sent[-1:], what="b delivers a's events")
+    assert b.hub.got[room] == sent
+    assert len(b.lags) == len(sent)
+    assert all(lag >= 0 for lag in b.lags)
+
+
+async def test_what_a_node_could_not_publish_reaches_the_others_when_its_link_returns(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    room = uuid.uuid4()
+    listener(b, room)
+    await b.relay.watch(room)
+    a.broker.set_healthy(False)  # only a's link is down: b is healthy and not tailing the log
+    sent = await a.post(room, 5)
+    await asyncio.sleep(0.2)
+    assert b.hub.got.get(room, []) == []  # nothing else would have told b, until the room's next event
+    a.broker.set_healthy(True)
+    await eventually(lambda: b.hub.got.get(room, []) == sent, what="b delivers a's late frames")
+
+
+async def test_a_node_with_its_link_down_follows_the_log_and_catches_up_when_it_returns(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    room = uuid.uuid4()
+    listener(b, room)
+    await b.relay.watch(room)
+    b.broker.set_healthy(False)
+    sent = await a.post(room, 5)
+    await eventually(lambda: b.hub.got.get(room, []) == sent, what="b tails the log")
+    b.broker.set_healthy(True)
+    sent += await a.post(room, 5)
+    await eventually(lambda: b.hub.got.get(room, [])[-1:] == sent[-1:], what="b back on the broker")
+    assert b.hub.got[room] == sent
+
+
+async def test_an_event_committed_while_a_room_is_being_subscribed_is_not_missed(make_node: NodeFactory) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    room = uuid.uuid4()
+    listener(b, room)
+    early: list[int] = []
+
+    async def commit_in_the_window() -> None:
+        b.broker.before_subscribe = None
+        early.extend(await a.post(room))
+        await asyncio.sleep(0.1)  # a has published it by now, to nobody
+
+    b.broker.before_subscribe = commit_in_the_window
+    await b.relay.watch(room)  # baseline read, then a commits (b not subscribed yet), then subscribe
+    assert early
+    await eventually(lambda: b.hub.got.get(room, []) == early, what="the window's event delivered")
+    assert b.relay.head(room) == early[0]
+
+
+async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory) -> None:
+    room, user = uuid.uuid4(), uuid.uuid4()
+
+    async def rooms_of(who: UUID) -> list[UUID]:
+        return [room] if who == user else []
+
+    a, b = await make_node("a"), await make_node("b", rooms_of)
+    transport = listener(b, room)
+    await b.relay.watch(room)
+    b.broker.set_healthy(False)
+    data: dict[str, Any] = {"user_id": str(user), "status": "online"}
+    await a.store.append_one(NewEvent("presence.changed", presence_stream(user), data, actor_id=user))
+
+    def presence_frames() -> int:
+        return sum(chunk.count(b'"presence"') for chunk in transport.written)
+
+    await eventually(lambda: presence_frames() == 1, what="presence over the log")
+    b.broker.set_healthy(True)  # the catch-up on recovery reads it again: heard once only
+    await a.post(room)
+    await eventually(lambda: len(b.hub.got.get(room, [])) == 1, what="b back on the broker")
+    assert presence_frames() == 1
