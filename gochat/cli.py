@@ -14,6 +14,7 @@ from .db import Database
 from .embedded import EmbeddedPostgres
 from .errors import GochatError
 from .log import configure_logging, get_logger
+from .runtime import freeze_startup_heap
 from .settings import Settings, SettingsError
 from .tools.cli import register as register_event_tools
 
@@ -77,8 +78,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover
         pass
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_heap)  # after every cleanup_ctx resource is up
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.shutdown_timeout,
@@ -88,6 +91,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     log.info("stopped")
     return 0
+
+
+async def _freeze_startup_heap(_: Any) -> None:
+    freeze_startup_heap()
 
 
 # --- migrate -------------------------------------------------------------------------------------
