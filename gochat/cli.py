@@ -17,6 +17,7 @@ from .log import configure_logging, get_logger
 from .runtime import freeze_startup_heap
 from .settings import Settings, SettingsError
 from .tools.cli import register as register_event_tools
+from .workers import Supervisor, raise_open_files_limit
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -62,6 +63,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["port"] = args.port
     settings = settings.with_overrides(**overrides)
     log = get_logger("gochat")
+    open_files = raise_open_files_limit()
+    if args.workers > 1:
+        if settings.redis_url is None:
+            print("gochat: --workers N > 1 needs REDIS_URL: only Redis relays between processes", file=sys.stderr)
+            return 2
+        log.info("supervising", version=__version__, workers=args.workers, port=settings.port, open_files=open_files)
+        worker_argv = ["serve", "--reuse-port", "--host", settings.host, "--port", str(settings.port)]
+        return Supervisor(settings, args.workers, argv=worker_argv).run()
     log.info(
         "starting",
         version=__version__,
@@ -70,6 +79,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         database="embedded" if settings.embedded_database else "external",
         broker="redis" if settings.redis_url else "memory",
         node=settings.node_id,
+        open_files=open_files,
     )
     loop = None
     try:
@@ -88,6 +98,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=None,
         print=None,
         loop=loop,
+        reuse_port=args.reuse_port or None,
     )
     log.info("stopped")
     return 0
@@ -127,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to bind (default: HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N server processes sharing the port (SO_REUSEPORT), relaying through Redis (REDIS_URL)",
+    )
+    # A worker of `--workers`: bind with SO_REUSEPORT beside its siblings.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply pending SQL migrations", description="Apply pending migrations.")
