@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -138,6 +138,23 @@ def pg_cluster() -> Iterator[PgCluster]:
 def database_url(pg_cluster: PgCluster) -> str:
     """A freshly migrated database of this test's own."""
     return pg_cluster.new_database()
+
+
+FreshDb = Callable[[], Awaitable[Database]]
+
+
+@pytest.fixture
+async def fresh_db(pg_cluster: PgCluster) -> AsyncIterator[FreshDb]:
+    """Makes more freshly migrated databases (a log copied elsewhere and rebuilt there)."""
+    opened: list[Database] = []
+
+    async def make() -> Database:
+        opened.append(await Database.connect(pg_cluster.new_database(), minsize=1, maxsize=4))
+        return opened[-1]
+
+    yield make
+    for db in opened:
+        await db.close()
 
 
 @pytest.fixture

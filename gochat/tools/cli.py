@@ -23,6 +23,7 @@ from .export import export, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
 from .progress import ExportProgress, Silent, TerminalProgress
+from .projections import register as register_projection_tools
 from .stats import stats_json, stats_table
 from .tail import stop_on_signals, tail
 
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_filter_arguments(st)
     st.add_argument("--format", help="table or json (default: table on a terminal, else json)")
     st.set_defaults(func=cmd_stats)
+    register_projection_tools(sub)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -46,9 +46,9 @@ class TerminalProgress:
     """A rich progress bar on stderr; the bar follows the position, since matching events are not
     counted ahead (that would cost a second scan)."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, label: str = "exporting") -> None:
         self.progress = Progress(
-            TextColumn("exporting"),
+            TextColumn(label),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("{task.fields[events]:,} events"),
@@ -69,8 +69,12 @@ class TerminalProgress:
         self.progress.stop()
 
     def begin(self, after: int, upto: int) -> None:
+        """Again with a later `upto` when the end moves (a rebuild chasing a live head)."""
         self.after = after
-        self.task = self.progress.add_task("export", total=max(upto - after, 0), events=0)
+        if self.task is None:
+            self.task = self.progress.add_task("export", total=max(upto - after, 0), events=0)
+        else:
+            self.progress.update(self.task, total=max(upto - after, 0))
 
     def advance(self, position: int, events: int) -> None:
         if self.task is not None:

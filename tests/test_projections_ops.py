@@ -1,0 +1,340 @@
+"""`gochat projections status|rebuild`: rebuilding into shadow tables under live traffic, resuming
+an interrupted rebuild, the swap keeping row-level security and grants, and the status report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+from conftest import FreshDb, run_cli
+from test_projection_equivalence import RandomLog, copy_log
+
+from gochat.db import Database
+from gochat.events import EventStore, NewEvent, build_registry
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections, ProjectionRunner
+from gochat.projections.rebuild import Rebuild, RebuildError, target
+
+SECRET = "projections-ops-secret-" + "x" * 32
+
+
+# --- helpers --------------------------------------------------------------------------------------
+async def dump(db: Database, schema: str = "public") -> dict[str, list[str]]:
+    """Every projection table of `schema`, row by row, sorted."""
+    tables: dict[str, list[str]] = {}
+    async with db.cursor() as cur:
+        for projection in all_projections():
+            for table in projection.tables:
+                await cur.execute(f"SELECT to_jsonb(t)::text FROM {schema}.{table} t ORDER BY 1")
+                tables[table] = [r[0] for r in await cur.fetchall()]
+    return tables
+
+
+async def settled(db: Database) -> dict[str, list[str]]:
+    """The live tables once followed projections (search) caught up, as the server's follower does."""
+    runner = ProjectionRunner(db, EventStore(db, build_registry()), all_projections())
+    for projection in runner.projections:
+        await runner.catch_up(projection)
+    return await dump(db)
+
+
+async def rebuilt_from_zero(source: Database, fresh_db: FreshDb, until: int | None = None) -> dict[str, list[str]]:
+    """The projection tables a plain catch-up from zero gives, on a copy of `source`'s log."""
+    other = await fresh_db()
+    await copy_log(source, other)
+    runner = ProjectionRunner(other, EventStore(other, build_registry()), all_projections())
+    for projection in runner.projections:
+        await runner.catch_up(projection, until=until)
+    return await dump(other)
+
+
+async def catalog(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """What a swap must keep: policies, grants, row-level security, owners, index and constraint names."""
+    queries = {
+        "policies": "SELECT tablename, policyname, permissive, roles::text, cmd, qual, with_check FROM pg_policies"
+        " WHERE schemaname = 'public'",
+        "tables": "SELECT relname, relacl::text, relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner)"
+        " FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'",
+        "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+        "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE connamespace = 'public'::regnamespace",
+    }
+    found = {}
+    async with db.cursor() as cur:
+        for name, sql in queries.items():
+            await cur.execute(sql + " ORDER BY 1, 2")
+            found[name] = [tuple(r) for r in await cur.fetchall()]
+    return found
+
+
+async def append_random(store: EventStore, log: RandomLog, n: int) -> int:
+    last = 0
+    for _ in range(n):
+        event = log.next_event()
+        last = (await store.append_one(event)).event.id
+        log.appended(event, last)
+    return last
+
+
+async def checkpoints(db: Database) -> dict[str, int]:
+    async with db.cursor() as cur:
+        await cur.execute("SELECT name, position FROM projection_checkpoints")
+        return {n: int(p) for n, p in await cur.fetchall()}
+
+
+class Traffic:
+    """Appends a random log through the store (inline projections, as the server) until stopped."""
+
+    def __init__(self, store: EventStore, log: RandomLog) -> None:
+        self.store, self.log = store, log
+        self.ids: list[int] = []
+        self.stop = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self.stop.is_set():
+            self.ids.append(await append_random(self.store, self.log, 1))
+            await asyncio.sleep(0)
+
+    async def finish(self) -> None:
+        self.stop.set()
+        await self.task
+
+
+# --- rebuild ----------------------------------------------------------------------------------------
+async def test_a_rebuild_under_live_traffic_loses_no_event_and_equals_a_rebuild_from_zero(
+    store: EventStore, db: Database, fresh_db: FreshDb
+) -> None:
+    log = RandomLog(seed=7)
+    before = await append_random(store, log, 1200)
+    shape = await catalog(db)
+    traffic = Traffic(store, log)
+    rebuild = Rebuild(db, EventStore(db, build_registry()), target(all_projections(), "all"), page=50, keep_old=True)
+    outcome = await rebuild.run()
+    after_swap = len(traffic.ids)
+    await eventually_more(traffic, after_swap + 20)
+    await traffic.finish()
+
+    assert outcome.swapped
+    head = await store.head()
+    # the test did what it says: events committed while the rebuild ran, and after its swap
+    assert any(before < i <= outcome.position for i in traffic.ids)
+    assert any(i > outcome.position for i in traffic.ids)
+    # the tables swapped in, kept current inline since, equal a rebuild from zero of the whole log
+    assert await settled(db) == await rebuilt_from_zero(db, fresh_db)
+    # and the inline tables they replaced were, at the swap, what a rebuild from zero gives there
+    replaced, expected = await dump(db, "gochat_old_all"), await rebuilt_from_zero(db, fresh_db, outcome.position)
+    inline = [t for p in all_projections() if p.inline for t in p.tables]
+    assert {t: replaced[t] for t in inline} == {t: expected[t] for t in inline}
+    positions = await checkpoints(db)
+    assert {p.name: positions[p.name] for p in all_projections()} == {p.name: head for p in all_projections()}
+    assert "rebuild:all" not in positions
+    assert await catalog(db) == shape
+
+
+async def eventually_more(traffic: Traffic, n: int) -> None:
+    for _ in range(3000):
+        if len(traffic.ids) >= n or traffic.task.done():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_stopped_rebuild_resumes_where_it_stopped(store: EventStore, db: Database, fresh_db: FreshDb) -> None:
+    await append_random(store, RandomLog(seed=3), 800)
+    history = target(all_projections(), "history")
+    stop = asyncio.Event()
+
+    class StopAfterTwoPages:
+        pages = 0
+
+        def begin(self, after: int, upto: int) -> None:
+            pass
+
+        def advance(self, position: int, events: int) -> None:
+            self.pages += 1
+            if self.pages == 2:
+                stop.set()
+
+    first = await Rebuild(db, store, history, page=40, progress=StopAfterTwoPages()).run(stop)
+    assert not first.swapped
+    assert 0 < first.position < await store.head()
+    assert (await checkpoints(db))["rebuild:history"] == first.position
+    live = await settled(db)
+
+    second = await Rebuild(db, store, history, page=40).run()
+    assert second.swapped
+    assert second.started_at == first.position
+    async with db.cursor() as cur:  # it applied what was left, not the whole log again
+        await cur.execute(
+            "SELECT count(*) FROM events WHERE id > %s AND type = ANY(%s)", (first.position, list(history.handles))
+        )
+        assert second.events == (await cur.fetchone())[0]
+    assert await settled(db) == live == await rebuilt_from_zero(db, fresh_db)
+
+
+async def test_a_rebuild_cancelled_mid_page_resumes_from_its_last_committed_page(
+    store: EventStore, db: Database, fresh_db: FreshDb
+) -> None:
+    await append_random(store, RandomLog(seed=4), 800)
+    history = target(all_projections(), "history")
+
+    two_pages = asyncio.Event()
+
+    class AfterTwoPages:
+        def begin(self, after: int, upto: int) -> None:
+            pass
+
+        def advance(self, position: int, events: int) -> None:
+            if events >= 40:
+                two_pages.set()
+
+    task = asyncio.create_task(Rebuild(db, store, history, page=20, progress=AfterTwoPages()).run())
+    await two_pages.wait()
+    # Ctrl-C lands wherever the task is; asyncio.wait_for (aiopg's queries) may swallow one cancel
+    # that races a query's completion, so keep asking until the task is done.
+    while not task.done():
+        task.cancel()
+        await asyncio.sleep(0)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stopped_at = (await checkpoints(db))["rebuild:history"]
+    assert 0 < stopped_at < await store.head()
+
+    resumed = await Rebuild(db, store, history, page=500).run()
+    assert resumed.started_at == stopped_at
+    assert await settled(db) == await rebuilt_from_zero(db, fresh_db)
+
+
+async def test_rebuilding_rooms_keeps_other_tables_policies_working(store: EventStore, db: Database) -> None:
+    """messages' read policy names memberships: after memberships is swapped, members still read
+    their rooms' messages as the app role, outsiders still read nothing."""
+    owner, outsider, room = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await store.append(
+        NewEvent("room.created", room, {"name": "Private", "type": "private"}, actor_id=owner),
+        NewEvent("member.joined", room, {"user_id": str(owner), "role": "owner"}, actor_id=owner),
+        NewEvent("message.posted", room, {"content": "secret"}, actor_id=owner),
+    )
+    shape = await catalog(db)
+    await Rebuild(db, store, target(all_projections(), "rooms")).run()
+    assert await catalog(db) == shape
+
+    async def visible(user: uuid.UUID) -> list[str]:
+        async with db.read(user) as cur:
+            await cur.execute("SELECT content FROM messages")
+            return [r[0] for r in await cur.fetchall()]
+
+    assert await visible(owner) == ["secret"]
+    assert await visible(outsider) == []
+
+
+async def test_a_rebuild_refuses_a_projection_table_with_a_view_on_it(store: EventStore, db: Database) -> None:
+    async with db.cursor() as cur:
+        await cur.execute("CREATE VIEW online_users AS SELECT user_id FROM presence WHERE status = 'online'")
+    with pytest.raises(RebuildError, match="a view on presence"):
+        await Rebuild(db, store, target(all_projections(), "presence")).run()
+
+
+def test_an_unknown_projection_is_refused() -> None:
+    with pytest.raises(RebuildError, match="unknown projection 'histroy'"):
+        target(all_projections(), "histroy")
+
+
+# --- the commands -----------------------------------------------------------------------------------
+def seed(database_url: str, *, inline: list[NewEvent], not_applied: list[NewEvent]) -> None:
+    """Append `inline` with the projections applied, then `not_applied` past them (a lag)."""
+
+    async def go() -> None:
+        db = await Database.connect(database_url, minsize=1, maxsize=4)
+        for events, projected in ((inline, True), (not_applied, False)):
+            store = EventStore(db, build_registry())
+            if projected:
+                store.inline.append(InlineProjections(store, all_projections()))
+            store.start()
+            await store.append(*events)
+            await store.close()
+        await db.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def seeded(database_url: str, monkeypatch: pytest.MonkeyPatch) -> uuid.UUID:
+    """A room with two messages and a reaction, projected; then three events the projections lack."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    room, alice = uuid.uuid4(), uuid.uuid4()
+    seed(
+        database_url,
+        inline=[
+            NewEvent("room.created", room, {"name": "General", "type": "public"}, actor_id=alice),
+            NewEvent("member.joined", room, {"user_id": str(alice), "role": "owner"}, actor_id=alice),
+            NewEvent("message.posted", room, {"content": "one"}, actor_id=alice),
+            NewEvent("message.posted", room, {"content": "two"}, actor_id=alice),
+            NewEvent("reaction.added", room, {"message_id": 3, "emoji": "👍"}, actor_id=alice),
+        ],
+        not_applied=[
+            NewEvent("message.posted", room, {"content": "three"}, actor_id=alice),
+            NewEvent("typing.started", room, {}, actor_id=alice),
+            NewEvent("message.edited", room, {"message_id": 4, "content": "two!"}, actor_id=alice),
+        ],
+    )
+    return room
+
+
+def test_status_shows_each_projections_checkpoint_lag_and_rows(
+    seeded: uuid.UUID, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "projections", "status", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["head"] == 8
+    by_name = {p["name"]: p for p in report["projections"]}
+    assert set(by_name) == {p.name for p in all_projections()}
+    assert (by_name["history"]["position"], by_name["history"]["lag"]) == (5, 3)
+    assert by_name["history"]["rows"] == {"messages": 2, "reactions": 1}
+    assert by_name["rooms"]["rows"] == {"rooms": 1, "memberships": 1}
+    assert by_name["presence"]["rows"] == {"presence": 0}
+    assert report["rebuilds"] == []
+
+
+def test_status_as_a_table(seeded: uuid.UUID, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "projections", "status", "--format", "table")
+    assert code == 0
+    assert "log head 8" in out
+    assert "messages" in out
+    assert "reactions" in out
+
+
+def test_rebuild_command_catches_up_and_swaps_then_status_shows_no_lag(
+    seeded: uuid.UUID, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "projections", "rebuild", "history", "--page", "2")
+    assert code == 0, err
+    assert out.startswith("rebuilt history up to position 8: 5 events in ")
+    _, out, _ = run_cli(capsys, "projections", "status", "--format", "json")
+    history = next(p for p in json.loads(out)["projections"] if p["name"] == "history")
+    assert (history["position"], history["lag"], history["rows"]) == (8, 0, {"messages": 3, "reactions": 1})
+
+
+def test_rebuild_command_refuses_an_unknown_name_and_discards_an_interrupted_rebuild(
+    seeded: uuid.UUID, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "projections", "rebuild", "everything")
+    assert code == 2
+    assert "unknown projection 'everything'" in err
+
+    async def interrupted() -> None:
+        db = await Database.connect(database_url, minsize=1, maxsize=2)
+        await Rebuild(db, EventStore(db, build_registry()), target(all_projections(), "receipts")).prepare()
+        await db.close()
+
+    asyncio.run(interrupted())
+    _, out, _ = run_cli(capsys, "projections", "status", "--format", "json")
+    assert json.loads(out)["rebuilds"] == [{"name": "receipts", "position": 0, "lag": 8}]
+    code, out, _ = run_cli(capsys, "projections", "rebuild", "receipts", "--discard")
+    assert (code, out) == (0, "discarded the interrupted rebuild of receipts\n")
+    _, out, _ = run_cli(capsys, "projections", "status", "--format", "json")
+    assert json.loads(out)["rebuilds"] == []
