@@ -32,6 +32,10 @@ _CONSUME = (
 _LOOKUP = "SELECT family_id, used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = %s"
 _REVOKE = "UPDATE session_families SET revoked_at = now(), revoked_reason = %s WHERE id = %s AND revoked_at IS NULL"
 _ACTIVE = "SELECT 1 FROM session_families WHERE id = %s AND user_id = %s AND revoked_at IS NULL"
+_REVOKE_USER = (
+    "UPDATE session_families SET revoked_at = now(), revoked_reason = %s WHERE user_id = %s AND revoked_at IS NULL"
+    " RETURNING id"
+)
 
 
 def new_refresh_token() -> str:
@@ -100,6 +104,12 @@ class SessionStore:
             await cur.execute(_REVOKE, (reason, found[0]))
             family_id: uuid.UUID = found[0]
             return family_id
+
+    async def revoke_user(self, user_id: uuid.UUID, reason: RevokeReason = "admin") -> list[uuid.UUID]:
+        """Revoke every login of the user; the families revoked now."""
+        async with self.db.transaction() as cur:
+            await cur.execute(_REVOKE_USER, (reason, user_id))
+            return [row[0] for row in await cur.fetchall()]
 
     async def is_active(self, family_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         return bool(await self.db.fetchval(_ACTIVE, (family_id, user_id)))

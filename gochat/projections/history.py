@@ -2,6 +2,10 @@
 
 Runs of message.posted are applied set-based (one INSERT for the run, one UPDATE for thread roots),
 everything else one event at a time, in log order, so a batch gives what one-by-one gives.
+
+Erasure (`user.erased`) tombstones every message of the user as a delete would, and removes their
+reactions. Posts and edits by a user erased by then (a rebuild, which sees the users table at its
+head) are stored with empty content: the tombstone comes when the rebuild reaches the erasure.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from ..db import Cursor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .runs import apply_in_runs
+from .users import ERASED_AUTHORS
 
 _POST = (
     "INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)"
-    " SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(room_id uuid, id bigint, user_id uuid, content text,"
+    " SELECT x.room_id, x.id, x.user_id, CASE WHEN x.user_id IN " + ERASED_AUTHORS + " THEN '' ELSE x.content END,"
+    " x.created_at, x.thread_root, x.client_msg_id,"
+    " CASE WHEN x.user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE x.attachments END"
+    " FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(room_id uuid, id bigint, user_id uuid, content text,"
     " created_at timestamptz, thread_root bigint, client_msg_id text, attachments jsonb)"
     " ON CONFLICT (room_id, id) DO NOTHING"
 )
@@ -33,7 +41,10 @@ _COUNT_REPLIES = (
     "       WHERE thread_root IS NOT NULL GROUP BY room_id, thread_root) x"
     " WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL"
 )
-_EDIT = "UPDATE messages SET content = %s, edited_at = %s WHERE room_id = %s AND id = %s AND NOT deleted"
+_EDIT = (
+    "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s"
+    " WHERE room_id = %s AND id = %s AND NOT deleted"
+)
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
 _DELETE = (
     "WITH d AS (UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
@@ -48,6 +59,17 @@ _REACT = (
     " WHERE EXISTS (SELECT 1 FROM messages WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted)"
     " ON CONFLICT DO NOTHING"
 )
+# Erasure, in three statements: one statement cannot update a root and its replies both.
+_ERASE = (
+    "UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
+    " WHERE user_id = %(user)s AND NOT deleted;"
+    " UPDATE messages m SET reply_count = m.reply_count - x.n"
+    " FROM (SELECT room_id, thread_root, count(*) AS n FROM messages"
+    "       WHERE user_id = %(user)s AND deleted_id = %(event)s AND thread_root IS NOT NULL GROUP BY 1, 2) x"
+    " WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL;"
+    " DELETE FROM reactions r WHERE r.user_id = %(user)s OR EXISTS (SELECT 1 FROM messages m"
+    " WHERE m.room_id = r.room_id AND m.id = r.message_id AND m.user_id = %(user)s AND m.deleted_id = %(event)s)"
+)
 _UNREACT = (
     "DELETE FROM reactions"
     " WHERE room_id = %(room)s AND message_id = %(id)s AND emoji = %(emoji)s AND user_id = %(user)s"
@@ -57,7 +79,9 @@ _UNREACT = (
 class HistoryProjection(Projection):
     name = "history"
     tables = ("messages", "reactions")
-    handles = frozenset({"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
+    handles = frozenset(
+        {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "user.erased"}
+    )
 
     async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
         await apply_in_runs(self, cur, events, "message.posted", self._post)
@@ -74,6 +98,8 @@ class HistoryProjection(Projection):
             case "reaction.added" | "reaction.removed" if e.actor_id is not None:
                 params = {"room": room, "id": d["message_id"], "emoji": d["emoji"], "user": e.actor_id, "event": e.id}
                 await cur.execute(_REACT if e.type == "reaction.added" else _UNREACT, params)
+            case "user.erased":
+                await cur.execute(_ERASE, {"event": e.id, "user": e.stream_id})
 
     @staticmethod
     async def _post(cur: Cursor, events: Sequence[RecordedEvent]) -> None:

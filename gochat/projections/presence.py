@@ -1,4 +1,7 @@
-"""Projection "presence": last known status and last_seen per user (from presence.changed)."""
+"""Projection "presence": last known status and last_seen per user (from presence.changed).
+
+An erased user's row goes, and no later change (a node sweeping their last socket) brings it back.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,24 @@ from uuid import UUID
 from ..db import Cursor
 from ..events.model import RecordedEvent
 from .base import Projection
+from .users import ERASED_AUTHORS
 
 
 class PresenceProjection(Projection):
     name = "presence"
     tables = ("presence",)
-    handles = frozenset({"presence.changed"})
+    handles = frozenset({"presence.changed", "user.erased"})
 
     async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+        if e.type == "user.erased":
+            await cur.execute("DELETE FROM presence WHERE user_id = %s", (e.stream_id,))
+            return
         await cur.execute(
-            "INSERT INTO presence (user_id, status, last_seen, stream_version) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO presence (user_id, status, last_seen, stream_version)"
+            " SELECT %(user)s, %(status)s, %(at)s, %(version)s WHERE %(user)s::uuid NOT IN " + ERASED_AUTHORS +
             " ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, last_seen = EXCLUDED.last_seen,"
             " stream_version = EXCLUDED.stream_version",
-            (e.data["user_id"], e.data["status"], e.recorded_at, e.version),
+            {"user": e.data["user_id"], "status": e.data["status"], "at": e.recorded_at, "version": e.version},
         )
 
 

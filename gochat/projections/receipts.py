@@ -67,6 +67,17 @@ VALUES (%(room)s, %(user)s,
 ON CONFLICT (room_id, user_id) DO NOTHING
 """
 _GONE = "DELETE FROM receipts WHERE room_id = %(room)s AND user_id = %(user)s"
+# As message.deleted, for every message the erasure tombstoned (history applied it first); then the
+# erased user's own markers go.
+_ERASED = """
+UPDATE receipts r SET unread_count = r.unread_count - x.n
+FROM (SELECT rc.room_id, rc.user_id, count(*) AS n FROM receipts rc
+      JOIN messages m ON m.room_id = rc.room_id AND m.id > rc.last_read_id
+      WHERE m.user_id = %(user)s AND m.deleted_id = %(event)s AND rc.user_id <> %(user)s
+      GROUP BY 1, 2) x
+WHERE r.room_id = x.room_id AND r.user_id = x.user_id;
+DELETE FROM receipts WHERE user_id = %(user)s
+"""
 
 
 class ReceiptsProjection(Projection):
@@ -74,7 +85,7 @@ class ReceiptsProjection(Projection):
     tables = ("receipts",)
     handles = frozenset(
         {"message.posted", "message.deleted", "receipt.read", "member.joined", "member.left",
-         "member.kicked", "member.banned"}
+         "member.kicked", "member.banned", "user.erased"}
     )  # fmt: skip
 
     async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
@@ -93,6 +104,8 @@ class ReceiptsProjection(Projection):
                 await cur.execute(_JOINED, {**params, "user": e.data["user_id"]})
             case "member.left" | "member.kicked" | "member.banned":
                 await cur.execute(_GONE, {**params, "user": e.data["user_id"]})
+            case "user.erased":
+                await cur.execute(_ERASED, {**params, "user": e.stream_id})
 
     @staticmethod
     async def _posted(cur: Cursor, events: Sequence[RecordedEvent]) -> None:

@@ -1,4 +1,8 @@
-"""Projection "rooms": rooms and their membership (joined / invited / banned, with roles)."""
+"""Projection "rooms": rooms and their membership (joined / invited / banned, with roles).
+
+An erased user leaves every room (every membership row, bans included, goes); rooms they created
+keep `created_by`, an id that no longer names anyone.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class RoomsProjection(Projection):
             "member.unbanned",
             "member.role_changed",
             "message.posted",
+            "user.erased",
         }
     )
 
@@ -92,6 +97,14 @@ class RoomsProjection(Projection):
                     (room, d["user_id"], e.id),
                 )
                 await self._count(cur, room)
+            case "user.erased":
+                await cur.execute(
+                    "WITH gone AS (DELETE FROM memberships WHERE user_id = %s RETURNING room_id, state)"
+                    " UPDATE rooms r SET member_count = r.member_count - g.n"
+                    " FROM (SELECT room_id, count(*) FILTER (WHERE state = 'joined') AS n FROM gone GROUP BY 1) g"
+                    " WHERE r.id = g.room_id",
+                    (e.stream_id,),
+                )
             case "member.role_changed":
                 await cur.execute(
                     "UPDATE memberships SET role = %s WHERE room_id = %s AND user_id = %s AND state = 'joined'",

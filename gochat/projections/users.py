@@ -1,7 +1,9 @@
 """The users projection: who exists, their names and credentials, for lookups by id and by name.
 
 Inline, so a signup can log in at once. `password_hash` comes from `user.registered` (so the table
-is rebuildable from the log); erasure clears it and the display name.
+is rebuildable from the log). Erasure keeps the id and replaces the name, username and hash; the
+other projections ask `erased` (through ERASED_AUTHORS) so that a rebuild never brings back what
+an erased user wrote.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from ..events.model import RecordedEvent
 from .base import Projection
 
 ERASED_NAME = "deleted user"
+ERASED_USERNAME_PREFIX = "deleted-"  # + the id's hex: unique, and the old name stays claimed in the log
+#: SQL: the erased users, for `x IN (...)` (a hashed subplan over the partial index users_erased)
+ERASED_AUTHORS = "(SELECT id FROM users WHERE erased)"
 _COLUMNS = "id, username, username_norm, display_name, password_hash, created_at, erased"
 
 
@@ -55,10 +60,11 @@ class UsersProjection(Projection):
                 (d["display_name"], at, user),
             )
         elif event.type == "user.erased":
+            anonymous = ERASED_USERNAME_PREFIX + user.hex
             await cur.execute(
-                "UPDATE users SET display_name = %s, password_hash = NULL, erased = true, updated_at = %s"
-                " WHERE id = %s",
-                (ERASED_NAME, at, user),
+                "UPDATE users SET username = %s, username_norm = %s, display_name = %s, password_hash = NULL,"
+                " erased = true, updated_at = %s WHERE id = %s",
+                (anonymous, anonymous, ERASED_NAME, at, user),
             )
 
 
@@ -77,6 +83,11 @@ class UserQueries:
 
     async def by_name(self, username_norm: str) -> User | None:
         return await self._one("username_norm = %s", username_norm)
+
+    async def erased_ids(self) -> set[uuid.UUID]:
+        async with self.db.cursor() as cur:
+            await cur.execute("SELECT id FROM users WHERE erased")
+            return {row[0] for row in await cur.fetchall()}
 
     async def existing(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         ids = list(set(user_ids))

@@ -18,14 +18,17 @@ from rich.console import Console
 from ..db import Database
 from ..events import build_registry
 from ..events.scan import LogScan
+from ..projections.users import UserQueries
 from ..settings import Settings
 from .export import export, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
 from .progress import ExportProgress, Silent, TerminalProgress
 from .projections import register as register_projection_tools
+from .redact import RedactingWriter, Redactor
 from .stats import stats_json, stats_table
 from .tail import stop_on_signals, tail
+from .users import register as register_user_tools
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Database]]
 SIGPIPE_EXIT = 141  # what a shell reports for a filter whose reader went away (`... | head`)
@@ -67,6 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st.add_argument("--format", help="table or json (default: table on a terminal, else json)")
     st.set_defaults(func=cmd_stats)
     register_projection_tools(sub)
+    register_user_tools(sub)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,8 +88,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
             scan = LogScan(db, build_registry(), batch_size=args.batch_size)
+            redactor = Redactor(await UserQueries(db).erased_ids())
             with open_output(args.output) as out, _progress(args.output) as progress:
-                await export(scan, flt, make_writer(out), progress)
+                await export(scan, flt, RedactingWriter(make_writer(out), redactor), progress)
         return 0
 
     return _run(main)
@@ -105,9 +110,11 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
         async with open_database(settings) as db:
             with stop_on_signals() as stop:
                 scan = LogScan(db, build_registry())
+                redactor = Redactor(await UserQueries(db).erased_ids())
                 await tail(
-                    scan, flt, sys.stdout.buffer, n=args.lines, follow=args.follow, interval=args.interval, stop=stop
-                )
+                    scan, flt, sys.stdout.buffer, n=args.lines, follow=args.follow, interval=args.interval, stop=stop,
+                    redact=redactor,
+                )  # fmt: skip
         return 0
 
     return _run(main)

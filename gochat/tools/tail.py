@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import BinaryIO
 
-from ..events.scan import LogFilter, LogScan
+from ..events.scan import LogFilter, LogScan, RawEvent
 from .formats import json_lines
 
 
@@ -27,11 +27,12 @@ async def tail(
     follow: bool = False,
     interval: float = 0.5,
     stop: asyncio.Event | None = None,
+    redact: Callable[[Sequence[RawEvent]], Sequence[RawEvent]] = list,
 ) -> None:
     window = await scan.pin(flt)
     assert window.upto is not None
     if n > 0:
-        _emit(out, json_lines(await scan.last(window, n)))
+        _emit(out, json_lines(redact(await scan.last(window, n))))
     position = window.upto
     stop = stop or asyncio.Event()
     while follow and not stop.is_set():
@@ -39,7 +40,7 @@ async def tail(
             await asyncio.wait_for(stop.wait(), interval)
         window = await scan.pin(replace(flt, after=position))
         async for rows in scan.batches(window):
-            _emit(out, json_lines(rows))
+            _emit(out, json_lines(redact(rows)))
         position = window.upto or position
 
 
