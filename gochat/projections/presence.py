@@ -25,8 +25,9 @@ class PresenceProjection(Projection):
             return
         await cur.execute(
             "INSERT INTO presence (user_id, status, last_seen, stream_version)"
-            " SELECT %(user)s, %(status)s, %(at)s, %(version)s WHERE %(user)s::uuid NOT IN " + ERASED_AUTHORS +
-            " ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, last_seen = EXCLUDED.last_seen,"
+            " SELECT %(user)s, %(status)s, %(at)s, %(version)s WHERE %(user)s::uuid NOT IN "
+            + ERASED_AUTHORS
+            + " ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, last_seen = EXCLUDED.last_seen,"
             " stream_version = EXCLUDED.stream_version",
             {"user": e.data["user_id"], "status": e.data["status"], "at": e.recorded_at, "version": e.version},
         )
