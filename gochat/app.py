@@ -24,6 +24,7 @@ from .api.metrics import routes as metrics_routes
 from .api.middleware import errors, request_context
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
+from .api.search import routes as search_routes
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
@@ -49,6 +50,7 @@ from .keys import (
     RELAY,
     ROOM_VIEWS,
     ROOMS,
+    SEARCH,
     SETTINGS,
     STATE,
     STORE,
@@ -59,6 +61,7 @@ from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
 from .projections.engine import InlineProjections, ProjectionRunner
+from .projections.search import ensure_language
 from .projections.users import UserQueries
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
@@ -68,7 +71,8 @@ from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
-from .settings import Settings, ensure_dev_secret
+from .services.search import SearchService
+from .settings import Settings, SettingsError, ensure_dev_secret
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(auth_routes)
     app.router.add_routes(room_routes)
     app.router.add_routes(message_routes)
+    app.router.add_routes(search_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
@@ -129,7 +134,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = EventStore(app[DB], app[REGISTRY], node_id=settings.node_id, max_batch=settings.group_commit_max_batch)
-    projections = all_projections()
+    try:
+        if await ensure_language(app[DB], settings.search_language):
+            log.warning("search_language_changed", language=settings.search_language, action="reindexing")
+    except ValueError as exc:
+        raise SettingsError(f"GOCHAT_SEARCH_LANGUAGE: {exc}") from None
+    projections = all_projections(settings.search_language)
     store.inline.append(InlineProjections(store, projections))
     runner = ProjectionRunner(app[DB], store, projections)
     # Catch up before the writer starts, so the append path only ever fills a small residue.
@@ -162,6 +172,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[ROOMS] = RoomService(db, store, UserQueries(db).existing)
     app[ROOM_VIEWS] = RoomViews(db)
     app[MESSAGES] = MessageService(db, store)
+    app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     yield
 
 

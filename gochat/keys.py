@@ -21,6 +21,7 @@ from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
+from .services.search import SearchService
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -43,5 +44,6 @@ PRESENCE_SERVICE = web.AppKey("presence_service", PresenceService)
 ROOMS = web.AppKey("rooms", RoomService)
 ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
+SEARCH = web.AppKey("search", SearchService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -7,6 +7,7 @@ valid `Settings` or raises `SettingsError` with a single human line naming the v
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ MIN_SECRET_BYTES = 32
 LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
+SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
 LogFormat = Literal["json", "console"]
 
 
@@ -90,6 +92,15 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _search_language(env: Mapping[str, str]) -> str:
+    """A configuration name (`english`, `pg_catalog.german`); whether it exists is checked against
+    the database at start-up."""
+    raw = env.get("GOCHAT_SEARCH_LANGUAGE", "").strip() or "english"
+    if not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*", raw):
+        raise SettingsError(f"GOCHAT_SEARCH_LANGUAGE={raw!r} is not a text search configuration name")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None
@@ -118,6 +129,10 @@ class Settings:
     login_limit_per_account: Limit = LOGIN_LIMIT_PER_ACCOUNT
     login_limit_per_ip: Limit = LOGIN_LIMIT_PER_IP
     signup_limit_per_ip: Limit = SIGNUP_LIMIT_PER_IP
+    # A text search configuration of the database (checked at start-up); the index is rebuilt
+    # when it changes.
+    search_language: str = "english"
+    search_limit_per_user: Limit = SEARCH_LIMIT_PER_USER
     group_commit_max_batch: int = 1000
     ws_max_connections_per_user: int = 20
     ws_resume_max: int = 5000
@@ -201,6 +216,8 @@ class Settings:
             login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
+            search_language=_search_language(env),
+            search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

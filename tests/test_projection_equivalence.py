@@ -271,9 +271,13 @@ async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
 ) -> None:
     log = RandomLog(seed)
     live: dict[int, dict[str, list[str]]] = {}
+    # projections that are not inline follow the log: here, right after each append
+    followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline])
     for _ in range(EVENTS):
         event = log.next_event()
         event_id = (await store.append_one(event)).event.id
+        for projection in followers.projections:
+            await followers.catch_up(projection)
         log.appended(event, event_id)
         if event_id % EVERY == 0:
             live[event_id] = await dump(db)
@@ -297,6 +301,8 @@ async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
             events = await batched_store.read_all(after=done, limit=min(rng.randint(50, 400), position - done))
             async with batched_db.transaction() as cur:
                 await inline.apply_batch(cur, events)
+                for projection in followers.projections:
+                    await projection.apply_batch(cur, events)
             done = events[-1].id
         assert await dump(batched_db) == live[position], f"batches differ at {position}"
 

@@ -7,9 +7,17 @@ from .history import HistoryProjection
 from .presence import PresenceProjection
 from .receipts import ReceiptsProjection
 from .rooms import RoomsProjection
+from .search import SearchProjection
 from .users import UsersProjection
 
 
-def all_projections() -> list[Projection]:
+def all_projections(search_language: str = "english") -> list[Projection]:
     # receipts reads history's messages table: history must come first (see receipts.py)
-    return [UsersProjection(), RoomsProjection(), HistoryProjection(), ReceiptsProjection(), PresenceProjection()]
+    return [
+        UsersProjection(),
+        RoomsProjection(),
+        HistoryProjection(),
+        ReceiptsProjection(),
+        PresenceProjection(),
+        SearchProjection(search_language),
+    ]

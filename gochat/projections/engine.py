@@ -84,6 +84,7 @@ class ProjectionRunner:
         self.projections = list(projections)
         self.page = page
         self._follower: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def get(self, name: str) -> Projection:
         for p in self.projections:
@@ -109,7 +110,7 @@ class ProjectionRunner:
                 reached = events[-1].id if full and events else head
                 await advance(cur, [projection.name], reached)
                 applied += len(events)
-                if reached >= head:
+                if reached >= head or self._stopping.is_set():
                     return applied
 
     async def catch_up_all(self) -> None:
@@ -121,23 +122,31 @@ class ProjectionRunner:
     def start_follower(self, interval: float = 0.05) -> None:
         lagging = [p for p in self.projections if not p.inline]
         if lagging and self._follower is None:
+            self._stopping.clear()
             self._follower = asyncio.get_running_loop().create_task(self._follow(lagging, interval))
 
     async def _follow(self, projections: list[Projection], interval: float) -> None:
-        while True:
+        while not self._stopping.is_set():
+            pause = interval
             try:
                 for p in projections:
                     await self.catch_up(p)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("projection_follow_failed")
-                await asyncio.sleep(1.0)
-            await asyncio.sleep(interval)
+                pause = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the follower finish the page it is on, then stop it. Cancelling it mid-query could
+        leave its pooled connection unreleased, and closing the pool would then wait forever."""
         if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._follower), timeout)
+            except TimeoutError:
+                self._follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._follower
             self._follower = None
+            self._stopping.clear()
