@@ -23,7 +23,7 @@ The contract both backends keep (one suite runs against both: tests/test_broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -52,6 +52,11 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
     async def publish(self, channel: str, payload: bytes) -> bool: ...
+
+    async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """Publish in order, in as few round trips as the transport allows; returns how many of
+        the first items were handed over (the rest were not: the transport is down)."""
+        ...
 
     async def subscribe(self, channel: str) -> None: ...
 
@@ -93,6 +98,15 @@ class BrokerBase:
                 listener(healthy)
             except Exception:
                 log.exception("broker_health_listener_failed")
+
+    async def publish(self, channel: str, payload: bytes) -> bool:
+        raise NotImplementedError
+
+    async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        for sent, (channel, payload) in enumerate(items):
+            if not await self.publish(channel, payload):
+                return sent
+        return len(items)
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         if self._handler is None or channel not in self._counts:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -105,6 +106,20 @@ class RedisBroker(BrokerBase):
         except TRANSPORT_ERRORS as exc:
             log.warning("broker_publish_failed", channel=channel, error=repr(exc))
             return False
+
+    async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """One pipeline (not a transaction): one round trip, order kept on the one connection."""
+        if not self._healthy or not items:
+            return 0
+        try:
+            async with self._pub_client.pipeline(transaction=False) as pipe:
+                for channel, payload in items:
+                    pipe.publish(self._prefix + channel, payload)
+                await pipe.execute()
+            return len(items)
+        except TRANSPORT_ERRORS as exc:
+            log.warning("broker_publish_failed", frames=len(items), error=repr(exc))
+            return 0
 
     async def subscribe(self, channel: str) -> None:
         if not self._retain(channel):

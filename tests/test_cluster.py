@@ -290,23 +290,19 @@ async def test_a_redis_outage_under_load_loses_nothing_and_readiness_says_degrad
         senders = [asyncio.ensure_future(send(box, n)) for n, box in enumerate(boxes)]
         async with aiohttp.ClientSession() as http:
 
-            async def statuses() -> set[str]:
-                return {(await readyz(http, n.url) or {}).get("status", "down") for n in nodes}
+            async def every_node_says(status: str) -> None:
+                deadline = time.monotonic() + 15
+                while (now := {(await readyz(http, n.url) or {}).get("status") for n in nodes}) != {status}:
+                    assert time.monotonic() < deadline, now
+                    await asyncio.sleep(0.1)
+                states.append(status)
 
             await asyncio.sleep(2)
             own_redis.stop()
-            deadline = time.monotonic() + 15
-            while (now := await statuses()) != {"degraded"}:
-                assert time.monotonic() < deadline, now
-                await asyncio.sleep(0.1)
-            states.append("degraded")
+            await every_node_says("degraded")
             await asyncio.sleep(3)  # sends go on meanwhile
             own_redis.start()
-            deadline = time.monotonic() + 15
-            while (now := await statuses()) != {"ok"}:
-                assert time.monotonic() < deadline, now
-                await asyncio.sleep(0.1)
-            states.append("ok")
+            await every_node_says("ok")
         await asyncio.wait_for(asyncio.gather(*senders), 30)
         sent = sum(len(ids) for ids in acked.values())
 

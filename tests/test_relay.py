@@ -17,7 +17,8 @@ from uuid import UUID
 import pytest
 from conftest import eventually
 
-from gochat.broker import MemoryBroker, MemoryBus
+from gochat.broker import Broker, MemoryBroker, MemoryBus
+from gochat.broker_redis import RedisBroker
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.hub import Connection, Hub
@@ -205,3 +206,28 @@ async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory
     await a.post(room)
     await eventually(lambda: len(b.hub.got.get(room, [])) == 1, what="b back on the broker")
     assert presence_frames() == 1
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_batch_is_published_in_order_and_refused_whole_while_down(
+    backend: str, redis_url: str, redis_prefix: str
+) -> None:
+    bus = MemoryBus()
+    pair: list[Broker] = [
+        MemoryBroker(bus) if backend == "memory" else RedisBroker(redis_url, prefix=redis_prefix) for _ in range(2)
+    ]
+    got: list[bytes] = []
+    pair[0].set_handler(lambda channel, payload: got.append(payload))
+    for broker in pair:
+        await broker.start()
+    try:
+        await pair[0].subscribe("room:x")
+        frames = [("room:x", str(i).encode()) for i in range(300)]
+        assert await pair[1].publish_many(frames) == 300
+        await eventually(lambda: len(got) == 300, what="the batch")
+        assert got == [p for _, p in frames]
+        await pair[1].close()
+        assert await pair[1].publish_many(frames) == 0
+    finally:
+        for broker in pair:
+            await broker.close()
