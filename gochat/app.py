@@ -25,6 +25,7 @@ from .api.middleware import errors, request_context
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
+from .api.timetravel import routes as timetravel_routes
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
@@ -54,6 +55,7 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TIME_TRAVEL,
 )
 from .metrics import Metrics
 from .presence_store import MemoryPresenceStore, PresenceStore
@@ -72,6 +74,7 @@ from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
+from .services.timetravel import TimeTravel
 from .settings import Settings, SettingsError, ensure_dev_secret
 from .ws import shutdown_sockets, websocket
 
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(room_routes)
     app.router.add_routes(message_routes)
     app.router.add_routes(search_routes)
+    app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
@@ -173,6 +177,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[ROOM_VIEWS] = RoomViews(db)
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
+    app[TIME_TRAVEL] = TimeTravel(db, store)
     yield
 
 

@@ -22,6 +22,7 @@ from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
+from .services.timetravel import TimeTravel
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -45,5 +46,6 @@ ROOMS = web.AppKey("rooms", RoomService)
 ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
+TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
