@@ -14,7 +14,7 @@ from .db import Database
 from .embedded import EmbeddedPostgres
 from .errors import GochatError
 from .log import configure_logging, get_logger
-from .runtime import freeze_startup_heap
+from .runtime import collect_young_less_often, freeze_startup_heap
 from .settings import Settings, SettingsError
 from .tools.cli import register as register_event_tools
 from .workers import Supervisor, raise_open_files_limit
@@ -106,6 +106,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _freeze_startup_heap(_: Any) -> None:
     freeze_startup_heap()
+    collect_young_less_often()
 
 
 # --- migrate -------------------------------------------------------------------------------------

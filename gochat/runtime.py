@@ -15,3 +15,16 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+# gen0 every 20,000 net container allocations instead of 700. A server's per-message objects
+# (frames, coroutines, futures) die within a loop turn or two; collected every 700 allocations,
+# the ones in flight survive into the older generations, and each full collection then walks every
+# live connection's objects. bench/ws_fanout.py at 1,000 messages/s over 1,000 sockets: GC CPU
+# 785 ms -> 126 ms per 20 s, one gen2 pass instead of six (docs/benchmarks.md, WebSocket gateway).
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def collect_young_less_often() -> None:
+    """Let short-lived objects die before the collector looks at them (see GC_THRESHOLDS)."""
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from gochat.runtime import freeze_startup_heap
+from gochat.runtime import GC_THRESHOLDS, collect_young_less_often, freeze_startup_heap
 
 
 def test_freezing_the_startup_heap_takes_it_out_of_the_collectors_sight() -> None:
@@ -15,3 +15,13 @@ def test_freezing_the_startup_heap_takes_it_out_of_the_collectors_sight() -> Non
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+def test_young_objects_are_collected_less_often_than_pythons_default() -> None:
+    before = gc.get_threshold()
+    try:
+        collect_young_less_often()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > 700  # CPython's default gen0 threshold
+    finally:
+        gc.set_threshold(*before)
