@@ -8,8 +8,8 @@ Each server runs in its own process (`gochat serve` on a throwaway database, or 
 load processes open the connections from 127.0.0.2, .3, ... (one source address each, so ephemeral
 ports never run short) and read whatever arrives (pings, presence), as a client would. RSS is
 VmRSS from /proc, read once the server is warm (a first batch opened and closed) and again after
-every connection is open and the server has settled; the difference over N is the cost of one
-connection. The open-files cap per process is 20,000 here: 10,000 sockets fit in one server.
+every connection is open and has been held past one heartbeat; the difference over N is the cost of
+one connection. The open-files cap per process is 20,000 here: 10,000 sockets fit in one server.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .gateway import (
 )
 
 TARGET_KIB = 20.0
+ATTEMPTS = 3  # per connection: on a busy machine a SYN can wait out the accept backlog
 
 
 @dataclass(slots=True)
@@ -70,12 +71,19 @@ class Holder:
         if self.session is None:
             connector = aiohttp.TCPConnector(limit=0, local_addr=(self.plan.source, 0))
             self.session = aiohttp.ClientSession(connector=connector)
-        session, url, gate = self.session, self.plan.url.replace("http", "ws", 1) + "/ws", asyncio.Semaphore(64)
+        session, url, gate = self.session, self.plan.url.replace("http", "ws", 1) + "/ws", asyncio.Semaphore(32)
         queries = self.plan.queries if count < 0 else self.plan.queries[:count]
 
         async def one(query: dict[str, str]) -> None:
-            async with gate:
-                ws = await session.ws_connect(url, params=query, autoping=True)
+            for attempt in range(ATTEMPTS):
+                try:
+                    async with gate:
+                        ws = await session.ws_connect(url, params=query, autoping=True)
+                    break
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(1 + attempt)
             self.sockets.append(ws)
             self.readers.append(asyncio.create_task(self._read(ws)))
 
@@ -170,7 +178,8 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-async def measure(name: str, pid: int, plans: Sequence[Plan], settle: float, warm: int) -> Outcome:
+async def measure(name: str, pid: int, plans: Sequence[Plan], args: argparse.Namespace) -> Outcome:
+    settle, warm = args.settle, args.warm
     load = LoadProcesses(_worker, plans)
     try:
         await load.answers(60)
@@ -188,7 +197,7 @@ async def measure(name: str, pid: int, plans: Sequence[Plan], settle: float, war
         opened = sum(await load.answers(600))
         seconds = time.perf_counter() - t0
         cpu.stop()
-        await asyncio.sleep(settle)
+        await asyncio.sleep(args.hold)
         after, fds = rss_kib(pid), _open_fds(pid) - fds
         load.send("close", [None] * len(plans))
         await load.answers(120)
@@ -220,7 +229,7 @@ async def gochat_run(args: argparse.Namespace) -> tuple[Outcome, dict[str, Any],
                 for u in range(len(users))
             ][: args.connections]
             plans = split(server.url, queries, args.workers)
-            outcome = await measure("gochat", server.pid, plans, args.settle, args.warm)
+            outcome = await measure("gochat", server.pid, plans, args)
     return outcome, machine, queries
 
 
@@ -237,7 +246,7 @@ async def bare_run(args: argparse.Namespace, queries: list[dict[str, str]]) -> O
         queries = [fake] * args.connections
     async with server_process(["-m", "bench.ws_bare"], {}, name="bare") as server:
         plans = split(server.url, queries, args.workers)
-        return await measure("bare aiohttp", server.pid, plans, args.settle, args.warm)
+        return await measure("bare aiohttp", server.pid, plans, args)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -248,7 +257,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=4, help="load processes, one source address each (4)")
     p.add_argument("--servers", default="gochat,bare", help="which servers to measure (gochat,bare)")
     p.add_argument("--warm", type=int, default=400, help="connections opened and closed before the baseline (400)")
-    p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each RSS reading (3)")
+    p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before the other RSS readings (3)")
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=30.0,
+        help="seconds all connections are held before the RSS reading (30: past the 25 s heartbeat, so both"
+        " servers have pinged every socket)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/ws_idle.json")
     return p.parse_args(argv)
 

@@ -15,7 +15,9 @@ close) never interleave with ours inside a frame.
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
+import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +29,7 @@ import structlog
 log = structlog.get_logger("gochat.hub")
 
 CLOSE_SLOW_CONSUMER = 4008
+CLOSE_TOKEN_EXPIRED = 4401
 _HDR1 = struct.Struct("!BB")
 _HDR2 = struct.Struct("!BBH")
 _HDR8 = struct.Struct("!BBQ")
@@ -70,11 +73,14 @@ class Connection:
     # While a resume replays the log, live frames wait here (see ws.py): no gap, no duplicate.
     held: list[tuple[UUID, int, bytes]] | None = None
     delivered: int = 0
+    expires_at: float = math.inf  # wall clock: the access token's expiry, when the socket closes (4401)
 
 
 class Hub:
-    def __init__(self, *, max_buffer: int = 1 << 20) -> None:
+    def __init__(self, *, max_buffer: int = 1 << 20, expiry_sweep: float = 1.0) -> None:
         self.max_buffer = max_buffer
+        self.expiry_sweep = expiry_sweep
+        self._sweeper: asyncio.TimerHandle | None = None
         self.rooms: dict[UUID, set[Connection]] = {}
         self.users: dict[UUID, set[Connection]] = {}
         self._dirty: set[Connection] = set()
@@ -88,6 +94,8 @@ class Hub:
         """Register a connection; True when it is the user's first on this node."""
         conns = self.users.setdefault(conn.user_id, set())
         conns.add(conn)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self.expiry_sweep, self._expire)
         return len(conns) == 1
 
     def remove(self, conn: Connection) -> bool:
@@ -178,6 +186,17 @@ class Hub:
                 self._queue(conn, data)
 
     # --- closing ---------------------------------------------------------------------------------
+    def _expire(self) -> None:
+        """Close the sockets whose access token expired. One timer for the node, not one per
+        socket: a TimerHandle per connection cost ~0.5 KiB (bench/ws_idle.py)."""
+        now = time.time()
+        for conns in self.users.values():
+            for conn in conns:
+                if conn.expires_at <= now:
+                    self.close(conn, CLOSE_TOKEN_EXPIRED, b"token expired")
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(self.expiry_sweep, self._expire) if self.users else None
+
     def close(self, conn: Connection, code: int, reason: bytes = b"") -> None:
         if conn.closing:
             return
@@ -213,6 +232,9 @@ class Hub:
         return task
 
     async def shutdown(self, code: int = 1001, reason: bytes = b"server shutting down") -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conns in list(self.users.values()):
             for conn in list(conns):
                 self.close(conn, code, reason)

@@ -370,6 +370,22 @@ async def test_a_kicked_member_stops_receiving_the_room(client: Client) -> None:
     await wb.close()
 
 
+async def test_a_kicked_member_cannot_post_over_the_socket_that_was_subscribed(client: Client) -> None:
+    alice, bob = await signup(client), await signup(client)
+    room = await make_room(client, alice, members=[bob])
+    wb = await connect(client, bob, room)
+    await wb.send_json(message(room, "while a member", "before"))
+    assert (await until(wb, lambda f: f["type"] == "ack"))["client_msg_id"] == "before"
+    resp = await client.delete(f"/rooms/{room}/members/{bob.id}", headers=alice.headers)
+    assert resp.status in (200, 204)
+    head = await client.app[STORE].head()
+    await wb.send_json(message(room, "after the kick", "after"))
+    err = await until(wb, lambda f: f["type"] == "error")
+    assert (err["code"], err["client_msg_id"]) == ("not_a_member", "after")
+    assert await client.app[STORE].head() == head
+    await wb.close()
+
+
 async def test_logout_closes_that_sessions_sockets_with_4401(client: Client) -> None:
     alice = await signup(client)
     room = await make_room(client, alice)

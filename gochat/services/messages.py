@@ -83,6 +83,23 @@ class MessageService:
             data["thread_root"] = thread_root
         if attachments:
             data["attachments"] = list(attachments)
+        return await self._append_post(user_id, room_id, data, client_msg_id)
+
+    async def post_as_subscriber(
+        self, user_id: UUID, room_id: UUID, content: str, *, client_msg_id: str | None = None
+    ) -> Posted:
+        """`post` for a WebSocket connection subscribed to the room: no read transaction first.
+
+        A subscription is a live proof of membership: ws.py makes one only for a member, and the
+        relay drops it as the leave, kick or ban commits (on this node before the append returns,
+        on others within the broker's delay): the same window `post`'s read-then-append leaves.
+        The read costs four round trips, more than the append and the fan-out of a message
+        together (docs/benchmarks.md, WebSocket gateway)."""
+        return await self._append_post(user_id, room_id, {"content": content}, client_msg_id)
+
+    async def _append_post(
+        self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
+    ) -> Posted:
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         result = await self.store.append_one(event)
         if not result.duplicate:

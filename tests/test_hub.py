@@ -1,0 +1,73 @@
+"""The hub on its own: what it writes to each connection's transport, and when it closes one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from gochat.hub import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, Connection, Hub, encode_text_frame
+
+
+@dataclass(eq=False)
+class Peer:
+    """Both ends the hub sees of one client: the transport it writes to, the socket it closes."""
+
+    written: list[bytes] = field(default_factory=list)
+    buffered: int = 0
+    closed_with: int | None = None
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closed_with is not None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self.closed_with = code
+        return True
+
+
+def connect(hub: Hub, room: uuid.UUID, *, expires_at: float = float("inf")) -> Peer:
+    peer = Peer()
+    conn = Connection(uuid.uuid4(), None, peer, peer, expires_at=expires_at)
+    hub.add(conn)
+    hub.subscribe(conn, room)
+    return peer
+
+
+async def test_frames_of_one_loop_turn_leave_in_one_write_per_connection() -> None:
+    hub, room = Hub(), uuid.uuid4()
+    a, b = connect(hub, room), connect(hub, room)
+    frames = [encode_text_frame(f'{{"n":{n}}}'.encode()) for n in range(3)]
+    for n, data in enumerate(frames):
+        hub.publish(room, n + 1, data)
+    await asyncio.sleep(0)
+    assert a.written == b.written == [b"".join(frames)]
+    assert hub.deliveries == 6
+
+
+async def test_a_connection_past_its_buffer_is_closed_as_a_slow_consumer() -> None:
+    hub, room = Hub(max_buffer=100), uuid.uuid4()
+    slow, fine = connect(hub, room), connect(hub, room)
+    slow.buffered = 101
+    hub.publish(room, 1, encode_text_frame(b"{}"))
+    await asyncio.sleep(0.01)
+    assert (slow.closed_with, fine.closed_with) == (CLOSE_SLOW_CONSUMER, None)
+
+
+async def test_a_connection_whose_token_expired_is_closed_by_the_sweep() -> None:
+    hub, room = Hub(expiry_sweep=0.02), uuid.uuid4()
+    now = time.time()
+    expiring, lasting = connect(hub, room, expires_at=now + 0.05), connect(hub, room, expires_at=now + 3600)
+    await asyncio.sleep(0.01)
+    assert expiring.closed_with is None
+    deadline = time.monotonic() + 2
+    while expiring.closed_with is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert (expiring.closed_with, lasting.closed_with) == (CLOSE_TOKEN_EXPIRED, None)
+    await hub.shutdown()
