@@ -101,6 +101,15 @@ class PgCluster:
         self.created.append(name)
         return with_database(self.admin_dsn, name)
 
+    def drop(self, dsn: str) -> None:
+        name = urlsplit(dsn).path.lstrip("/")
+        conn = _admin(self.admin_dsn)
+        try:
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+        self.created.remove(name)
+
     def drop_all(self) -> None:
         conn = _admin(self.admin_dsn)
         try:
@@ -135,9 +144,12 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture
-def database_url(pg_cluster: PgCluster) -> str:
-    """A freshly migrated database of this test's own."""
-    return pg_cluster.new_database()
+def database_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """A freshly migrated database of this test's own, dropped when the test ends (dropping them
+    all at the end of the run would bill minutes to the last test's timeout on a busy machine)."""
+    dsn = pg_cluster.new_database()
+    yield dsn
+    pg_cluster.drop(dsn)
 
 
 FreshDb = Callable[[], Awaitable[Database]]
