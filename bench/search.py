@@ -94,7 +94,7 @@ class Texts:
         words = self.rng.choices(self.words, cum_weights=self.cum, k=self.rng.randint(6, 24))
         if self.rng.random() < COMMON_SHARE:
             words[self.rng.randrange(len(words))] = COMMON
-        if i % RARE_EVERY == RARE_EVERY // 2:
+        if self.rng.random() < 1 / RARE_EVERY:
             words[self.rng.randrange(len(words))] = RARE
         return " ".join(words).capitalize()
 
