@@ -396,3 +396,29 @@ def test_the_language_setting_must_be_a_configuration_name() -> None:
 
 async def test_the_service_is_wired_with_the_configured_language(client: Any) -> None:
     assert client.app[SEARCH].language == "english"
+
+
+async def test_a_large_room_is_searched_through_the_index_with_the_same_answers(
+    db: Database, store: EventStore
+) -> None:
+    """Rooms under 2,000 messages are scanned, larger ones go through the GIN index: same rows."""
+    small, large, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for room in (small, large):
+        data = {"name": "r", "type": "public", "topic": ""}
+        await store.append_one(NewEvent("room.created", room, data, actor_id=user))
+    async with db.transaction() as cur:
+        await cur.execute(
+            "INSERT INTO message_search SELECT r.room, g, NULL, now(),"
+            " gochat_search_document('english', CASE WHEN g %% 7 = 0 THEN 'foxes ' || g ELSE 'hounds ' || g END)"
+            " FROM (VALUES (%s::uuid, 1500), (%s::uuid, 2500)) AS r(room, n), generate_series(1, r.n) AS g",
+            (small, large),
+        )
+    async with db.read(user) as cur:
+        for room, n in ((small, 1500), (large, 2500)):
+            expected = [g for g in range(n, 0, -1) if g % 7 == 0][:50]
+            await cur.execute(
+                "SELECT message_id FROM gochat_search_hits(gochat_search_query('english', 'fox'), %s,"
+                " NULL, NULL, NULL, NULL, NULL, NULL, true, 50)",
+                (room,),
+            )
+            assert [r[0] for r in await cur.fetchall()] == expected, n
