@@ -392,7 +392,13 @@ class Relay:
     def _schedule(self, coro: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # e.g. the database pool timed out under load: the log says so, once, with a name
+            log.warning("relay_task_failed", error=repr(task.exception()))
 
 
 def _frame_time(data: bytes) -> float:
