@@ -1,5 +1,6 @@
 """What the WebSocket benchmarks share: a server in its own process (so its CPU and memory are its
-own), read from /proc, and the users and rooms it serves, made over HTTP with the client library.
+own), read from /proc, the rooms it serves (users come from bench/nodes.py), and load processes
+driven over pipes.
 
 Everything talks to 127.0.0.1 only. Processes started here are stopped by the context managers.
 """
@@ -10,9 +11,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
 from gochat.client import GochatClient
 
-T = TypeVar("T")
+from .nodes import HOST, User, bounded, free_port
 
-HOST = "127.0.0.1"
-PASSWORD = "correct horse battery staple"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -40,13 +37,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def machine_busy() -> tuple[float, float]:
@@ -86,20 +76,6 @@ class CpuWindow:
         self.shares = used / wall
         busy, total = machine_busy()
         self.machine = (busy - self._machine0[0]) / max(total - self._machine0[1], 1e-9)
-
-
-def raise_open_files() -> int:
-    """Lift this process's soft open-files limit to the hard one; returns it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 # --- the server process -------------------------------------------------------------------------
@@ -183,39 +159,6 @@ def gochat_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 # --- users and rooms -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class User:
-    id: str
-    token: str
-
-
-async def bounded(limit: int, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run calls with at most `limit` in flight; results in order."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await call()
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))
-
-
-async def signup_users(url: str, count: int, *, concurrency: int = 8) -> list[User]:
-    """`count` new users over POST /auth/signup (argon2 makes each ~25 ms of server CPU)."""
-    prefix = uuid.uuid4().hex[:6]
-    async with aiohttp.ClientSession() as session:
-
-        def call(i: int) -> Callable[[], Awaitable[User]]:
-            async def signup() -> User:
-                chat = GochatClient(url, session=session)
-                body = await chat.signup(f"b{prefix}{i}", PASSWORD)
-                return User(body["user"]["id"], body["access_token"])
-
-            return signup
-
-        return await bounded(concurrency, (call(i) for i in range(count)))
-
-
 async def make_rooms(url: str, members: Sequence[Sequence[User]], *, concurrency: int = 16) -> list[str]:
     """One public room per member list, created by its first member with the rest as members."""
     async with aiohttp.ClientSession() as session:
@@ -229,7 +172,7 @@ async def make_rooms(url: str, members: Sequence[Sequence[User]], *, concurrency
 
             return call
 
-        return await bounded(concurrency, (create(i, m) for i, m in enumerate(members)))
+        return await bounded(concurrency, [create(i, m) for i, m in enumerate(members)])
 
 
 # --- load processes --------------------------------------------------------------------------------

@@ -56,18 +56,8 @@ from .common import (
     machine_info,
     write_results,
 )
-from .gateway import (
-    HOST,
-    CpuWindow,
-    LoadProcesses,
-    User,
-    gochat_env,
-    make_rooms,
-    raise_open_files,
-    serve_commands,
-    server_process,
-    signup_users,
-)
+from .gateway import CpuWindow, LoadProcesses, gochat_env, make_rooms, serve_commands, server_process
+from .nodes import HOST, User, raise_open_files, signup_users
 from .wsraw import RawWebSocket
 
 TARGET_RATE = 2000

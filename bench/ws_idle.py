@@ -29,19 +29,8 @@ import aiohttp
 from gochat.cli import run_async
 
 from .common import bench_databases, format_row, format_table, load_average, machine_info, write_results
-from .gateway import (
-    HOST,
-    CpuWindow,
-    LoadProcesses,
-    User,
-    gochat_env,
-    make_rooms,
-    raise_open_files,
-    rss_kib,
-    serve_commands,
-    server_process,
-    signup_users,
-)
+from .gateway import CpuWindow, LoadProcesses, gochat_env, make_rooms, serve_commands, server_process
+from .nodes import HOST, User, raise_open_files, rss_kib, signup_users
 
 TARGET_KIB = 20.0
 ATTEMPTS = 3  # per connection: on a busy machine a SYN can wait out the accept backlog

@@ -20,8 +20,9 @@ def freeze_startup_heap() -> None:
 # gen0 every 20,000 net container allocations instead of 700. A server's per-message objects
 # (frames, coroutines, futures) die within a loop turn or two; collected every 700 allocations,
 # the ones in flight survive into the older generations, and each full collection then walks every
-# live connection's objects. bench/ws_fanout.py at 1,000 messages/s over 1,000 sockets: GC CPU
-# 785 ms -> 126 ms per 20 s, one gen2 pass instead of six (docs/benchmarks.md, WebSocket gateway).
+# live connection's objects. bench/ws_fanout.py, the server's first 30 s (set-up, then 1,000
+# messages/s over 1,000 sockets): GC CPU 785 -> 126 ms, one full pass instead of six
+# (docs/benchmarks.md, WebSocket gateway).
 GC_THRESHOLDS = (20_000, 20, 20)
 
 
