@@ -141,6 +141,7 @@ class Rebuild:
         self.keep_old = keep_old
         self.applied = 0
         self.started_at = 0
+        self.pages = 0
 
     async def run(self, stop: asyncio.Event | None = None, *, fresh: bool = False) -> Outcome:
         """Prepare (or resume), catch up to the head, swap. Returns early, without swapping, once
@@ -200,10 +201,23 @@ class Rebuild:
         while True:
             async with self.db.transaction() as cur:
                 head, reached = await self._apply_page(cur)
+            self.pages += 1
+            if self.pages & (self.pages - 1) == 0 or reached >= head:
+                await self._vacuum()
             self.progress.begin(self.started_at, head)
             self.progress.advance(reached, self.applied)
             if reached >= head or stop.is_set():
                 return reached
+
+    async def _vacuum(self) -> None:
+        """VACUUM ANALYZE the shadow tables after pages 1, 2, 4, 8... and at the head. They start
+        empty, without statistics, and pages rewrite the same rows many times (read markers)
+        faster than autovacuum comes by: without this, receipts' statements scanned ever more dead
+        rows and `rebuild all` of 20,000 events took 155 s instead of 35 s. Each run costs more
+        as the tables grow, so the doubling interval keeps the total a small share."""
+        async with self.db.cursor() as cur:
+            for table in self.what.tables:
+                await cur.execute(f"VACUUM ANALYZE {self.what.shadow}.{table}")
 
     async def _apply_page(self, cur: Cursor) -> tuple[int, int]:
         """One page in the caller's transaction: (head, checkpoint after)."""
