@@ -30,7 +30,7 @@ import orjson
 from gochat.cli import run_async
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
-from gochat.runtime import freeze_startup_heap
+from gochat.runtime import collect_young_less_often, freeze_startup_heap
 
 from .common import (
     CpuMeter,
@@ -100,13 +100,19 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def tune_as_served() -> None:
+    """The garbage collector as `gochat serve` sets it once started."""
+    freeze_startup_heap()
+    collect_young_less_often()
+
+
 def message(room: uuid.UUID, actor: uuid.UUID, n: int) -> NewEvent:
     return NewEvent("message.posted", room, {"content": f"{TEXT} #{n}"}, actor_id=actor, client_msg_id=f"m-{n}")
 
 
 async def closed_loop(name: str, steps: Sequence[Step], warmup: float, duration: float) -> Outcome:
     """Every step loops back to back; only calls started after the warm-up are counted."""
-    freeze_startup_heap()  # as `gochat serve` does once started
+    tune_as_served()
     started = time.perf_counter()
     measure_from, stop = started + warmup, started + warmup + duration
     latencies: list[float] = []
@@ -209,7 +215,7 @@ async def paced(dsn: str, rate: float, warmup: float, duration: float) -> Outcom
     pending: set[asyncio.Future[None]] = set()
     warm_count, total = int(rate * warmup), int(rate * (warmup + duration))
     async with open_store(dsn) as store:
-        freeze_startup_heap()  # as `gochat serve` does once started
+        tune_as_served()
         start = last_end = time.perf_counter()
         cpu: CpuMeter | None = None
         before = store.stats.flushes, store.stats.events
