@@ -230,6 +230,13 @@ def machine_info(server: PgServer) -> dict[str, Any]:
     }
 
 
+def announce(machine: dict[str, Any]) -> None:
+    """The machine_info line every benchmark prints first, with a warning when others share it."""
+    print(f"PostgreSQL {machine['postgres']} ({machine['postgres_source']}), {machine['cores']} cores", flush=True)
+    if machine["load_1m"] > 0.5:
+        print(f"note: load average {machine['load_1m']:.2f} before the run: other work shares the CPUs", flush=True)
+
+
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     """bench/results/<name>.json, replaced by each run (git keeps the history)."""
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from conftest import TEST_SECRET, RedisServer, eventually
 
 from gochat.client import GochatClient, LiveSession
@@ -128,6 +129,18 @@ async def cluster(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
     yield start
     for node in started:
         node.stop()
+    await forget(redis_url, prefix)
+
+
+async def forget(redis_url: str, prefix: str) -> None:
+    """Delete a test deployment's keys (a node's presence entry outlives it until the TTL)."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -353,9 +366,11 @@ def children(pid: int) -> set[int]:
 
 
 @pytest.fixture
-def supervisor(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = _free_port()
-    env = node_env(database_url, redis_url, f"gochat-workers-test:{secrets.token_hex(4)}:", PORT=str(port))
+async def supervisor(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    port, prefix = _free_port(), f"gochat-workers-test:{secrets.token_hex(4)}:"
+    env = node_env(database_url, redis_url, prefix, PORT=str(port))
     env["GOCHAT_MIGRATE_ON_START"] = "on"
     with (tmp_path / "supervisor.log").open("wb") as out:
         proc = subprocess.Popen(
@@ -367,6 +382,7 @@ def supervisor(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tu
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        await forget(redis_url, prefix)
 
 
 async def nodes_answering(url: str, requests: int) -> set[str]:
