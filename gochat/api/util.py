@@ -25,13 +25,13 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(data: Any) -> str:
-    return orjson.dumps(data, default=_default).decode()
+    return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z).decode()
 
 
 def json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """A JSON response encoded with orjson (UUIDs and datetimes as strings, RFC 3339)."""
     return web.Response(
-        body=orjson.dumps(data, default=_default),
+        body=orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z),
         status=status,
         content_type="application/json",
         headers=headers,
