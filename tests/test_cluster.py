@@ -9,21 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio
 from conftest import TEST_SECRET, RedisServer, eventually
 
 from gochat.client import GochatClient, LiveSession
@@ -105,10 +103,11 @@ Cluster = Callable[..., Awaitable[list[Node]]]
 
 
 @pytest.fixture
-async def cluster(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    """`await cluster(3)`: that many nodes, ready; stopped at the end of the test."""
+async def cluster(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """`await cluster(3)`: that many nodes, ready; stopped at the end of the test (their Redis keys
+    go with the prefix)."""
     started: list[Node] = []
-    prefix = f"gochat-cluster-test:{secrets.token_hex(4)}:"
+    prefix = redis_prefix
 
     async def start(count: int, redis: str | None = None, **extra: str) -> list[Node]:
         nodes = []
@@ -129,18 +128,6 @@ async def cluster(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
     yield start
     for node in started:
         node.stop()
-    await forget(redis_url, prefix)
-
-
-async def forget(redis_url: str, prefix: str) -> None:
-    """Delete a test deployment's keys (a node's presence entry outlives it until the TTL)."""
-    client = redis.asyncio.Redis.from_url(redis_url)
-    try:
-        keys = [k async for k in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -366,11 +353,11 @@ def children(pid: int) -> set[int]:
 
 
 @pytest.fixture
-async def supervisor(
-    database_url: str, redis_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    port, prefix = _free_port(), f"gochat-workers-test:{secrets.token_hex(4)}:"
-    env = node_env(database_url, redis_url, prefix, PORT=str(port))
+def supervisor(
+    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = _free_port()
+    env = node_env(database_url, redis_url, redis_prefix, PORT=str(port))
     env["GOCHAT_MIGRATE_ON_START"] = "on"
     with (tmp_path / "supervisor.log").open("wb") as out:
         proc = subprocess.Popen(
@@ -382,7 +369,6 @@ async def supervisor(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        await forget(redis_url, prefix)
 
 
 async def nodes_answering(url: str, requests: int) -> set[str]:
