@@ -87,7 +87,7 @@ class Database:
                             await cur.execute("ROLLBACK")
                     raise
                 await cur.execute("COMMIT")
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
 
     @asynccontextmanager
@@ -103,7 +103,7 @@ class Database:
                     if not conn.closed:
                         with suppress(Exception):
                             await cur.execute("ROLLBACK")
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
 
     @asynccontextmanager
@@ -112,7 +112,7 @@ class Database:
         try:
             async with self.pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
 
     async def fetchval(self, sql: str, params: Any = None) -> Any:
