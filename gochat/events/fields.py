@@ -25,35 +25,46 @@ class UUIDStr(fields.String):
             raise ValidationError("Not a valid UUID.") from None
 
 
+def clean_text(value: str, *, min_len: int = 0, max_len: int, no_bidi: bool = False) -> str:
+    """NFC, trimmed, length measured after trimming; refuses NUL and (optionally) bidi controls."""
+    text = unicodedata.normalize("NFC", value).strip()
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+    if no_bidi and any(ch in BIDI_CONTROLS for ch in text):
+        raise ValidationError("Must not contain bidirectional control characters.")
+    if len(text) < min_len:
+        raise ValidationError("Must not be empty." if min_len == 1 else f"Shorter than {min_len}.")
+    if len(text) > max_len:
+        raise ValidationError(f"Longer than {max_len} characters.")
+    return text
+
+
+_SHORTCODE = re.compile(r"^:[a-z0-9_+-]{1,30}:$")
+
+
+def clean_emoji(text: str) -> str:
+    """One emoji or short :shortcode:, at most 32 characters, no whitespace."""
+    if not text or len(text) > 32 or any(ch.isspace() for ch in text):
+        raise ValidationError("Not a valid emoji.")
+    if text.isascii() and not _SHORTCODE.match(text):
+        raise ValidationError("Not a valid emoji.")
+    return text
+
+
 class Text(fields.String):
-    """Trimmed text with a length measured after trimming; refuses NUL and (optionally) bidi controls."""
+    """Trimmed text (see `clean_text`)."""
 
     def __init__(self, *, min_len: int = 0, max_len: int, no_bidi: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.min_len, self.max_len, self.no_bidi = min_len, max_len, no_bidi
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kw: Any) -> str:
-        text = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kw)).strip()
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
-        if self.no_bidi and any(ch in BIDI_CONTROLS for ch in text):
-            raise ValidationError("Must not contain bidirectional control characters.")
-        if len(text) < self.min_len:
-            raise ValidationError("Must not be empty." if self.min_len == 1 else f"Shorter than {self.min_len}.")
-        if len(text) > self.max_len:
-            raise ValidationError(f"Longer than {self.max_len} characters.")
-        return text
+        text = super()._deserialize(value, attr, data, **kw)
+        return clean_text(text, min_len=self.min_len, max_len=self.max_len, no_bidi=self.no_bidi)
 
 
 class Emoji(fields.String):
-    """One emoji or short :shortcode:, at most 32 characters, no whitespace."""
-
-    _shortcode = re.compile(r"^:[a-z0-9_+-]{1,30}:$")
+    """One emoji or short :shortcode: (see `clean_emoji`)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kw: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kw)
-        if not text or len(text) > 32 or any(ch.isspace() for ch in text):
-            raise ValidationError("Not a valid emoji.")
-        if text.isascii() and not self._shortcode.match(text):
-            raise ValidationError("Not a valid emoji.")
-        return text
+        return clean_emoji(super()._deserialize(value, attr, data, **kw))
