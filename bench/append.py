@@ -262,7 +262,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.append", description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per closed-loop run (8)")
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (1)")
-    p.add_argument("--appenders", type=_counts, default=[1, 10, 100, 1000], help="group-commit appenders (1,10,100,1000); 0 skips")
+    p.add_argument(
+        "--appenders", type=_counts, default=[1, 10, 100, 1000], help="group-commit appenders (1,10,100,1000); 0 skips"
+    )
     p.add_argument("--baseline", type=_counts, default=[1, 10], help="baseline connections (1,10); 0 skips")
     p.add_argument("--rate", type=float, default=5000.0, help="paced run's events/s (5000); 0 skips it")
     p.add_argument("--paced-duration", type=float, default=10.0, help="measured seconds of the paced run (10)")
