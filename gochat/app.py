@@ -21,7 +21,7 @@ from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
-from .api.middleware import errors, request_context
+from .api.middleware import request_context
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
@@ -85,7 +85,7 @@ def create_app(settings: Settings) -> web.Application:
     settings = ensure_dev_secret(settings)
     assert settings.jwt_secret is not None
     authn = jwt_middleware(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience)
-    app = web.Application(middlewares=[request_context, errors, authn], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[request_context, authn], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
@@ -137,7 +137,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = EventStore(app[DB], app[REGISTRY], node_id=settings.node_id, max_batch=settings.group_commit_max_batch)
+    store = EventStore(
+        app[DB],
+        app[REGISTRY],
+        node_id=settings.node_id,
+        max_batch=settings.group_commit_max_batch,
+        pipeline=settings.group_commit_pipeline,
+    )
     try:
         if await ensure_language(app[DB], settings.search_language):
             log.warning("search_language_changed", language=settings.search_language, action="reindexing")
@@ -261,7 +267,10 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:
-    """Which node answered: behind a load balancer or `serve --workers`, for operators and tests."""
+    """Which node answered: behind a load balancer or `serve --workers`, for operators and tests.
+    Not on a WebSocket upgrade: the response lives as long as the socket (~420 bytes each)."""
+    if isinstance(response, web.WebSocketResponse):
+        return
     response.headers["X-Gochat-Node"] = request.app[SETTINGS].node_id
 
 

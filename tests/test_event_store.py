@@ -165,6 +165,52 @@ async def test_concurrent_appends_are_grouped_into_few_transactions(store: Event
         assert [e.version for e in await store.read_stream(room)] == list(range(1, 26))
 
 
+async def test_what_append_returns_is_what_the_log_holds(store: EventStore) -> None:
+    """ids, per-stream versions, data, metadata and time as returned equal the stored events, for a
+    batch over several streams that already hold events, with and without actors and keys."""
+    rooms = [uuid.uuid4() for _ in range(3)]
+    user = uuid.uuid4()
+    await store.append(*(msg(r, "first") for r in rooms))
+    results = await asyncio.gather(
+        *(
+            store.append_one(msg(rooms[i % 3], f"m{i}", actor_id=user if i % 2 else None, client_msg_id=f"k{i}"))
+            for i in range(40)
+        )
+    )
+    returned = sorted((r.event for r in results), key=lambda e: e.id)
+    assert returned == await store.read_all(after=3)
+    for room in rooms:
+        appended = sum(e.stream_id == room for e in returned)
+        assert [e.version for e in await store.read_stream(room)] == list(range(1, appended + 2))
+
+
+class Seen:
+    """An inline projection that reads, inside the append transaction, what it was handed."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int]] = []
+
+    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+        await cur.execute("SELECT id, version FROM events WHERE id = ANY(%s) ORDER BY id", ([e.id for e in events],))
+        stored = [tuple(r) for r in await cur.fetchall()]
+        assert stored == [(e.id, e.version) for e in events]
+        self.rows.extend(stored)
+
+
+async def test_inline_projections_run_in_the_append_transaction(db: Database) -> None:
+    seen = Seen()
+    store = EventStore(db, build_registry(), inline=[seen])
+    store.start()
+    try:
+        room, user = uuid.uuid4(), uuid.uuid4()
+        await asyncio.gather(*(store.append_one(msg(room, actor_id=user, client_msg_id=f"k{i}")) for i in range(20)))
+        retry = await store.append_one(msg(room, actor_id=user, client_msg_id="k3"))
+        assert retry.duplicate
+        assert seen.rows == [(i, i) for i in range(1, 21)]
+    finally:
+        await store.close()
+
+
 async def test_listeners_hear_committed_events_in_order(store: EventStore) -> None:
     heard: list[int] = []
     store.add_listener(lambda events: heard.extend(e.id for e in events))

@@ -7,6 +7,16 @@ commit order and without gaps: a reader tailing `id > N` can never see N + 2 and
 The lock is transaction-scoped, so it works behind transaction-pooling proxies, and it serializes
 writers across processes. Its cost is amortized by group commit: one writer task per process drains
 every append waiting at that moment into one transaction.
+
+Pipelining. Up to `pipeline` transactions are in flight at once, on separate connections: while one
+holds the lock and commits, the next has been sent and waits for the lock inside PostgreSQL, and the
+callers of the one before are woken and queue their next appends. The database then never idles
+while Python works, and Python never idles while the database works. Ids stay gapless and in commit
+order (each transaction reads the head after taking the lock); callers and listeners are told in the
+order the flushes started, which is their commit order but for a race in which the later one won
+the lock (the relay tolerates that, as it must across processes). It pays off because the common
+case is one round trip with the lock held for database work only (_FAST): ids and versions are
+assigned by the INSERT itself, so no Python runs while the lock is held.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +37,8 @@ from ..errors import Unavailable, VersionConflict
 from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from .registry import EventRegistry
 
+# A queue at least this long, met by an idle pipeline, is sent as two transactions (see _take_batch).
+SPLIT_AT = 100
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
 # Parameters travel as one JSON array of arrays each: orjson encodes a batch (UUIDs included) in one C
@@ -48,6 +60,31 @@ _INSERT = (
     "INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
     " SELECT (r->>0)::bigint, (r->>1)::uuid, (r->>2)::integer, r->>3, (r->>4)::smallint, r->5, r->6,"
     " (r->>7)::uuid, r->>8 FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+
+
+# The common case in one round trip, the lock held for database work only: no group names an
+# expected version and no key repeats within the batch. ids and versions are assigned here, from the
+# head and stream versions read under the lock; if any key is already stored (an idempotent retry),
+# nothing is inserted and the writer takes the general path (_BEGIN) in a new transaction.
+# Without BEGIN the two statements are one implicit transaction that commits before the answer comes
+# back (the simple query protocol), so without inline projections this is the whole append.
+_FAST = (
+    "LOCK TABLE events IN EXCLUSIVE MODE;"
+    " WITH h AS (SELECT coalesce(max(id), 0) AS head, now() AS at FROM events),"
+    " d AS (SELECT EXISTS (SELECT 1 FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%(keys)s::jsonb) AS k)) AS hit),"
+    " r AS (SELECT (x->>0)::uuid AS stream_id, x, n"
+    " FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(x, n)),"
+    " v AS (SELECT s.stream_id,"
+    " coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS base"
+    " FROM (SELECT DISTINCT stream_id FROM r) AS s),"
+    " i AS (INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
+    " SELECT h.head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),"
+    " r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6"
+    " FROM r JOIN v USING (stream_id) CROSS JOIN h WHERE NOT (SELECT hit FROM d)"
+    " RETURNING id, version)"
+    " SELECT h.head, h.at, d.hit, ARRAY(SELECT version FROM i ORDER BY id) FROM h, d"
 )
 
 
@@ -87,12 +124,14 @@ class EventStore:
         *,
         node_id: str = "",
         max_batch: int = 1000,
+        pipeline: int = 2,
         inline: Sequence[InlineProjector] = (),
     ) -> None:
         self.db = db
         self.registry = registry
         self.node_id = node_id
         self.max_batch = max_batch
+        self.pipeline = max(1, pipeline)
         self.inline = list(inline)
         self.listeners: list[CommitListener] = []
         self.stats = WriterStats()
@@ -145,21 +184,45 @@ class EventStore:
         return (await self.append(event))[0]
 
     async def _run(self) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        previous: asyncio.Task[None] | None = None
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch: list[_Group] = []
-                count = 0
-                while self._queue and (not batch or count + len(self._queue[0].events) <= self.max_batch):
-                    group = self._queue.popleft()
-                    batch.append(group)
-                    count += len(group.events)
-                await self._flush(batch)
-            if self._closing:
-                return
+            if not self._queue:
+                if self._closing:
+                    if not in_flight:
+                        return
+                    await asyncio.wait(in_flight)
+                    continue
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            if len(in_flight) >= self.pipeline:
+                # The queue keeps gathering meanwhile: the next batch is taken when a slot frees.
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                in_flight -= done
+                continue
+            batch = self._take_batch(split=not in_flight)
+            previous = asyncio.get_running_loop().create_task(self._flush(batch, previous))
+            in_flight.add(previous)
+            previous.add_done_callback(in_flight.discard)
 
-    async def _flush(self, batch: list[_Group]) -> None:
+    def _take_batch(self, *, split: bool) -> list[_Group]:
+        limit = self.max_batch
+        if split and self.pipeline > 1:
+            # A long queue and an idle pipeline (a closed loop of many callers): send half now, so
+            # the other half waits for the lock inside PostgreSQL while the first half's callers wake.
+            waiting = sum(len(g.events) for g in self._queue)
+            if waiting >= SPLIT_AT:
+                limit = min(limit, (waiting + 1) // 2)
+        batch: list[_Group] = []
+        count = 0
+        while self._queue and (not batch or count + len(self._queue[0].events) <= limit):
+            group = self._queue.popleft()
+            batch.append(group)
+            count += len(group.events)
+        return batch
+
+    async def _flush(self, batch: list[_Group], previous: asyncio.Task[None] | None = None) -> None:
         started = time.perf_counter()
         try:
             committed = await self._commit(batch)
@@ -179,6 +242,9 @@ class EventStore:
                     except Exception as one:
                         g.error = Unavailable("database unavailable") if is_connection_error(one) else one
         elapsed = time.perf_counter() - started
+        if previous is not None and not previous.done():
+            # Callers and listeners hear of flushes in the order they started (see the module doc).
+            await asyncio.wait((previous,))
         self.stats.flushes += 1
         self.stats.last_batch = sum(len(g.events) for g in batch)
         self.stats.events += len(committed)
@@ -197,14 +263,94 @@ class EventStore:
                 listener(committed)
 
     async def _commit(self, batch: list[_Group]) -> list[RecordedEvent]:
-        async with self.db.pool.acquire() as conn, conn.cursor() as cur:
+        if self._fast_path_applies(batch):
+            committed = await self._with_cursor(self._commit_fast, batch)
+            if committed is not None:
+                return committed
+        committed = await self._with_cursor(self._commit_txn, batch)
+        assert committed is not None
+        return committed
+
+    async def _with_cursor(
+        self, txn: Callable[[Cursor, list[_Group]], Awaitable[list[RecordedEvent] | None]], batch: list[_Group]
+    ) -> list[RecordedEvent] | None:
+        async with self.db.connection_cursor() as (conn, cur):
             try:
-                return await self._commit_txn(cur, batch)
+                return await txn(cur, batch)
             except BaseException:
                 if not conn.closed:
                     with suppress(Exception):  # a broken connection is discarded anyway
                         await cur.execute("ROLLBACK")
                 raise
+
+    @staticmethod
+    def _fast_path_applies(batch: list[_Group]) -> bool:
+        keys: set[tuple[UUID | None, UUID, str]] = set()
+        for g in batch:
+            for e in g.events:
+                if e.expected_version is not None:
+                    return False
+                if e.client_msg_id:
+                    key = (e.actor_id, e.stream_id, e.client_msg_id)
+                    if key in keys:
+                        return False
+                    keys.add(key)
+        return True
+
+    async def _commit_fast(self, cur: Cursor, batch: list[_Group]) -> list[RecordedEvent] | None:
+        """One round trip when no inline projection runs; None when an idempotency key was already
+        stored, having inserted nothing."""
+        rows: list[tuple[Any, ...]] = []
+        keys: list[tuple[UUID | None, UUID, str]] = []
+        for g in batch:
+            for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
+                rows.append(
+                    (
+                        new.stream_id,
+                        new.type,
+                        schema_version,
+                        data,
+                        self._metadata(new),
+                        new.actor_id,
+                        new.client_msg_id,
+                    )
+                )
+                if new.client_msg_id:
+                    keys.append((new.actor_id, new.stream_id, new.client_msg_id))
+        sql = "BEGIN; " + _FAST if self.inline else _FAST
+        await cur.execute(sql, {"keys": _json(keys), "rows": _json(rows)})
+        head, now, hit, versions = await cur.fetchone()
+        if hit:
+            if self.inline:  # otherwise the empty transaction has committed already
+                await cur.execute("ROLLBACK")
+            return None
+        committed: list[RecordedEvent] = []
+        position = 0
+        for g in batch:
+            g.error, g.results = None, []
+            for new, row in zip(g.events, rows[position : position + len(g.events)], strict=True):
+                ev = RecordedEvent(
+                    head + position + 1, new.stream_id, versions[position], new.type, row[2],
+                    row[3], row[4], new.actor_id, new.client_msg_id, now,
+                )  # fmt: skip
+                position += 1
+                g.results.append(AppendResult(ev))
+                committed.append(ev)
+        if self.inline:
+            for projector in self.inline:
+                await projector.apply_batch(cur, committed)
+            await cur.execute("COMMIT")
+        return committed
+
+    def _metadata(self, new: NewEvent) -> dict[str, Any]:
+        metadata = dict(new.metadata)
+        if self.node_id:
+            metadata.setdefault("node", self.node_id)
+        if new.actor_id is not None:
+            metadata.setdefault("actor_id", str(new.actor_id))
+        if new.client_msg_id is not None:
+            metadata.setdefault("client_msg_id", new.client_msg_id)
+        return metadata
 
     async def _commit_txn(self, cur: Cursor, batch: list[_Group]) -> list[RecordedEvent]:
         """The whole transaction, COMMIT included, in as few round trips as possible: two when no
@@ -237,16 +383,9 @@ class EventStore:
             for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
                 head += 1
                 versions[new.stream_id] = version = versions.get(new.stream_id, 0) + 1
-                metadata = dict(new.metadata)
-                if self.node_id:
-                    metadata.setdefault("node", self.node_id)
-                if new.actor_id is not None:
-                    metadata.setdefault("actor_id", str(new.actor_id))
-                if new.client_msg_id is not None:
-                    metadata.setdefault("client_msg_id", new.client_msg_id)
                 ev = RecordedEvent(
                     head, new.stream_id, version, new.type, schema_version,
-                    data, metadata, new.actor_id, new.client_msg_id, now,
+                    data, self._metadata(new), new.actor_id, new.client_msg_id, now,
                 )  # fmt: skip
                 g.results.append(AppendResult(ev))
                 committed.append(ev)
