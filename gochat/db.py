@@ -7,9 +7,10 @@ Neon's pooler) would lose: per-request settings use `set_config(..., true)` insi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import aiopg
@@ -22,10 +23,41 @@ from .errors import Unavailable
 
 Cursor = aiopg.Cursor
 
+
+class Executor(Protocol):
+    """What a projection's write path needs: a cursor, or a StatementBatch gathering its writes."""
+
+    async def execute(self, operation: str, parameters: Any = None) -> Any: ...
+
+
+class StatementBatch:
+    """Write statements gathered and sent as one query string: one round trip for all of them.
+
+    psycopg2 interpolates parameters on the client in any case (`mogrify` is what `execute` sends),
+    so the statements run exactly as if executed one by one, in order, in the same transaction.
+    Nothing can be read back: callers that need a result use `cursor` after `flush`.
+    """
+
+    def __init__(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+        self._parts: list[bytes] = []
+
+    async def execute(self, operation: str, parameters: Any = None) -> None:
+        self._parts.append(self.cursor.mogrify(operation, parameters))
+
+    async def flush(self, *tail: str) -> None:
+        parts = [*self._parts, *(t.encode() for t in tail)]
+        self._parts.clear()
+        if parts:
+            await self.cursor.execute(b"; ".join(parts).decode())
+
+
 APP_ROLE = "gochat_app"
 _BEGIN_AS_APP = f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SELECT set_config('app.user_id', %s, true)"
 
 _registered = False
+_parse_uuid = functools.lru_cache(maxsize=1 << 16)(UUID)
+_UUID = psycopg2.extensions.new_type((2950,), "UUID", lambda text, _cur: None if text is None else _parse_uuid(text))
 
 
 def _register_adapters() -> None:
@@ -34,7 +66,11 @@ def _register_adapters() -> None:
         return
     psycopg2.extras.register_default_jsonb(loads=orjson.loads, globally=True)
     psycopg2.extras.register_default_json(loads=orjson.loads, globally=True)
-    psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
+    psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]  # the adapter for parameters
+    # Results: room and user ids recur in every answer (GET /rooms alone reads ~800), so parsed ids
+    # are kept; a UUID is immutable, so sharing one object is safe.
+    psycopg2.extensions.register_type(_UUID)
+    psycopg2.extensions.register_type(psycopg2.extensions.new_array_type((2951,), "UUID[]", _UUID))
     _registered = True
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import psycopg2
 import pytest
 
-from gochat.db import Cursor, Database
+from gochat.db import Database, StatementBatch
 from gochat.errors import Unavailable, ValidationFailed, VersionConflict
 from gochat.events import NO_STREAM, EventStore, NewEvent, RecordedEvent, build_registry
 from gochat.events.catalog import MessagePosted
@@ -190,7 +190,9 @@ class Seen:
     def __init__(self) -> None:
         self.rows: list[tuple[int, int]] = []
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
+        await batch.flush()
+        cur = batch.cursor
         await cur.execute("SELECT id, version FROM events WHERE id = ANY(%s) ORDER BY id", ([e.id for e in events],))
         stored = [tuple(r) for r in await cur.fetchall()]
         assert stored == [(e.id, e.version) for e in events]
@@ -224,7 +226,7 @@ async def test_listeners_hear_committed_events_in_order(store: EventStore) -> No
 class Exploding:
     """An inline projection that fails on one particular message."""
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
         if any(e.data.get("content") == "boom" for e in events):
             raise RuntimeError("projection failed")
 

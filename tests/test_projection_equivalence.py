@@ -20,7 +20,7 @@ from uuid import UUID
 import orjson
 import pytest
 
-from gochat.db import Database
+from gochat.db import Database, StatementBatch
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.events.store import COLUMNS
 from gochat.projections.catalog import all_projections
@@ -300,7 +300,9 @@ async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
         while done < position:
             events = await batched_store.read_all(after=done, limit=min(rng.randint(50, 400), position - done))
             async with batched_db.transaction() as cur:
-                await inline.apply_batch(cur, events)
+                batch = StatementBatch(cur)  # as the store does: writes sent together
+                await inline.apply_batch(batch, events)
+                await batch.flush()
                 for projection in followers.projections:
                     await projection.apply_batch(cur, events)
             done = events[-1].id

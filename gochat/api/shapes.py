@@ -1,27 +1,36 @@
-"""PROTOCOL.md's room and message objects (plus documented extensions), from projection rows."""
+"""PROTOCOL.md's room and message objects (plus documented extensions), from projection rows.
+
+The dicts go to `util.json`, whose orjson writes UUIDs in their canonical form and UTC datetimes
+as RFC 3339 with `Z` in C: ids and times stay objects here (GET /rooms carries ~800 ids and ~400
+times; `str()` and `isoformat()` on each were ~2 ms of a call's CPU).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..projections.history import Message
 from ..projections.receipts import RoomEntry
-from ..wire import timestamp
+
+_ZERO = timedelta(0)
 
 
-def rfc3339(at: datetime | None) -> str | None:
-    return timestamp(at.astimezone(UTC)) if at is not None else None
+def rfc3339(at: datetime | None) -> datetime | None:
+    """The same instant in UTC, which `util.json` writes as RFC 3339 with `Z` (PROTOCOL.md)."""
+    if at is None or at.utcoffset() == _ZERO:
+        return at
+    return at.astimezone(UTC)
 
 
 def room_json(room: dict[str, Any]) -> dict[str, Any]:
     """PROTOCOL.md's room, plus `last_message_id` (null in a room without messages)."""
     return {
-        "id": str(room["id"]),
+        "id": room["id"],
         "name": room["name"],
         "type": room["type"],
         "topic": room["topic"],
-        "created_by": str(room["created_by"]) if room["created_by"] else None,
+        "created_by": room["created_by"],
         "created_at": rfc3339(room["created_at"]),
         "member_count": room["member_count"],
         "last_message_id": room["last_message_id"],
@@ -40,7 +49,7 @@ def room_entry_json(entry: RoomEntry) -> dict[str, Any]:
 
 
 def member_json(member: dict[str, Any]) -> dict[str, Any]:
-    return {"user_id": str(member["user_id"]), "role": member["role"], "joined_at": rfc3339(member["joined_at"])}
+    return {"user_id": member["user_id"], "role": member["role"], "joined_at": rfc3339(member["joined_at"])}
 
 
 def message_json(m: Message) -> dict[str, Any]:
@@ -50,8 +59,8 @@ def message_json(m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": m.id,
         "message_id": m.id,
-        "room_id": str(m.room_id),
-        "user_id": str(m.user_id) if m.user_id else None,
+        "room_id": m.room_id,
+        "user_id": m.user_id,
         "content": m.content,
         "timestamp": rfc3339(m.created_at),
     }

@@ -32,7 +32,7 @@ from uuid import UUID
 
 import orjson
 
-from ..db import Cursor, Database, is_connection_error
+from ..db import Cursor, Database, StatementBatch, is_connection_error
 from ..errors import Unavailable, VersionConflict
 from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from .registry import EventRegistry
@@ -89,9 +89,13 @@ _FAST = (
 
 
 class InlineProjector(Protocol):
-    """A projection kept current inside the append transaction (read-your-writes views)."""
+    """A projection kept current inside the append transaction (read-your-writes views).
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None: ...
+    Its writes go into `batch`, which the store sends with the COMMIT: the writers' lock is held
+    across every round trip here, so the writes share one. Reads use `batch.cursor` (after
+    `batch.flush()` if they depend on queued writes)."""
+
+    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None: ...
 
 
 CommitListener = Callable[[Sequence[RecordedEvent]], None]
@@ -337,10 +341,15 @@ class EventStore:
                 g.results.append(AppendResult(ev))
                 committed.append(ev)
         if self.inline:
-            for projector in self.inline:
-                await projector.apply_batch(cur, committed)
-            await cur.execute("COMMIT")
+            await self._project(cur, committed)
         return committed
+
+    async def _project(self, cur: Cursor, committed: list[RecordedEvent]) -> None:
+        """The inline projections' writes and the COMMIT, in one round trip when none has to read."""
+        batch = StatementBatch(cur)
+        for projector in self.inline:
+            await projector.apply_batch(batch, committed)
+        await batch.flush("COMMIT")
 
     def _metadata(self, new: NewEvent) -> dict[str, Any]:
         metadata = dict(new.metadata)
@@ -398,9 +407,7 @@ class EventStore:
             await cur.execute(_INSERT + "; COMMIT", (_event_rows(committed),))
         else:
             await cur.execute(_INSERT, (_event_rows(committed),))
-            for projector in self.inline:
-                await projector.apply_batch(cur, committed)
-            await cur.execute("COMMIT")
+            await self._project(cur, committed)
         return committed
 
     @staticmethod

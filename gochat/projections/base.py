@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ..db import Cursor
+from ..db import Executor
 from ..events.model import RecordedEvent
 
 
@@ -27,10 +27,10 @@ class Projection(ABC):
     inline: ClassVar[bool] = True
 
     @abstractmethod
-    async def apply(self, cur: Cursor, event: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, event: RecordedEvent) -> None:
         """Apply one event (only types in `handles` arrive here)."""
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         """Apply events in id order. Override with set-based SQL where a batch is common and hot;
         the result must equal applying them one by one (tests check it)."""
         handles = self.handles

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from ..db import Cursor, Database
+from ..db import Cursor, Database, Executor, StatementBatch
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from .base import Projection
@@ -36,7 +36,7 @@ async def read_checkpoints(cur: Cursor, names: Sequence[str]) -> dict[str, int]:
     return {n: found.get(n, 0) for n in names}
 
 
-async def advance(cur: Cursor, names: Sequence[str], position: int) -> None:
+async def advance(cur: Executor, names: Sequence[str], position: int) -> None:
     await cur.execute(_ADVANCE, (position, list(names)))
 
 
@@ -48,17 +48,22 @@ class InlineProjections:
         self.projections = [p for p in projections if p.inline]
         self.names = [p.name for p in self.projections]
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
+        """Every projection's writes and the checkpoints are queued in `batch`, which the store sends
+        with its COMMIT (see InlineProjector); only the checkpoint read and a gap fill go alone."""
         if not self.projections:
             return
+        cur = batch.cursor
+        await batch.flush()  # whatever the caller queued runs first
         checkpoints = await read_checkpoints(cur, self.names)
         first = events[0].id
         for projection in self.projections:
             behind = checkpoints[projection.name]
             if behind < first - 1:
+                await batch.flush()
                 await self._fill(cur, projection, behind, first)
-            await projection.apply_batch(cur, events)
-        await advance(cur, self.names, events[-1].id)
+            await projection.apply_batch(batch, events)
+        await advance(batch, self.names, events[-1].id)
 
     async def _fill(self, cur: Cursor, projection: Projection, after: int, until: int) -> None:
         while after < until - 1:

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import orjson
 
-from ..db import Cursor
+from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .runs import apply_in_runs
@@ -83,10 +83,10 @@ class HistoryProjection(Projection):
         {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "user.erased"}
     )
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         await apply_in_runs(self, cur, events, "message.posted", self._post)
 
-    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         d, room = e.data, e.stream_id
         match e.type:
             case "message.posted":
@@ -102,7 +102,7 @@ class HistoryProjection(Projection):
                 await cur.execute(_ERASE, {"event": e.id, "user": e.stream_id})
 
     @staticmethod
-    async def _post(cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def _post(cur: Executor, events: Sequence[RecordedEvent]) -> None:
         rows = [
             {
                 "room_id": e.stream_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from ..db import Cursor
+from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .users import ERASED_AUTHORS
@@ -19,7 +19,7 @@ class PresenceProjection(Projection):
     tables = ("presence",)
     handles = frozenset({"presence.changed", "user.erased"})
 
-    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         if e.type == "user.erased":
             await cur.execute("DELETE FROM presence WHERE user_id = %s", (e.stream_id,))
             return

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import orjson
 
-from ..db import Cursor
+from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .history import COLUMNS as MESSAGE_COLUMNS
@@ -91,10 +91,10 @@ class ReceiptsProjection(Projection):
          "member.kicked", "member.banned", "user.erased"}
     )  # fmt: skip
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         await apply_in_runs(self, cur, events, "message.posted", self._posted)
 
-    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         params: dict[str, Any] = {"room": e.stream_id, "event": e.id}
         match e.type:
             case "message.posted":
@@ -111,7 +111,7 @@ class ReceiptsProjection(Projection):
                 await cur.execute(_ERASED, {**params, "user": e.stream_id})
 
     @staticmethod
-    async def _posted(cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def _posted(cur: Executor, events: Sequence[RecordedEvent]) -> None:
         rows = [{"room": e.stream_id, "id": e.id, "author": e.actor_id} for e in events]
         await cur.execute(_POSTED, (orjson.dumps(rows).decode(), len(rows)))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..db import Cursor
+from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 
@@ -33,7 +33,7 @@ class RoomsProjection(Projection):
         }
     )
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         # message.posted only raises rooms.last_message_id (a max), so it is order-free: one
         # statement for the batch instead of one per message.
         latest: dict[Any, int] = {}
@@ -49,7 +49,7 @@ class RoomsProjection(Projection):
                 (list(latest), list(latest.values())),
             )
 
-    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         d = e.data
         room = e.stream_id
         match e.type:
@@ -112,7 +112,7 @@ class RoomsProjection(Projection):
                 )
 
     @staticmethod
-    async def _count(cur: Cursor, room: Any) -> None:
+    async def _count(cur: Executor, room: Any) -> None:
         # Membership changes are rare next to messages; recounting keeps the count exact.
         await cur.execute(
             "UPDATE rooms SET member_count ="

@@ -6,11 +6,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
-from ..db import Cursor
+from ..db import Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 
-Bulk = Callable[[Cursor, list[RecordedEvent]], Awaitable[None]]
+Bulk = Callable[[Executor, list[RecordedEvent]], Awaitable[None]]
 
 
 def runs(
@@ -24,7 +24,7 @@ def runs(
 
 
 async def apply_in_runs(
-    projection: Projection, cur: Cursor, events: Sequence[RecordedEvent], bulk_type: str, bulk: Bulk
+    projection: Projection, cur: Executor, events: Sequence[RecordedEvent], bulk_type: str, bulk: Bulk
 ) -> None:
     """`bulk` for each run of `bulk_type`, `projection.apply` for every other handled event."""
     for is_bulk, run in runs(events, projection.handles, bulk_type):

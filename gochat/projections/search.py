@@ -17,7 +17,7 @@ from uuid import UUID
 import orjson
 import psycopg2
 
-from ..db import Cursor, Database
+from ..db import Cursor, Database, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 from .engine import advance
@@ -57,10 +57,10 @@ class SearchProjection(Projection):
     def __init__(self, language: str = "english") -> None:
         self.language = language
 
-    async def apply_batch(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         await apply_in_runs(self, cur, events, "message.posted", self._post)
 
-    async def apply(self, cur: Cursor, e: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         match e.type:
             case "message.posted":
                 await self._post(cur, [e])
@@ -71,7 +71,7 @@ class SearchProjection(Projection):
             case "user.erased":
                 await cur.execute(_ERASE, (e.stream_id,))
 
-    async def _post(self, cur: Cursor, events: Sequence[RecordedEvent]) -> None:
+    async def _post(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
         rows = [
             {
                 "room_id": e.stream_id,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..db import Cursor, Database
+from ..db import Database, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 
@@ -46,7 +46,7 @@ class UsersProjection(Projection):
     tables = ("users",)
     handles = frozenset({"user.registered", "user.profile_updated", "user.erased"})
 
-    async def apply(self, cur: Cursor, event: RecordedEvent) -> None:
+    async def apply(self, cur: Executor, event: RecordedEvent) -> None:
         d, at, user = event.data, event.recorded_at, event.stream_id
         if event.type == "user.registered":
             await cur.execute(
