@@ -134,7 +134,7 @@ class Settings:
     search_language: str = "english"
     search_limit_per_user: Limit = SEARCH_LIMIT_PER_USER
     group_commit_max_batch: int = 1000
-    group_commit_pipeline: int = 2
+    group_commit_pipeline: int = 1
     ws_max_connections_per_user: int = 20
     ws_resume_max: int = 5000
     ws_heartbeat: float = 25.0
@@ -205,7 +205,7 @@ class Settings:
             access_token_ttl=_int(env, "GOCHAT_ACCESS_TOKEN_TTL", 15 * 60, 30, 24 * 3600),
             refresh_token_ttl=_int(env, "GOCHAT_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
             group_commit_max_batch=_int(env, "GOCHAT_GROUP_COMMIT_MAX_BATCH", 1000, 1, 100_000),
-            group_commit_pipeline=_int(env, "GOCHAT_GROUP_COMMIT_PIPELINE", 2, 1, 8),
+            group_commit_pipeline=_int(env, "GOCHAT_GROUP_COMMIT_PIPELINE", 1, 1, 8),
             trust_proxy=_bool(env, "GOCHAT_TRUST_PROXY", False),
             ws_max_connections_per_user=_int(env, "GOCHAT_WS_MAX_CONNECTIONS_PER_USER", 20, 1, 10_000),
             ws_resume_max=_int(env, "GOCHAT_WS_RESUME_MAX", 5000, 0, 1_000_000),

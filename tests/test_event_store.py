@@ -223,6 +223,30 @@ async def test_listeners_hear_committed_events_in_order(store: EventStore) -> No
     assert heard == list(range(1, 31))
 
 
+async def test_two_transactions_in_flight_keep_ids_gapless_and_listeners_in_order(db: Database) -> None:
+    store = EventStore(db, build_registry(), pipeline=2, max_batch=40)
+    heard: list[int] = []
+    store.add_listener(lambda events: heard.extend(e.id for e in events))
+    store.start()
+    try:
+        rooms = [uuid.uuid4() for _ in range(5)]
+        user = uuid.uuid4()
+        results = await asyncio.gather(
+            *(store.append_one(msg(rooms[i % 5], f"m{i}", actor_id=user, client_msg_id=f"k{i}")) for i in range(400))
+        )
+        retry = await store.append_one(msg(rooms[0], "m0", actor_id=user, client_msg_id="k0"))
+    finally:
+        await store.close()
+    assert store.stats.flushes > 10  # several transactions, so some were in flight together
+    assert sorted(r.event.id for r in results) == list(range(1, 401))
+    # in start order, which is commit order unless the later transaction won the lock (see store.py)
+    assert sorted(heard) == list(range(1, 401))
+    assert retry.duplicate
+    assert retry.event == results[0].event
+    for room in rooms:
+        assert [e.version for e in await store.read_stream(room)] == list(range(1, 81))
+
+
 class Exploding:
     """An inline projection that fails on one particular message."""
 

@@ -128,7 +128,7 @@ class EventStore:
         *,
         node_id: str = "",
         max_batch: int = 1000,
-        pipeline: int = 2,
+        pipeline: int = 1,
         inline: Sequence[InlineProjector] = (),
     ) -> None:
         self.db = db
