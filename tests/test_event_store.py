@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import psycopg2
 import pytest
@@ -190,7 +190,11 @@ class Seen:
     def __init__(self) -> None:
         self.rows: list[tuple[int, int]] = []
 
-    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
+    checkpoint_names = ()
+
+    async def apply_batch(
+        self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None:
         await batch.flush()
         cur = batch.cursor
         await cur.execute("SELECT id, version FROM events WHERE id = ANY(%s) ORDER BY id", ([e.id for e in events],))
@@ -250,7 +254,11 @@ async def test_two_transactions_in_flight_keep_ids_gapless_and_listeners_in_orde
 class Exploding:
     """An inline projection that fails on one particular message."""
 
-    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
+    checkpoint_names = ()
+
+    async def apply_batch(
+        self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None:
         if any(e.data.get("content") == "boom" for e in events):
             raise RuntimeError("projection failed")
 

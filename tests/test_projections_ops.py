@@ -338,3 +338,35 @@ def test_rebuild_command_refuses_an_unknown_name_and_discards_an_interrupted_reb
     assert (code, out) == (0, "discarded the interrupted rebuild of receipts\n")
     _, out, _ = run_cli(capsys, "projections", "status", "--format", "json")
     assert json.loads(out)["rebuilds"] == []
+
+
+async def test_inline_projections_fill_what_a_writer_without_them_appended(db: Database, fresh_db: FreshDb) -> None:
+    """A store without inline projections (a tool, an older node) leaves them behind; the next
+    append through the server's store projects the gap from the log first, on either append path."""
+    bare = EventStore(db, build_registry())
+    bare.start()
+    room, user = uuid.uuid4(), uuid.uuid4()
+    try:
+        await bare.append_one(NewEvent("room.created", room, {"name": "gap", "type": "public"}, actor_id=user))
+        await bare.append_one(NewEvent("member.joined", room, {"user_id": str(user), "role": "owner"}, actor_id=user))
+        for i in range(5):
+            await bare.append_one(NewEvent("message.posted", room, {"content": f"unprojected {i}"}, actor_id=user))
+    finally:
+        await bare.close()
+
+    store = EventStore(db, build_registry())
+    store.inline.append(InlineProjections(store, all_projections()))
+    store.start()
+    try:
+        # the one-statement path (no expected version), then the general path (an expected version)
+        await store.append_one(NewEvent("message.posted", room, {"content": "projected"}, actor_id=user))
+        await store.append_one(NewEvent("message.posted", room, {"content": "also"}, actor_id=user, expected_version=8))
+    finally:
+        await store.close()
+
+    async with db.cursor() as cur:
+        await cur.execute("SELECT content FROM messages WHERE room_id = %s ORDER BY id", (room,))
+        assert [r[0] for r in await cur.fetchall()] == [*(f"unprojected {i}" for i in range(5)), "projected", "also"]
+    live = {k: v for k, v in (await dump(db)).items() if k != "message_search"}
+    rebuilt = {k: v for k, v in (await rebuilt_from_zero(db, fresh_db)).items() if k != "message_search"}
+    assert live == rebuilt

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,8 +83,11 @@ _FAST = (
     " SELECT h.head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),"
     " r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6"
     " FROM r JOIN v USING (stream_id) CROSS JOIN h WHERE NOT (SELECT hit FROM d)"
-    " RETURNING id, version)"
-    " SELECT h.head, h.at, d.hit, ARRAY(SELECT version FROM i ORDER BY id) FROM h, d"
+    " RETURNING id, version),"
+    # the inline projections' checkpoints, locked as they would lock them (see InlineProjector)
+    " c AS (SELECT name, position FROM projection_checkpoints WHERE name = ANY(%(names)s::text[]) FOR UPDATE)"
+    " SELECT h.head, h.at, d.hit, ARRAY(SELECT version FROM i ORDER BY id),"
+    " ARRAY(SELECT name FROM c ORDER BY name), ARRAY(SELECT position FROM c ORDER BY name) FROM h, d"
 )
 
 
@@ -93,9 +96,16 @@ class InlineProjector(Protocol):
 
     Its writes go into `batch`, which the store sends with the COMMIT: the writers' lock is held
     across every round trip here, so the writes share one. Reads use `batch.cursor` (after
-    `batch.flush()` if they depend on queued writes)."""
+    `batch.flush()` if they depend on queued writes). The checkpoints it names are read (FOR
+    UPDATE) by the store's first statement and handed over, saving a round trip; None when the
+    store took its general path, and the projector reads them itself."""
 
-    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None: ...
+    @property
+    def checkpoint_names(self) -> Sequence[str]: ...
+
+    async def apply_batch(
+        self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None: ...
 
 
 CommitListener = Callable[[Sequence[RecordedEvent]], None]
@@ -322,8 +332,9 @@ class EventStore:
                 if new.client_msg_id:
                     keys.append((new.actor_id, new.stream_id, new.client_msg_id))
         sql = "BEGIN; " + _FAST if self.inline else _FAST
-        await cur.execute(sql, {"keys": _json(keys), "rows": _json(rows)})
-        head, now, hit, versions = await cur.fetchone()
+        names = [n for p in self.inline for n in p.checkpoint_names]
+        await cur.execute(sql, {"keys": _json(keys), "rows": _json(rows), "names": names})
+        head, now, hit, versions, found_names, positions = await cur.fetchone()
         if hit:
             if self.inline:  # otherwise the empty transaction has committed already
                 await cur.execute("ROLLBACK")
@@ -341,14 +352,17 @@ class EventStore:
                 g.results.append(AppendResult(ev))
                 committed.append(ev)
         if self.inline:
-            await self._project(cur, committed)
+            found = dict(zip(found_names, positions, strict=True))
+            await self._project(cur, committed, {n: int(found.get(n, 0)) for n in names})
         return committed
 
-    async def _project(self, cur: Cursor, committed: list[RecordedEvent]) -> None:
+    async def _project(
+        self, cur: Cursor, committed: list[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None:
         """The inline projections' writes and the COMMIT, in one round trip when none has to read."""
         batch = StatementBatch(cur)
         for projector in self.inline:
-            await projector.apply_batch(batch, committed)
+            await projector.apply_batch(batch, committed, checkpoints)
         await batch.flush("COMMIT")
 
     def _metadata(self, new: NewEvent) -> dict[str, Any]:

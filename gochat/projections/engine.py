@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -47,15 +47,20 @@ class InlineProjections:
         self.store = store
         self.projections = [p for p in projections if p.inline]
         self.names = [p.name for p in self.projections]
+        self.checkpoint_names = self.names
 
-    async def apply_batch(self, batch: StatementBatch, events: Sequence[RecordedEvent]) -> None:
+    async def apply_batch(
+        self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None:
         """Every projection's writes and the checkpoints are queued in `batch`, which the store sends
-        with its COMMIT (see InlineProjector); only the checkpoint read and a gap fill go alone."""
+        with its COMMIT (see InlineProjector); the checkpoints come from the store's first statement
+        when it took its one-statement path, and are read here otherwise."""
         if not self.projections:
             return
         cur = batch.cursor
-        await batch.flush()  # whatever the caller queued runs first
-        checkpoints = await read_checkpoints(cur, self.names)
+        if checkpoints is None:
+            await batch.flush()  # whatever the caller queued runs first
+            checkpoints = await read_checkpoints(cur, self.names)
         first = events[0].id
         for projection in self.projections:
             behind = checkpoints[projection.name]
