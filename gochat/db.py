@@ -49,7 +49,7 @@ class StatementBatch:
         parts = [*self._parts, *(t.encode() for t in tail)]
         self._parts.clear()
         if parts:
-            await self.cursor.execute(b"; ".join(parts).decode())
+            await self.cursor.execute(b"\n;\n".join(parts).decode())  # a newline ends a trailing -- comment
 
 
 APP_ROLE = "gochat_app"
