@@ -8,15 +8,17 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: one writer task per process drains
 every append waiting at that moment into one transaction.
 
-Pipelining. Up to `pipeline` transactions are in flight at once, on separate connections: while one
-holds the lock and commits, the next has been sent and waits for the lock inside PostgreSQL, and the
-callers of the one before are woken and queue their next appends. The database then never idles
-while Python works, and Python never idles while the database works. Ids stay gapless and in commit
-order (each transaction reads the head after taking the lock); callers and listeners are told in the
-order the flushes started, which is their commit order but for a race in which the later one won
-the lock (the relay tolerates that, as it must across processes). It pays off because the common
-case is one round trip with the lock held for database work only (_FAST): ids and versions are
-assigned by the INSERT itself, so no Python runs while the lock is held.
+The common batch is one statement (_FAST): lock, head, stream versions, idempotency check and an
+INSERT that assigns ids and versions itself, so no Python runs between taking the lock and writing.
+
+Pipelining (`pipeline` > 1, off by default). Up to `pipeline` transactions are in flight at once, on
+separate connections: while one holds the lock and commits, the next has been sent and waits for
+the lock inside PostgreSQL, and the callers of the one before are woken and queue their next
+appends. Ids stay gapless and in commit order (each transaction reads the head after taking the
+lock); callers and listeners are told in the order the flushes started, which is their commit
+order but for a race in which the later one won the lock (the relay tolerates that, as it must
+across processes). It raises a bulk writer's throughput; under chat load it shrank batches and
+lengthened acks (docs/benchmarks.md), hence the default.
 """
 
 from __future__ import annotations
