@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from gochat.db import Database, StatementBatch
 
 
@@ -19,3 +22,17 @@ async def test_a_batch_runs_every_statement_in_order_in_one_round_trip(db: Datab
         await cur.execute("SELECT n, body FROM notes ORDER BY n")
         assert await cur.fetchall() == [(1, "100% sure -- not a comment; really"), (2, "two!"), (3, "%")]
         await batch.flush()  # an empty batch sends nothing
+
+
+async def test_a_used_cursor_is_freed_without_the_cyclic_collector(db: Database) -> None:
+    """aiopg's cursor and its transaction object point at each other; left to the cyclic collector,
+    thousands pile up under load and each collection stalls the loop (docs/benchmarks.md)."""
+    gc.disable()
+    try:
+        async with db.cursor() as cur:
+            await cur.execute("SELECT 1")
+            ref = weakref.ref(cur)
+        del cur
+        assert ref() is None
+    finally:
+        gc.enable()
