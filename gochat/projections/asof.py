@@ -22,7 +22,8 @@ from uuid import UUID
 
 from ..db import Cursor
 from ..events.model import RecordedEvent
-from ..events.store import COLUMNS, EventStore
+from ..events.store import EventStore
+from ..events.transactions import COLUMNS
 from .history import Message, Reaction
 from .rooms import RoomsProjection
 

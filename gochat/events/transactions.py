@@ -1,0 +1,281 @@
+"""The append transaction: the SQL of one group-commit batch, on its one-statement path or its general
+path, and the inline projections' share of it. The writer that batches callers is in store.py.
+
+Ordering guarantee. Every append transaction takes `LOCK TABLE events IN EXCLUSIVE MODE` before it
+reads the head and assigns ids `head + 1 ...` (see store.py's module doc).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+
+from ..db import Cursor, StatementBatch
+from ..errors import VersionConflict
+from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+
+COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
+
+# Parameters travel as one JSON array of arrays each: orjson encodes a batch (UUIDs included) in one C
+# call, where psycopg2 would adapt every array element in Python and send long ARRAY[...] literals;
+# jsonb_array_elements with ->> is also the cheapest of the JSON forms for the server to take apart.
+_BEGIN = (
+    "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE;"
+    " SELECT coalesce((SELECT max(id) FROM events), 0), now(),"
+    # the current version of each stream, in the order the streams were given
+    " ARRAY(SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id::uuid), 0)"
+    " FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS s(id, n) ORDER BY s.n),"
+    # the ids of stored events sharing an idempotency key with the batch (almost always none)
+    " ARRAY(SELECT e.id FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%s::jsonb) AS k))"
+)
+_BY_IDS = f"SELECT {COLUMNS} FROM events WHERE id = ANY(%s)"
+# recorded_at is left to its default, now(): the transaction's start, the same `now` _BEGIN returned.
+_INSERT = (
+    "INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
+    " SELECT (r->>0)::bigint, (r->>1)::uuid, (r->>2)::integer, r->>3, (r->>4)::smallint, r->5, r->6,"
+    " (r->>7)::uuid, r->>8 FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+
+
+# The common case in one round trip, the lock held for database work only: no group names an
+# expected version and no key repeats within the batch. ids and versions are assigned here, from the
+# head and stream versions read under the lock; if any key is already stored (an idempotent retry),
+# nothing is inserted and the writer takes the general path (_BEGIN) in a new transaction.
+# Without BEGIN the two statements are one implicit transaction that commits before the answer comes
+# back (the simple query protocol), so without inline projections this is the whole append.
+_FAST = (
+    "LOCK TABLE events IN EXCLUSIVE MODE;"
+    " WITH h AS (SELECT coalesce(max(id), 0) AS head, now() AS at FROM events),"
+    " d AS (SELECT EXISTS (SELECT 1 FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%(keys)s::jsonb) AS k)) AS hit),"
+    " r AS (SELECT (x->>0)::uuid AS stream_id, x, n"
+    " FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(x, n)),"
+    " v AS (SELECT s.stream_id,"
+    " coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS base"
+    " FROM (SELECT DISTINCT stream_id FROM r) AS s),"
+    " i AS (INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
+    " SELECT h.head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),"
+    " r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6"
+    " FROM r JOIN v USING (stream_id) CROSS JOIN h WHERE NOT (SELECT hit FROM d)"
+    " RETURNING id, version),"
+    # the inline projections' checkpoints, locked as they would lock them (see InlineProjector)
+    " c AS (SELECT name, position FROM projection_checkpoints WHERE name = ANY(%(names)s::text[]) FOR UPDATE)"
+    " SELECT h.head, h.at, d.hit, ARRAY(SELECT version FROM i ORDER BY id),"
+    " ARRAY(SELECT name FROM c ORDER BY name), ARRAY(SELECT position FROM c ORDER BY name) FROM h, d"
+)
+
+
+class InlineProjector(Protocol):
+    """A projection kept current inside the append transaction (read-your-writes views).
+
+    Its writes go into `batch`, which the store sends with the COMMIT: the writers' lock is held
+    across every round trip here, so the writes share one. Reads use `batch.cursor` (after
+    `batch.flush()` if they depend on queued writes). The checkpoints it names are read (FOR
+    UPDATE) by the store's first statement and handed over, saving a round trip; None when the
+    store took its general path, and the projector reads them itself."""
+
+    @property
+    def checkpoint_names(self) -> Sequence[str]: ...
+
+    async def apply_batch(
+        self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class Group:
+    """One caller's events: appended together or not at all."""
+
+    events: list[NewEvent]
+    data: list[dict[str, Any]]
+    schema_versions: list[int]
+    future: asyncio.Future[list[AppendResult]]
+    results: list[AppendResult] | None = None
+    error: BaseException | None = None
+
+
+def fast_path_applies(batch: list[Group]) -> bool:
+    keys: set[tuple[UUID | None, UUID, str]] = set()
+    for g in batch:
+        for e in g.events:
+            if e.expected_version is not None:
+                return False
+            if e.client_msg_id:
+                key = (e.actor_id, e.stream_id, e.client_msg_id)
+                if key in keys:
+                    return False
+                keys.add(key)
+    return True
+
+
+async def commit_fast(
+    cur: Cursor, batch: list[Group], *, node_id: str, inline: Sequence[InlineProjector]
+) -> list[RecordedEvent] | None:
+    """One round trip when no inline projection runs; None when an idempotency key was already
+    stored, having inserted nothing."""
+    rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[UUID | None, UUID, str]] = []
+    for g in batch:
+        for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
+            rows.append(
+                (
+                    new.stream_id,
+                    new.type,
+                    schema_version,
+                    data,
+                    metadata(new, node_id),
+                    new.actor_id,
+                    new.client_msg_id,
+                )
+            )
+            if new.client_msg_id:
+                keys.append((new.actor_id, new.stream_id, new.client_msg_id))
+    sql = "BEGIN; " + _FAST if inline else _FAST
+    names = [n for p in inline for n in p.checkpoint_names]
+    await cur.execute(sql, {"keys": _json(keys), "rows": _json(rows), "names": names})
+    head, now, hit, versions, found_names, positions = await cur.fetchone()
+    if hit:
+        if inline:  # otherwise the empty transaction has committed already
+            await cur.execute("ROLLBACK")
+        return None
+    committed: list[RecordedEvent] = []
+    position = 0
+    for g in batch:
+        g.error, g.results = None, []
+        for new, row in zip(g.events, rows[position : position + len(g.events)], strict=True):
+            ev = RecordedEvent(
+                head + position + 1, new.stream_id, versions[position], new.type, row[2],
+                row[3], row[4], new.actor_id, new.client_msg_id, now,
+            )  # fmt: skip
+            position += 1
+            g.results.append(AppendResult(ev))
+            committed.append(ev)
+    if inline:
+        found = dict(zip(found_names, positions, strict=True))
+        await project(cur, inline, committed, {n: int(found.get(n, 0)) for n in names})
+    return committed
+
+
+async def project(
+    cur: Cursor,
+    inline: Sequence[InlineProjector],
+    committed: list[RecordedEvent],
+    checkpoints: Mapping[str, int] | None = None,
+) -> None:
+    """The inline projections' writes and the COMMIT, in one round trip when none has to read."""
+    batch = StatementBatch(cur)
+    for projector in inline:
+        await projector.apply_batch(batch, committed, checkpoints)
+    await batch.flush("COMMIT")
+
+
+def metadata(new: NewEvent, node_id: str) -> dict[str, Any]:
+    metadata = dict(new.metadata)
+    if node_id:
+        metadata.setdefault("node", node_id)
+    if new.actor_id is not None:
+        metadata.setdefault("actor_id", str(new.actor_id))
+    if new.client_msg_id is not None:
+        metadata.setdefault("client_msg_id", new.client_msg_id)
+    return metadata
+
+
+async def commit_general(
+    cur: Cursor,
+    batch: list[Group],
+    *,
+    node_id: str,
+    inline: Sequence[InlineProjector],
+    row_to_event: Callable[[Sequence[Any]], RecordedEvent],
+) -> list[RecordedEvent]:
+    """The whole transaction, COMMIT included, in as few round trips as possible: two when no
+    inline projection runs and no idempotent retry is in the batch."""
+    streams = list({e.stream_id for g in batch for e in g.events})
+    keys = [(e.actor_id, e.stream_id, e.client_msg_id) for g in batch for e in g.events if e.client_msg_id]
+    await cur.execute(_BEGIN, (_json(streams), _json(keys)))
+    head, now, heads, duplicate_ids = await cur.fetchone()
+    versions: dict[UUID, int] = dict(zip(streams, heads, strict=True))
+
+    originals: dict[tuple[UUID | None, UUID, str], RecordedEvent] = {}
+    if duplicate_ids:
+        await cur.execute(_BY_IDS, (duplicate_ids,))
+        for row in await cur.fetchall():
+            ev = row_to_event(row)
+            originals[(ev.actor_id, ev.stream_id, ev.client_msg_id or "")] = ev
+
+    committed: list[RecordedEvent] = []
+    for g in batch:
+        g.error = None
+        dup = find_duplicate(g, originals)
+        if dup is not None:
+            g.results = [AppendResult(dup, duplicate=True)]
+            continue
+        conflict = check_versions(g, versions)
+        if conflict is not None:
+            g.error, g.results = conflict, None
+            continue
+        g.results = []
+        for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
+            head += 1
+            versions[new.stream_id] = version = versions.get(new.stream_id, 0) + 1
+            ev = RecordedEvent(
+                head, new.stream_id, version, new.type, schema_version,
+                data, metadata(new, node_id), new.actor_id, new.client_msg_id, now,
+            )  # fmt: skip
+            g.results.append(AppendResult(ev))
+            committed.append(ev)
+            if new.client_msg_id:
+                originals[(new.actor_id, new.stream_id, new.client_msg_id)] = ev
+
+    if not committed:
+        await cur.execute("COMMIT")
+    elif not inline:
+        await cur.execute(_INSERT + "; COMMIT", (_event_rows(committed),))
+    else:
+        await cur.execute(_INSERT, (_event_rows(committed),))
+        await project(cur, inline, committed)
+    return committed
+
+
+def find_duplicate(g: Group, originals: dict[tuple[UUID | None, UUID, str], RecordedEvent]) -> RecordedEvent | None:
+    # A group's identity is its first keyed event: a retry of the group finds that one.
+    for e in g.events:
+        if e.client_msg_id:
+            return originals.get((e.actor_id, e.stream_id, e.client_msg_id))
+    return None
+
+
+def check_versions(g: Group, versions: dict[UUID, int]) -> VersionConflict | None:
+    # An expected version applies to a stream's first event in the group.
+    seen: set[UUID] = set()
+    for e in g.events:
+        if e.expected_version is not None and e.stream_id not in seen:
+            current = versions.get(e.stream_id, 0)
+            if e.expected_version != current:
+                what = "to be new" if e.expected_version == NO_STREAM else f"at version {e.expected_version}"
+                return VersionConflict(
+                    f"stream {e.stream_id} expected {what}, found version {current}",
+                    details={"stream_id": str(e.stream_id), "expected": e.expected_version, "actual": current},
+                )
+        seen.add(e.stream_id)
+    return None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _event_rows(events: Sequence[RecordedEvent]) -> str:
+    """The rows for _INSERT, in its column order (tuples: orjson encodes them ~6x faster than dataclasses)."""
+    return _json(
+        [
+            (e.id, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.actor_id, e.client_msg_id)
+            for e in events
+        ]
+    )
