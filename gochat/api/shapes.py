@@ -16,7 +16,7 @@ from ..projections.receipts import RoomEntry
 _ZERO = timedelta(0)
 
 
-def rfc3339(at: datetime | None) -> datetime | None:
+def utc_time(at: datetime | None) -> datetime | None:
     """The same instant in UTC, which `util.json` writes as RFC 3339 with `Z` (PROTOCOL.md)."""
     if at is None or at.utcoffset() == _ZERO:
         return at
@@ -31,7 +31,7 @@ def room_json(room: dict[str, Any]) -> dict[str, Any]:
         "type": room["type"],
         "topic": room["topic"],
         "created_by": room["created_by"],
-        "created_at": rfc3339(room["created_at"]),
+        "created_at": utc_time(room["created_at"]),
         "member_count": room["member_count"],
         "last_message_id": room["last_message_id"],
     }
@@ -49,7 +49,7 @@ def room_entry_json(entry: RoomEntry) -> dict[str, Any]:
 
 
 def member_json(member: dict[str, Any]) -> dict[str, Any]:
-    return {"user_id": member["user_id"], "role": member["role"], "joined_at": rfc3339(member["joined_at"])}
+    return {"user_id": member["user_id"], "role": member["role"], "joined_at": utc_time(member["joined_at"])}
 
 
 def message_json(m: Message) -> dict[str, Any]:
@@ -62,12 +62,12 @@ def message_json(m: Message) -> dict[str, Any]:
         "room_id": m.room_id,
         "user_id": m.user_id,
         "content": m.content,
-        "timestamp": rfc3339(m.created_at),
+        "timestamp": utc_time(m.created_at),
     }
     if m.client_msg_id:
         out["client_msg_id"] = m.client_msg_id
     if m.edited_at:
-        out["edited_at"] = rfc3339(m.edited_at)
+        out["edited_at"] = utc_time(m.edited_at)
     if m.deleted:
         out["deleted"] = True
     if m.attachments:

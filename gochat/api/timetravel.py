@@ -9,7 +9,7 @@ from aiohttp import web
 from ..errors import ValidationFailed
 from ..keys import TIME_TRAVEL
 from .rooms import caller_and_room
-from .shapes import member_json, message_json, rfc3339
+from .shapes import member_json, message_json, utc_time
 from .util import MAX_ID, json, query_int
 
 routes = web.RouteTableDef()
@@ -44,6 +44,6 @@ async def room_state(request: web.Request) -> web.Response:
             "members": [member_json(m) for m in then.members],
             "messages": [message_json(m) for m in then.messages],
             "has_more": then.has_more,
-            "at": {"id": then.at.id, "timestamp": rfc3339(then.at.recorded_at)},
+            "at": {"id": then.at.id, "timestamp": utc_time(then.at.recorded_at)},
         }
     )

@@ -21,6 +21,12 @@ from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
+# Stored events sharing an idempotency key with the batch's (a JSON array of [actor, stream, key]).
+_STORED_KEYS = (
+    "(e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements({keys}::jsonb) AS k)"
+)
+
 # Parameters travel as one JSON array of arrays each: orjson encodes a batch (UUIDs included) in one C
 # call, where psycopg2 would adapt every array element in Python and send long ARRAY[...] literals;
 # jsonb_array_elements with ->> is also the cheapest of the JSON forms for the server to take apart.
@@ -31,8 +37,7 @@ _BEGIN = (
     " ARRAY(SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id::uuid), 0)"
     " FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS s(id, n) ORDER BY s.n),"
     # the ids of stored events sharing an idempotency key with the batch (almost always none)
-    " ARRAY(SELECT e.id FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
-    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%s::jsonb) AS k))"
+    f" ARRAY(SELECT e.id FROM events e WHERE {_STORED_KEYS.format(keys='%s')})"
 )
 _BY_IDS = f"SELECT {COLUMNS} FROM events WHERE id = ANY(%s)"
 # recorded_at is left to its default, now(): the transaction's start, the same `now` _BEGIN returned.
@@ -52,8 +57,7 @@ _INSERT = (
 _FAST = (
     "LOCK TABLE events IN EXCLUSIVE MODE;"
     " WITH h AS (SELECT coalesce(max(id), 0) AS head, now() AS at FROM events),"
-    " d AS (SELECT EXISTS (SELECT 1 FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
-    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%(keys)s::jsonb) AS k)) AS hit),"
+    f" d AS (SELECT EXISTS (SELECT 1 FROM events e WHERE {_STORED_KEYS.format(keys='%(keys)s')}) AS hit),"
     " r AS (SELECT (x->>0)::uuid AS stream_id, x, n"
     " FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(x, n)),"
     " v AS (SELECT s.stream_id,"

@@ -46,8 +46,7 @@ class InlineProjections:
     def __init__(self, store: EventStore, projections: Sequence[Projection]) -> None:
         self.store = store
         self.projections = [p for p in projections if p.inline]
-        self.names = [p.name for p in self.projections]
-        self.checkpoint_names = self.names
+        self.checkpoint_names = [p.name for p in self.projections]
 
     async def apply_batch(
         self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
@@ -60,7 +59,7 @@ class InlineProjections:
         cur = batch.cursor
         if checkpoints is None:
             await batch.flush()  # whatever the caller queued runs first
-            checkpoints = await read_checkpoints(cur, self.names)
+            checkpoints = await read_checkpoints(cur, self.checkpoint_names)
         first = events[0].id
         for projection in self.projections:
             behind = checkpoints[projection.name]
@@ -68,7 +67,7 @@ class InlineProjections:
                 await batch.flush()
                 await self._fill(cur, projection, behind, first)
             await projection.apply_batch(batch, events)
-        await advance(batch, self.names, events[-1].id)
+        await advance(batch, self.checkpoint_names, events[-1].id)
 
     async def _fill(self, cur: Cursor, projection: Projection, after: int, until: int) -> None:
         while after < until - 1:
