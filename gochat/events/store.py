@@ -73,23 +73,21 @@ class EventStore:
         self.stats = WriterStats()
         self.flush_observer: Callable[[float, int], None] | None = None
         self._queue: deque[Group] = deque()
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._last: asyncio.Task[None] | None = None
+        self._busy = 0  # flushes launched and not yet committed
+        self._starting = False  # a flush is launched and has not yet taken its batch
+        self._accepting = False
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._closing = False
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="gochat-group-commit")
+        self._accepting = True
 
     async def close(self) -> None:
-        """Flush everything already accepted, then stop the writer."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        """Flush everything already accepted, then stop accepting."""
+        self._accepting = False
+        while self._flushes:
+            await asyncio.wait(set(self._flushes))
 
     def add_listener(self, listener: CommitListener) -> None:
         self.listeners.append(listener)
@@ -105,13 +103,13 @@ class EventStore:
         """
         if not events:
             return []
-        if self._closing or self._task is None:
+        if not self._accepting:
             raise Unavailable("the event store is not accepting appends (shutting down)")
         data = [self.registry.validate(e.type, e.data) for e in events]
         schema_versions = [self.registry.spec(e.type).version for e in events]
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         self._queue.append(Group(list(events), data, schema_versions, future))
-        self._wakeup.set()
+        self._launch()
         # A caller cancelled here cancels only its own wait: the group stays queued and is committed
         # with its batch (the writer skips futures already done), like any append already accepted.
         return await future
@@ -119,28 +117,16 @@ class EventStore:
     async def append_one(self, event: NewEvent) -> AppendResult:
         return (await self.append(event))[0]
 
-    async def _run(self) -> None:
-        in_flight: set[asyncio.Task[None]] = set()
-        previous: asyncio.Task[None] | None = None
-        while True:
-            if not self._queue:
-                if self._closing:
-                    if not in_flight:
-                        return
-                    await asyncio.wait(in_flight)
-                    continue
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                continue
-            if len(in_flight) >= self.pipeline:
-                # The queue keeps gathering meanwhile: the next batch is taken when a slot frees.
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                in_flight -= done
-                continue
-            batch = self._take_batch(split=not in_flight)
-            previous = asyncio.get_running_loop().create_task(self._flush(batch, previous))
-            in_flight.add(previous)
-            previous.add_done_callback(in_flight.discard)
+    def _launch(self) -> None:
+        """Start a flush if work waits, no flush is about to take it, and the pipeline has room. The
+        flush takes its batch when it first runs, so it gathers every append queued until then."""
+        if self._queue and not self._starting and self._busy < self.pipeline:
+            self._starting = True
+            self._busy += 1
+            task = asyncio.get_running_loop().create_task(self._flush(self._last), name="gochat-group-commit")
+            self._last = task
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
 
     def _take_batch(self, *, split: bool) -> list[Group]:
         limit = self.max_batch
@@ -158,25 +144,20 @@ class EventStore:
             count += len(group.events)
         return batch
 
-    async def _flush(self, batch: list[Group], previous: asyncio.Task[None] | None = None) -> None:
+    async def _flush(self, previous: asyncio.Task[None] | None) -> None:
+        self._starting = False
+        batch = self._take_batch(split=self._busy == 1)
+        self._launch()  # what a split or max_batch left queued, when the pipeline has room
         started = time.perf_counter()
         try:
-            committed = await self._commit(batch)
-        except Exception as exc:
-            if is_connection_error(exc) or isinstance(exc, Unavailable) or len(batch) == 1:
-                err = Unavailable("database unavailable") if is_connection_error(exc) else exc
-                for g in batch:
-                    g.error, g.results = err, None
-                committed = []
-            else:
-                # One bad group must not sink its neighbours: retry each on its own.
-                committed = []
-                for g in batch:
-                    g.error, g.results = None, None
-                    try:
-                        committed.extend(await self._commit([g]))
-                    except Exception as one:
-                        g.error = Unavailable("database unavailable") if is_connection_error(one) else one
+            committed = await self._commit_or_isolate(batch)
+        finally:
+            self._busy -= 1
+        if self._queue:
+            # The next batch goes to the database before this one is delivered: the caller wake-ups
+            # and the fan-out below then overlap its round trips instead of delaying them.
+            self._launch()
+            await asyncio.sleep(0)
         elapsed = time.perf_counter() - started
         if previous is not None and not previous.done():
             # Callers and listeners hear of flushes in the order they started (see the module doc).
@@ -197,6 +178,25 @@ class EventStore:
         if committed:
             for listener in self.listeners:
                 listener(committed)
+
+    async def _commit_or_isolate(self, batch: list[Group]) -> list[RecordedEvent]:
+        try:
+            return await self._commit(batch)
+        except Exception as exc:
+            if is_connection_error(exc) or isinstance(exc, Unavailable) or len(batch) == 1:
+                err = Unavailable("database unavailable") if is_connection_error(exc) else exc
+                for g in batch:
+                    g.error, g.results = err, None
+                return []
+            # One bad group must not sink its neighbours: retry each on its own.
+            committed: list[RecordedEvent] = []
+            for g in batch:
+                g.error, g.results = None, None
+                try:
+                    committed.extend(await self._commit([g]))
+                except Exception as one:
+                    g.error = Unavailable("database unavailable") if is_connection_error(one) else one
+            return committed
 
     async def _commit(self, batch: list[Group]) -> list[RecordedEvent]:
         if fast_path_applies(batch):
