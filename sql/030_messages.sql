@@ -39,7 +39,8 @@ CREATE TABLE reactions (
 );
 
 -- One row per joined member of a room: how far they have read, and how many messages after that
--- they have not. Kept by the projection, never counted over history at read time:
+-- they have not. (080_unread_counters.sql replaced unread_count with per-room counters; these
+-- were the rules until then.) Kept by the projection, never counted over history at read time:
 -- - message.posted by A: +1 for every other member; A's own marker moves to the new message and
 --   A's count drops to 0 (writing in a room means having read it, as Slack and Zulip do).
 -- - receipt.read X: marker = max(marker, X); the count is recounted over the messages after the

@@ -90,12 +90,13 @@ class PgCluster:
 
         asyncio.run(migrate())
 
-    def new_database(self) -> str:
+    def new_database(self, *, migrated: bool = True) -> str:
         self._n += 1
         name = f"{self.run_id}_{self._n}"
+        template = f' TEMPLATE "{self.template}"' if migrated else ""
         conn = _admin(self.admin_dsn)
         try:
-            conn.cursor().execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            conn.cursor().execute(f'CREATE DATABASE "{name}"{template}')
         finally:
             conn.close()
         self.created.append(name)

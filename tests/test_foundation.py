@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from gochat import migrations
 from gochat.cli import main
 from gochat.db import Database
+from gochat.projections import receipts
 from gochat.settings import Settings, SettingsError, ensure_dev_secret
 
 
@@ -107,3 +109,41 @@ async def test_unknown_route_answers_in_the_error_shape(client: Any) -> None:
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"
     assert resp.headers["X-Request-ID"] == "abc-123"
+
+
+async def test_moving_unread_counts_to_per_room_counters_keeps_every_count(pg_cluster: Any, tmp_path: Path) -> None:
+    """Migration 080 replaces each receipt's unread_count with a per-room live count and a per-member
+    seen count; a database migrated before it keeps every member's marker and count."""
+    before = tmp_path / "sql"
+    before.mkdir()
+    for m in migrations.load_migrations():
+        if m.version < 80:
+            (before / m.name).write_text(m.sql)
+    dsn = pg_cluster.new_database(migrated=False)
+    db = await Database.connect(dsn, minsize=1, maxsize=2)
+    room, other, alice, bob = (uuid.uuid4() for _ in range(4))
+    try:
+        await migrations.migrate(db, before)
+        async with db.transaction() as cur:
+            for id_, room_id, author, deleted in [
+                (1, room, alice, False), (2, room, bob, False), (3, room, alice, True),
+                (4, room, alice, False), (5, room, alice, False), (6, other, alice, False),
+            ]:  # fmt: skip
+                await cur.execute(
+                    "INSERT INTO messages (room_id, id, user_id, content, created_at, deleted, deleted_id)"
+                    " VALUES (%s, %s, %s, 'x', now(), %s, %s)",
+                    (room_id, id_, author, deleted, 9 if deleted else None),
+                )
+            await cur.execute(
+                "INSERT INTO receipts (room_id, user_id, last_read_id, unread_count)"
+                " VALUES (%s, %s, 5, 0), (%s, %s, 2, 2), (%s, %s, 0, 1)",
+                (room, alice, room, bob, other, bob),
+            )
+        await migrations.migrate(db)
+        async with db.cursor() as cur:
+            assert await receipts.get_receipt(cur, room, alice) == receipts.Receipt(5, 0)
+            assert await receipts.get_receipt(cur, room, bob) == receipts.Receipt(2, 2)
+            assert await receipts.get_receipt(cur, other, bob) == receipts.Receipt(0, 1)
+    finally:
+        await db.close()
+        pg_cluster.drop(dsn)

@@ -1,12 +1,14 @@
 """Projection "receipts": each joined member's read marker and unread count (rules in
-sql/030_messages.sql), plus the caller's room list that GET /rooms serves.
+sql/080_unread_counters.sql), plus the caller's room list that GET /rooms serves.
 
-The receipts table lists exactly the joined members of each room, so this projection needs no
-membership table of its own. Recounts and deletions read `messages` (owned by "history"), always
-bounded to what was true at the event being applied (`id < event`, `deleted_id` compared with
-it), so they give the same answer whether history is level with this projection (inline: history
-applies each batch first) or far ahead of it (a rebuild catches history up first). History must
-therefore come before receipts in `all_projections()`.
+An unread count is the room's live-message count minus the member's `seen_count` (the live messages
+at or below the marker), so a message writes its room's counter and its author's receipt, not every
+member's. The receipts table lists exactly the joined members of each room, so this projection needs
+no membership table of its own. Receipts and deletions read `messages` (owned by "history"), always
+bounded to what was true at the event being applied (`id < event`, `deleted_id` compared with it),
+so they give the same answer whether history is level with this projection (inline: history applies
+each batch first) or far ahead of it (a rebuild catches history up first). History must therefore
+come before receipts in `all_projections()`.
 """
 
 from __future__ import annotations
@@ -26,66 +28,68 @@ from .history import REACTIONS, Message, message_row
 from .rooms import ROOM_COLUMNS, room_row
 from .runs import apply_in_runs
 
-# A run of posts, set-based. For each member of a room in the run: if they posted, their marker
-# moves to their last post and their count restarts at 0; either way every post of the run after
-# their (new) marker adds one. Only the posters can have a marker inside the run, so everyone else
-# takes the cheap branch (the whole run of the room). LIMIT <the run's length> tells the planner
-# how many rows the set-returning function yields: assuming its default 100 rooms, it chose to scan
-# all of receipts (twice) for each run while the table was a few thousand rows; that scan, under the
-# writers' lock, grew with the table and its dead rows (`rebuild all` of 1M events: 1,051 s).
+# A run of posts, set-based: each room's live count grows by its posts in the run; each author's
+# marker moves to their last post of the run, with seen_count the room's live count up to it.
+# LIMIT <the run's length> tells the planner how many rows the set-returning function yields (it
+# assumes 100, and once chose to scan all of receipts for each run on that estimate).
 _POSTED = """
 WITH p AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS p(room uuid, id bigint, author uuid) LIMIT %s),
-rs AS (SELECT room, min(id) AS first, count(*) AS n FROM p GROUP BY room),
-own AS (SELECT room, author, max(id) AS last FROM p WHERE author IS NOT NULL GROUP BY room, author),
-t AS (SELECT r.room_id, r.user_id, greatest(r.last_read_id, o.last) AS marker, o.last IS NOT NULL AS posted,
-             rs.first, rs.n
-      FROM rs JOIN receipts r ON r.room_id = rs.room
-      LEFT JOIN own o ON o.room = r.room_id AND o.author = r.user_id)
-UPDATE receipts r SET last_read_id = t.marker,
-    unread_count = CASE WHEN t.posted THEN 0 ELSE r.unread_count END
-        + CASE WHEN t.marker < t.first THEN t.n
-               ELSE (SELECT count(*) FROM p WHERE p.room = t.room_id AND p.id > t.marker) END
-FROM t WHERE r.room_id = t.room_id AND r.user_id = t.user_id
+c AS (INSERT INTO room_message_counts AS c (room_id, live_count)
+      SELECT room, count(*) FROM p GROUP BY room
+      ON CONFLICT (room_id) DO UPDATE SET live_count = c.live_count + EXCLUDED.live_count
+      RETURNING c.room_id, c.live_count),
+own AS (SELECT room, author, max(id) AS last FROM p WHERE author IS NOT NULL GROUP BY room, author)
+UPDATE receipts r SET last_read_id = own.last,
+    seen_count = c.live_count - (SELECT count(*) FROM p WHERE p.room = own.room AND p.id > own.last)
+FROM own JOIN c ON c.room_id = own.room
+WHERE r.room_id = own.room AND r.user_id = own.author AND r.last_read_id < own.last
 """
-# Forward only; the count is redone over the window after the new marker, as of this event.
-_READ = """
-UPDATE receipts r SET last_read_id = %(to)s,
-    unread_count = (SELECT count(*) FROM messages m
-                    WHERE m.room_id = r.room_id AND m.id > %(to)s AND m.id < %(event)s
-                      AND m.user_id IS DISTINCT FROM r.user_id
-                      AND (m.deleted_id IS NULL OR m.deleted_id > %(event)s))
-WHERE r.room_id = %(room)s AND r.user_id = %(user)s AND r.last_read_id < %(to)s
+_LIVE = "coalesce((SELECT live_count FROM room_message_counts WHERE room_id = %(room)s), 0)"
+# Forward only: seen_count is the live count less the live messages after the new marker, as of this
+# event (a window no larger than the badge it replaces). A marker never passes the read itself (the
+# service only reads to existing messages; a log may hold anything), so later posts land above it.
+_READ = f"""
+UPDATE receipts r SET last_read_id = least(%(to)s, %(event)s),
+    seen_count = {_LIVE} - (SELECT count(*) FROM messages m
+                            WHERE m.room_id = r.room_id AND m.id > least(%(to)s, %(event)s) AND m.id < %(event)s
+                              AND (m.deleted_id IS NULL OR m.deleted_id > %(event)s))
+WHERE r.room_id = %(room)s AND r.user_id = %(user)s AND r.last_read_id < least(%(to)s, %(event)s)
 """
 # Only if this very event made the tombstone (a repeated delete changes nothing).
 _DELETED = """
-UPDATE receipts r SET unread_count = r.unread_count - 1
-FROM messages m
-WHERE m.room_id = %(room)s AND m.id = %(id)s AND m.deleted_id = %(event)s
-  AND r.room_id = %(room)s AND r.last_read_id < m.id AND r.user_id IS DISTINCT FROM m.user_id
+WITH m AS (SELECT id FROM messages WHERE room_id = %(room)s AND id = %(id)s AND deleted_id = %(event)s),
+c AS (UPDATE room_message_counts SET live_count = live_count - 1
+      WHERE room_id = %(room)s AND EXISTS (SELECT 1 FROM m))
+UPDATE receipts r SET seen_count = r.seen_count - 1
+FROM m WHERE r.room_id = %(room)s AND r.last_read_id >= m.id
 """
-_JOINED = """
-INSERT INTO receipts (room_id, user_id, last_read_id, unread_count)
+_JOINED = f"""
+INSERT INTO receipts (room_id, user_id, last_read_id, seen_count)
 VALUES (%(room)s, %(user)s,
-        coalesce((SELECT max(id) FROM messages WHERE room_id = %(room)s AND id < %(event)s), 0), 0)
+        coalesce((SELECT max(id) FROM messages WHERE room_id = %(room)s AND id < %(event)s), 0), {_LIVE})
 ON CONFLICT (room_id, user_id) DO NOTHING
 """
 _GONE = "DELETE FROM receipts WHERE room_id = %(room)s AND user_id = %(user)s"
 # As message.deleted, for every message the erasure tombstoned (history applied it first); then the
 # erased user's own markers go.
 _ERASED = """
-UPDATE receipts r SET unread_count = r.unread_count - x.n
+WITH x AS (SELECT room_id, id FROM messages WHERE user_id = %(user)s AND deleted_id = %(event)s),
+c AS (UPDATE room_message_counts rc SET live_count = rc.live_count - n.n
+      FROM (SELECT room_id, count(*) AS n FROM x GROUP BY room_id) n WHERE rc.room_id = n.room_id)
+UPDATE receipts r SET seen_count = r.seen_count - y.n
 FROM (SELECT rc.room_id, rc.user_id, count(*) AS n FROM receipts rc
-      JOIN messages m ON m.room_id = rc.room_id AND m.id > rc.last_read_id
-      WHERE m.user_id = %(user)s AND m.deleted_id = %(event)s AND rc.user_id <> %(user)s
-      GROUP BY 1, 2) x
-WHERE r.room_id = x.room_id AND r.user_id = x.user_id;
+      JOIN x ON x.room_id = rc.room_id AND x.id <= rc.last_read_id
+      WHERE rc.user_id <> %(user)s GROUP BY 1, 2) y
+WHERE r.room_id = y.room_id AND r.user_id = y.user_id;
 DELETE FROM receipts WHERE user_id = %(user)s
 """
+# A member's unread count, from their receipt `rc` and their room's counter `c`.
+UNREAD = "coalesce(c.live_count, 0) - rc.seen_count"
 
 
 class ReceiptsProjection(Projection):
     name = "receipts"
-    tables = ("receipts",)
+    tables = ("receipts", "room_message_counts")
     handles = frozenset(
         {"message.posted", "message.deleted", "receipt.read", "member.joined", "member.left",
          "member.kicked", "member.banned", "user.erased"}
@@ -125,7 +129,9 @@ class Receipt:
 
 async def get_receipt(cur: Cursor, room_id: UUID, user_id: UUID) -> Receipt | None:
     await cur.execute(
-        "SELECT last_read_id, unread_count FROM receipts WHERE room_id = %s AND user_id = %s", (room_id, user_id)
+        f"SELECT rc.last_read_id, {UNREAD} FROM receipts rc LEFT JOIN room_message_counts c ON c.room_id = rc.room_id"
+        " WHERE rc.room_id = %s AND rc.user_id = %s",
+        (room_id, user_id),
     )
     row = await cur.fetchone()
     return Receipt(*row) if row else None
@@ -145,11 +151,13 @@ async def my_rooms(cur: Cursor, user_id: UUID) -> list[RoomEntry]:
     """The rooms the user has joined, most recent activity first, each with the user's marker and
     unread count and the room's newest message: primary-key lookups per room, no counting."""
     await cur.execute(
-        f"SELECT {ROOM_COLUMNS}, mb.role, coalesce(rc.last_read_id, 0), coalesce(rc.unread_count, 0),"
+        f"SELECT {ROOM_COLUMNS}, mb.role, coalesce(rc.last_read_id, 0),"
+        f" CASE WHEN rc.room_id IS NULL THEN 0 ELSE {UNREAD} END,"
         f" {MESSAGE_COLUMNS}, {REACTIONS}"
         " FROM memberships mb"
         " JOIN rooms r ON r.id = mb.room_id"
         " LEFT JOIN receipts rc ON rc.room_id = mb.room_id AND rc.user_id = mb.user_id"
+        " LEFT JOIN room_message_counts c ON c.room_id = mb.room_id"
         " LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_message_id"
         " WHERE mb.user_id = %(viewer)s AND mb.state = 'joined'"
         " ORDER BY coalesce(r.last_message_id, 0) DESC, r.created_at DESC, r.id",
