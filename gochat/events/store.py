@@ -5,12 +5,12 @@ reads the head and assigns ids `head + 1 ...`. The lock conflicts only with othe
 take ACCESS SHARE and are never blocked) and is held until commit, so ids become visible strictly in
 commit order and without gaps: a reader tailing `id > N` can never see N + 2 and later find N + 1.
 The lock is transaction-scoped, so it works behind transaction-pooling proxies, and it serializes
-writers across processes. Its cost is amortized by group commit: one writer task per process drains
-every append waiting at that moment into one transaction.
+writers across processes. Its cost is amortized by group commit: a flush per process at a time
+(`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST): lock, head, stream versions, idempotency
-check and an INSERT that assigns ids and versions itself, so no Python runs between taking the lock
-and writing.
+The common batch is one statement (transactions.py, _FAST: the function in sql/081): lock, head,
+stream versions, idempotency check and an INSERT that assigns ids and versions itself, so no Python
+runs between taking the lock and writing.
 
 Pipelining (`pipeline` > 1, off by default). Up to `pipeline` transactions are in flight at once, on
 separate connections: while one holds the lock and commits, the next has been sent and waits for

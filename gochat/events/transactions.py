@@ -21,12 +21,6 @@ from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
-# Stored events sharing an idempotency key with the batch's (a JSON array of [actor, stream, key]).
-_STORED_KEYS = (
-    "(e.actor_id, e.stream_id, e.client_msg_id) IN"
-    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements({keys}::jsonb) AS k)"
-)
-
 # Parameters travel as one JSON array of arrays each: orjson encodes a batch (UUIDs included) in one C
 # call, where psycopg2 would adapt every array element in Python and send long ARRAY[...] literals;
 # jsonb_array_elements with ->> is also the cheapest of the JSON forms for the server to take apart.
@@ -37,7 +31,8 @@ _BEGIN = (
     " ARRAY(SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id::uuid), 0)"
     " FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS s(id, n) ORDER BY s.n),"
     # the ids of stored events sharing an idempotency key with the batch (almost always none)
-    f" ARRAY(SELECT e.id FROM events e WHERE {_STORED_KEYS.format(keys='%s')})"
+    " ARRAY(SELECT e.id FROM events e WHERE (e.actor_id, e.stream_id, e.client_msg_id) IN"
+    " (SELECT (k->>0)::uuid, (k->>1)::uuid, k->>2 FROM jsonb_array_elements(%s::jsonb) AS k))"
 )
 _BY_IDS = f"SELECT {COLUMNS} FROM events WHERE id = ANY(%s)"
 # recorded_at is left to its default, now(): the transaction's start, the same `now` _BEGIN returned.
@@ -49,30 +44,13 @@ _INSERT = (
 
 
 # The common case in one round trip, the lock held for database work only: no group names an
-# expected version and no key repeats within the batch. ids and versions are assigned here, from the
-# head and stream versions read under the lock; if any key is already stored (an idempotent retry),
-# nothing is inserted and the writer takes the general path (_BEGIN) in a new transaction.
-# Without BEGIN the two statements are one implicit transaction that commits before the answer comes
-# back (the simple query protocol), so without inline projections this is the whole append.
-_FAST = (
-    "LOCK TABLE events IN EXCLUSIVE MODE;"
-    " WITH h AS (SELECT coalesce(max(id), 0) AS head, now() AS at FROM events),"
-    f" d AS (SELECT EXISTS (SELECT 1 FROM events e WHERE {_STORED_KEYS.format(keys='%(keys)s')}) AS hit),"
-    " r AS (SELECT (x->>0)::uuid AS stream_id, x, n"
-    " FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(x, n)),"
-    " v AS (SELECT s.stream_id,"
-    " coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS base"
-    " FROM (SELECT DISTINCT stream_id FROM r) AS s),"
-    " i AS (INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)"
-    " SELECT h.head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),"
-    " r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6"
-    " FROM r JOIN v USING (stream_id) CROSS JOIN h WHERE NOT (SELECT hit FROM d)"
-    " RETURNING id, version),"
-    # the inline projections' checkpoints, locked as they would lock them (see InlineProjector)
-    " c AS (SELECT name, position FROM projection_checkpoints WHERE name = ANY(%(names)s::text[]) FOR UPDATE)"
-    " SELECT h.head, h.at, d.hit, ARRAY(SELECT version FROM i ORDER BY id),"
-    " ARRAY(SELECT name FROM c ORDER BY name), ARRAY(SELECT position FROM c ORDER BY name) FROM h, d"
-)
+# expected version and no key repeats within the batch. The function (sql/081_append_function.sql)
+# takes the lock and assigns ids and versions from the head and stream versions it reads under it;
+# if any key is already stored (an idempotent retry), nothing is inserted and the writer takes the
+# general path (_BEGIN) in a new transaction. A function, so its plan is kept per connection: as a
+# statement its planning cost more than its execution. Without BEGIN the call is its own transaction,
+# so without inline projections this is the whole append.
+_FAST = "SELECT * FROM gochat_append(%(keys)s::jsonb, %(rows)s::jsonb, %(names)s::text[])"
 
 
 class InlineProjector(Protocol):
