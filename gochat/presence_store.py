@@ -61,6 +61,7 @@ class PresenceBase(ABC):
         self.ttl = ttl
         self._counts: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def local_users(self) -> frozenset[str]:
@@ -69,10 +70,14 @@ class PresenceBase(ABC):
     async def start(self) -> None:
         await self.heartbeat()
         if self._task is None:
+            self._closing = False
             self._task = asyncio.get_running_loop().create_task(self._beat(), name="gochat-presence-heartbeat")
 
     async def close(self) -> None:
         if self._task is not None:
+            # The flag as well as the cancel: a cancel landing inside a Redis command can come back
+            # as a connection error, which the heartbeat swallows (seen: close() then waited forever).
+            self._closing = True
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
@@ -81,7 +86,7 @@ class PresenceBase(ABC):
         self._counts.clear()
 
     async def _beat(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.ttl / 3)
             try:
                 await self.heartbeat()
