@@ -246,7 +246,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 async def _gateway(app: web.Application) -> AsyncIterator[None]:
     """The live side: hub (local fan-out), relay (ordering across nodes), presence."""
     settings, db, store = app[SETTINGS], app[DB], app[STORE]
-    hub = Hub(max_buffer=settings.ws_max_buffer_bytes)
+    hub = Hub(max_buffer=settings.ws_max_buffer_bytes, heartbeat=settings.ws_heartbeat)
 
     async def rooms_of(user_id: UUID) -> list[UUID]:
         async with db.read(user_id) as cur:

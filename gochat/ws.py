@@ -134,7 +134,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if room is not None:
         await _ensure_member(request, user, room)
 
-    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat, max_msg_size=MAX_FRAME, compress=False, autoping=True)
+    # The hub pings and notices dead peers (hub.py); pings and pongs reach the read loop, which
+    # stamps every frame as heard.
+    ws = web.WebSocketResponse(heartbeat=None, max_msg_size=MAX_FRAME, compress=False, autoping=False)
     await ws.prepare(request)
     assert request.transport is not None
     _cap_kernel_buffer(request.transport, settings.ws_socket_sndbuf)
@@ -262,11 +264,16 @@ class _Session:
 
     # --- the read loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        ws = self.conn.socket
+        conn = self.conn
+        ws = conn.socket
         assert isinstance(ws, web.WebSocketResponse)
+        clock = asyncio.get_running_loop().time
         async for msg in ws:
+            conn.heard = clock()
             if msg.type == WSMsgType.TEXT:
                 await self.handle(msg.data)
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 self.error("unsupported_frame", "send JSON text frames")
             elif msg.type == WSMsgType.ERROR:

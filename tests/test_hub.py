@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gochat.hub import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, Connection, Hub, encode_text_frame
+from gochat.hub import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, PING_FRAME, Connection, Hub, encode_text_frame
 
 
 @dataclass(eq=False)
@@ -17,6 +17,7 @@ class Peer:
     written: list[bytes] = field(default_factory=list)
     buffered: int = 0
     closed_with: int | None = None
+    aborted: bool = False
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -25,7 +26,10 @@ class Peer:
         return self.buffered
 
     def is_closing(self) -> bool:
-        return self.closed_with is not None
+        return self.closed_with is not None or self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
         self.closed_with = code
@@ -70,4 +74,25 @@ async def test_a_connection_whose_token_expired_is_closed_by_the_sweep() -> None
     while expiring.closed_with is None and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert (expiring.closed_with, lasting.closed_with) == (CLOSE_TOKEN_EXPIRED, None)
+    await hub.shutdown()
+
+
+async def test_a_silent_connection_is_pinged_then_aborted_as_a_dead_peer() -> None:
+    hub, room = Hub(expiry_sweep=0.01, heartbeat=0.2), uuid.uuid4()
+    silent, talking = connect(hub, room), connect(hub, room)
+    (talker,) = (c for c in hub.rooms[room] if c.transport is talking)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < 0.3:  # past one heartbeat, short of two
+        talker.heard = loop.time()  # as ws.py stamps each frame it reads
+        await asyncio.sleep(0.01)
+    assert PING_FRAME in silent.written
+    assert not silent.aborted
+    while loop.time() - start < 0.5:  # past two heartbeats
+        talker.heard = loop.time()
+        await asyncio.sleep(0.01)
+    assert silent.aborted
+    assert hub.dead_closed == 1
+    assert not talking.aborted
+    assert PING_FRAME not in talking.written
     await hub.shutdown()

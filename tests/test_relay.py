@@ -49,6 +49,9 @@ class FakeTransport:
     def is_closing(self) -> bool:
         return False
 
+    def abort(self) -> None:
+        raise AssertionError("the relay's tests never leave a connection silent that long")
+
 
 class FakeSocket:
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:

@@ -486,3 +486,41 @@ async def test_a_slow_reader_is_cut_off_without_slowing_the_others(
     slow_writer.close()
     await wa.close()
     await wb.close()
+
+
+async def test_the_server_pings_idle_sockets_and_drops_a_peer_that_stopped_answering(
+    aiohttp_client: Callable[..., Any], settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(settings.with_overrides(ws_heartbeat=1.0)))
+    alice = await signup(client)
+    room = await make_room(client, alice)
+    alive = await connect(client, alice, room)  # aiohttp answers pings while it is read
+    heard: list[dict[str, Any]] = []
+    reader = asyncio.create_task(_read_into(alive, heard))
+    gone = await client.ws_connect("/ws", params={"token": alice.access_token}, autoping=False)  # never answers
+    loop = asyncio.get_running_loop()
+    start, pings = loop.time(), 0
+    while True:
+        msg = await gone.receive(timeout=10)
+        if msg.type == aiohttp.WSMsgType.PING:
+            pings += 1
+        elif msg.type != aiohttp.WSMsgType.TEXT:
+            break
+    # silent for twice the heartbeat, noticed by the next one-second sweep
+    assert pings >= 1
+    assert loop.time() - start < 2 * 1.0 + 1.0 + 1.0
+    assert client.app[HUB].dead_closed == 1
+    # the socket that answered is still served
+    await alive.send_json(message(room, "still here", "alive-1"))
+    deadline = loop.time() + 5
+    while not any(f.get("content") == "still here" for f in heard) and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert any(f.get("content") == "still here" for f in heard)
+    await alive.close()
+    await reader
+
+
+async def _read_into(ws: aiohttp.ClientWebSocketResponse, frames: list[dict[str, Any]]) -> None:
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            frames.append(msg.json())
