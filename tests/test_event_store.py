@@ -191,6 +191,7 @@ class Seen:
         self.rows: list[tuple[int, int]] = []
 
     checkpoint_names = ()
+    posted_functions = None  # applied here, in Python, not by a function of the append
 
     async def apply_batch(
         self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None
@@ -255,6 +256,7 @@ class Exploding:
     """An inline projection that fails on one particular message."""
 
     checkpoint_names = ()
+    posted_functions = None  # applied here, in Python, not by a function of the append
 
     async def apply_batch(
         self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None

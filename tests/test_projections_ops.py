@@ -358,7 +358,8 @@ async def test_inline_projections_fill_what_a_writer_without_them_appended(db: D
     store.inline.append(InlineProjections(store, all_projections()))
     store.start()
     try:
-        # the one-statement path (no expected version), then the general path (an expected version)
+        # a post alone: the one-call path finds the projections behind (GC001), writes nothing, and
+        # the general path fills the gap; then a post with an expected version (the general path)
         await store.append_one(NewEvent("message.posted", room, {"content": "projected"}, actor_id=user))
         await store.append_one(NewEvent("message.posted", room, {"content": "also"}, actor_id=user, expected_version=8))
     finally:

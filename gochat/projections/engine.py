@@ -47,6 +47,9 @@ class InlineProjections:
         self.store = store
         self.projections = [p for p in projections if p.inline]
         self.checkpoint_names = [p.name for p in self.projections]
+        posting = [p for p in self.projections if "message.posted" in p.handles]
+        functions = [p.posted_function for p in posting if p.posted_function is not None]
+        self.posted_functions: list[str] | None = functions if len(functions) == len(posting) else None
 
     async def apply_batch(
         self, batch: StatementBatch, events: Sequence[RecordedEvent], checkpoints: Mapping[str, int] | None = None

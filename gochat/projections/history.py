@@ -1,7 +1,8 @@
 """Projection "history": messages (tombstones for deleted ones), thread counters, and reactions.
 
-Runs of message.posted are applied set-based (one INSERT for the run, one UPDATE for thread roots),
-everything else one event at a time, in log order, so a batch gives what one-by-one gives.
+Runs of message.posted are applied set-based by gochat_history_posted (sql/082: one INSERT for the
+run, one UPDATE for thread roots), everything else one event at a time, in log order, so a batch
+gives what one-by-one gives.
 
 Erasure (`user.erased`) tombstones every message of the user as a delete would, and removes their
 reactions. Posts and edits by a user erased by then (a rebuild, which sees the users table at its
@@ -24,23 +25,6 @@ from .base import Projection
 from .runs import apply_in_runs
 from .users import ERASED_AUTHORS
 
-_POST = (
-    "INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)"
-    " SELECT x.room_id, x.id, x.user_id, CASE WHEN x.user_id IN " + ERASED_AUTHORS + " THEN '' ELSE x.content END,"
-    " x.created_at, x.thread_root, x.client_msg_id,"
-    " CASE WHEN x.user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE x.attachments END"
-    " FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(room_id uuid, id bigint, user_id uuid, content text,"
-    " created_at timestamptz, thread_root bigint, client_msg_id text, attachments jsonb)"
-    " ON CONFLICT (room_id, id) DO NOTHING"
-)
-# A separate statement: within one statement the UPDATE could not see roots the INSERT just wrote.
-_COUNT_REPLIES = (
-    "; UPDATE messages m SET reply_count = m.reply_count + x.n, last_reply_id = greatest(m.last_reply_id, x.last)"
-    " FROM (SELECT room_id, thread_root, count(*) AS n, max(id) AS last"
-    "       FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(room_id uuid, id bigint, thread_root bigint)"
-    "       WHERE thread_root IS NOT NULL GROUP BY room_id, thread_root) x"
-    " WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL"
-)
 _EDIT = (
     "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s"
     " WHERE room_id = %s AND id = %s AND NOT deleted"
@@ -78,6 +62,7 @@ _UNREACT = (
 
 class HistoryProjection(Projection):
     name = "history"
+    posted_function = "gochat_history_posted"  # messages and thread counters (sql/082)
     tables = ("messages", "reactions")
     handles = frozenset(
         {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "user.erased"}
@@ -116,8 +101,7 @@ class HistoryProjection(Projection):
             }
             for e in events
         ]
-        sql = _POST + (_COUNT_REPLIES if any(r["thread_root"] for r in rows) else "")
-        await cur.execute(sql, {"rows": orjson.dumps(rows).decode()})
+        await cur.execute("SELECT gochat_history_posted(%s::jsonb)", (orjson.dumps(rows).decode(),))
 
 
 # --- read queries (inside Database.read(user): row-level security applies) -----------------------

@@ -28,22 +28,6 @@ from .history import REACTIONS, Message, message_row
 from .rooms import ROOM_COLUMNS, room_row
 from .runs import apply_in_runs
 
-# A run of posts, set-based: each room's live count grows by its posts in the run; each author's
-# marker moves to their last post of the run, with seen_count the room's live count up to it.
-# LIMIT <the run's length> tells the planner how many rows the set-returning function yields (it
-# assumes 100, and once chose to scan all of receipts for each run on that estimate).
-_POSTED = """
-WITH p AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS p(room uuid, id bigint, author uuid) LIMIT %s),
-c AS (INSERT INTO room_message_counts AS c (room_id, live_count)
-      SELECT room, count(*) FROM p GROUP BY room
-      ON CONFLICT (room_id) DO UPDATE SET live_count = c.live_count + EXCLUDED.live_count
-      RETURNING c.room_id, c.live_count),
-own AS (SELECT room, author, max(id) AS last FROM p WHERE author IS NOT NULL GROUP BY room, author)
-UPDATE receipts r SET last_read_id = own.last,
-    seen_count = c.live_count - (SELECT count(*) FROM p WHERE p.room = own.room AND p.id > own.last)
-FROM own JOIN c ON c.room_id = own.room
-WHERE r.room_id = own.room AND r.user_id = own.author AND r.last_read_id < own.last
-"""
 _LIVE = "coalesce((SELECT live_count FROM room_message_counts WHERE room_id = %(room)s), 0)"
 # Forward only: seen_count is the live count less the live messages after the new marker, as of this
 # event (a window no larger than the badge it replaces). A marker never passes the read itself (the
@@ -90,6 +74,7 @@ UNREAD = "coalesce(c.live_count, 0) - rc.seen_count"
 class ReceiptsProjection(Projection):
     name = "receipts"
     tables = ("receipts", "room_message_counts")
+    posted_function = "gochat_receipts_posted"
     handles = frozenset(
         {"message.posted", "message.deleted", "receipt.read", "member.joined", "member.left",
          "member.kicked", "member.banned", "user.erased"}
@@ -116,8 +101,9 @@ class ReceiptsProjection(Projection):
 
     @staticmethod
     async def _posted(cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        rows = [{"room": e.stream_id, "id": e.id, "author": e.actor_id} for e in events]
-        await cur.execute(_POSTED, (orjson.dumps(rows).decode(), len(rows)))
+        # the run's rules are gochat_receipts_posted's (sql/082)
+        rows = [{"room_id": e.stream_id, "id": e.id, "user_id": e.actor_id} for e in events]
+        await cur.execute("SELECT gochat_receipts_posted(%s::jsonb)", (orjson.dumps(rows).decode(),))
 
 
 # --- read queries (inside Database.read(user): row-level security applies) -----------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
@@ -16,6 +18,7 @@ from .base import Projection
 
 class RoomsProjection(Projection):
     name = "rooms"
+    posted_function = "gochat_rooms_posted"  # rooms.last_message_id (sql/082)
     tables = ("rooms", "memberships")
     handles = frozenset(
         {
@@ -43,11 +46,8 @@ class RoomsProjection(Projection):
             elif e.type in self.handles:
                 await self.apply(cur, e)
         if latest:
-            await cur.execute(
-                "UPDATE rooms r SET last_message_id = greatest(coalesce(r.last_message_id, 0), x.m)"
-                " FROM unnest(%s::uuid[], %s::bigint[]) AS x(room, m) WHERE r.id = x.room",
-                (list(latest), list(latest.values())),
-            )
+            posts = [{"room_id": room, "id": last} for room, last in latest.items()]
+            await cur.execute("SELECT gochat_rooms_posted(%s::jsonb)", (orjson.dumps(posts).decode(),))
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         d = e.data
