@@ -93,7 +93,8 @@ BEGIN
             LIMIT 1) AS stored) INTO v_hit;
     IF NOT v_hit THEN
         WITH r AS (SELECT (x->>0)::uuid AS stream_id, x, n FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, n)),
-        v AS (SELECT s.stream_id,
+        -- MATERIALIZED: once per stream; inlined, the version lookup ran once per event
+        v AS MATERIALIZED (SELECT s.stream_id,
                      coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS base
               FROM (SELECT DISTINCT r.stream_id FROM r) AS s),
         i AS (INSERT INTO events (id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id)
