@@ -8,7 +8,7 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: a flush per process at a time
 (`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST: the function in sql/081): lock, head,
+The common batch is one statement (transactions.py, _FAST: gochat_append, sql/081-082): lock, head,
 stream versions, idempotency check and an INSERT that assigns ids and versions itself, so no Python
 runs between taking the lock and writing.
 
@@ -84,7 +84,7 @@ class EventStore:
         self._accepting = True
 
     async def close(self) -> None:
-        """Flush everything already accepted, then stop accepting."""
+        """Stop accepting appends, then wait until every one already accepted is committed."""
         self._accepting = False
         while self._flushes:
             await asyncio.wait(set(self._flushes))

@@ -45,12 +45,12 @@ _INSERT = (
 
 
 # The common case in one round trip, the lock held for database work only: no group names an
-# expected version and no key repeats within the batch. The function (sql/081_append_function.sql)
+# expected version and no key repeats within the batch. gochat_append (sql/081, redefined by 082)
 # takes the lock and assigns ids and versions from the head and stream versions it reads under it;
 # if any key is already stored (an idempotent retry), nothing is inserted and the writer takes the
 # general path (_BEGIN) in a new transaction. A function, so its plan is kept per connection: as a
-# statement its planning cost more than its execution. Without BEGIN the call is its own transaction,
-# so without inline projections this is the whole append.
+# statement its planning cost more than its execution. Without BEGIN the call is its own
+# transaction, so without inline projections this is the whole append.
 _FAST = "SELECT * FROM gochat_append(%(keys)s::jsonb, %(rows)s::jsonb, %(names)s::text[])"
 # A batch of posts alone, when every inline projection applies posts with a function of sql/082:
 # the call projects them and advances the checkpoints too, a transaction of its own (no BEGIN), so
