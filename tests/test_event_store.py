@@ -14,6 +14,8 @@ from gochat.errors import Unavailable, ValidationFailed, VersionConflict
 from gochat.events import NO_STREAM, EventStore, NewEvent, RecordedEvent, build_registry
 from gochat.events.catalog import MessagePosted
 from gochat.events.registry import EventRegistry
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 
 
 def msg(room: uuid.UUID, text: str = "hi", **kw: object) -> NewEvent:
@@ -105,17 +107,27 @@ async def test_retries_racing_in_one_batch_create_one_event(store: EventStore) -
     assert len(await store.read_stream(room)) == 1
 
 
-async def test_a_retry_batched_with_new_appends_returns_the_original(store: EventStore) -> None:
-    room, user = uuid.uuid4(), uuid.uuid4()
-    original = await store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1"))
-    retry, *fresh = await asyncio.gather(
-        store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1")),
-        *(store.append_one(msg(room, f"new {i}", actor_id=user, client_msg_id=f"c-{i + 2}")) for i in range(3)),
-    )
-    assert retry.duplicate
-    assert retry.event == original.event
-    assert not any(r.duplicate for r in fresh)
-    assert [e.version for e in await store.read_stream(room)] == [1, 2, 3, 4]
+@pytest.mark.parametrize("inline", [True, False], ids=["projections inline", "log alone"])
+async def test_a_retry_batched_with_new_appends_returns_the_original(db: Database, inline: bool) -> None:
+    # With projections inline the batch of posts is one call that projects them too; without, the
+    # call is the whole transaction. Either way the retry must roll it back whole, then get through.
+    store = EventStore(db, build_registry())
+    if inline:
+        store.inline.append(InlineProjections(store, all_projections()))
+    store.start()
+    try:
+        room, user = uuid.uuid4(), uuid.uuid4()
+        original = await store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1"))
+        retry, *fresh = await asyncio.gather(
+            store.append_one(msg(room, "once", actor_id=user, client_msg_id="c-1")),
+            *(store.append_one(msg(room, f"new {i}", actor_id=user, client_msg_id=f"c-{i + 2}")) for i in range(3)),
+        )
+        assert retry.duplicate
+        assert retry.event == original.event
+        assert [(r.duplicate, r.event.id) for r in fresh] == [(False, 2), (False, 3), (False, 4)]
+        assert [e.version for e in await store.read_stream(room)] == [1, 2, 3, 4]
+    finally:
+        await store.close()
 
 
 async def test_a_cancelled_caller_still_gets_its_accepted_append_committed(store: EventStore) -> None:

@@ -8,9 +8,9 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: a flush per process at a time
 (`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST: gochat_append, sql/081-082): lock, head,
-stream versions, idempotency check and an INSERT that assigns ids and versions itself, so no Python
-runs between taking the lock and writing.
+The common batch is one statement (transactions.py, _FAST: gochat_append, sql/081-083): lock, head,
+stream versions and an INSERT that assigns ids and versions itself, so no Python runs between taking
+the lock and writing; the idempotency key's unique index turns a retry into the general path.
 
 Pipelining (`pipeline` > 1, off by default). Up to `pipeline` transactions are in flight at once, on
 separate connections: while one holds the lock and commits, the next has been sent and waits for
