@@ -1,6 +1,6 @@
 """Event log append: throughput and latency of the group-commit writer, against single-row inserts.
 
-    python -m bench.append [--duration 8] [--appenders 1,10,100,1000] [--rate 5000] [--paced-duration 10]
+    python -m bench.append [--duration 8] [--appenders 1,10,100,1000,2000] [--pipeline 1,2,3] [--rate 5000]
 
 Scenarios, each on a fresh migrated database:
 - baseline: N connections, each looping single-row autocommit INSERTs into `events` (no validation,
@@ -46,6 +46,7 @@ from .common import (
 TARGET_RATE = 40_000  # events/s, group commit
 TARGET_P99_MS = 20.0  # at 5,000 events/s paced
 ROOMS = 8
+PIPELINED_FROM = 100  # fewer appenders never fill one transaction while another commits
 TEXT = "Lunch at noon? The new place on the corner has a terrace, and it should be sunny today."
 
 Step = Callable[[int], Awaitable[None]]
@@ -264,13 +265,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per closed-loop run (8)")
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (1)")
     p.add_argument(
-        "--appenders", type=_counts, default=[1, 10, 100, 1000], help="group-commit appenders (1,10,100,1000); 0 skips"
+        "--appenders",
+        type=_counts,
+        default=[1, 10, 100, 1000, 2000],
+        help="group-commit appenders (1,10,100,1000,2000); 0 skips",
     )
     p.add_argument("--baseline", type=_counts, default=[1, 10], help="baseline connections (1,10); 0 skips")
     p.add_argument("--rate", type=float, default=5000.0, help="paced run's events/s (5000); 0 skips it")
     p.add_argument("--paced-duration", type=float, default=10.0, help="measured seconds of the paced run (10)")
     p.add_argument(
-        "--pipeline", type=_counts, default=[1, 2], help="group-commit runs per transactions in flight (1,2)"
+        "--pipeline", type=_counts, default=[1, 2, 3], help="group-commit runs per transactions in flight (1,2,3)"
     )
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/append.json")
     return p.parse_args(argv)
@@ -293,7 +297,8 @@ async def run(args: argparse.Namespace) -> int:
             await scenario(baseline, n, args.warmup, args.duration)
         for pipeline in args.pipeline:
             for n in args.appenders:
-                await scenario(group_commit, n, args.warmup, args.duration, pipeline)
+                if pipeline == 1 or n >= PIPELINED_FROM:
+                    await scenario(group_commit, n, args.warmup, args.duration, pipeline)
         if args.rate > 0:
             await scenario(paced, args.rate, args.warmup, args.paced_duration)
 
