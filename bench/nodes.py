@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,7 +212,7 @@ async def create_room(url: str, owner: User, members: Sequence[User], name: str)
 
 
 # --- load processes ------------------------------------------------------------------------------------
-def _run(target: Callable[[Any], Awaitable[T]], arg: Any) -> T:
+def _run(target: Callable[[Any], Coroutine[Any, Any, T]], arg: Any) -> T:
     raise_open_files()
     try:
         return asyncio.run(target(arg))
@@ -220,7 +220,7 @@ def _run(target: Callable[[Any], Awaitable[T]], arg: Any) -> T:
         raise RuntimeError(f"load process failed: {exc!r}") from None
 
 
-async def in_processes(target: Callable[[Any], Awaitable[T]], args: Sequence[Any]) -> list[T]:
+async def in_processes(target: Callable[[Any], Coroutine[Any, Any, T]], args: Sequence[Any]) -> list[T]:
     """`target(arg)` in a fresh (spawned) process per arg, all at once; their results in order.
     `target` must be a module-level coroutine function (it is pickled by name)."""
     with ProcessPoolExecutor(len(args), mp_context=mp.get_context("spawn")) as pool:

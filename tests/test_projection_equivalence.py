@@ -22,7 +22,7 @@ import pytest
 
 from gochat.db import Database, StatementBatch
 from gochat.events import EventStore, NewEvent, build_registry
-from gochat.events.store import COLUMNS
+from gochat.events.transactions import COLUMNS
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections, ProjectionRunner
 

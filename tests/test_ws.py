@@ -53,7 +53,7 @@ async def until(
     while True:
         msg = await ws.receive(timeout=max(0.01, deadline - loop.time()))
         assert msg.type == aiohttp.WSMsgType.TEXT, f"socket ended: {msg}"
-        frame = msg.json()
+        frame: dict[str, Any] = msg.json()
         if pred(frame):
             return frame
 
