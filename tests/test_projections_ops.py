@@ -371,3 +371,18 @@ async def test_inline_projections_fill_what_a_writer_without_them_appended(db: D
     live = {k: v for k, v in (await dump(db)).items() if k != "message_search"}
     rebuilt = {k: v for k, v in (await rebuilt_from_zero(db, fresh_db)).items() if k != "message_search"}
     assert live == rebuilt
+
+
+async def test_the_functions_of_the_append_plan_every_lookup_by_key(db: Database) -> None:
+    # PL/pgSQL keeps a function's plans per connection: a plan made while the tables were small must
+    # not scan (or hash) the whole of them once they have grown, on every append.
+    posted = {p.posted_function for p in all_projections() if p.posted_function is not None}
+    assert posted, "no projection applies message.posted with a function any more"
+    names = [*posted, "gochat_append"]
+    async with db.cursor() as cur:
+        await cur.execute("SELECT proname, coalesce(proconfig, '{}') FROM pg_proc WHERE proname = ANY(%s)", (names,))
+        config = {name: set(settings) for name, settings in await cur.fetchall()}
+    assert set(config) == set(names)
+    assert "enable_seqscan=off" in config.pop("gochat_append")
+    for name, settings in config.items():
+        assert {"enable_seqscan=off", "enable_hashjoin=off", "enable_mergejoin=off"} <= settings, name
