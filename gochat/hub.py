@@ -104,6 +104,8 @@ class Hub:
         self.deliveries = 0
         self.slow_closed = 0
         self.dead_closed = 0
+        self.draining = False
+        self.handling = 0  # client frames being handled now (ws.py)
 
     # --- membership of the fan-out ------------------------------------------------------------
     def add(self, conn: Connection) -> bool:
@@ -262,10 +264,18 @@ class Hub:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def shutdown(self, code: int = 1001, reason: bytes = b"server shutting down") -> None:
+    async def shutdown(self, code: int = 1001, reason: bytes = b"server shutting down", drain: float = 5.0) -> None:
+        """Stop taking frames, let those being handled finish (their acks are written), then close
+        every socket with `code` (see the module doc)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain
+        while self.handling and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        self._flush()  # what they queued, before close() drops what is pending
         for conns in list(self.users.values()):
             for conn in list(conns):
                 self.close(conn, code, reason)

@@ -264,14 +264,20 @@ class _Session:
 
     # --- the read loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        conn = self.conn
+        conn, hub = self.conn, self.hub
         ws = conn.socket
         assert isinstance(ws, web.WebSocketResponse)
         clock = asyncio.get_running_loop().time
         async for msg in ws:
             conn.heard = clock()
             if msg.type == WSMsgType.TEXT:
-                await self.handle(msg.data)
+                if hub.draining:
+                    continue  # not taken, so not acked: the client sends it again elsewhere (hub.py)
+                hub.handling += 1
+                try:
+                    await self.handle(msg.data)
+                finally:
+                    hub.handling -= 1
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type == WSMsgType.BINARY:

@@ -428,3 +428,54 @@ def test_serve_workers_without_redis_is_refused_in_one_line(database_url: str) -
     assert done.stderr.decode().strip() == (
         "gochat: --workers N > 1 needs REDIS_URL: only Redis relays between processes"
     )
+
+
+async def whole_history(chat: GochatClient, room: str) -> list[dict[str, Any]]:
+    history = await chat.history(room, limit=100)
+    logged: list[dict[str, Any]] = history["messages"]
+    while history["has_more"]:
+        history = await chat.history(room, limit=100, before=logged[0]["id"])
+        logged = history["messages"] + logged
+    return logged
+
+
+async def test_sigterm_acks_what_it_committed_closes_with_1001_and_a_resend_elsewhere_is_exact(
+    cluster: Cluster, people: Callable[[str], Awaitable[GochatClient]]
+) -> None:
+    (node,) = await cluster(1)
+    alice = await people(node.url)
+    room = (await alice.create_room("drain", "public"))["id"]
+    count = 300
+    acked: dict[str, int] = {}
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{node.url}/ws", params={"token": alice.access_token or "", "room_id": room})
+
+        async def read_acks() -> None:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT and (frame := msg.json())["type"] == "ack":
+                    acked[frame["client_msg_id"]] = frame["id"]
+
+        reader = asyncio.ensure_future(read_acks())
+        for i in range(count):
+            await ws.send_json({"type": "message", "room_id": room, "content": f"m{i}", "client_msg_id": f"c{i}"})
+            if i == count // 2:
+                await eventually(lambda: len(acked) >= 50, timeout=10, what="the first acks")
+        node.proc.send_signal(signal.SIGTERM)  # frames are still being read, appended and acked
+        await asyncio.wait_for(reader, 30)
+        assert ws.close_code == 1001
+    assert await asyncio.to_thread(node.proc.wait, 30) == 0
+
+    (other,) = await cluster(1)
+    async with GochatClient(other.url) as again:
+        again.access_token = alice.access_token
+        # The frame being handled when the signal came was committed and acked before the close:
+        # what the log holds is exactly what the client was told.
+        assert {m["id"] for m in await whole_history(again, room)} == set(acked.values())
+        # The client sends everything again with the same client_msg_ids, as the client library
+        # does with what it holds unacknowledged: each message ends up in the log once, and what
+        # the first node acknowledged keeps its id.
+        resent = {f"c{i}": await again.post(room, f"m{i}", client_msg_id=f"c{i}") for i in range(count)}
+        assert all(resent[cmid]["id"] == event_id for cmid, event_id in acked.items())
+        logged = await whole_history(again, room)
+    assert sorted(m["content"] for m in logged) == sorted(f"m{i}" for i in range(count))
+    assert {m["id"] for m in logged} == {r["id"] for r in resent.values()}
