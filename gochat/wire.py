@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .events.model import RecordedEvent
+from .events.model import RecordedEvent, uuid_text
 
 Frame = dict[str, Any]
 
@@ -23,8 +23,8 @@ def _base(kind: str, e: RecordedEvent) -> Frame:
     return {
         "type": kind,
         "id": e.id,
-        "room_id": str(e.stream_id),
-        "user_id": str(e.actor_id) if e.actor_id else None,
+        "room_id": uuid_text(e.stream_id),
+        "user_id": uuid_text(e.actor_id) if e.actor_id else None,
         "timestamp": timestamp(e.recorded_at),
     }
 

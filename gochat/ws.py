@@ -24,6 +24,7 @@ from .api.authn import authenticate
 from .api.limits import client_ip
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
+from .events.model import uuid_text
 from .hub import Connection, Hub, frame
 from .keys import (
     HUB,
@@ -352,7 +353,7 @@ class _Session:
             "client_msg_id": data.get("client_msg_id"),
             "message_id": message.id,
             "id": message.id,
-            "room_id": str(room),
+            "room_id": uuid_text(room),
             "timestamp": timestamp(message.created_at),
         }
         if result.duplicate:

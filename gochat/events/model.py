@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,13 @@ def record(cls: type[_T]) -> type[_T]:
     the speed of a plain one: frozen=True sets each field through object.__setattr__, 2.0 us for a
     RecordedEvent against 0.4, a tenth of the writer's CPU per event at 40,000 events/s."""
     return dataclass(slots=True)(cls)
+
+
+@functools.lru_cache(maxsize=4096)
+def uuid_text(value: UUID) -> str:
+    """str(UUID) (0.9 us in Python), remembered: the rooms and actors of the events being appended
+    and rendered now are few, and each is turned into text several times per event."""
+    return str(value)
 
 
 @record
