@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help build run test lint clean migrate docker-build docker-run bench
+.PHONY: help build run test lint system-deps clean migrate docker-build docker-run bench
 
 help:
 	@echo "Available commands:"
@@ -33,7 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check gochat tests bench
 	$(BIN)/mypy
 
-test: lint
+system-deps:
+	bash .ci/install-system-deps
+
+test: lint system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 migrate: $(STAMP)
