@@ -12,12 +12,16 @@ from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
+from .people_live import PeopleLive
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.dms import DirectMessages
 from .services.messages import MessageService
+from .services.notifications import Notifications
+from .services.people import Directory
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
@@ -47,5 +51,9 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+DIRECTORY = web.AppKey("directory", Directory)
+DMS = web.AppKey("dms", DirectMessages)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
+PEOPLE_LIVE = web.AppKey("people_live", PeopleLive)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

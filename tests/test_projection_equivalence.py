@@ -222,6 +222,31 @@ class RandomLog:
                 data = {"display_name": f"D{self.rng.randint(0, 99)}"}
                 self.pending.append(NewEvent("user.profile_updated", user, data, actor_id=user))
 
+    def _people(self) -> None:
+        """Step 12: notification levels, do-not-disturb, blocks, reading notifications, statuses."""
+        user, other = self.rng.sample(self.users, 2)
+        room = self._room()
+        kind, data = "user.status_set", {"text": "away", "emoji": None, "expires_at": None}
+        match self.rng.randint(0, 6):
+            case 0 if room is not None:
+                kind, data = "notification.level_set", {
+                    "room_id": str(room.id), "level": self.rng.choice(("all", "mentions", "muted"))
+                }  # fmt: skip
+            case 1:
+                until = self.rng.choice((None, "infinity", "2000-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00"))
+                kind, data = "user.dnd_set", {"until": until}
+            case 2:
+                kind, data = self.rng.choice(("user.blocked", "user.unblocked")), {"user_id": str(other)}
+            case 3 if room is not None and room.messages:
+                kind, data = "notification.read", {"message_id": self.rng.choice(room.messages)}
+            case 4 if room is not None and room.messages:
+                kind, data = "notification.read_all", {"up_to": self.rng.choice(room.messages)}
+            case 5 if room is not None:
+                data = {"room_mentions": self.rng.choice(("admins", "members"))}
+                self.pending.append(NewEvent("room.settings_changed", room.id, data, actor_id=user))
+                return
+        self.pending.append(NewEvent(kind, user, data, actor_id=user))
+
 
 # --- the three ways of applying the log -----------------------------------------------------------
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
@@ -87,6 +87,10 @@ class InlineProjections:
             after = events[-1].id
 
 
+#: Told, after a page of events committed into a projection, the positions it covered (after, upto].
+AppliedListener = Callable[[Projection, int, int], Awaitable[None]]
+
+
 class ProjectionRunner:
     """Catches projections up from their checkpoints, and follows the log for non-inline ones."""
 
@@ -95,6 +99,8 @@ class ProjectionRunner:
         self.store = store
         self.projections = list(projections)
         self.page = page
+        # e.g. notification delivery (people_live.py): acts on what a follower just wrote
+        self.listeners: list[AppliedListener] = []
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -122,8 +128,17 @@ class ProjectionRunner:
                 reached = events[-1].id if full and events else head
                 await advance(cur, [projection.name], reached)
                 applied += len(events)
-                if reached >= head or self._stopping.is_set():
-                    return applied
+            if events:
+                await self._applied(projection, position, reached)
+            if reached >= head or self._stopping.is_set():
+                return applied
+
+    async def _applied(self, projection: Projection, after: int, upto: int) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(projection, after, upto)
+            except Exception:
+                log.exception("projection_listener_failed", projection=projection.name)
 
     async def catch_up_all(self) -> None:
         for projection in self.projections:

@@ -6,7 +6,7 @@ row-level security hides other rooms' rows underneath. A refused command appends
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -20,6 +20,9 @@ from .access import Access, access_in
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
+#: What to store with a text besides it (author, room, content): mention entities (services/mentions.py).
+Annotate = Callable[[UUID, UUID, str], Awaitable[dict[str, Any]]]
+
 
 @dataclass(frozen=True, slots=True)
 class Posted:
@@ -32,6 +35,7 @@ def message_from_event(e: RecordedEvent) -> h.Message:
     return h.Message(
         e.id, e.stream_id, e.actor_id, e.data["content"], e.recorded_at, None, False,
         e.data.get("thread_root"), 0, None, e.client_msg_id, e.data.get("attachments"),
+        mentions=e.data.get("mentions"),
     )  # fmt: skip
 
 
@@ -56,6 +60,7 @@ class MessageService:
     def __init__(self, db: Database, store: EventStore) -> None:
         self.db = db
         self.store = store
+        self.annotate: Annotate | None = None
 
     # --- commands -------------------------------------------------------------------------------
     async def post(
@@ -100,6 +105,8 @@ class MessageService:
     async def _append_post(
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
+        if self.annotate is not None:
+            data.update(await self.annotate(user_id, room_id, data["content"]))
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         result = await self.store.append_one(event)
         if not result.duplicate:
@@ -118,7 +125,9 @@ class MessageService:
             acc.require_post()
             _alive(message)
         if content.strip() != message.content:
-            data = {"message_id": message_id, "content": content}
+            data: dict[str, Any] = {"message_id": message_id, "content": content}
+            if self.annotate is not None:
+                data.update(await self.annotate(user_id, room_id, content))
             await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
         return await self.get(user_id, room_id, message_id)
 
