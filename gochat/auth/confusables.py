@@ -3,7 +3,7 @@
 The data is Unicode's confusables.txt and Scripts.txt as shipped by `confusable_homoglyphs` (a
 maintained package, used by django-registration). It gives, for each character, the characters
 that share its prototype; the skeleton maps every member of such a class to one representative
-(the longest, then the smallest by code points: `m` -> `rn` as TR #39 does, `l`, `I` and `1` -> `1`),
+(ASCII first, then the longest, then the smallest: `m` -> `rn` as TR #39 does, `l`, `I`, `1` -> `1`),
 over the NFD of the NFKC-casefolded name, as TR #39's `skeleton(X)` = NFD(map(NFD(X))).
 Two names are confusable when their skeletons are equal.
 """
@@ -36,22 +36,47 @@ RESERVED_NAMES = frozenset({"room", "here", "everyone", "channel"})
 
 @functools.cache
 def _prototypes() -> dict[str, str]:
+    """Each character's class representative. The data lists, per character, what it is confusable
+    with, not always symmetrically (`I` lists `l`; `l` lists `I`, `1`, `|`...): classes are the
+    connected components (union-find), so every member maps to the same representative."""
     raw = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for key, glyphs in raw.items():
+        char = key.translate(_MARKS)
+        for g in glyphs:
+            other = g["c"].translate(_MARKS)
+            if other:
+                a, b = find(char), find(other)
+                if a != b:
+                    parent[a] = b
+    classes: dict[str, list[str]] = {}
+    for member in list(parent):
+        classes.setdefault(find(member), []).append(member)
     table: dict[str, str] = {}
-    for char, glyphs in raw.items():
-        members = {char, *(g["c"].translate(_MARKS) for g in glyphs)}
-        members.discard("")
-        proto = max(members, key=lambda m: (len(m), [-ord(c) for c in m]))
-        if proto != char:
-            table[char] = unicodedata.normalize("NFD", proto)
+    for members in classes.values():
+        # ASCII first (the prototype TR #39 gives is usually the plain Latin form), longest (`m` -> `rn`)
+        proto = unicodedata.normalize("NFD", min(members, key=lambda m: (not m.isascii(), -len(m), m)))
+        table.update((m, proto) for m in members if len(m) == 1 and m != proto)
     return table
 
 
-def skeleton(name: str) -> str:
-    """The name's skeleton: equal skeletons look alike."""
+def _map(text: str) -> str:
     table = _prototypes()
-    decomposed = unicodedata.normalize("NFD", normalize_username(name))
+    decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFD", "".join(table.get(ch, ch) for ch in decomposed))
+
+
+def skeleton(name: str) -> str:
+    """The name's skeleton: equal skeletons look alike. Mapped before case folding (`I` looks like
+    `l`, which folding would hide by making it `i`) and again after it (names are unique folded)."""
+    return _map(normalize_username(_map(unicodedata.normalize("NFKC", name))))
 
 
 def scripts(name: str) -> set[str]:

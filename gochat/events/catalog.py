@@ -95,7 +95,7 @@ class Mention(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(("user", "room", "here")))
     offset = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     length = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    user_id = UUIDStr(load_default=None, allow_none=True)
+    user_id = UUIDStr()  # kind "user" only
 
 
 class MessagePosted(_Strict):

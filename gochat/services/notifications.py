@@ -41,13 +41,20 @@ class Notifications:
         more = len(found) > limit
         return found[:limit], found[limit - 1].message_id if more else None
 
-    async def mark_read(self, user_id: UUID, message_id: int) -> None:
+    async def _exists(self, user_id: UUID, message_id: int) -> bool:
         async with self.db.read(user_id) as cur:
-            if not await nq.exists(cur, user_id, message_id):
-                raise NotFound("notification not found", code="notification_not_found")
+            return await nq.exists(cur, user_id, message_id)
+
+    async def mark_read(self, user_id: UUID, message_id: int) -> None:
+        # the client may know the message from a room frame before the follower wrote its notification
+        if not await self._exists(user_id, message_id) and (
+            await self.sync() == 0 or not await self._exists(user_id, message_id)
+        ):
+            raise NotFound("notification not found", code="notification_not_found")
         await self._append(user_id, "notification.read", {"message_id": message_id})
 
     async def mark_all_read(self, user_id: UUID) -> None:
+        await self.sync()  # "all" means all the log holds now, not what the follower reached
         async with self.db.read(user_id) as cur:
             newest = await nq.newest_id(cur, user_id)
         if newest:
