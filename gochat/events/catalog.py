@@ -102,16 +102,17 @@ class MessagePosted(_Strict):
     content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
-    # step 12: mentions parsed at send time; `here`: the members online then, for @here
-    mentions = fields.List(fields.Nested(Mention), load_default=None, allow_none=True)
-    here = fields.List(UUIDStr(), load_default=None, allow_none=True)
+    # step 12: mentions parsed at send time; `here`: the members online then, for @here (both only
+    # when there are mentions: other events keep the shape they had)
+    mentions = fields.List(fields.Nested(Mention))
+    here = fields.List(UUIDStr())
 
 
 class MessageEdited(_Strict):
     message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
-    mentions = fields.List(fields.Nested(Mention), load_default=None, allow_none=True)
-    here = fields.List(UUIDStr(), load_default=None, allow_none=True)
+    mentions = fields.List(fields.Nested(Mention))
+    here = fields.List(UUIDStr())
 
 
 class MessageRef(_Strict):
