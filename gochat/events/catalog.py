@@ -32,7 +32,7 @@ class UserRegistered(_Strict):
     # argon2id PHC string, so the users table can be rebuilt from the log; exports redact this field
     password_hash = fields.String(load_default=None, allow_none=True)
     # UTS #39 skeleton of the normalized name (auth/confusables.py): display names are compared to it
-    username_skeleton = fields.String(load_default=None, allow_none=True)
+    username_skeleton = fields.String()
 
 
 class UsernameClaimed(_Strict):

@@ -32,8 +32,8 @@ _EDIT = (
 )
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
 _DELETE = (
-    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
-    "           WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
+    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true,"
+    "           deleted_id = %(event)s WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
     " c AS (UPDATE messages m SET reply_count = m.reply_count - 1 FROM d"
     "       WHERE m.room_id = %(room)s AND m.id = d.thread_root AND m.thread_root IS NULL)"
     " DELETE FROM reactions WHERE room_id = %(room)s AND message_id = %(id)s AND EXISTS (SELECT 1 FROM d)"
@@ -46,7 +46,7 @@ _REACT = (
 )
 # Erasure, in three statements: one statement cannot update a root and its replies both.
 _ERASE = (
-    "UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
+    "UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true, deleted_id = %(event)s"
     " WHERE user_id = %(user)s AND NOT deleted;"
     " UPDATE messages m SET reply_count = m.reply_count - x.n"
     " FROM (SELECT room_id, thread_root, count(*) AS n FROM messages"

@@ -27,6 +27,12 @@ BEGIN
             RETURN;
         END IF;
         mid := (e.data->>'message_id')::bigint;
+        -- only its author's edit of a message before it, not deleted. `messages` (history) may be
+        -- ahead of this projection, but a message deleted later loses its notifications then anyway
+        IF mid >= e.id OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = e.stream_id AND m.id = mid
+                                      AND m.user_id = e.actor_id AND NOT m.deleted) THEN
+            RETURN;
+        END IF;
         -- the notifications of the message become those of its new text: dropped for whoever it no
         -- longer names, added (unread, delivered again by event_id) for whoever it names now
         WITH t AS (SELECT x.user_id, x.reason
