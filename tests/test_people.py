@@ -13,6 +13,8 @@ from helpers import Account, signup
 from room_helpers import make_room, ok, post, refused
 from test_ws import connect, until
 
+from gochat.keys import DB
+
 Client = Any
 
 
@@ -301,3 +303,25 @@ async def test_blocking_stops_dms_and_notifications_and_hides_from_search_and_hi
     assert nagging["id"] in [m["id"] for m in shown["messages"]]
     await ok(await client.delete(f"/users/{pest.id}/block", headers=alice.headers), 204)
     assert (await get(client, alice, "/users/search", q="blocked_"))["results"][0]["id"] == str(pest.id)
+
+
+# --- access ----------------------------------------------------------------------------------------------
+async def test_notifications_are_the_recipient_s_alone_and_go_when_they_leave_the_room(client: Client) -> None:
+    alice, bob, carol = await signup(client), await signup(client), await signup(client)
+    room = await make_room(client, alice, "private", members=[str(bob.id)])
+    sent = await post(client, alice, room["id"], f"@{bob.username} secret plan")
+    assert [n["message_id"] for n in await listed(client, bob, 1)] == [sent["id"]]
+    db = client.app[DB]
+    for outsider in (carol.id, alice.id, None):  # row-level security, whatever the query asks
+        async with db.read(outsider) as cur:
+            await cur.execute("SELECT count(*) FROM notifications")
+            assert (await cur.fetchone())[0] == 0
+    await ok(await client.post(f"/rooms/{room['id']}/leave", json={}, headers=bob.headers), 204)
+    later = await post(client, alice, room["id"], "after bob left")
+    other = await make_room(client, alice, members=[str(bob.id)])
+    marker = await post(client, alice, other["id"], f"@{bob.username} still here?")
+    assert [n["message_id"] for n in await listed(client, bob, 1)] == [marker["id"]]
+    async with db.cursor() as cur:  # as the owner: the rows themselves are gone, not just hidden
+        await cur.execute("SELECT message_id FROM notifications WHERE user_id = %s", (bob.id,))
+        assert [r[0] for r in await cur.fetchall()] == [marker["id"]]
+    assert later["id"] not in [n["message_id"] for n in await notifications(client, bob)]
