@@ -285,6 +285,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     people_live = PeopleLive(hub, relay, db, node_id=settings.node_id, rooms_of=rooms_of)
     await people_live.start()
     app[PROJECTIONS].listeners.append(people_live.on_applied)
+    runner = app[PROJECTIONS]
+    store.add_listener(lambda _events: runner.nudge())  # notifications right after their message
     app[PEOPLE_LIVE] = people_live
     store_presence = app[PRESENCE]
 

@@ -103,6 +103,10 @@ class ProjectionRunner:
         self.listeners: list[AppliedListener] = []
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Set by `nudge` (a commit on this node): the follower runs at once instead of at its next poll.
+        self._wake = asyncio.Event()
+        #: at least this long between two follower runs, however often it is nudged
+        self.min_gap = 0.02  # under load: at most 50 runs a second (the poll alone made 20)
 
     def get(self, name: str) -> Projection:
         for p in self.projections:
@@ -153,8 +157,9 @@ class ProjectionRunner:
             self._follower = asyncio.get_running_loop().create_task(self._follow(lagging, interval))
 
     async def _follow(self, projections: list[Projection], interval: float) -> None:
+        clock = asyncio.get_running_loop().time
         while not self._stopping.is_set():
-            pause = interval
+            pause, started = interval, clock()
             try:
                 for p in projections:
                     await self.catch_up(p)
@@ -162,13 +167,22 @@ class ProjectionRunner:
                 log.exception("projection_follow_failed")
                 pause = 1.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), pause)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, started + pause - clock()))
+            self._wake.clear()
+            if (early := started + self.min_gap - clock()) > 0 and not self._stopping.is_set():
+                await asyncio.sleep(early)
+
+    def nudge(self) -> None:
+        """Something committed: let the follower catch up now (notifications reach their sockets
+        within a round trip or two, not up to a poll interval later)."""
+        self._wake.set()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let the follower finish the page it is on, then stop it. Cancelling it mid-query could
         leave its pooled connection unreleased, and closing the pool would then wait forever."""
         if self._follower is not None:
             self._stopping.set()
+            self._wake.set()
             try:
                 await asyncio.wait_for(asyncio.shield(self._follower), timeout)
             except TimeoutError:
