@@ -88,6 +88,11 @@ class Connection:
     heard: float = 0.0  # loop clock: the last frame from the client (set by Hub.add, then by ws.py)
     pinged: float = 0.0  # loop clock: our last ping
     jitter: float = 1.0
+    # `"user_id":"<id>"` of users whose room frames this socket does not get (blocked, on request)
+    hidden: tuple[bytes, ...] = ()
+
+    def hides(self, data: bytes) -> bool:
+        return any(pattern in data for pattern in self.hidden)
 
 
 class Hub:
@@ -158,6 +163,8 @@ class Hub:
         if not subs:
             return
         for conn in subs:
+            if conn.hidden and conn.hides(data):
+                continue
             if conn.held is not None:
                 conn.held.append((room, event_id, data))
             else:

@@ -325,3 +325,28 @@ async def test_notifications_are_the_recipient_s_alone_and_go_when_they_leave_th
         await cur.execute("SELECT message_id FROM notifications WHERE user_id = %s", (bob.id,))
         assert [r[0] for r in await cur.fetchall()] == [marker["id"]]
     assert later["id"] not in [n["message_id"] for n in await notifications(client, bob)]
+
+
+async def test_a_socket_asking_for_it_gets_no_frames_of_users_the_caller_blocked(client: Client) -> None:
+    alice, pest, friend = await signup(client), await signup(client), await signup(client)
+    room = await make_room(client, alice, members=[str(pest.id), str(friend.id)])
+    early = await post(client, pest, room["id"], "before the block")
+    await ok(await client.put(f"/users/{pest.id}/block", json={}, headers=alice.headers), 204)
+    ws = await connect(client, alice, room["id"], hide_blocked="true", since=early["id"] - 1)
+    during = await post(client, pest, room["id"], "you cannot hear me")
+    fine = await post(client, friend, room["id"], "hello alice")
+    seen: list[int] = []
+
+    def message(f: dict[str, Any]) -> bool:
+        if f["type"] == "message":
+            seen.append(f["id"])
+        return bool(f["type"] == "message" and f["id"] == fine["id"])
+
+    await until(ws, message)
+    assert during["id"] not in seen
+    assert early["id"] not in seen  # the resume replay is filtered as well
+    plain = await connect(client, alice, room["id"])  # without asking, everything comes
+    again = await post(client, pest, room["id"], "still here")
+    assert (await until(plain, lambda f: f["type"] == "message"))["id"] == again["id"]
+    await ws.close()
+    await plain.close()
