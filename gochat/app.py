@@ -19,6 +19,7 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -32,6 +33,7 @@ from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
 from .db import Database
+from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
 from .hub import Hub
@@ -39,6 +41,7 @@ from .keys import (
     ACCOUNTS,
     BROKER,
     DB,
+    DEVICES,
     DIRECTORY,
     DMS,
     HUB,
@@ -75,6 +78,7 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.dms import DirectMessages
 from .services.mentions import Mentions
 from .services.messages import MessageService
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_routes(people_routes)
+    app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
     return app
 
@@ -195,6 +200,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[DEVICES] = DeviceService(KeyStore(db))
     # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)
     runner = app[PROJECTIONS]
     notifications = runner.get("notifications")

@@ -18,6 +18,7 @@ from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.dms import DirectMessages
 from .services.messages import MessageService
 from .services.notifications import Notifications
@@ -55,5 +56,6 @@ DIRECTORY = web.AppKey("directory", Directory)
 DMS = web.AppKey("dms", DirectMessages)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 PEOPLE_LIVE = web.AppKey("people_live", PeopleLive)
+DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
