@@ -209,8 +209,9 @@ def fold_messages(
                 replies[e.id] = (root.message.id, e.actor_id, False)
                 _add_reply(root, 1, e.id)
             case "message.edited" if target and not target.message.deleted:
-                content = "" if target.message.user_id in erased_now else d["content"]
-                target.message = replace(target.message, content=content, edited_at=e.recorded_at)
+                blank = target.message.user_id in erased_now
+                content, mentions = ("", None) if blank else (d["content"], d.get("mentions") or None)
+                target.message = replace(target.message, content=content, edited_at=e.recorded_at, mentions=mentions)
             case "message.deleted":
                 if target and not target.message.deleted:
                     _tombstone(target)
@@ -236,6 +237,7 @@ def _posted(e: RecordedEvent, erased_now: set[UUID]) -> Message:
     return Message(
         e.id, e.stream_id, e.actor_id, "" if blank else e.data["content"], e.recorded_at, None, False,
         e.data.get("thread_root"), 0, None, e.client_msg_id, None if blank else e.data.get("attachments"),
+        mentions=None if blank else e.data.get("mentions") or None,
     )  # fmt: skip
 
 
@@ -245,7 +247,7 @@ def _add_reply(root: _Message, n: int, reply: int | None) -> None:
 
 
 def _tombstone(m: _Message) -> None:
-    m.message = replace(m.message, content="", attachments=None, deleted=True)
+    m.message = replace(m.message, content="", attachments=None, mentions=None, deleted=True)
     m.reactions = {}
 
 

@@ -29,6 +29,8 @@ CREATE TABLE notification_levels (
     level   text NOT NULL CHECK (level IN ('all', 'mentions', 'muted')),
     PRIMARY KEY (user_id, room_id)
 );
+-- "does anyone want every message of this room", asked for every post
+CREATE INDEX notification_levels_room_all ON notification_levels (room_id) WHERE level = 'all';
 
 -- Do-not-disturb until (infinity: until turned off).
 CREATE TABLE notification_prefs (
