@@ -350,3 +350,28 @@ async def test_a_socket_asking_for_it_gets_no_frames_of_users_the_caller_blocked
     assert (await until(plain, lambda f: f["type"] == "message"))["id"] == again["id"]
     await ws.close()
     await plain.close()
+
+
+async def test_erasure_takes_the_profile_the_status_and_the_notifications_of_a_user(client: Client) -> None:
+    from test_erasure import erasure
+
+    alice, bob = await signup(client), await signup(client, display_name="Bob Real-Name")
+    await ok(await client.put("/me/status", json={"text": "at home"}, headers=bob.headers))
+    room = await make_room(client, alice, members=[str(bob.id)])
+    mention = await post(client, bob, room["id"], f"@{alice.username} call me")
+    assert [n["message_id"] for n in await listed(client, alice, 1)] == [mention["id"]]
+    await erasure(client).erase(bob.username)
+    await refused(client, client.get(f"/users/{bob.id}", headers=alice.headers), 404)
+    assert (await get(client, alice, "/users/search", q=bob.username[:5]))["results"] == []
+    detail = await get(client, alice, f"/rooms/{room['id']}")
+    assert str(bob.id) not in detail["users"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while await notifications(client, alice):  # the follower applies the erasure a moment later
+        assert loop.time() < deadline, "the erased user's notification stayed"
+        await asyncio.sleep(0.02)
+    async with client.app[DB].cursor() as cur:
+        await cur.execute("SELECT username, display_name, status_text FROM user_profiles WHERE user_id = %s", (bob.id,))
+        username, display_name, status = await cur.fetchone()
+    assert (display_name, status) == ("deleted user", None)
+    assert bob.username not in username
