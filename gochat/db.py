@@ -189,5 +189,10 @@ class Database:
             return False
 
 
+def with_database(dsn: str, name: str) -> str:
+    """`dsn` (a URL or key=value pairs) naming database `name` instead."""
+    return psycopg2.extensions.make_dsn(dsn, dbname=name)
+
+
 def json_text(obj: Any) -> str:
     return orjson.dumps(obj).decode()
