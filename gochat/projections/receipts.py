@@ -101,7 +101,7 @@ class ReceiptsProjection(Projection):
 
     @staticmethod
     async def _posted(cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        # the run's rules are gochat_receipts_posted's (sql/migrations/082)
+        # the run's rules are gochat_receipts_posted's (sql/functions/)
         rows = [{"room_id": e.stream_id, "id": e.id, "user_id": e.actor_id} for e in events]
         await cur.execute("SELECT gochat_receipts_posted(%s::jsonb)", (orjson.dumps(rows).decode(),))
 
