@@ -20,6 +20,11 @@ import psycopg2.errorcodes
 from ..db import Cursor, StatementBatch
 from ..errors import VersionConflict
 from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent, uuid_text
+from .types import EventType
+
+# The plain string: compared once per event of every batch, and a StrEnum member (looked up on its
+# class, then compared as a str subclass) costs ~15x a str comparison on Python 3.11.
+_POSTED: str = EventType.MESSAGE_POSTED.value
 
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
@@ -158,7 +163,7 @@ async def commit_fast(
 def _posted_functions(batch: list[Group], inline: Sequence[InlineProjector]) -> list[str] | None:
     """The functions that project this batch inside the append call, or None when it is not a
     batch of posts alone or some inline projection has no function for them."""
-    if not inline or any(e.type != "message.posted" for g in batch for e in g.events):
+    if not inline or any(e.type != _POSTED for g in batch for e in g.events):
         return None
     functions: list[str] = []
     for projector in inline:

@@ -19,6 +19,7 @@ import psycopg2
 
 from ..db import Cursor, Database, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .engine import advance
 from .history import COLUMNS, REACTIONS, Message, message_row
@@ -49,7 +50,9 @@ _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather
 class SearchProjection(Projection):
     name = "search"
     tables = ("message_search",)
-    handles = frozenset({"message.posted", "message.edited", "message.deleted", "user.erased"})
+    handles = frozenset(
+        {EventType.MESSAGE_POSTED, EventType.MESSAGE_EDITED, EventType.MESSAGE_DELETED, EventType.USER_ERASED}
+    )
     # Followed, not inline: computing documents inside the append transaction, under the event
     # table lock, cost appends a fifth of their throughput (docs/benchmarks.md, "Search").
     inline = False
@@ -58,17 +61,17 @@ class SearchProjection(Projection):
         self.language = language
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        await apply_in_runs(self, cur, events, "message.posted", self._post)
+        await apply_in_runs(self, cur, events, EventType.MESSAGE_POSTED, self._post)
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         match e.type:
-            case "message.posted":
+            case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
-            case "message.edited":
+            case EventType.MESSAGE_EDITED:
                 await cur.execute(_EDIT, (self.language, e.data["content"], e.stream_id, e.data["message_id"]))
-            case "message.deleted":
+            case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
-            case "user.erased":
+            case EventType.USER_ERASED:
                 await cur.execute(_ERASE, (e.stream_id,))
 
     async def _post(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
