@@ -16,10 +16,19 @@ from uuid import UUID
 import aiopg
 import orjson
 import psycopg2
+import psycopg2.errorcodes
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
 from .errors import Unavailable
+
+# What other modules catch or compare, named here: this is the only module that imports psycopg2.
+DatabaseError = psycopg2.Error  # every error the driver raises; `.pgcode` is the SQLSTATE
+UNIQUE_VIOLATION = psycopg2.errorcodes.UNIQUE_VIOLATION
+UndefinedTable = psycopg2.errors.UndefinedTable
+LockNotAvailable = psycopg2.errors.LockNotAvailable
+DeadlockDetected = psycopg2.errors.DeadlockDetected
 
 Cursor = aiopg.Cursor
 

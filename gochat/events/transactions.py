@@ -14,10 +14,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
-import psycopg2
-import psycopg2.errorcodes
 
-from ..db import Cursor, StatementBatch
+from ..db import UNIQUE_VIOLATION, Cursor, DatabaseError, StatementBatch
 from ..errors import VersionConflict
 from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent, uuid_text
 from .types import EventType
@@ -65,7 +63,7 @@ _FAST = "SELECT * FROM gochat_append(%(rows)s::jsonb, %(names)s::text[])"
 # written, and the general path catches it up.
 _FAST_POSTS = "SELECT * FROM gochat_append(%(rows)s::jsonb, %(names)s::text[], %(posted)s::text[])"
 _BEHIND = "GC001"
-_RETRY = psycopg2.errorcodes.UNIQUE_VIOLATION  # an idempotency key already stored
+_RETRY = UNIQUE_VIOLATION  # an idempotency key already stored
 
 
 class InlineProjector(Protocol):
@@ -135,7 +133,7 @@ async def commit_fast(
             await cur.execute(_FAST_POSTS, params)
         else:
             await cur.execute(_FAST if own_transaction else "BEGIN; " + _FAST, params)
-    except psycopg2.Error as exc:
+    except DatabaseError as exc:
         if exc.pgcode not in (_BEHIND, _RETRY):
             raise
         if not own_transaction:

@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import psycopg2.errors
 import structlog
 
-from ..db import Cursor, Database
+from ..db import Cursor, Database, DeadlockDetected, LockNotAvailable
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from .base import Projection
@@ -156,7 +155,7 @@ class Rebuild:
                 break
             try:
                 position = await self.swap()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+            except (LockNotAvailable, DeadlockDetected) as exc:
                 log.warning("rebuild_swap_retry", projection=self.what.key, attempt=attempt, reason=str(exc).strip())
                 continue
             self.progress.advance(position, self.applied)

@@ -15,9 +15,8 @@ from datetime import datetime
 from uuid import UUID
 
 import orjson
-import psycopg2
 
-from ..db import Cursor, Database, Executor
+from ..db import Cursor, Database, DatabaseError, Executor
 from ..events.model import RecordedEvent
 from ..events.types import EventType
 from .base import Projection
@@ -93,7 +92,7 @@ async def ensure_language(db: Database, language: str) -> bool:
     one the index is built with; True if the index had another and was emptied for a re-index."""
     try:
         oid = await db.fetchval("SELECT %s::regconfig::oid", (language,))
-    except psycopg2.Error:
+    except DatabaseError:
         raise ValueError(f"{language!r} is not a text search configuration of this database") from None
     async with db.transaction() as cur:
         await cur.execute("SELECT language::oid FROM search_config FOR UPDATE")

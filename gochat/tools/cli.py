@@ -12,10 +12,9 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 from pathlib import Path
 from typing import Any
 
-import psycopg2.errors
 from rich.console import Console
 
-from ..db import Database
+from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
 from ..projections.users import UserQueries
@@ -162,7 +161,7 @@ def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
         return run_async(cancelled_by_sigterm())
     except asyncio.CancelledError:
         return 128 + signal.SIGTERM
-    except psycopg2.errors.UndefinedTable:
+    except UndefinedTable:
         print("gochat events: this database has no event log yet (run `gochat migrate`)", file=sys.stderr)
         return 1
     except BrokenPipeError:
