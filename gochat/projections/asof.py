@@ -1,21 +1,27 @@
 """A room as it was at a past position of the log ("time travel"), folded from its events.
 
-Nothing is written and no table is rebuilt: the room's name, topic and members come from folding
-its room.* and member.* events up to the position with the rules of the rooms projection; the
+Nothing is kept and no live table is touched. The room's name, topic and members come from folding
+its room.* and member.* events up to the position with the rules of the rooms projection (a fold
+in Python, below, that restates them: left so while that projection is being changed). The
 messages are one page of the room's posts up to the position, with the edits, deletes, reactions
-and thread replies that touched them up to it applied with the rules of the history projection.
-So the work is the room's membership events plus one page, however long the room's history.
+and thread replies that touched them up to it, applied by the history projection itself
+(`HistoryProjection.apply_batch`, the code the append and rebuilds run) to empty copies of its
+tables in a schema of the request's own, read with the history page's own query, then rolled
+back: the rules of a message's rows have one definition. So the work is the room's membership
+events plus one page, however long the room's history (a few statements more than a fold: the
+schema and two tables are created and dropped with the transaction).
 Erasures count from their position (memberships go, messages become tombstones); and what an
 erased user wrote is blank whatever the position: looking back does not undo an erasure.
 
-`tests/test_timetravel.py` holds these folds equal to the projections' tables at many positions
-of a random log.
+`tests/test_timetravel.py` holds these equal to the projections' tables at many positions of a
+random log.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,7 +30,8 @@ from ..db import Cursor
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.transactions import COLUMNS
-from .history import Message, Reaction
+from .history import COLUMNS as HISTORY_COLUMNS
+from .history import REACTIONS, HistoryProjection, Message, message_row
 from .rooms import RoomsProjection
 
 ROOM_TYPES = sorted(RoomsProjection.handles - {"message.posted", "user.erased"})
@@ -110,7 +117,8 @@ async def messages_at(
     limit: int,
 ) -> tuple[list[Message], bool]:
     """The newest `limit` messages posted at or before `at` (and before `before`), ascending, as
-    they were at `at`; and whether older ones exist."""
+    they were at `at`; and whether older ones exist. `cur` is an autocommit cursor: the page is
+    projected in a transaction of its own, always rolled back."""
     params = {"room": room_id, "at": at, "before": before if before is not None else at + 1, "limit": limit + 1}
     await cur.execute(
         f"SELECT {COLUMNS} FROM events WHERE stream_id = %(room)s AND type = 'message.posted'"
@@ -134,7 +142,37 @@ async def messages_at(
         "     AND (r.data->>'thread_root')::bigint = ANY(%(ids)s))))",
         {"room": room_id, "first": ids[0], "at": at, "ids": ids, "on": _ON_MESSAGE},
     )  # fmt: skip
-    return fold_messages(posts, _with_erasures(later, erased, at), set(erased), viewer), has_more
+    # a reply on the page is also among the replies to its roots: each event once
+    touched = {e.id: e for e in [*posts, *later]}
+    events = _with_erasures(sorted(touched.values(), key=lambda e: e.id), erased, at)
+    return await _project_page(cur, room_id, ids, events, viewer), has_more
+
+
+async def _project_page(
+    cur: Cursor, room_id: UUID, ids: list[int], events: Sequence[RecordedEvent], viewer: UUID
+) -> list[Message]:
+    """The history projection applied to `events` in empty copies of its tables, the page `ids`
+    read from them, and everything rolled back. The copies live in a schema named for this call,
+    put first on the search_path, as a rebuild's shadow tables are: the projection's statements and
+    its PL/pgSQL function name their tables unqualified, and a plan PL/pgSQL kept for another
+    search_path is made again rather than reused."""
+    projection = HistoryProjection()
+    scratch = f"gochat_asof_{secrets.token_hex(6)}"
+    await cur.execute("BEGIN")
+    try:
+        await cur.execute(f"CREATE SCHEMA {scratch}")
+        for table in projection.tables:
+            await cur.execute(f"CREATE TABLE {scratch}.{table} (LIKE public.{table} INCLUDING ALL)")
+        await cur.execute("SELECT set_config('search_path', %s, true)", (f"{scratch}, public",))
+        await projection.apply_batch(cur, events)
+        await cur.execute(
+            f"SELECT {HISTORY_COLUMNS}, {REACTIONS} FROM messages m"
+            " WHERE m.room_id = %(room)s AND m.id = ANY(%(ids)s) ORDER BY m.id",
+            {"room": room_id, "ids": ids, "viewer": viewer},
+        )
+        return [message_row(row) for row in await cur.fetchall()]
+    finally:
+        await cur.execute("ROLLBACK")
 
 
 def _with_erasures(events: Sequence[RecordedEvent], erased: dict[UUID, int], at: int) -> list[RecordedEvent]:
@@ -179,81 +217,3 @@ def fold_room(events: Iterable[RecordedEvent]) -> RoomState | None:
     if room is not None:
         room.members = members
     return room
-
-
-@dataclass(slots=True)
-class _Message:
-    message: Message
-    reactions: dict[tuple[str, UUID], int] = field(default_factory=dict)  # (emoji, user) -> added at
-
-
-def fold_messages(
-    posts: Sequence[RecordedEvent], later: Iterable[RecordedEvent], erased_now: set[UUID], viewer: UUID
-) -> list[Message]:
-    """The history projection's rules (gochat/projections/history.py) on some posts and what came
-    after them; replies to them count in their threads."""
-    page = {p.id: _Message(_posted(p, erased_now)) for p in posts}
-    replies: dict[int, tuple[int, UUID | None, bool]] = {}  # reply -> (root, author, deleted)
-
-    def uncount(reply: int) -> None:
-        root, author, deleted = replies[reply]
-        if not deleted:
-            replies[reply] = (root, author, True)
-            _add_reply(page[root], -1, None)
-
-    for e in later:
-        d = e.data
-        target = page.get(d.get("message_id", 0))
-        match e.type:
-            case "message.posted" if (root := page.get(d.get("thread_root") or 0)) and root.message.thread_root is None:
-                replies[e.id] = (root.message.id, e.actor_id, False)
-                _add_reply(root, 1, e.id)
-            case "message.edited" if target and not target.message.deleted:
-                content = "" if target.message.user_id in erased_now else d["content"]
-                target.message = replace(target.message, content=content, edited_at=e.recorded_at)
-            case "message.deleted":
-                if target and not target.message.deleted:
-                    _tombstone(target)
-                if d["message_id"] in replies:  # the first delete of a reply uncounts it
-                    uncount(d["message_id"])
-            case "reaction.added" if target and not target.message.deleted and e.actor_id:
-                target.reactions.setdefault((d["emoji"], e.actor_id), e.id)
-            case "reaction.removed" if target and e.actor_id:
-                target.reactions.pop((d["emoji"], e.actor_id), None)
-            case "user.erased":
-                for m in page.values():
-                    if m.message.user_id == e.stream_id and not m.message.deleted:
-                        _tombstone(m)
-                    m.reactions = {k: v for k, v in m.reactions.items() if k[1] != e.stream_id}
-                for reply, (_, author, _) in list(replies.items()):
-                    if author == e.stream_id:
-                        uncount(reply)
-    return [_with_reactions(m, viewer) for m in page.values()]
-
-
-def _posted(e: RecordedEvent, erased_now: set[UUID]) -> Message:
-    blank = e.actor_id in erased_now
-    return Message(
-        e.id, e.stream_id, e.actor_id, "" if blank else e.data["content"], e.recorded_at, None, False,
-        e.data.get("thread_root"), 0, None, e.client_msg_id, None if blank else e.data.get("attachments"),
-    )  # fmt: skip
-
-
-def _add_reply(root: _Message, n: int, reply: int | None) -> None:
-    last = max(root.message.last_reply_id or 0, reply or 0) or None
-    root.message = replace(root.message, reply_count=root.message.reply_count + n, last_reply_id=last)
-
-
-def _tombstone(m: _Message) -> None:
-    m.message = replace(m.message, content="", attachments=None, deleted=True)
-    m.reactions = {}
-
-
-def _with_reactions(m: _Message, viewer: UUID) -> Message:
-    """Per emoji: count and whether the viewer is among them, first used first (as REACTIONS)."""
-    by_emoji: dict[str, list[tuple[int, UUID]]] = {}
-    for (emoji, user), added in m.reactions.items():
-        by_emoji.setdefault(emoji, []).append((added, user))
-    ordered = sorted(by_emoji.items(), key=lambda kv: min(a for a, _ in kv[1]))
-    reactions = tuple(Reaction(emoji, len(us), any(u == viewer for _, u in us)) for emoji, us in ordered)
-    return replace(m.message, reactions=reactions)
