@@ -1,5 +1,6 @@
 """Time travel: `GET /rooms/:id/state?at=` shows a room as it was at a past position or time,
-folded from the log; and those folds equal the live projections at every position checked."""
+built from the log by the projections' own rules; and it equals the live projections at every
+position checked."""
 
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ async def test_what_an_erased_user_wrote_stays_blank_in_the_past(client: Any) ->
     assert now["messages"][0]["deleted"] is True
 
 
-# --- the folds equal the projections -----------------------------------------------------------------
+# --- time travel equals the projections -----------------------------------------------------------------
 async def live_room(db: Database, room_id: uuid.UUID, viewer: uuid.UUID) -> tuple[Any, ...] | None:
     async with db.transaction() as cur:
         await cur.execute("SELECT name, topic, type FROM rooms WHERE id = %s", (room_id,))

@@ -1,15 +1,15 @@
 """A room as it was at a past position of the log ("time travel"), folded from its events.
 
-Nothing is kept and no live table is touched. The room's name, topic and members come from folding
-its room.* and member.* events up to the position with the rules of the rooms projection (a fold
-in Python, below, that restates them: left so while that projection is being changed). The
+Nothing is kept and no live table is touched: the projections themselves (`apply_batch`, the code
+the append, the followers and rebuilds run) apply a few of the room's events to empty copies of
+their tables, in a schema of the request's own put first on the search_path, and the answer is
+read from those copies with the projections' own queries before the transaction is rolled back.
+So every rule has one definition, time travel included. The room's name, topic and members come
+from the rooms projection applied to its room.* and member.* events up to the position; the
 messages are one page of the room's posts up to the position, with the edits, deletes, reactions
-and thread replies that touched them up to it, applied by the history projection itself
-(`HistoryProjection.apply_batch`, the code the append and rebuilds run) to empty copies of its
-tables in a schema of the request's own, read with the history page's own query, then rolled
-back: the rules of a message's rows have one definition. So the work is the room's membership
-events plus one page, however long the room's history (a few statements more than a fold: the
-schema and two tables are created and dropped with the transaction).
+and thread replies that touched them up to it, applied by the history projection. The work is the
+room's membership events plus one page, however long the room's history (plus creating and
+dropping the schema and its tables with each transaction, a few milliseconds).
 Erasures count from their position (memberships go, messages become tombstones); and what an
 erased user wrote is blank whatever the position: looking back does not undo an erasure.
 
@@ -20,7 +20,8 @@ random log.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,12 +31,19 @@ from ..db import Cursor
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.transactions import COLUMNS
+from ..events.types import EventType
 from .history import COLUMNS as HISTORY_COLUMNS
 from .history import REACTIONS, HistoryProjection, Message, message_row
 from .rooms import RoomsProjection
 
-ROOM_TYPES = sorted(RoomsProjection.handles - {"message.posted", "user.erased"})
-_ON_MESSAGE = ["message.edited", "message.deleted", "reaction.added", "reaction.removed"]
+# a room's own events (erasures are merged in by position, posts are the history's business)
+ROOM_TYPES = sorted(str(t) for t in RoomsProjection.handles - {EventType.MESSAGE_POSTED, EventType.USER_ERASED})
+_ON_MESSAGE = [
+    EventType.MESSAGE_EDITED,
+    EventType.MESSAGE_DELETED,
+    EventType.REACTION_ADDED,
+    EventType.REACTION_REMOVED,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +105,25 @@ async def erasures(cur: Cursor) -> dict[UUID, int]:
 
 
 async def room_at(cur: Cursor, store: EventStore, room_id: UUID, at: int, erased: dict[UUID, int]) -> RoomState | None:
-    """The room and its memberships as of position `at`; None if it did not exist yet."""
+    """The room and its memberships as of position `at`; None if it did not exist yet. `cur` is an
+    autocommit cursor (see `scratch`)."""
     events = await _events(
         cur, store, "stream_id = %(room)s AND id <= %(at)s AND type = ANY(%(types)s)",
         {"room": room_id, "at": at, "types": ROOM_TYPES},
     )  # fmt: skip
-    return fold_room(_with_erasures(events, erased, at))
+    projection = RoomsProjection()
+    async with scratch(cur, projection.tables):
+        await projection.apply_batch(cur, _with_erasures(events, erased, at))
+        await cur.execute("SELECT name, type, topic, created_by, created_at FROM rooms WHERE id = %s", (room_id,))
+        found = await cur.fetchone()
+        if found is None:
+            return None
+        await cur.execute(
+            "SELECT user_id, state, role, joined_at, since_id FROM memberships WHERE room_id = %s", (room_id,)
+        )
+        members = {row[0]: Member(*row[1:]) for row in await cur.fetchall()}
+    name, type_, topic, created_by, created_at = found
+    return RoomState(room_id, name, type_, topic, created_by, created_at, members)
 
 
 async def messages_at(
@@ -151,19 +172,8 @@ async def messages_at(
 async def _project_page(
     cur: Cursor, room_id: UUID, ids: list[int], events: Sequence[RecordedEvent], viewer: UUID
 ) -> list[Message]:
-    """The history projection applied to `events` in empty copies of its tables, the page `ids`
-    read from them, and everything rolled back. The copies live in a schema named for this call,
-    put first on the search_path, as a rebuild's shadow tables are: the projection's statements and
-    its PL/pgSQL function name their tables unqualified, and a plan PL/pgSQL kept for another
-    search_path is made again rather than reused."""
     projection = HistoryProjection()
-    scratch = f"gochat_asof_{secrets.token_hex(6)}"
-    await cur.execute("BEGIN")
-    try:
-        await cur.execute(f"CREATE SCHEMA {scratch}")
-        for table in projection.tables:
-            await cur.execute(f"CREATE TABLE {scratch}.{table} (LIKE public.{table} INCLUDING ALL)")
-        await cur.execute("SELECT set_config('search_path', %s, true)", (f"{scratch}, public",))
+    async with scratch(cur, projection.tables):
         await projection.apply_batch(cur, events)
         await cur.execute(
             f"SELECT {HISTORY_COLUMNS}, {REACTIONS} FROM messages m"
@@ -171,6 +181,23 @@ async def _project_page(
             {"room": room_id, "ids": ids, "viewer": viewer},
         )
         return [message_row(row) for row in await cur.fetchall()]
+
+
+@asynccontextmanager
+async def scratch(cur: Cursor, tables: Sequence[str]) -> AsyncIterator[None]:
+    """A transaction on the autocommit cursor `cur` in which `tables` are empty copies of the live
+    ones, always rolled back. The copies live in a schema named for this call, first on the
+    search_path, as a rebuild's shadow tables are: the projections' statements and their PL/pgSQL
+    functions name their tables unqualified, and a plan PL/pgSQL kept for another search_path is
+    made again rather than reused."""
+    schema = f"gochat_asof_{secrets.token_hex(6)}"
+    await cur.execute("BEGIN")
+    try:
+        await cur.execute(f"CREATE SCHEMA {schema}")
+        for table in tables:
+            await cur.execute(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
+        await cur.execute("SELECT set_config('search_path', %s, true)", (f"{schema}, public",))
+        yield
     finally:
         await cur.execute("ROLLBACK")
 
@@ -182,38 +209,4 @@ def _with_erasures(events: Sequence[RecordedEvent], erased: dict[UUID, int], at:
 
 
 def _erasure_mark(user: UUID, position: int) -> RecordedEvent:
-    return RecordedEvent(position, user, 0, "user.erased", 1, {}, {}, None, None, datetime.min)
-
-
-# --- folds (pure) ------------------------------------------------------------------------------------
-def fold_room(events: Iterable[RecordedEvent]) -> RoomState | None:
-    """The rooms projection's rules (gochat/projections/rooms.py), on one room's events."""
-    room: RoomState | None = None
-    members: dict[UUID, Member] = {}
-    for e in events:
-        d = e.data
-        user = UUID(d["user_id"]) if "user_id" in d else None
-        current = members.get(user) if user else None
-        match e.type:
-            case "room.created" if room is None:
-                room = RoomState(e.stream_id, d["name"], d["type"], d.get("topic", ""), e.actor_id, e.recorded_at)
-            case "room.updated" if room is not None:
-                room.name = d.get("name") or room.name
-                room.topic = d["topic"] if d.get("topic") is not None else room.topic
-            case "member.joined" if user and (current is None or current.state != "joined"):
-                members[user] = Member("joined", d["role"], e.recorded_at, e.id)
-            case "member.left" | "member.kicked" if user and current and current.state in ("joined", "invited"):
-                del members[user]
-            case "member.unbanned" if user and current and current.state in ("banned", "invited"):
-                del members[user]
-            case "member.invited" if user and current is None:
-                members[user] = Member("invited", "member", None, e.id)
-            case "member.banned" if user:
-                members[user] = Member("banned", "member", None, e.id)
-            case "member.role_changed" if current and current.state == "joined":
-                current.role = d["role"]
-            case "user.erased":
-                members.pop(e.stream_id, None)
-    if room is not None:
-        room.members = members
-    return room
+    return RecordedEvent(position, user, 0, EventType.USER_ERASED, 1, {}, {}, None, None, datetime.min)
