@@ -3,13 +3,14 @@
 --
 -- Every row a gochat_app query returns from a room-scoped table calls this (or gochat_can_see).
 -- PL/pgSQL keeps its plans for the session, so a call costs a few microseconds; an SQL-language
--- SECURITY DEFINER function is never inlined and was planned again on every call (~100 us a row).
+-- SECURITY DEFINER function is never inlined and was planned again on every call (figures in
+-- docs/benchmarks.md, sql/migrations/031).
 -- No SET search_path clause (it costs a GUC save/restore per call, per row): every name is
 -- schema-qualified instead, and pg_catalog is searched first for operators and functions anyway.
 --
--- COST 10000: the planner's price for an index lookup or two (~10 us). At the default (100) it
--- preferred checking every room in the table and hash-joining the caller's memberships to them
--- (GET /rooms: 5,200 checks for the caller's 200 rooms) over looking up the caller's rooms by key.
+-- COST 10000: the planner's price for an index lookup or two. At the default (100) it preferred
+-- checking every room in the table and hash-joining the caller's memberships to them over looking
+-- up the caller's rooms by key (GET /rooms; docs/benchmarks.md, sql/migrations/071).
 CREATE OR REPLACE FUNCTION gochat_can_read(room uuid) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER COST 10000 AS $$
 DECLARE

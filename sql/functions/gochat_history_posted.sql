@@ -8,7 +8,7 @@
 -- attachments}, in id order; each function reads the keys it needs. Every row they touch is found
 -- by its key, so sequential scans, hash and merge joins are ruled out: a plan kept from small tables
 -- must not scan grown ones, and the planner, expecting 100 rows from jsonb_to_recordset, hashed the
--- whole of `receipts` and `rooms` once (0.27 ms of a 1.3 ms append, growing with the table).
+-- whole of `receipts` and `rooms` on every append once (docs/benchmarks.md, sql/migrations/084).
 --
 -- history: the messages (an erased author's arrive empty: a rebuild sees the users table at its
 -- head), then the thread counters of their roots (a statement of its own, so it sees roots the

@@ -8,7 +8,7 @@
 -- attachments}, in id order; each function reads the keys it needs. Every row they touch is found
 -- by its key, so sequential scans, hash and merge joins are ruled out: a plan kept from small tables
 -- must not scan grown ones, and the planner, expecting 100 rows from jsonb_to_recordset, hashed the
--- whole of `receipts` and `rooms` once (0.27 ms of a 1.3 ms append, growing with the table).
+-- whole of `receipts` and `rooms` on every append once (docs/benchmarks.md, sql/migrations/084).
 --
 -- receipts (rules in sql/migrations/080_unread_counters.sql): each room's live count grows by its
 -- posts; each author's marker moves to their last post, with seen_count the room's live count up to it.

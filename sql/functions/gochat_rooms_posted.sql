@@ -8,7 +8,7 @@
 -- attachments}, in id order; each function reads the keys it needs. Every row they touch is found
 -- by its key, so sequential scans, hash and merge joins are ruled out: a plan kept from small tables
 -- must not scan grown ones, and the planner, expecting 100 rows from jsonb_to_recordset, hashed the
--- whole of `receipts` and `rooms` once (0.27 ms of a 1.3 ms append, growing with the table).
+-- whole of `receipts` and `rooms` on every append once (docs/benchmarks.md, sql/migrations/084).
 --
 -- rooms: the newest message of each room (a max, so order-free).
 CREATE OR REPLACE FUNCTION gochat_rooms_posted(posts jsonb) RETURNS void

@@ -9,7 +9,7 @@ CREATE POLICY messages_owner ON messages FOR ALL TO CURRENT_USER USING (true) WI
 
 -- Message rows are read by members far more often than by anyone else: that case is checked
 -- inline, as a subquery the planner runs per row at the cost of one index probe, instead of a
--- function call per row (~15 us each: 3 ms of a 200-room GET /rooms). Everyone else (readers of a
+-- function call per row (docs/benchmarks.md, sql/migrations/032). Everyone else (readers of a
 -- public room) falls through to gochat_can_read, the full rule. Same rows as gochat_can_read alone:
 -- the inline test is a subset of it, and the memberships row it reads is the caller's own (the
 -- memberships policy lets it through on its first, cheap arm).
