@@ -15,7 +15,8 @@ from .log import configure_logging, get_logger
 from .runtime import collect_young_less_often, freeze_startup_heap
 from .settings import Settings, SettingsError
 from .tools.cli import register as register_event_tools
-from .tools.run import open_database, open_server, run_async
+from .tools.run import open_database, open_server
+from .tools.run import run_async as run_async  # re-exported: scripts import it from here
 from .workers import Supervisor, raise_open_files_limit
 
 Command = Callable[[argparse.Namespace, Settings], int]
