@@ -45,9 +45,10 @@ WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 
-# Constraints in a fixed order: primary key, unique, foreign keys, checks, then by name.
+# Constraints in a fixed order: primary key, unique, foreign keys, checks, then by name. NOT NULL is
+# the column's (PostgreSQL 18 also lists it here, as contype 'n').
 _CONSTRAINTS = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s AND contype <> 'n'
 ORDER BY array_position(ARRAY['p', 'u', 'x', 'f', 'c'], contype::text), conname
 """
 
