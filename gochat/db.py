@@ -90,10 +90,10 @@ def is_connection_error(exc: BaseException) -> bool:
 @asynccontextmanager
 async def _open_cursor(conn: aiopg.Connection) -> AsyncIterator[Cursor]:
     """`conn.cursor()`, minus its garbage. An aiopg cursor and its `Transaction` refer to each other,
-    so a used cursor is freed only by the cyclic collector: at 5,000 appends/s ~3,200 of them (with
-    psycopg2 cursors and compilers) piled up between two collections, each then taking 8-22 ms and
-    stalling every append in flight (bench/append.py's paced p99). Breaking the cycle on close lets
-    reference counting free them at once."""
+    so a used cursor is freed only by the cyclic collector: under load thousands of them (with
+    psycopg2 cursors and compilers) pile up between two collections, each then long enough to stall
+    every append in flight (bench/append.py's paced p99; figures in docs/benchmarks.md). Breaking
+    the cycle on close lets reference counting free them at once."""
     cur = await conn.cursor()
     try:
         yield cur

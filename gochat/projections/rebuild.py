@@ -212,7 +212,7 @@ class Rebuild:
         """VACUUM ANALYZE the shadow tables after pages 1, 2, 4, 8... and at the head. They start
         empty, without statistics, and pages rewrite the same rows many times (read markers)
         faster than autovacuum comes by: without this, receipts' statements scanned ever more dead
-        rows and `rebuild all` of 20,000 events took 155 s instead of 35 s. Each run costs more
+        rows and `rebuild all` took four times as long (docs/benchmarks.md). Each run costs more
         as the tables grow, so the doubling interval keeps the total a small share."""
         async with self.db.cursor() as cur:
             for table in self.what.tables:
