@@ -8,8 +8,10 @@ So every rule has one definition, time travel included. The room's name, topic a
 from the rooms projection applied to its room.* and member.* events up to the position; the
 messages are one page of the room's posts up to the position, with the edits, deletes, reactions
 and thread replies that touched them up to it, applied by the history projection. The work is the
-room's membership events plus one page, however long the room's history (plus creating and
-dropping the schema and its tables with each transaction, a few milliseconds).
+room's membership events plus one page, however long the room's history, plus creating the schema
+and its tables (twice: the room, then the page), which costs more than the Python folds of the
+rules this replaced did (docs/benchmarks.md, "Figures behind the code's comments"): the price of
+one definition, on a moderators' endpoint.
 Erasures count from their position (memberships go, messages become tombstones); and what an
 erased user wrote is blank whatever the position: looking back does not undo an erasure.
 
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ..db import Cursor
+from ..db import Cursor, StatementBatch
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.transactions import COLUMNS
@@ -112,17 +114,20 @@ async def room_at(cur: Cursor, store: EventStore, room_id: UUID, at: int, erased
         {"room": room_id, "at": at, "types": ROOM_TYPES},
     )  # fmt: skip
     projection = RoomsProjection()
-    async with scratch(cur, projection.tables):
-        await projection.apply_batch(cur, _with_erasures(events, erased, at))
-        await cur.execute("SELECT name, type, topic, created_by, created_at FROM rooms WHERE id = %s", (room_id,))
-        found = await cur.fetchone()
-        if found is None:
-            return None
-        await cur.execute(
-            "SELECT user_id, state, role, joined_at, since_id FROM memberships WHERE room_id = %s", (room_id,)
+    async with scratch(cur, projection.tables) as batch:
+        await projection.apply_batch(batch, _with_erasures(events, erased, at))
+        await batch.execute(
+            "SELECT r.name, r.type, r.topic, r.created_by, r.created_at,"
+            " m.user_id, m.state, m.role, m.joined_at, m.since_id"
+            " FROM rooms r LEFT JOIN memberships m ON m.room_id = r.id WHERE r.id = %s",
+            (room_id,),
         )
-        members = {row[0]: Member(*row[1:]) for row in await cur.fetchall()}
-    name, type_, topic, created_by, created_at = found
+        await batch.flush()
+        rows = await cur.fetchall()
+    if not rows:
+        return None
+    name, type_, topic, created_by, created_at = rows[0][:5]
+    members = {row[5]: Member(*row[6:]) for row in rows if row[5] is not None}
     return RoomState(room_id, name, type_, topic, created_by, created_at, members)
 
 
@@ -173,31 +178,34 @@ async def _project_page(
     cur: Cursor, room_id: UUID, ids: list[int], events: Sequence[RecordedEvent], viewer: UUID
 ) -> list[Message]:
     projection = HistoryProjection()
-    async with scratch(cur, projection.tables):
-        await projection.apply_batch(cur, events)
-        await cur.execute(
+    async with scratch(cur, projection.tables) as batch:
+        await projection.apply_batch(batch, events)
+        await batch.execute(
             f"SELECT {HISTORY_COLUMNS}, {REACTIONS} FROM messages m"
             " WHERE m.room_id = %(room)s AND m.id = ANY(%(ids)s) ORDER BY m.id",
             {"room": room_id, "ids": ids, "viewer": viewer},
         )
+        await batch.flush()
         return [message_row(row) for row in await cur.fetchall()]
 
 
 @asynccontextmanager
-async def scratch(cur: Cursor, tables: Sequence[str]) -> AsyncIterator[None]:
+async def scratch(cur: Cursor, tables: Sequence[str]) -> AsyncIterator[StatementBatch]:
     """A transaction on the autocommit cursor `cur` in which `tables` are empty copies of the live
     ones, always rolled back. The copies live in a schema named for this call, first on the
     search_path, as a rebuild's shadow tables are: the projections' statements and their PL/pgSQL
     functions name their tables unqualified, and a plan PL/pgSQL kept for another search_path is
-    made again rather than reused."""
+    made again rather than reused. What the caller queues on the batch (a projection's writes,
+    then the one query it reads with) goes with the set-up in one round trip at its `flush`; the
+    last statement's rows are then on `cur`."""
     schema = f"gochat_asof_{secrets.token_hex(6)}"
-    await cur.execute("BEGIN")
+    batch = StatementBatch(cur)
+    await batch.execute(f"BEGIN; CREATE SCHEMA {schema}")
+    for table in tables:
+        await batch.execute(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
+    await batch.execute("SELECT set_config('search_path', %s, true)", (f"{schema}, public",))
     try:
-        await cur.execute(f"CREATE SCHEMA {schema}")
-        for table in tables:
-            await cur.execute(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
-        await cur.execute("SELECT set_config('search_path', %s, true)", (f"{schema}, public",))
-        yield
+        yield batch
     finally:
         await cur.execute("ROLLBACK")
 
