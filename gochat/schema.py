@@ -67,6 +67,14 @@ WHERE c.oid = %s AND a.grantee <> c.relowner
 GROUP BY 1 ORDER BY 1
 """
 
+_SEQUENCE = "SELECT format_type(seqtypid, NULL), seqstart, seqincrement FROM pg_sequence WHERE seqrelid = %s"
+# a serial column's sequence belongs to it (dropped with it)
+_OWNED_BY = """
+SELECT c.relname, a.attname FROM pg_depend d JOIN pg_class c ON c.oid = d.refobjid
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_class'::regclass AND d.objid = %s AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
+"""
+
 _FUNCTIONS = """
 SELECT p.oid, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_function_arguments(p.oid),
        pg_get_function_result(p.oid), l.lanname, p.prokind, p.provolatile, p.proisstrict, p.prosecdef,
@@ -135,6 +143,8 @@ async def _rows(cur: Cursor, sql: str, params: Sequence[Any] | None = None) -> l
 
 
 async def _table(cur: Cursor, oid: int, name: str, kind: str, rls: bool, force_rls: bool) -> str:
+    if kind == "S":
+        return await _sequence(cur, oid, name)
     if kind not in ("r", "p"):  # gochat makes none of these; shown so that one appearing is seen
         return f"-- {_KINDS[kind]} {name}\n"
     lines = []
@@ -160,6 +170,18 @@ async def _table(cur: Cursor, oid: int, name: str, kind: str, rls: bool, force_r
     for grantee, privileges in await _rows(cur, _TABLE_GRANTS, (oid,)):
         out += f"GRANT {privileges} ON {_ident(name)} TO {grantee};\n"
     return out
+
+
+async def _sequence(cur: Cursor, oid: int, name: str) -> str:
+    (type_, start, increment), *_ = await _rows(cur, _SEQUENCE, (oid,))
+    out = f"CREATE SEQUENCE {_ident(name)} AS {type_}"
+    if start != 1:
+        out += f" START {start}"
+    if increment != 1:
+        out += f" INCREMENT {increment}"
+    for table, column in await _rows(cur, _OWNED_BY, (oid,)):
+        out += f" OWNED BY {_ident(table)}.{_ident(column)}"
+    return out + ";\n"
 
 
 async def _function(cur: Cursor, row: tuple[Any, ...]) -> str:

@@ -2,6 +2,31 @@
 -- never edited (tests/test_schema.py fails when it drifts). Change sql/migrations (tables, indexes)
 -- or sql/functions|triggers|policies (one object per file), then regenerate this file.
 
+CREATE TABLE device_inbox (
+    id bigint DEFAULT nextval('device_inbox_id_seq'::regclass) NOT NULL,
+    user_id uuid NOT NULL,
+    device_id text NOT NULL,
+    sender_id uuid NOT NULL,
+    sender_device text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT device_inbox_pkey PRIMARY KEY (id),
+    CONSTRAINT device_inbox_user_id_device_id_fkey FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX device_inbox_by_device ON public.device_inbox USING btree (user_id, device_id, id);
+
+CREATE SEQUENCE device_inbox_id_seq AS bigint OWNED BY device_inbox.id;
+
+CREATE TABLE devices (
+    user_id uuid NOT NULL,
+    device_id text NOT NULL,
+    curve25519 text NOT NULL,
+    ed25519 text NOT NULL,
+    display_name text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT devices_pkey PRIMARY KEY (user_id, device_id)
+);
+
 CREATE TABLE events (
     id bigint NOT NULL,
     stream_id uuid NOT NULL,
@@ -75,6 +100,18 @@ CREATE INDEX messages_thread ON public.messages USING btree (room_id, thread_roo
 ALTER TABLE messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE messages FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON messages TO gochat_app;
+
+CREATE TABLE one_time_keys (
+    user_id uuid NOT NULL,
+    device_id text NOT NULL,
+    key_id text NOT NULL,
+    key text NOT NULL,
+    signature text NOT NULL,
+    fallback boolean DEFAULT false NOT NULL,
+    uploaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT one_time_keys_pkey PRIMARY KEY (user_id, device_id, key_id),
+    CONSTRAINT one_time_keys_user_id_device_id_fkey FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+);
 
 CREATE TABLE presence (
     user_id uuid NOT NULL,
@@ -150,6 +187,7 @@ CREATE TABLE rooms (
     group_key text,
     member_count integer DEFAULT 0 NOT NULL,
     last_message_id bigint,
+    encrypted boolean DEFAULT false NOT NULL,
     CONSTRAINT rooms_pkey PRIMARY KEY (id),
     CONSTRAINT rooms_group_key_key UNIQUE (group_key),
     CONSTRAINT rooms_type_check CHECK ((type = ANY (ARRAY['public'::text, 'private'::text, 'group'::text])))

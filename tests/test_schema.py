@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 from pathlib import Path
 
 from gochat import migrations, schema
@@ -58,13 +59,19 @@ async def test_reapplying_every_object_changes_nothing(db: Database, tmp_path: P
     assert await _dump(db) == before
 
 
-async def test_schema_sql_reads_the_same_from_another_postgresql_major_version(tmp_path: Path) -> None:
+async def test_schema_sql_reads_the_same_from_another_postgresql_major_version() -> None:
     """The embedded server (the pip wheel's PostgreSQL, 18 when written) against the one the tests
     use (15 when written): the dump is built from catalog queries meant to read alike on both."""
-    server = EmbeddedPostgres(tmp_path, cleanup="delete")
-    dsn = await asyncio.to_thread(server.start)
+    # Not under pytest's tmp_path: run as root, the server runs as another user, and pytest keeps
+    # its base directory closed to others (as conftest.py's embedded fallback does).
+    home = Path(tempfile.mkdtemp(prefix="gochat-schema-pg-"))
+    server = EmbeddedPostgres(home, cleanup="delete")
     try:
-        dumped = await schema.dump_fresh(dsn)
+        dsn = await asyncio.to_thread(server.start)
+        try:
+            dumped = await schema.dump_fresh(dsn)
+        finally:
+            await asyncio.to_thread(server.stop)
     finally:
-        await asyncio.to_thread(server.stop)
+        shutil.rmtree(home, ignore_errors=True)
     assert dumped == (migrations.sql_dir() / "schema.sql").read_text()
