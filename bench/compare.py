@@ -39,8 +39,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gochat.cli import run_async
 from gochat.client import GochatClient
+from gochat.tools.run import run_async
 
 from . import profile as profiler
 from . import wsraw

@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 import psycopg2
 
-from gochat.cli import run_async
 from gochat.client import GochatClient
+from gochat.tools.run import run_async
 
 from .common import bench_databases, load_average, machine_info, write_results
 from .compare import Endpoint, Topology, measure

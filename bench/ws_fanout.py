@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import orjson
 import psycopg2
 
-from gochat.cli import run_async
+from gochat.tools.run import run_async
 
 from . import profile as profiler
 from . import wsraw
