@@ -1,5 +1,25 @@
--- The append function (sql/migrations/081-083; the comments there say why each part is as it is),
--- current definition. Step 12: the posts handed to the inline projections carry 'mentions'.
+-- The common append batch as one call (gochat/events/transactions.py, commit_fast). PL/pgSQL keeps
+-- the plan per connection (planning the statement cost more than running it); nothing depends on
+-- that cache, so a transaction-pooling proxy loses only speed.
+--
+-- A kept plan outlives the statistics it was made with (one made while the log was empty hashed
+-- the whole table). Every lookup here is by key, so sequential scans are ruled out (SET below).
+--
+-- Under the writers' lock (see events/store.py): the head, then the INSERT assigning ids head + 1...
+-- and per-stream versions. The unique index events_idempotency is the idempotency check: a batch
+-- holding a retry fails with unique_violation (SQLSTATE 23505), rolling the call back, and the
+-- writer takes its general path, which looks the keys up and returns the originals. Also locks and
+-- returns the named projection checkpoints, as the inline projections would lock them.
+--
+-- `posted`: the functions the inline projections apply to message.posted (gochat_*_posted). When
+-- it is not empty (the writer passes it only for a batch of posts alone, sent as a transaction of
+-- its own), the batch is projected here and the checkpoints `names` advance to its last id, so the
+-- call commits events and projections at once. A projection behind the log's head (a node that
+-- started before catching up) cannot be projected here: the call raises SQLSTATE GC001 before
+-- inserting, and the writer takes its general path, which catches the projection up first.
+--
+-- batch: [[stream, type, schema_version, data, metadata, actor, client_msg_id], ...] in id order.
+-- The posts handed to `posted` carry the keys gochat_history_posted.sql lists (mentions: step 12).
 CREATE OR REPLACE FUNCTION gochat_append(batch jsonb, names text[], posted text[] DEFAULT '{}')
 RETURNS TABLE (o_head bigint, o_at timestamptz, o_versions integer[], o_names text[],
                o_positions bigint[])

@@ -1,7 +1,18 @@
--- History's rule for runs of message.posted (first written in sql/migrations/082, tuned in 084):
--- the messages (an erased author's arrive empty: a rebuild sees the users table at its head), then
--- the thread counters of their roots (a statement of its own, so it sees roots the insert just
--- wrote). Step 12 adds the mention entities (messages.mentions, sql/migrations/150).
+-- Runs of message.posted, the hot path of a chat, are applied by one set-based function per
+-- projection that handles them (gochat_history_posted, gochat_rooms_posted, gochat_receipts_posted),
+-- called the same way whether the projection is applied live, in a batch or in a rebuild
+-- (Projection.posted_function), and by gochat_append itself for a batch of posts alone, so that
+-- batch commits in one round trip with its projections. Their plans are kept per connection.
+--
+-- `posts`: a JSON array of {room_id, id, user_id, content, created_at, thread_root, client_msg_id,
+-- attachments, mentions}, in id order; each function reads the keys it needs. Every row they touch is found
+-- by its key, so sequential scans, hash and merge joins are ruled out: a plan kept from small tables
+-- must not scan grown ones, and the planner, expecting 100 rows from jsonb_to_recordset, hashed the
+-- whole of `receipts` and `rooms` on every append once (docs/benchmarks.md, sql/migrations/084).
+--
+-- history: the messages (an erased author's arrive empty: a rebuild sees the users table at its
+-- head), then the thread counters of their roots (a statement of its own, so it sees roots the
+-- insert just wrote).
 CREATE OR REPLACE FUNCTION gochat_history_posted(posts jsonb) RETURNS void
 LANGUAGE plpgsql SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
