@@ -25,6 +25,7 @@ import structlog
 
 from .db import Database
 from .events.model import RecordedEvent
+from .events.types import EventType
 from .hub import Hub, encode_text_frame
 from .people_wire import jsonable, notification_json, user_json, users_map
 from .projections import notifications as nq
@@ -36,7 +37,7 @@ log = structlog.get_logger("gochat.people_live")
 
 USER_CHANNEL = "user"
 PROFILE_CHANNEL = "profile"
-PROFILE_EVENTS = frozenset({"user.profile_updated", "user.status_set"})
+PROFILE_EVENTS = frozenset({EventType.USER_PROFILE_UPDATED, EventType.USER_STATUS_SET})
 
 
 class PeopleLive:

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from ..db import Cursor
+from ..events.types import EventType
 from .base import SqlProjection
 
 #: reasons that count in a room's mention_count (every reason but a plain message)
@@ -23,20 +24,20 @@ class NotificationsProjection(SqlProjection):
     tables = ("notifications", "notification_levels", "notification_prefs", "blocks")
     handles = frozenset(
         {
-            "message.posted",
-            "message.edited",
-            "message.deleted",
-            "receipt.read",
-            "member.left",
-            "member.kicked",
-            "member.banned",
-            "user.erased",
-            "notification.level_set",
-            "notification.read",
-            "notification.read_all",
-            "user.dnd_set",
-            "user.blocked",
-            "user.unblocked",
+            EventType.MESSAGE_POSTED,
+            EventType.MESSAGE_EDITED,
+            EventType.MESSAGE_DELETED,
+            EventType.RECEIPT_READ,
+            EventType.MEMBER_LEFT,
+            EventType.MEMBER_KICKED,
+            EventType.MEMBER_BANNED,
+            EventType.USER_ERASED,
+            EventType.NOTIFICATION_LEVEL_SET,
+            EventType.NOTIFICATION_READ,
+            EventType.NOTIFICATION_READ_ALL,
+            EventType.USER_DND_SET,
+            EventType.USER_BLOCKED,
+            EventType.USER_UNBLOCKED,
         }
     )
     inline = False

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from ..auth.confusables import skeleton
 from ..db import Cursor
+from ..events.types import EventType
 from .base import SqlProjection
 
 
@@ -22,7 +23,13 @@ class PeopleProjection(SqlProjection):
     name = "people"
     tables = ("user_profiles", "room_settings")
     handles = frozenset(
-        {"user.registered", "user.profile_updated", "user.status_set", "user.erased", "room.settings_changed"}
+        {
+            EventType.USER_REGISTERED,
+            EventType.USER_PROFILE_UPDATED,
+            EventType.USER_STATUS_SET,
+            EventType.USER_ERASED,
+            EventType.ROOM_SETTINGS_CHANGED,
+        }
     )
     inline = True
     function = "gochat_apply_people"

@@ -14,6 +14,7 @@ from uuid import UUID
 from ..db import Database
 from ..errors import NotFound, ValidationFailed
 from ..events import EventStore, NewEvent
+from ..events.types import EventType
 from ..projections import notifications as nq
 from .access import access_in
 
@@ -51,14 +52,14 @@ class Notifications:
             await self.sync() == 0 or not await self._exists(user_id, message_id)
         ):
             raise NotFound("notification not found", code="notification_not_found")
-        await self._append(user_id, "notification.read", {"message_id": message_id})
+        await self._append(user_id, EventType.NOTIFICATION_READ, {"message_id": message_id})
 
     async def mark_all_read(self, user_id: UUID) -> None:
         await self.sync()  # "all" means all the log holds now, not what the follower reached
         async with self.db.read(user_id) as cur:
             newest = await nq.newest_id(cur, user_id)
         if newest:
-            await self._append(user_id, "notification.read_all", {"up_to": newest})
+            await self._append(user_id, EventType.NOTIFICATION_READ_ALL, {"up_to": newest})
 
     async def mention_counts(self, user_id: UUID) -> dict[UUID, int]:
         async with self.db.read(user_id) as cur:
@@ -68,7 +69,7 @@ class Notifications:
     async def set_level(self, user_id: UUID, room_id: UUID, level: str) -> None:
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
-        await self._append(user_id, "notification.level_set", {"room_id": str(room_id), "level": level})
+        await self._append(user_id, EventType.NOTIFICATION_LEVEL_SET, {"room_id": str(room_id), "level": level})
 
     async def level(self, user_id: UUID, room_id: UUID) -> str:
         async with self.db.read(user_id) as cur:
@@ -80,7 +81,7 @@ class Notifications:
         if enabled and until is not None and until <= datetime.now(UTC):
             raise ValidationFailed("invalid request", details={"until": ["Must be in the future."]})
         value = None if not enabled else (until.astimezone(UTC).isoformat() if until else "infinity")
-        await self._append(user_id, "user.dnd_set", {"until": value})
+        await self._append(user_id, EventType.USER_DND_SET, {"until": value})
 
     async def dnd(self, user_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
@@ -96,10 +97,10 @@ class Notifications:
             raise ValidationFailed("invalid request", details={"user_id": ["You cannot block yourself."]})
         if not await self.users_exist([other]):
             raise NotFound("user not found")
-        await self._append(user_id, "user.blocked", {"user_id": str(other)})
+        await self._append(user_id, EventType.USER_BLOCKED, {"user_id": str(other)})
 
     async def unblock(self, user_id: UUID, other: UUID) -> None:
-        await self._append(user_id, "user.unblocked", {"user_id": str(other)})
+        await self._append(user_id, EventType.USER_UNBLOCKED, {"user_id": str(other)})
 
     async def blocked(self, user_id: UUID) -> list[tuple[UUID, datetime]]:
         async with self.db.read(user_id) as cur:

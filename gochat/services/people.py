@@ -21,6 +21,7 @@ from ..auth.names import normalize_username
 from ..db import Database
 from ..errors import NotFound, ValidationFailed
 from ..events import EventStore, NewEvent
+from ..events.types import EventType
 from ..projections import people as pq
 from .access import access_in
 
@@ -90,14 +91,14 @@ class Directory:
             "emoji": emoji,
             "expires_at": expires_at.astimezone(UTC).isoformat() if expires_at else None,
         }
-        await self.store.append(NewEvent("user.status_set", user_id, data, actor_id=user_id))
+        await self.store.append(NewEvent(EventType.USER_STATUS_SET, user_id, data, actor_id=user_id))
 
     async def set_room_mentions(self, user_id: UUID, room_id: UUID, who: str) -> None:
         """Who may mention @room in a room: its admins (default) or every member. Admins only."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_moderator()
         data = {"room_mentions": who}
-        await self.store.append(NewEvent("room.settings_changed", room_id, data, actor_id=user_id))
+        await self.store.append(NewEvent(EventType.ROOM_SETTINGS_CHANGED, room_id, data, actor_id=user_id))
 
     async def room_settings(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
