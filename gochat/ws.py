@@ -3,6 +3,8 @@ into service calls. Fan-out is the hub's job (hub.py), ordering the relay's (rel
 
 Resume without gap or duplicate: a connection subscribes first with its live frames held, reads
 the log after `since`, sends that, then releases the held frames newer than the last one sent.
+The hub keeps, per connection and room, the id of the newest event sent (hub.py, publish), and
+drops anything at or below it: an event the replay read from the log may still be on its way live.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .api.authn import authenticate
 from .api.limits import client_ip
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
-from .events.model import uuid_text
+from .events.model import RecordedEvent, uuid_text
 from .hub import Connection, Hub, frame
 from .keys import (
     HUB,
@@ -39,6 +41,7 @@ from .keys import (
     STORE,
 )
 from .ratelimit import Limit
+from .relay import REMOVALS
 from .services.access import room_access
 from .services.typing import typing
 from .wire import render, timestamp
@@ -214,6 +217,27 @@ async def _ensure_member(request: web.Request, user: UUID, room: UUID) -> None:
     await request.app[ROOMS].join(user, room)
 
 
+class _Removals:
+    """A replay's view of the user's own membership: after the user left or was removed from a room,
+    that room's events are not sent (the removal itself is), until the user joins it again."""
+
+    __slots__ = ("rooms", "user")
+
+    def __init__(self, user: UUID) -> None:
+        self.user = uuid_text(user)
+        self.rooms: set[UUID] = set()
+
+    def skips(self, e: RecordedEvent) -> bool:
+        room = e.stream_id
+        if e.type == "member.joined" and e.data.get("user_id") == self.user:
+            self.rooms.discard(room)
+        elif room in self.rooms:
+            return True
+        elif e.type in REMOVALS and e.data.get("user_id") == self.user:
+            self.rooms.add(room)
+        return False
+
+
 class _Session:
     """One connection's conversation: subscriptions, resume, and client frames.
 
@@ -244,7 +268,10 @@ class _Session:
             await relay.watch(room)
             self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
         last = 0 if since is None else await self._replay(rooms, since)
-        self.hub.release(conn, last)
+        self.hub.release(conn, last, rooms)
+        for room in rooms:
+            if room not in conn.rooms:  # removed inside the stretch replayed
+                await relay.unwatch_if_idle(room)
 
     async def _replay(self, rooms: list[UUID], since: int) -> int:
         store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
@@ -256,11 +283,16 @@ class _Session:
             )
             return head
         last = since
+        removed = _Removals(self.user)
         for e in events:
+            if removed.skips(e):
+                continue
             rendered = render(e)
             if rendered is not None:
-                self.hub.send(self.conn, frame(rendered))
+                self.hub.send_event(self.conn, e.stream_id, e.id, frame(rendered))
             last = e.id
+        for room in removed.rooms:  # not a member at the end of the stretch: nothing live either
+            self.hub.unsubscribe(self.conn, room)
         return last
 
     # --- the read loop -----------------------------------------------------------------------------

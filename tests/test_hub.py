@@ -96,3 +96,41 @@ async def test_a_silent_connection_is_pinged_then_aborted_as_a_dead_peer() -> No
     assert not talking.aborted
     assert PING_FRAME not in talking.written
     await hub.shutdown()
+
+
+async def test_an_event_sent_by_a_resume_s_replay_is_not_sent_again_when_it_arrives_live() -> None:
+    """The replay read the log, which holds events committed but not yet published: when those
+    arrive live after the release, the connection's high-water mark for the room drops them."""
+    hub, room, other = Hub(), uuid.uuid4(), uuid.uuid4()
+    resuming = Connection(uuid.uuid4(), None, peer := Peer(), peer)
+    hub.add(resuming)
+    listener = connect(hub, room)
+    resuming.held = []
+    hub.subscribe(resuming, room)
+    hub.subscribe(resuming, other)
+    hub.publish(room, 10, b"10")  # live while the replay runs: held
+    for event_id in (9, 10, 11):  # the replay's read went as far as 11, not yet published
+        assert hub.send_event(resuming, room, event_id, str(event_id).encode())
+    hub.release(resuming, 11, [room])
+    hub.publish(room, 11, b"11")  # late, live: dropped
+    hub.publish(room, 12, b"12")
+    hub.publish(other, 5, b"o5")  # another room's ids are its own
+    hub.publish(room, 12, b"12")  # heard twice: dropped
+    await asyncio.sleep(0)
+    assert peer.written == [b"91011" + b"12" + b"o5"]
+    assert listener.written == [b"10" + b"11" + b"12"]
+
+
+async def test_a_replay_sends_nothing_of_a_room_the_connection_no_longer_subscribes_to() -> None:
+    hub, room = Hub(), uuid.uuid4()
+    peer = Peer()
+    conn = Connection(uuid.uuid4(), None, peer, peer)
+    hub.add(conn)
+    hub.subscribe(conn, room)
+    conn.held = []
+    hub.publish(room, 3, b"3")
+    hub.unsubscribe(conn, room)  # kicked meanwhile
+    assert not hub.send_event(conn, room, 2, b"2")
+    hub.release(conn, 2, [room])
+    await asyncio.sleep(0)
+    assert peer.written == []
