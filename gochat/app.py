@@ -56,6 +56,7 @@ from .keys import (
     STATE,
     STORE,
     TIME_TRAVEL,
+    TYPING_DEBOUNCE,
 )
 from .metrics import Metrics
 from .presence_store import MemoryPresenceStore, PresenceStore
@@ -75,6 +76,7 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
 from .ws import shutdown_sockets, websocket
 
@@ -184,6 +186,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     yield
 
 

@@ -23,6 +23,7 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -47,5 +48,7 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+# One typing event per user and room per interval on this node, across the user's sockets.
+TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -39,6 +39,7 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TYPING_DEBOUNCE,
 )
 from .ratelimit import Limit
 from .relay import REMOVALS
@@ -244,7 +245,7 @@ class _Session:
     Slots and a class-level handler table: one of these lives as long as each socket, and a dict
     of bound methods per instance cost ~1 KiB of every idle connection (bench/ws_idle.py)."""
 
-    __slots__ = ("app", "conn", "hub", "limit_key", "request", "typing_sent", "user")
+    __slots__ = ("app", "conn", "hub", "limit_key", "request", "user")
 
     def __init__(self, request: web.Request, conn: Connection) -> None:
         self.request = request
@@ -252,7 +253,6 @@ class _Session:
         self.conn = conn
         self.hub: Hub = self.app[HUB]
         self.user = conn.user_id
-        self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
 
     # --- subscriptions and resume -----------------------------------------------------------------
@@ -394,11 +394,8 @@ class _Session:
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)
-        now = asyncio.get_running_loop().time()
-        interval = self.app[SETTINGS].ws_typing_interval
-        if now - self.typing_sent.get(room, -1e9) < interval:
-            return  # debounced: one typing event per user and room per interval
-        self.typing_sent[room] = now
+        if not self.app[TYPING_DEBOUNCE].allow(self.user, room):
+            return  # debounced: one typing event per user and room per interval, across their sockets
         await typing(self.app[STORE].db, self.app[STORE], self.user, room)
 
     async def on_read(self, data: dict[str, Any]) -> None:

@@ -277,20 +277,30 @@ async def test_the_client_library_resumes_after_a_drop(client: Client) -> None:
 
 
 # --- typing, receipts, presence -------------------------------------------------------------------
-async def test_typing_is_debounced_and_reaches_members(client: Client) -> None:
+async def test_typing_is_debounced_per_user_and_room_across_the_user_s_sockets(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
     room = await make_room(client, alice, members=[bob])
-    wa, wb = await connect(client, alice, room), await connect(client, bob, room)
+    wa1, wa2, wb = (
+        await connect(client, alice, room),
+        await connect(client, alice, room),
+        await connect(client, bob, room),
+    )
     head = await client.app[STORE].head()
-    for _ in range(3):
-        await wa.send_json({"type": "typing", "room_id": room})
-    got = await until(wb, lambda f: f["type"] == "typing")
-    assert (got["user_id"], got["room_id"]) == (str(alice.id), room)
-    await asyncio.sleep(0.3)
+    for ws in (wa1, wa2, wa1, wa2):
+        await ws.send_json({"type": "typing", "room_id": room})
+    for ws in (wa1, wa2):  # a frame's answer: everything this socket sent before it was handled
+        await ws.send_json({"type": "nonsense"})
+        await until(ws, lambda f: f["type"] == "error")
+    sentinel = await client.post(f"/rooms/{room}/messages", json={"content": "after"}, headers=alice.headers)
+    last = (await sentinel.json())["id"]
+    seen = []
+    while (frame := await until(wb, lambda f: f["type"] in ("typing", "message")))["id"] != last:
+        seen.append(frame)
+    assert [(f["type"], f["user_id"], f["room_id"]) for f in seen] == [("typing", str(alice.id), room)]
     events = await client.app[STORE].read_all(after=head)
     assert [e.type for e in events].count("typing.started") == 1
-    await wa.close()
-    await wb.close()
+    for ws in (wa1, wa2, wb):
+        await ws.close()
 
 
 async def test_read_frames_move_markers_and_are_broadcast(client: Client) -> None:
