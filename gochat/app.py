@@ -123,7 +123,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         embedded = EmbeddedPostgres(settings.data_dir)
         log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
         dsn = await asyncio.to_thread(embedded.start)
-    db = await Database.connect(dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max)
+    db = await Database.connect(
+        dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max, acquire_timeout=settings.db_acquire_timeout
+    )
     if settings.migrate_on_start or embedded is not None:
         applied = await migrations.migrate(db)
         if applied:
@@ -145,6 +147,7 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         node_id=settings.node_id,
         max_batch=settings.group_commit_max_batch,
         pipeline=settings.group_commit_pipeline,
+        commit_timeout=settings.db_commit_timeout,
     )
     try:
         if await ensure_language(app[DB], settings.search_language):

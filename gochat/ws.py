@@ -168,6 +168,9 @@ async def _disconnect(app: web.Application, conn: Connection) -> None:
         await app[RELAY].unwatch_if_idle(room)
     try:
         await app[PRESENCE_SERVICE].disconnected(conn.user_id)
+    except Unavailable as exc:
+        # The database is down: the presence sweep marks the user offline once it is back.
+        log.warning("presence_disconnect_deferred", error=exc.message)
     except Exception:
         log.exception("presence_disconnect_failed")
 

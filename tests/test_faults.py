@@ -1,0 +1,135 @@
+"""Faults with real processes: each test runs its own PostgreSQL, Redis and gochat nodes, breaks one
+of them on purpose, and checks the promises against the log (tests/faults.py): nothing acknowledged
+is lost, every client receives the log once and in order, failures are answered (never hang) with
+a mapped error, and service comes back by itself. docs/reliability.md lists what each one proves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import eventually
+from faults import OwnPostgres, Sender, logged_messages, migrate, start_node, unmapped_errors
+from test_cluster import Node, people, uid  # noqa: F401  (fixtures)
+
+from gochat.client import GochatClient
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnPostgres]:
+    server = OwnPostgres()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[list[Node]]:
+    """Nodes a test started with start_node, stopped at its end."""
+    started: list[Node] = []
+    yield started
+    for node in started:
+        node.stop()
+
+
+async def outage(pg: OwnPostgres, mode: str, senders: list[Sender]) -> None:
+    """Sends go through; PostgreSQL stops (`mode`); every sender is refused; it starts again;
+    every sender gets through again within 5 s."""
+    acked = [len(s.acked) for s in senders]
+    await eventually(
+        lambda: all(len(s.acked) > n + 10 for s, n in zip(senders, acked, strict=True)), what="sends going through"
+    )
+    failed = [len(s.failed) for s in senders]
+    pg.stop(mode)
+    # several refusals each: a refused connect is what left uvloop a closed handle behind
+    await eventually(lambda: all(len(s.failed) > n + 5 for s, n in zip(senders, failed, strict=True)), what="refusals")
+    pg.start()
+    up = time.monotonic()
+    await eventually(lambda: all(s.back_after(up) is not None for s in senders), what="sends going through again")
+    assert max(s.back_after(up) or 0 for s in senders) < 5.0, mode
+
+
+async def test_postgres_restarted_fast_and_immediately_loses_nothing_acked_and_answers_every_send(
+    own_pg: OwnPostgres,
+    nodes: list[Node],
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    people: Callable[[str], Awaitable[GochatClient]],  # noqa: F811
+) -> None:
+    dsn = own_pg.create_database("gochat")
+    await migrate(dsn)
+    nodes.append(node := await start_node("n0", dsn, redis_url, redis_prefix, tmp_path))
+    alice, bob = await people(node.url), await people(node.url)
+    room = (await alice.create_room("faults", "public"))["id"]
+    await bob.join(room)
+    over_ws, over_http = Sender(room), Sender(room)
+    stopping = False
+    async with alice.live(room, resume=False) as live, aiohttp.ClientSession() as http:
+        assert bob.access_token is not None
+        senders = [
+            asyncio.ensure_future(over_ws.over_ws(live, lambda: stopping)),
+            asyncio.ensure_future(over_http.over_http(http, node.url, bob.access_token, lambda: stopping)),
+        ]
+        for mode in ("fast", "immediate"):
+            await outage(own_pg, mode, [over_ws, over_http])
+        stopping = True
+        await asyncio.wait_for(asyncio.gather(*senders), 60)
+        assert live.closed_with is None  # the sender's socket stayed open throughout
+
+    for sender in (over_ws, over_http):
+        for outcome in sender.failed:
+            assert outcome.seconds < 2.0, outcome
+            error = outcome.answer.get("error", outcome.answer)  # HTTP body or error frame
+            assert error["code"] == "unavailable", outcome
+        assert all(o.retry_after is not None for o in over_http.failed)
+    log = logged_messages(dsn, room)
+    acked = over_ws.acked + over_http.acked
+    assert len(set(acked)) == len(acked)
+    assert set(acked) <= set(log)
+    assert unmapped_errors(node.log) == []
+
+
+async def test_a_node_killed_mid_stream_and_restarted_keeps_every_acked_message_once(
+    database_url: str,
+    nodes: list[Node],
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    people: Callable[[str], Awaitable[GochatClient]],  # noqa: F811
+) -> None:
+    nodes.append(node := await start_node("n0", database_url, redis_url, redis_prefix, tmp_path))
+    alice = await people(node.url)
+    room = (await alice.create_room("killed", "public"))["id"]
+    sent: dict[str, int] = {}
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{node.url}/ws", params={"token": alice.access_token or "", "room_id": room})
+        for i in range(200):
+            await ws.send_json({"type": "message", "room_id": room, "content": f"m{i}", "client_msg_id": f"c{i}"})
+        async for msg in ws:  # acks until the node dies under them
+            frame = msg.json() if msg.type == aiohttp.WSMsgType.TEXT else {}
+            if frame.get("type") == "ack":
+                sent[frame["client_msg_id"]] = frame["id"]
+                if len(sent) == 50:
+                    node.kill()
+        await ws.close()
+    nodes.append(again := await start_node("n1", database_url, redis_url, redis_prefix, tmp_path))
+    retry = GochatClient(again.url)
+    retry.access_token = alice.access_token
+    try:
+        # The client sends again what it was not told about, with the same client_msg_ids.
+        for i in range(200):
+            body = await retry.post(room, f"m{i}", client_msg_id=f"c{i}")
+            assert sent.setdefault(f"c{i}", body["id"]) == body["id"]
+    finally:
+        await retry.close()
+    log = logged_messages(database_url, room)
+    assert log == sorted(sent.values())
