@@ -7,17 +7,24 @@ a mapped error, and service comes back by itself. docs/reliability.md lists what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from conftest import eventually
 from faults import OwnPostgres, Sender, logged_messages, migrate, start_node, unmapped_errors
+from helpers import signup
+from room_helpers import make_room
 from test_cluster import Node, people, uid  # noqa: F401  (fixtures)
 
+from gochat.app import create_app
 from gochat.client import GochatClient
+from gochat.keys import DB
+from gochat.settings import Settings
 
 pytestmark = pytest.mark.cluster
 
@@ -133,3 +140,29 @@ async def test_a_node_killed_mid_stream_and_restarted_keeps_every_acked_message_
         await retry.close()
     log = logged_messages(database_url, room)
     assert log == sorted(sent.values())
+
+
+async def test_an_exhausted_pool_answers_503_with_retry_after_at_once_and_recovers(
+    aiohttp_client: Callable[..., Awaitable[Any]], settings: Settings
+) -> None:
+    client = await aiohttp_client(
+        create_app(settings.with_overrides(db_pool_min=0, db_pool_max=2, db_acquire_timeout=0.5))
+    )
+    alice = await signup(client)
+    room = (await make_room(client, alice, "public"))["id"]
+    db = client.app[DB]
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(2):  # every connection of the pool, taken by something slow
+            await held.enter_async_context(db.cursor())
+        answers = await asyncio.gather(
+            *(client.post(f"/rooms/{room}/messages", json={"content": "x"}, headers=alice.headers) for _ in range(3)),
+            client.get(f"/rooms/{room}/messages", headers=alice.headers),
+        )
+        for resp in answers:
+            assert resp.status == 503, await resp.text()
+            assert (await resp.json())["error"]["code"] == "unavailable"
+            assert int(resp.headers["Retry-After"]) >= 1
+    resp = await client.post(f"/rooms/{room}/messages", json={"content": "after"}, headers=alice.headers)
+    assert resp.status == 201
+    history = await (await client.get(f"/rooms/{room}/messages", headers=alice.headers)).json()
+    assert [m["content"] for m in history["messages"]] == ["after"]
