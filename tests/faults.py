@@ -256,7 +256,8 @@ async def start_node(name: str, database_url: str, redis_url: str, prefix: str, 
     from test_cluster import Node, node_env, wait_ready
 
     port = free_port()
-    env = node_env(database_url, redis_url, prefix, PORT=str(port), GOCHAT_NODE_ID=name, **extra)
+    env = node_env(database_url, redis_url, prefix, PORT=str(port), GOCHAT_NODE_ID=name)
+    env.update(extra)
     log = logs / f"{name}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(

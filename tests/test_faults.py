@@ -15,11 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import eventually
-from faults import OwnPostgres, Sender, logged_messages, migrate, start_node, unmapped_errors
+from conftest import RedisServer, eventually
+from faults import OwnPostgres, Reader, Sender, Writers, logged_messages, migrate, start_node, unmapped_errors
 from helpers import signup
 from room_helpers import make_room
-from test_cluster import Node, people, uid  # noqa: F401  (fixtures)
+from test_cluster import Node, people, readyz, uid  # noqa: F401  (fixtures)
 
 from gochat.app import create_app
 from gochat.client import GochatClient
@@ -166,3 +166,96 @@ async def test_an_exhausted_pool_answers_503_with_retry_after_at_once_and_recove
     assert resp.status == 201
     history = await (await client.get(f"/rooms/{room}/messages", headers=alice.headers)).json()
     assert [m["content"] for m in history["messages"]] == ["after"]
+
+
+async def readiness(urls: list[str]) -> set[str]:
+    async with aiohttp.ClientSession() as http:
+        return {(await readyz(http, u) or {}).get("status", "down") for u in urls}
+
+
+async def test_redis_stopped_for_seconds_under_two_nodes_loses_and_repeats_nothing_and_presence_and_limits_recover(
+    own_redis: RedisServer,
+    database_url: str,
+    nodes: list[Node],
+    redis_prefix: str,
+    tmp_path: Path,
+    people: Callable[[str], Awaitable[GochatClient]],  # noqa: F811
+) -> None:
+    for name in ("a", "b"):
+        nodes.append(
+            await start_node(
+                name, database_url, own_redis.url, redis_prefix, tmp_path,
+                GOCHAT_RATE_LIMITS="on", GOCHAT_SEARCH_LIMIT="20/600",
+                GOCHAT_PRESENCE_TTL="2", GOCHAT_PRESENCE_SWEEP_INTERVAL="0.5",
+            )
+        )  # fmt: skip
+    urls = [n.url for n in nodes]
+    owner = await people(urls[0])
+    room = (await owner.create_room("outage", "public"))["id"]
+    readers = []
+    for url in urls:
+        chat = await people(url)
+        await chat.join(room)
+        assert chat.access_token is not None
+        readers.append(Reader(chat.access_token, room))
+    writers = [await people(url) for url in urls]
+    for chat in writers:
+        await chat.join(room)
+    sent = Writers(room)
+    stopping = False
+    async with aiohttp.ClientSession() as http:
+        # each reader stays on its own node: what the other node commits reaches it over Redis,
+        # or, while Redis is down, from the log
+        reading = [asyncio.ensure_future(r.read_once(http, u, seconds=120)) for r, u in zip(readers, urls, strict=True)]
+        writing = [asyncio.ensure_future(sent.over_http(c, lambda: stopping)) for c in writers]
+        await eventually(lambda: len(sent.acked) > 20, what="messages flowing")
+        own_redis.stop()
+        await eventually_async(lambda: readiness(urls), {"degraded"}, "both nodes degraded")
+        during = len(sent.acked)
+        await eventually(lambda: len(sent.acked) > during + 20, what="messages committed while Redis is down")
+        await asyncio.sleep(3)  # the outage goes on (the fault's length, not a wait for a result)
+        own_redis.start()
+        await eventually_async(lambda: readiness(urls), {"ok"}, "both nodes ok again")
+        after = len(sent.acked)
+        await eventually(lambda: len(sent.acked) > after + 20, what="messages flowing again")
+        stopping = True
+        await asyncio.gather(*writing)
+        last = (await owner.post(room, "the end"))["id"]
+        await eventually(lambda: all(last in r.received for r in readers), timeout=30, what="the last word everywhere")
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
+
+        # presence: someone connecting on b now is seen online from a, through Redis again
+        newcomer = await people(urls[1])
+        await newcomer.join(room)
+        async with owner.live(room) as watching, newcomer.live(room):
+            await watching.recv_until(
+                lambda f: f["type"] == "presence" and f["user_id"] == uid(newcomer) and f["status"] == "online",
+                timeout=20,
+            )
+        # rate limits: one budget across both nodes again (a node alone would allow 20 more)
+        statuses = []
+        for n in range(24):
+            async with http.get(
+                f"{urls[n % 2]}/search", params={"q": "x"}, headers={"Authorization": f"Bearer {owner.access_token}"}
+            ) as resp:
+                statuses.append(resp.status)
+        assert statuses.count(200) == 20, statuses
+        assert statuses[-4:] == [429] * 4, statuses
+
+    log = logged_messages(database_url, room)
+    assert set(sent.acked) <= set(log)
+    for reader in readers:
+        reader.check(log)
+    for node in nodes:
+        assert unmapped_errors(node.log) == []
+
+
+async def eventually_async(
+    probe: Callable[[], Awaitable[set[str]]], expected: set[str], what: str, timeout: float = 20.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := await probe()) != expected:
+        assert time.monotonic() < deadline, f"{what}: {seen}"
+        await asyncio.sleep(0.1)
