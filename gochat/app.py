@@ -124,7 +124,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
         dsn = await asyncio.to_thread(embedded.start)
     db = await Database.connect(
-        dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max, acquire_timeout=settings.db_acquire_timeout
+        dsn,
+        minsize=settings.db_pool_min,
+        maxsize=settings.db_pool_max,
+        timeout=settings.db_statement_timeout,
+        acquire_timeout=settings.db_acquire_timeout,
     )
     if settings.migrate_on_start or embedded is not None:
         applied = await migrations.migrate(db)

@@ -116,16 +116,40 @@ class _FreshDescriptor(psycopg2.extensions.connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        fd = self.fileno()
+        self._fd = fd = self.fileno()
         for dead in list(_open_connections):
             if getattr(dead, "_fileno", None) == fd:
                 dead._fileno = None  # its close() must not unwatch the new socket
-        with suppress(RuntimeError):  # no running loop: nothing to forget
-            loop = asyncio.get_running_loop()
-            with suppress(Exception):
-                loop.remove_reader(fd)
-            with suppress(Exception):
-                loop.remove_writer(fd)
+        _unwatch(fd)
+
+    def poll(self) -> int:
+        """As psycopg2's; but once the connection is lost, stop watching its socket at once, while
+        the number is still its own (aiopg leaves the reader when the socket is still open, and the
+        socket is closed later, by the garbage collector, when the number may be anyone's)."""
+        try:
+            return int(super().poll())
+        except psycopg2.Error:
+            if self.closed or _status(self) == _BAD:
+                _unwatch(self._fd)
+            raise
+
+
+_BAD = 1  # libpq's CONNECTION_BAD
+
+
+def _status(conn: psycopg2.extensions.connection) -> int | None:
+    with suppress(Exception):
+        return int(conn.info.status)
+    return None
+
+
+def _unwatch(fd: int) -> None:
+    with suppress(RuntimeError):  # no running loop: nothing to forget
+        loop = asyncio.get_running_loop()
+        with suppress(Exception):
+            loop.remove_reader(fd)
+        with suppress(Exception):
+            loop.remove_writer(fd)
 
 
 async def _opened(conn: aiopg.Connection) -> None:

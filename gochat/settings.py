@@ -151,6 +151,9 @@ class Settings:
     # the caller gets 503 with Retry-After (an error frame on a WebSocket) instead of waiting on.
     db_acquire_timeout: float = 5.0
     db_commit_timeout: float = 2.0
+    # aiopg's bound on any one statement (and on connecting): under uvloop, a connection made as
+    # PostgreSQL restarts can miss its wake-up (docs/reliability.md); its query then fails here.
+    db_statement_timeout: float = 10.0
 
     @property
     def development(self) -> bool:
@@ -227,6 +230,7 @@ class Settings:
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
             db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
             db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
+            db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -74,7 +74,9 @@ async def test_postgres_restarted_fast_and_immediately_loses_nothing_acked_and_a
 ) -> None:
     dsn = own_pg.create_database("gochat")
     await migrate(dsn)
-    nodes.append(node := await start_node("n0", dsn, redis_url, redis_prefix, tmp_path))
+    # A statement whose wake-up is lost (docs/reliability.md) fails after this bound.
+    bounds = {"GOCHAT_DB_STATEMENT_TIMEOUT": "1.5", "GOCHAT_DB_ACQUIRE_TIMEOUT": "1.5"}
+    nodes.append(node := await start_node("n0", dsn, redis_url, redis_prefix, tmp_path, **bounds))
     alice, bob = await people(node.url), await people(node.url)
     room = (await alice.create_room("faults", "public"))["id"]
     await bob.join(room)
