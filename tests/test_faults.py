@@ -154,8 +154,10 @@ async def test_an_exhausted_pool_answers_503_with_retry_after_at_once_and_recove
     room = (await make_room(client, alice, "public"))["id"]
     db = client.app[DB]
     async with contextlib.AsyncExitStack() as held:
+        db.acquire_timeout = 30  # the app's own work may hold one a moment: wait our turn
         for _ in range(2):  # every connection of the pool, taken by something slow
             await held.enter_async_context(db.cursor())
+        db.acquire_timeout = 0.5
         answers = await asyncio.gather(
             *(client.post(f"/rooms/{room}/messages", json={"content": "x"}, headers=alice.headers) for _ in range(3)),
             client.get(f"/rooms/{room}/messages", headers=alice.headers),
