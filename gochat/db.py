@@ -190,11 +190,18 @@ class Database:
                 self._slots.release()
 
     async def _acquire(self) -> aiopg.Connection:
-        try:
-            async with asyncio.timeout(self.acquire_timeout):
-                return await self.pool.acquire()
-        except RuntimeError as exc:  # the pool closing (shutdown); or the event loop's, in a connect
-            raise Unavailable("database unavailable") from exc
+        for _ in range(3):
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    return await self.pool.acquire()
+            except AssertionError:
+                # aiopg asserts that the free connection it hands out is open; one whose server
+                # process was killed while the pool connected another fails it. That one is
+                # dropped from the pool on the way: take the next.
+                continue
+            except RuntimeError as exc:  # the pool closing (shutdown); or the event loop's, in a connect
+                raise Unavailable("database unavailable") from exc
+        raise Unavailable("database unavailable")
 
     @classmethod
     async def connect(
