@@ -17,6 +17,7 @@ from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -50,5 +51,6 @@ SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
+DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
