@@ -81,8 +81,10 @@ class Connection:
     rooms: set[UUID] = field(default_factory=set)
     pending: list[bytes] = field(default_factory=list)
     closing: bool = False
-    # While a resume replays the log, live frames wait here (see ws.py): no gap.
+    # While a resume replays the log, live frames wait here (see ws.py): no gap. `holds` counts the
+    # resumes in progress on the connection (join frames may overlap); the last release delivers.
     held: list[tuple[UUID, int, bytes]] | None = None
+    holds: int = 0
     delivered: int = 0
     expires_at: float = math.inf  # wall clock: the access token's expiry, when the socket closes (4401)
     heard: float = 0.0  # loop clock: the last frame from the client (set by Hub.add, then by ws.py)
@@ -224,14 +226,23 @@ class Hub:
                 self.slow_closed += 1
                 self.close(conn, CLOSE_SLOW_CONSUMER, b"too far behind: resume with since")
 
+    def hold(self, conn: Connection) -> None:
+        """Start a resume: live frames for the connection wait until the matching release."""
+        conn.holds += 1
+        if conn.held is None:
+            conn.held = []
+
     def release(self, conn: Connection, after: int = 0, rooms: Iterable[UUID] = ()) -> None:
         """End a resume: every event of `rooms` up to `after` counts as sent (the replay read the
-        log that far), then the held live frames above each room's mark go, in order, and the
-        connection is live again."""
+        log that far); once no other resume is in progress, the held live frames above each
+        room's mark go, in order, and the connection is live again."""
         for room in rooms:
             subs = self.rooms.get(room)
             if subs is not None and conn in subs and subs[conn] < after:
                 subs[conn] = after
+        conn.holds = max(0, conn.holds - 1)
+        if conn.holds:
+            return
         held, conn.held = conn.held or [], None
         for room, event_id, data in held:
             self.send_event(conn, room, event_id, data)

@@ -265,13 +265,27 @@ class _Session:
         `subscribed` carries `head`: every event of the room after it follows on this connection,
         so a client without a cursor for the room can resume from there after a drop."""
         conn, relay = self.conn, self.app[RELAY]
-        conn.held = []
-        for room in rooms:
-            self.hub.subscribe(conn, room)
-            await relay.watch(room)
-            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
-        last = 0 if since is None else await self._replay(rooms, since)
-        self.hub.release(conn, last, rooms)
+        self.hub.hold(conn)
+        last = 0
+        try:
+            for room in rooms:
+                self.hub.subscribe(conn, room)
+                await relay.watch(room)
+                self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
+            last = 0 if since is None else await self._replay(rooms, since)
+        except BaseException:
+            # The replay failed (the database down): these rooms' live frames would follow a gap.
+            # Unsubscribe them; the error goes to the client, which joins again later.
+            for room in rooms:
+                if room in conn.rooms:
+                    self.hub.unsubscribe(conn, room)
+                    self.hub.send(conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+            with contextlib.suppress(Exception):
+                for room in rooms:
+                    await relay.unwatch_if_idle(room)
+            raise
+        finally:
+            self.hub.release(conn, last, rooms)
         for room in rooms:
             if room not in conn.rooms:  # removed inside the stretch replayed
                 await relay.unwatch_if_idle(room)

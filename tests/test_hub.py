@@ -135,3 +135,26 @@ async def test_a_replay_sends_nothing_of_a_room_the_connection_no_longer_subscri
     hub.release(conn, 2, [room])
     await asyncio.sleep(0)
     assert peer.written == []
+
+
+async def test_overlapping_resumes_hold_live_frames_until_the_last_one_ends() -> None:
+    hub, first, second = Hub(), uuid.uuid4(), uuid.uuid4()
+    peer = Peer()
+    conn = Connection(uuid.uuid4(), None, peer, peer)
+    hub.add(conn)
+    hub.hold(conn)
+    hub.subscribe(conn, first)
+    hub.hold(conn)  # a second join's resume starts before the first ends
+    hub.subscribe(conn, second)
+    hub.publish(first, 7, b"f7")
+    hub.publish(second, 3, b"s3")
+    assert hub.send_event(conn, first, 6, b"f6")
+    hub.release(conn, 6, [first])
+    await asyncio.sleep(0)
+    assert peer.written == [b"f6"]  # the second resume still runs: live frames wait
+    assert hub.send_event(conn, second, 2, b"s2")
+    assert hub.send_event(conn, second, 3, b"s3")  # committed, read by the replay, also held live
+    hub.release(conn, 3, [second])
+    await asyncio.sleep(0)
+    assert peer.written == [b"f6", b"s2s3f7"]  # the held s3 is not sent twice
+    assert conn.held is None
