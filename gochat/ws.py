@@ -27,6 +27,7 @@ from .api.limits import client_ip
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .events.model import RecordedEvent, uuid_text
+from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
     HUB,
@@ -233,7 +234,7 @@ class _Removals:
 
     def skips(self, e: RecordedEvent) -> bool:
         room = e.stream_id
-        if e.type == "member.joined" and e.data.get("user_id") == self.user:
+        if e.type == EventType.MEMBER_JOINED and e.data.get("user_id") == self.user:
             self.rooms.discard(room)
         elif room in self.rooms:
             return True

@@ -122,7 +122,7 @@ _OWN_PENDING = (
     " AND e.id > coalesce((SELECT position FROM projection_checkpoints WHERE name = %s), 0)"
 )
 _INDEXED_UP_TO = "SELECT coalesce(max(position), 0) FROM projection_checkpoints WHERE name = %s"
-_CHANGES_INDEX = ["message.posted", "message.edited", "message.deleted"]
+_CHANGES_INDEX = [EventType.MESSAGE_POSTED.value, EventType.MESSAGE_EDITED.value, EventType.MESSAGE_DELETED.value]
 
 
 async def own_pending_write(db: Database, user_id: UUID) -> int | None:

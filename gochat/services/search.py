@@ -39,12 +39,12 @@ class SearchService:
         self.wait_for_own_writes = wait_for_own_writes
 
     async def _own_writes_indexed(self, user_id: UUID) -> None:
-        pending = await s.own_pending_write(self.db, user_id)
+        pending = await search_index.own_pending_write(self.db, user_id)
         if pending is None:
             return
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + self.wait_for_own_writes, 0.005
-        while await s.indexed_up_to(self.db) < pending:
+        while await search_index.indexed_up_to(self.db) < pending:
             if loop.time() >= deadline:
                 log.warning("search_index_behind", waited_for=pending)
                 return
