@@ -1,0 +1,289 @@
+"""The web client at `/`, in real browsers (headless Chromium, Selenium): two people chat live,
+a network drop and a server restart lose and double nothing, user text is only ever text, the
+pages carry a strict CSP, and axe-core finds no serious accessibility violation.
+
+One `gochat serve` for the module (stopped and started again by the restart test); Alice's browser
+reaches it through a proxy that can cut her off the network alone.
+"""
+
+from __future__ import annotations
+
+import configparser
+import fnmatch
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import TEST_SECRET, PgCluster
+from selenium.webdriver.common.keys import Keys
+from web_harness import Browser, Proxy, Server, browsers, screenshot_dir
+
+import gochat.web
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Site:
+    server: Server
+    proxy: Proxy
+
+
+@pytest.fixture(scope="module")
+def site(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    dsn = pg_cluster.new_database()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": dsn,
+        "JWT_SECRET": TEST_SECRET,
+        "LOG_LEVEL": "warning",
+        "GOCHAT_RATE_LIMITS": "off",
+        "GOCHAT_MIGRATE_ON_START": "off",
+        "GOCHAT_SHUTDOWN_TIMEOUT": "2",
+        "GOCHAT_DATA_DIR": str(tmp_path_factory.mktemp("gochat-data")),
+    }
+    server = Server(env, tmp_path_factory.mktemp("logs") / "server.log")
+    server.start()
+    proxy = Proxy(server.port)
+    try:
+        yield Site(server, proxy)
+    finally:
+        proxy.close()
+        server.stop()
+        pg_cluster.drop(dsn)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    return screenshot_dir(tmp_path)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def chat_in_one_room(alice: Browser, bob: Browser) -> tuple[str, str, str]:
+    """Alice and Bob sign up; Alice creates a public room; Bob finds it in the directory and joins."""
+    alice_id = alice.sign_up(unique("alice"), "Alice")
+    bob_id = bob.sign_up(unique("bob"), "Bob")
+    name = unique("Design review ")
+    room = alice.create_room(name, "Mockups, feedback and release notes")
+    bob.join_from_directory(name)
+    assert bob.room_id() == room
+    return alice_id, bob_id, room
+
+
+def focus_message(b: Browser, text: str) -> None:
+    """Keyboard focus on a message, which brings up its actions."""
+    b.js("arguments[0].closest('.message').focus()", b.wait_text(text))
+
+
+def no_duplicates(b: Browser) -> list[int]:
+    ids = b.message_ids()
+    assert len(ids) == len(set(ids)), f"a message is shown twice: {ids}"
+    assert ids == sorted(ids), f"messages out of order: {ids}"
+    return ids
+
+
+# --- served with a strict policy, shipped in the package ---------------------------------------
+def test_pages_and_assets_carry_a_strict_content_security_policy(site: Site) -> None:
+    for path in ("/", "/static/js/main.js", "/static/css/app.css"):
+        with urllib.request.urlopen(site.server.url + path) as resp:
+            csp = resp.headers["Content-Security-Policy"]
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["default-src"] == "'none'"
+        assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+        assert directives["require-trusted-types-for"] == "'script'"
+        assert "unsafe" not in csp, "no unsafe-inline, no unsafe-eval"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(site.server.url + "/static/%2e%2e/__init__.py")
+    assert refused.value.code == 404
+
+
+def test_every_static_file_is_in_the_wheel_and_nothing_inline() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["gochat.web"].split(",")]
+    package = Path(gochat.web.__file__).parent
+    static = package / "static"
+    files = [p.relative_to(package).as_posix() for p in static.rglob("*") if p.is_file()]
+    assert files
+    assert [f for f in files if not any(fnmatch.fnmatch(f, p) and f.count("/") == p.count("/") for p in patterns)] == []
+    html = (static / "index.html").read_text()
+    assert "<script>" not in html and "style=" not in html and "<style" not in html
+    for js in (static / "js").rglob("*.js"):
+        source = js.read_text()
+        assert not any(sink in source for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(")), js
+
+
+# --- two people chat --------------------------------------------------------------------------
+def test_two_people_see_each_others_messages_typing_and_read_receipts_live(site: Site, shots: Path) -> None:
+    with browsers(site.proxy.url, site.server.url) as (alice, bob):
+        alice_id, bob_id, room = chat_in_one_room(alice, bob)
+
+        alice.send("Hi Bob! The new mockups are up.")
+        bob.wait_text("Hi Bob! The new mockups are up.")
+        bob.find("#composer-input").send_keys("Looking at them")
+        alice.wait(lambda: alice.find("#typing").text == "user " + bob_id[:6] + " is typing…" or "is typing" in alice.find("#typing").text, "Bob typing")
+        bob.find("#composer-input").send_keys(Keys.ENTER)
+        alice.wait_text("Looking at them")
+        alice.wait(lambda: alice.find("#typing").text == "", "typing cleared by Bob's message")
+
+        # Bob has the room open at the bottom: Alice's next message is read at once, and she sees it.
+        alice.send("The header needs more contrast, I think")
+        bob.wait_text("The header needs more contrast")
+        seen = alice.wait(lambda: alice.find(f".seen-by[data-readers~='{bob_id}']"), "seen by Bob")
+        last = alice.all("#timeline .message[data-id]")[-1]
+        assert alice.js("return arguments[0].previousElementSibling === arguments[1]", seen, last)
+        assert bob.find(f".room[data-room-id='{room}']").text.find("unread") == -1
+
+        # Markup in a message is text: shown as typed, never parsed, never run.
+        hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold?</b>'
+        bob.send(hostile)
+        shown = alice.wait_text("<img src=x")
+        assert shown.text == hostile
+        for b in (alice, bob):
+            assert b.js("return window.__pwned") is None
+            assert b.all("#timeline img, #timeline script, #timeline b") == []
+        assert no_duplicates(alice) == no_duplicates(bob)
+        assert alice.errors() == [] and bob.errors() == []
+        alice.driver.save_screenshot(str(shots / "web-room.png"))
+        assert alice_id != bob_id
+
+
+def test_edits_deletes_reactions_threads_and_search_reach_the_other_side(site: Site) -> None:
+    with browsers(site.proxy.url, site.server.url) as (alice, bob):
+        _, _, room = chat_in_one_room(alice, bob)
+        alice.send("Shipping the quarterly report on Friday")
+        alice.send("Typo here: teh end")
+        bob.wait_text("Typo here")
+
+        # Edit: Up in the empty composer edits your last message.
+        box = alice.find("#composer-input")
+        box.send_keys(Keys.ARROW_UP)
+        alice.wait(lambda: box.get_attribute("value") == "Typo here: teh end", "edit mode")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys("Fixed: the end", Keys.ENTER)
+        edited = bob.wait_text("Fixed: the end")
+        assert "(edited)" in edited.text
+
+        # Reaction: Bob reacts with the keyboard; Alice sees the count.
+        focus_message(bob, "Shipping the quarterly report")
+        bob.find(".message.focus-within button[aria-label='Add a reaction']").click()
+        bob.find(".message.focus-within button[aria-label='React with 🎉']").click()
+        chip = alice.wait(lambda: alice.find(".message .reaction"), "reaction shown")
+        assert chip.text.replace("\n", " ") == "🎉 1" and chip.get_attribute("aria-pressed") == "false"
+        assert bob.wait(lambda: bob.find(".message .reaction[aria-pressed='true']"), "Bob's own reaction")
+
+        # Thread: Bob replies in a thread; Alice sees "1 reply" and opens the thread.
+        focus_message(bob, "Shipping the quarterly report")
+        bob.find(".message.focus-within button[aria-label='Reply in thread']").click()
+        bob.visible("#thread-input").send_keys("Can we include the churn numbers?", Keys.ENTER)
+        alice.wait(lambda: (link := alice.find(".thread-link")).text.startswith("1 reply") and link, "reply count").click()
+        alice.wait(lambda: "Can we include the churn numbers?" in alice.find(".thread-list").text, "thread open")
+        assert "Can we include the churn numbers?" not in " ".join(alice.texts()), "replies stay in the thread"
+
+        # Delete: Alice deletes her edited message; Bob sees a tombstone.
+        focus_message(alice, "Fixed: the end")
+        alice.find(".message.focus-within button[aria-label='Delete message']").click()
+        alice.find(".message.focus-within button[aria-label='Confirm: delete this message']").click()
+        bob.wait(lambda: "This message was deleted." in bob.find("#timeline").text, "tombstone")
+        assert all("Fixed: the end" not in t for t in bob.texts())
+
+        # Search with highlights, and a jump to the result.
+        search = bob.find("#search-input")
+        search.send_keys("reports", Keys.ENTER)
+        result = bob.wait(lambda: bob.find(".result"), "search result")
+        assert [m.text for m in result.find_elements("css selector", "mark")] == ["report"]
+        result.click()
+        bob.wait(lambda: bob.find(".message.flash .content").text.startswith("Shipping the quarterly"), "jumped")
+        assert bob.room_id() == room
+        assert alice.errors() == [] and bob.errors() == []
+
+
+# --- nothing lost, nothing doubled ------------------------------------------------------------------
+def test_a_network_drop_resumes_without_gaps_or_duplicates(site: Site) -> None:
+    with browsers(site.proxy.url, site.server.url) as (alice, bob):
+        chat_in_one_room(alice, bob)
+        alice.send("before the drop")
+        bob.wait_text("before the drop")
+
+        site.proxy.cut()  # Alice's network goes away
+        alice.wait(lambda: alice.find("#connection").get_attribute("data-state") != "online", "Alice offline")
+        for i in range(3):
+            bob.send(f"while Alice was away {i}")
+        bob.wait_text("while Alice was away 2")
+        alice.send("written offline")  # waits in the outbox
+        alice.wait(lambda: "Waiting for the connection" in alice.find(".pending").text, "pending shown")
+
+        site.proxy.restore()
+        alice.wait(lambda: alice.find("#connection").get_attribute("data-state") == "online", "Alice back", timeout=30)
+        alice.wait_text("while Alice was away 2")
+        bob.wait_text("written offline")
+        alice.wait(lambda: not alice.all(".pending"), "outbox empty")
+        expected = ["before the drop", *[f"while Alice was away {i}" for i in range(3)], "written offline"]
+        for b in (alice, bob):
+            b.wait(lambda b=b: b.texts() == expected, "every message once, in order")
+        assert no_duplicates(alice) == no_duplicates(bob)
+
+
+def test_a_server_restart_resumes_without_gaps_or_duplicates(site: Site) -> None:
+    with browsers(site.proxy.url, site.server.url) as (alice, bob):
+        chat_in_one_room(alice, bob)
+        alice.send("before the restart")
+        bob.wait_text("before the restart")
+
+        site.server.stop()
+        for b in (alice, bob):
+            b.wait(lambda b=b: b.find("#connection").get_attribute("data-state") != "online", "offline")
+        alice.send("sent while the server was down")
+        site.server.start()
+        for b in (alice, bob):
+            b.wait(lambda b=b: b.find("#connection").get_attribute("data-state") == "online", "back", timeout=30)
+        bob.wait_text("sent while the server was down")
+        bob.send("after the restart")
+        alice.wait_text("after the restart")
+        expected = ["before the restart", "sent while the server was down", "after the restart"]
+        for b in (alice, bob):
+            b.wait(lambda b=b: b.texts() == expected, "every message once, in order")
+        assert no_duplicates(alice) == no_duplicates(bob)
+
+
+# --- accessible, at a desk and on a phone -------------------------------------------------------------
+def test_main_screens_have_no_serious_accessibility_violations(site: Site, shots: Path) -> None:
+    with browsers(site.server.url, site.server.url) as (alice, bob):
+        alice.open()
+        alice.visible("#auth-username")
+        assert alice.axe() == []
+        alice.driver.save_screenshot(str(shots / "web-login.png"))
+
+        chat_in_one_room(alice, bob)
+        for text in ("Morning! Standup in 5 minutes", "Notes from yesterday are in the doc"):
+            alice.send(text)
+        bob.wait_text("Notes from yesterday")
+        bob.send("On my way 👍")
+        alice.wait_text("On my way")
+        assert alice.axe() == []
+
+        alice.find("#members-button").click()
+        alice.visible("#panel .members")
+        assert alice.axe() == []
+        alice.find("#panel-close").click()
+        alice.find("#new-room").click()
+        alice.visible("#room-name")
+        assert alice.axe() == []
+        alice.find("#dialog-close").click()
+
+        bob.driver.set_window_size(375, 812)
+        bob.wait(lambda: bob.find("#composer-input").is_displayed(), "phone layout")
+        assert bob.axe() == []
+        assert bob.js("return document.documentElement.scrollWidth") <= 375, "nothing wider than the phone"
+        bob.driver.save_screenshot(str(shots / "web-phone-room.png"))
+        bob.find("#back").click()
+        bob.visible("#room-list")
+        assert bob.axe() == []
+        bob.driver.save_screenshot(str(shots / "web-phone-rooms.png"))
