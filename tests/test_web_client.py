@@ -65,20 +65,28 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def chat_in_one_room(alice: Browser, bob: Browser) -> tuple[str, str, str]:
+def chat_in_one_room(alice: Browser, bob: Browser, name: str = "", names: tuple[str, str] = ("", "")) -> tuple[str, str, str]:
     """Alice and Bob sign up; Alice creates a public room; Bob finds it in the directory and joins."""
-    alice_id = alice.sign_up(unique("alice"), "Alice")
-    bob_id = bob.sign_up(unique("bob"), "Bob")
-    name = unique("Design review ")
+    alice_id = alice.sign_up(names[0] or unique("alice"), "Alice")
+    bob_id = bob.sign_up(names[1] or unique("bob"), "Bob")
+    name = name or unique("Design review ")
     room = alice.create_room(name, "Mockups, feedback and release notes")
     bob.join_from_directory(name)
     assert bob.room_id() == room
     return alice_id, bob_id, room
 
 
-def focus_message(b: Browser, text: str) -> None:
-    """Keyboard focus on a message, which brings up its actions."""
-    b.js("arguments[0].closest('.message').focus()", b.wait_text(text))
+def message_action(b: Browser, text: str, *labels: str) -> None:
+    """Focus a message (which brings up its actions, as Tab or the arrow keys do) and press its
+    buttons with these labels in turn; again if a live update redrew the message meanwhile."""
+
+    def press(label: str) -> bool:
+        b.js("arguments[0].closest('.message').focus()", b.wait_text(text))
+        b.find(f".message.focus-within button[aria-label='{label}']").click()
+        return True
+
+    for label in labels:
+        b.wait(lambda label=label: press(label), f"{label} on {text!r}")
 
 
 def no_duplicates(b: Browser) -> list[int]:
@@ -172,25 +180,20 @@ def test_edits_deletes_reactions_threads_and_search_reach_the_other_side(site: S
         assert "(edited)" in edited.text
 
         # Reaction: Bob reacts with the keyboard; Alice sees the count.
-        focus_message(bob, "Shipping the quarterly report")
-        bob.find(".message.focus-within button[aria-label='Add a reaction']").click()
-        bob.find(".message.focus-within button[aria-label='React with 🎉']").click()
+        message_action(bob, "Shipping the quarterly report", "Add a reaction", "React with 🎉")
         chip = alice.wait(lambda: alice.find(".message .reaction"), "reaction shown")
         assert chip.text.replace("\n", " ") == "🎉 1" and chip.get_attribute("aria-pressed") == "false"
         assert bob.wait(lambda: bob.find(".message .reaction[aria-pressed='true']"), "Bob's own reaction")
 
         # Thread: Bob replies in a thread; Alice sees "1 reply" and opens the thread.
-        focus_message(bob, "Shipping the quarterly report")
-        bob.find(".message.focus-within button[aria-label='Reply in thread']").click()
+        message_action(bob, "Shipping the quarterly report", "Reply in thread")
         bob.visible("#thread-input").send_keys("Can we include the churn numbers?", Keys.ENTER)
         alice.wait(lambda: (link := alice.find(".thread-link")).text.startswith("1 reply") and link, "reply count").click()
         alice.wait(lambda: "Can we include the churn numbers?" in alice.find(".thread-list").text, "thread open")
         assert "Can we include the churn numbers?" not in " ".join(alice.texts()), "replies stay in the thread"
 
         # Delete: Alice deletes her edited message; Bob sees a tombstone.
-        focus_message(alice, "Fixed: the end")
-        alice.find(".message.focus-within button[aria-label='Delete message']").click()
-        alice.find(".message.focus-within button[aria-label='Confirm: delete this message']").click()
+        message_action(alice, "Fixed: the end", "Delete message", "Confirm: delete this message")
         bob.wait(lambda: "This message was deleted." in bob.find("#timeline").text, "tombstone")
         assert all("Fixed: the end" not in t for t in bob.texts())
 
@@ -261,17 +264,50 @@ def test_main_screens_have_no_serious_accessibility_violations(site: Site, shots
         assert alice.axe() == []
         alice.driver.save_screenshot(str(shots / "web-login.png"))
 
-        chat_in_one_room(alice, bob)
-        for text in ("Morning! Standup in 5 minutes", "Notes from yesterday are in the doc"):
-            alice.send(text)
-        bob.wait_text("Notes from yesterday")
-        bob.send("On my way 👍")
-        alice.wait_text("On my way")
+        # The only test with these names (the screenshots read better without random suffixes).
+        _, _, review = chat_in_one_room(alice, bob, "Design review", ("alice", "bob"))
+        # A second room, where Bob posts while Alice looks at the first: unread badges, live.
+        standup = "Standup notes"
+        bob.create_room(standup, "Async standup, one message a day")
+        alice.join_from_directory(standup)
+        alice.find(f".room[data-room-id='{review}']").click()
+        alice.wait(lambda: alice.room_id() == review, "back in the review")
+        bob.send("Yesterday: fixed the flaky upload test")
+        bob.send("Today: release checklist")
+        alice.wait(lambda: alice.find(".room.unread .badge").text == "2", "two unread")
+        assert "Today: release checklist" in alice.find(".room.unread").text
+        bob.find(f".room[data-room-id='{review}']").click()
+        bob.wait(lambda: bob.room_id() == review, "Bob back in the review")
+
+        alice.send("Morning! The release candidate is on staging 🚀")
+        alice.send("Release notes are in the doc, shout if anything reads wrong")
+        bob.wait_text("Release notes")
+        bob.send("Nice work! Running the smoke tests now")
+        message_action(bob, "Morning! The release candidate", "Add a reaction", "React with 🎉")
+        message_action(bob, "Release notes are in the doc", "Reply in thread")
+        bob.visible("#thread-input").send_keys("Small one: the date in the header says 2025", Keys.ENTER)
+        bob.find("#panel-close").click()
+        alice.wait(lambda: alice.find(".thread-link").text.startswith("1 reply"), "thread summary")
+        alice.wait(lambda: alice.find(".reaction"), "reaction")
+        alice.send("All green on my side too, merging at 3")
+        alice.wait(lambda: alice.find(".seen-by"), "seen by Bob")
+        # The server passes one typing event per person and room every 3 s: Bob types until one does.
+        alice.wait(lambda: bob.find("#composer-input").send_keys("o") or "typing" in alice.find("#typing").text, "Bob typing")
+        alice.js("document.activeElement.blur()")
         assert alice.axe() == []
+        alice.driver.save_screenshot(str(shots / "web-room.png"))
+        bob.find("#composer-input").send_keys(Keys.CONTROL, "a")
+        bob.find("#composer-input").send_keys("Sounds good, see you at 3", Keys.ENTER)
+        alice.wait_text("Sounds good")
 
         alice.find("#members-button").click()
         alice.visible("#panel .members")
         assert alice.axe() == []
+        alice.find("#panel-close").click()
+        alice.find("#search-input").send_keys("release", Keys.ENTER)
+        alice.wait(lambda: alice.find(".result mark"), "search results")
+        assert alice.axe() == []
+        alice.driver.save_screenshot(str(shots / "web-search.png"))
         alice.find("#panel-close").click()
         alice.find("#new-room").click()
         alice.visible("#room-name")

@@ -1,5 +1,5 @@
 // Boot and wiring: session, API, controller and views, and the URL (#/r/<room>[/m/<message>]).
-import { $ } from "./dom.js";
+import { $, h } from "./dom.js";
 import { plural } from "./format.js";
 import { Api } from "./api.js";
 import { Chat } from "./chat.js";
@@ -71,7 +71,11 @@ function renderRoomHead() {
   $("#room-title").textContent = `${room.type === "private" ? "🔒 " : "# "}${room.name}`;
   $("#room-topic").textContent = room.topic || plural(room.member_count ?? state.members.length, "member");
   const online = state.members.filter((m) => state.presence.get(m.user_id) === "online").length;
-  $("#members-button").textContent = `${plural(state.members.length || room.member_count || 0, "member")}${online ? ` · ${online} online` : ""}`;
+  const count = state.members.length || room.member_count || 0;
+  $("#members-button").replaceChildren(
+    h("span", { attrs: { "aria-hidden": "true" }, text: "👥 " }),
+    String(count),
+    h("span.wide-only", { text: ` ${count === 1 ? "member" : "members"}${online ? ` · ${online} online` : ""}` }));
 }
 
 on("room", renderRoomHead);

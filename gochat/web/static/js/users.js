@@ -34,7 +34,7 @@ export class Users extends EventTarget {
 
   initials(userId) {
     const words = this.name(userId).replace(/^user /, "").split(/\s+/).filter(Boolean);
-    return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || "?").slice(0, 2)).toUpperCase();
+    return [...words.slice(0, 2).map((w) => [...w][0])].join("").toUpperCase() || "?";
   }
 
   /** A stable hue per user, for avatars. */

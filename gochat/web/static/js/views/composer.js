@@ -10,8 +10,12 @@ export function mountComposer({ chat, notify }) {
   let editing = null;
 
   function grow() {
+    input.style.height = "";
+    input.classList.remove("tall");
+    if (!input.value) return; // one line: a long placeholder must not make it taller
     input.style.height = "auto";
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+    input.classList.toggle("tall", input.scrollHeight > 200);
   }
 
   function startEdit(m) {

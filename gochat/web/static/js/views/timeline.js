@@ -85,6 +85,7 @@ export function mountTimeline({ chat, users, actions }) {
       let spot = null;
       for (const id of ids) if (id <= lastRead) spot = id; else break;
       if (spot === null || (t.hasMoreAfter && spot === ids.at(-1))) continue;
+      if (t.byId.get(spot).user_id === userId) continue; // their own message: seen, needless to say
       if (!at.has(spot)) at.set(spot, []);
       at.get(spot).push(userId);
     }
