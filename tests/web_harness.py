@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,10 +16,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -31,7 +33,30 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 AXE = Path(__file__).parent / "browser_assets" / "axe-core" / "axe.min.js"
 WAIT = 20.0  # a liveness bound for things that happen within a second when the machine is idle
-T = TypeVar("T")
+PASSWORD = "correct horse battery"
+
+
+def http(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """A plain HTTP call to the server under test (GET, or POST with a JSON body): status, JSON body."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(url)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=10) as resp:  # noqa: S310
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def headers_of(url: str) -> dict[str, str]:
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(url)
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310
+        return dict(resp.headers.items())
 
 
 def free_port() -> int:
@@ -68,8 +93,7 @@ class Server:
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as resp:
-                return bool(resp.status == 200)
+            return http(self.url + "/readyz")[0] == 200
         except OSError:
             return False
 
@@ -180,12 +204,14 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
     # --- finding and waiting -----------------------------------------------------------------------
-    def wait(self, check: Callable[[], T], what: str, timeout: float = WAIT) -> T:
-        def attempt(_: Any) -> T:
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+        """Poll `check` until it returns something truthy, and return that."""
+
+        def attempt(_: Any) -> Any:
             try:
                 return check()
             except Exception:  # the DOM moves under us while it renders: look again
-                return None  # type: ignore[return-value]
+                return None
 
         return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(attempt, f"waited for: {what}")
 
@@ -196,7 +222,17 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def visible(self, css: str) -> WebElement:
-        return self.wait(lambda: (el := self.find(css)).is_displayed() and el, f"{css} visible")
+        return self.wait(lambda: (el := self.find(css)).is_displayed() and el, f"{css} visible")  # type: ignore[no-any-return]
+
+    def attr(self, css: str, name: str) -> str:
+        return self.find(css).get_attribute(name) or ""
+
+    def connection(self) -> str:
+        return self.attr("#connection", "data-state")
+
+    def session(self) -> dict[str, Any]:
+        stored: dict[str, Any] = self.js("return JSON.parse(localStorage.getItem('gochat.session'))")
+        return stored
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
@@ -205,7 +241,7 @@ class Browser:
     def open(self, path: str = "/") -> None:
         self.driver.get(self.base_url + path)
 
-    def sign_up(self, username: str, display_name: str, password: str = "correct horse battery") -> str:
+    def sign_up(self, username: str, display_name: str, password: str = PASSWORD) -> str:
         """Sign up through the form; the user's id."""
         self.open()
         self.visible("#auth-username").send_keys(username)
@@ -215,8 +251,8 @@ class Browser:
         self.find("#auth-password").send_keys(password)
         self.find("#auth-submit").click()
         self.visible("#app")
-        self.wait(lambda: self.find("#connection").get_attribute("data-state") == "online", "connected")
-        return str(self.js("return JSON.parse(localStorage.getItem('gochat.session')).user.id"))
+        self.wait(lambda: self.connection() == "online", "connected")
+        return str(self.session()["user"]["id"])
 
     def create_room(self, name: str, topic: str = "") -> str:
         self.find("#new-room").click()
@@ -229,8 +265,16 @@ class Browser:
     def join_from_directory(self, name: str) -> None:
         self.find("#browse-rooms").click()
         self.visible("#directory-q").send_keys(name)
-        self.wait(lambda: self.find(f".directory-room button[aria-label='Join {name}']").click() or True, f"join {name}")
+        self.wait(lambda: self.click(f".directory-room button[aria-label='Join {name}']"), f"join {name}")
         self.wait(lambda: self.find("#room-title").text.endswith(name), f"room {name} open")
+
+    def click(self, css: str) -> bool:
+        self.find(css).click()
+        return True
+
+    def type(self, css: str, *keys: str) -> bool:
+        self.find(css).send_keys(*keys)
+        return True
 
     def room_id(self) -> str:
         return str(self.js("return location.hash.split('/')[2]"))
@@ -241,10 +285,18 @@ class Browser:
         box.send_keys(Keys.ENTER)
 
     def message_ids(self) -> list[int]:
-        return [int(x) for x in self.js("return [...document.querySelectorAll('#timeline .message[data-id]')].map(e => e.dataset.id)")]
+        """The ids of the messages in the timeline, top to bottom."""
+        ids = self.js("return [...document.querySelectorAll('#timeline .message[data-id]')].map(e => e.dataset.id)")
+        return [int(x) for x in ids]
 
     def texts(self) -> list[str]:
-        return list(self.js("return [...document.querySelectorAll('#timeline .message[data-id] .content')].map(e => e.firstChild ? e.firstChild.textContent : '')"))
+        """The text of the messages in the timeline, top to bottom (without the "(edited)" mark)."""
+        return list(
+            self.js(
+                "return [...document.querySelectorAll('#timeline .message[data-id] .content')]"
+                ".map(e => e.firstChild ? e.firstChild.textContent : '')"
+            )
+        )
 
     def wait_text(self, text: str, timeout: float = WAIT) -> WebElement:
         def found() -> WebElement | None:
@@ -253,14 +305,22 @@ class Browser:
                     return el
             return None
 
-        return self.wait(found, f"message {text!r} shown", timeout)
+        shown: WebElement = self.wait(found, f"message {text!r} shown", timeout)
+        return shown
+
+    def wait_texts(self, expected: list[str]) -> None:
+        self.wait(lambda: self.texts() == expected, f"exactly these messages, in order: {expected}")
+
+    def wait_connection(self, *, online: bool) -> None:
+        self.wait(lambda: (self.connection() == "online") == online, "online" if online else "offline", timeout=30)
 
     def axe(self) -> list[dict[str, Any]]:
         """axe-core's serious and critical violations on the page as it is now."""
         self.js(AXE.read_text())
         result = self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
-            "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
+            "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations),"
+            " e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
         )
         return [
             {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
@@ -271,7 +331,8 @@ class Browser:
     def errors(self) -> list[str]:
         """Errors the page logged (a CSP refusal would show here), but not the failed fetches of
         routes the server may not have yet."""
-        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE" and "/users/" not in e["message"]]
+        logged: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
+        return [e["message"] for e in logged if e["level"] == "SEVERE" and "/users/" not in e["message"]]
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ export class Chat {
     this.api = api;
     this.session = session;
     this.users = users;
-    this.live = new Live(session, (frame) => this.apply(frame));
+    this.live = new Live(session, (frame) => this.apply(frame), () => api.get("/me"));
     this.live.addEventListener("status", () => {
       state.connection = this.live.status;
       emit("connection");
@@ -108,10 +108,10 @@ export class Chat {
       for (const m of page.messages) t.put(m);
       if (older) t.hasMoreBefore = page.has_more;
       else t.hasMoreAfter = page.has_more;
-      emit("timeline", older ? { prepended: true } : { appended: true });
     } finally {
       t.loading = false;
     }
+    emit("timeline", older ? { prepended: true } : { appended: true });
   }
 
   async #loadPresence(userIds) {

@@ -13,9 +13,11 @@ const ACK_TIMEOUT = 8000;
 const MAX_BACKOFF = 5000;
 
 export class Live extends EventTarget {
-  constructor(session, onFrame) {
+  /** `checkAuth()` is an authenticated request that refreshes the token if the server says so. */
+  constructor(session, onFrame, checkAuth) {
     super();
     this.session = session;
+    this.checkAuth = checkAuth;
     this.onFrame = onFrame;
     this.ws = null;
     this.rooms = new Set();
@@ -120,11 +122,17 @@ export class Live extends EventTarget {
 
   #connect() {
     if (this.stopped || !this.session.accessToken) return;
+    if (Date.now() > this.session.data.expires_at - 5000) { // asleep past the refresh timer
+      this.session.refresh().then(() => this.#connect(), () => this.#scheduleReconnect());
+      return;
+    }
     this.#setStatus(this.attempt ? "reconnecting" : "connecting");
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.session.accessToken)}`);
     this.ws = ws;
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       this.attempt = 0;
       for (const room of this.rooms) this.#join(room);
       for (const id of this.outbox.keys()) this.#transmit(id);
@@ -139,6 +147,12 @@ export class Live extends EventTarget {
       if (ev.code === 4401) {
         // The token expired (or the session was revoked): refresh, then resume at once.
         this.session.refresh().then(() => this.#reconnectNow(), () => {});
+        return;
+      }
+      if (!opened) {
+        // Refused before the upgrade (a browser is not told why): a stale token is one reason, so
+        // ask over HTTP, which refreshes it if so; a server that is down just fails this too.
+        this.checkAuth().catch(() => {}).finally(() => this.#scheduleReconnect());
         return;
       }
       this.#scheduleReconnect();

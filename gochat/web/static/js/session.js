@@ -6,7 +6,7 @@
 
 const KEY = "gochat.session";
 const LOCK = "gochat.refresh";
-const EARLY = 60; // seconds before expiry to refresh in the background
+const EARLY = 60; // seconds before expiry to refresh in the background (a fifth of short lifetimes)
 
 export class AuthError extends Error {}
 
@@ -32,7 +32,8 @@ export class Session extends EventTarget {
   /** Store a token answer (signup, login, refresh) and plan the next refresh. */
   accept(answer) {
     const expiresAt = Date.now() + answer.expires_in * 1000;
-    this.data = { user: answer.user ?? this.data?.user, access_token: answer.access_token, refresh_token: answer.refresh_token, expires_at: expiresAt };
+    const refreshAt = expiresAt - Math.min(EARLY, answer.expires_in / 5) * 1000;
+    this.data = { user: answer.user ?? this.data?.user, access_token: answer.access_token, refresh_token: answer.refresh_token, expires_at: expiresAt, refresh_at: refreshAt };
     localStorage.setItem(KEY, JSON.stringify(this.data));
     this.schedule();
     this.dispatchEvent(new Event("tokens"));
@@ -47,7 +48,7 @@ export class Session extends EventTarget {
   schedule() {
     clearTimeout(this.timer);
     if (!this.data) return;
-    const wait = Math.max(1000, this.data.expires_at - Date.now() - EARLY * 1000);
+    const wait = Math.max(1000, (this.data.refresh_at ?? this.data.expires_at - EARLY * 1000) - Date.now());
     this.timer = setTimeout(() => this.refresh().catch(() => {}), wait);
   }
 
