@@ -55,7 +55,7 @@ export class Chat {
 
   // --- opening a room and paging its history ----------------------------------------------------
 
-  async openRoom(roomId, aroundId = null) {
+  async openRoom(roomId, aroundId = null, { backfill = true } = {}) {
     state.current = roomId;
     const timeline = new Timeline(roomId);
     timeline.loading = true;
@@ -79,7 +79,7 @@ export class Chat {
     emit("timeline", { reset: true, focus: aroundId });
     emit("members");
     this.#loadPresence(detail.members.map((m) => m.user_id));
-    if (timeline.first) this.live.backfillReceipts(roomId, timeline.first - 1);
+    if (backfill && timeline.first) this.live.backfillReceipts(roomId, timeline.first - 1);
   }
 
   closeRoom() {
@@ -327,7 +327,9 @@ export class Chat {
         if (f.type === "error" && !f.client_msg_id) emit("notice", f.message);
         break;
       case "resync_required":
-        this.loadRooms().then(() => state.current && this.openRoom(state.current));
+        // Too much was missed to replay: reload over HTTP (without replaying receipts again, which
+        // is what may have asked for this).
+        this.loadRooms().then(() => state.current && this.openRoom(state.current, null, { backfill: false }));
         break;
       default:
         break;

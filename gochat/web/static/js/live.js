@@ -11,6 +11,10 @@ import { randomId } from "./format.js";
 
 const ACK_TIMEOUT = 8000;
 const MAX_BACKOFF = 5000;
+// The server takes 30 frames at once, then 10 a second, per socket (docs/api.md): stay under it,
+// so joining many rooms after a reconnect queues instead of being refused.
+const BURST = 25;
+const PER_SECOND = 8;
 
 export class Live extends EventTarget {
   /** `checkAuth()` is an authenticated request that refreshes the token if the server says so. */
@@ -28,6 +32,10 @@ export class Live extends EventTarget {
     this.attempt = 0;
     this.stopped = true;
     this.reconnectTimer = null;
+    this.queue = [];
+    this.tokens = BURST;
+    this.refilled = 0;
+    this.drainTimer = null;
     this.ackTimer = setInterval(() => this.#resendStale(), 2000);
     window.addEventListener("online", () => this.#reconnectNow());
   }
@@ -75,10 +83,25 @@ export class Live extends EventTarget {
     return frame.id !== undefined && frame.id <= (this.heads.get(frame.room_id) ?? 0);
   }
 
+  /** Queue a frame for this connection (paced under the server's rate limit); false if offline. */
   send(frame) {
     if (this.ws?.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
+    this.queue.push(frame);
+    this.#drain();
     return true;
+  }
+
+  #drain() {
+    const now = performance.now();
+    this.tokens = Math.min(BURST, this.tokens + ((now - this.refilled) / 1000) * PER_SECOND);
+    this.refilled = now;
+    while (this.queue.length && this.tokens >= 1 && this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(this.queue.shift()));
+      this.tokens -= 1;
+    }
+    if (this.queue.length && !this.drainTimer) {
+      this.drainTimer = setTimeout(() => { this.drainTimer = null; this.#drain(); }, 1000 / PER_SECOND);
+    }
   }
 
   /** Post a message; it is sent now if connected, else on the next connection. */
@@ -142,6 +165,7 @@ export class Live extends EventTarget {
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.queue = []; // joins and the outbox are sent again on the next connection
       this.#setStatus("offline");
       if (this.stopped) return;
       if (ev.code === 4401) {
