@@ -42,7 +42,8 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     }
   }
 
-  function renderThread() {
+  /** Draw the thread; focus its reply box when it opens, or keep focus there if it was. */
+  function renderThread({ opening = false } = {}) {
     if (kind !== "thread" || !thread) return;
     const list = h("div.thread-list", {},
       messageElement(thread.root, users, actions, { inThread: true }),
@@ -68,9 +69,11 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
       input,
       h("button.button.primary", { type: "submit", text: "Reply" }));
     input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); } });
-    const hadFocus = document.activeElement?.id === "thread-input";
+    const typed = document.getElementById("thread-input");
+    const hadFocus = document.activeElement === typed;
+    if (typed) input.value = typed.value; // a live update must not eat a half-written reply
     clear(body).append(list, form);
-    if (hadFocus || !panel.contains(document.activeElement)) input.focus();
+    if (hadFocus || opening) input.focus();
   }
 
   function addReply(m) {
@@ -80,7 +83,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     renderThread();
   }
 
-  on("thread", (data) => { thread = { root: data.root, messages: data.messages }; renderThread(); });
+  on("thread", (data) => { thread = { root: data.root, messages: data.messages }; renderThread({ opening: true }); });
   on("reply", addReply);
   function updateThreadMessage(m) {
     if (!thread) return;
