@@ -237,6 +237,13 @@ def test_edits_deletes_reactions_threads_and_search_reach_the_other_side(site: S
         result.click()
         bob.wait(lambda: bob.find(".message.flash .content").text.startswith("Shipping the quarterly"), "jumped")
         assert bob.room_id() == room
+        # A reply found by search opens in its thread, beside its root.
+        search.clear()
+        search.send_keys("churn", Keys.ENTER)
+        bob.wait(lambda: bob.find(".result mark").text == "churn", "reply found")
+        bob.click(".result")
+        bob.wait(lambda: "Can we include the churn numbers?" in bob.find(".thread-list").text, "thread opened")
+        assert bob.find(".message.flash .content").text.startswith("Shipping the quarterly")
         assert alice.errors() == []
         assert bob.errors() == []
 

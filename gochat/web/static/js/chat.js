@@ -131,8 +131,7 @@ export class Chat {
     const roomId = state.current;
     if (!roomId) return;
     this.live.sendMessage(roomId, content);
-    this.lastTyping = 0;
-    emit("pending");
+    emit("pending", { sent: true });
   }
 
   retry(clientMsgId) { this.live.retry(clientMsgId); emit("pending"); }

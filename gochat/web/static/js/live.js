@@ -170,7 +170,7 @@ export class Live extends EventTarget {
       if (this.stopped) return;
       if (ev.code === 4401) {
         // The token expired (or the session was revoked): refresh, then resume at once.
-        this.session.refresh().then(() => this.#reconnectNow(), () => {});
+        this.session.refresh().then(() => this.#reconnectNow(), () => this.#scheduleReconnect());
         return;
       }
       if (!opened) {

@@ -110,11 +110,16 @@ async function enter() {
   auth.hide();
   $("#boot").hidden = true;
   $("#app").hidden = false;
-  try {
-    await chat.start();
-  } catch (err) {
-    if (err instanceof AuthError) return;
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await chat.start();
+      break;
+    } catch (err) {
+      if (err instanceof AuthError) return;
+      if (err.status) throw err;
+      notify("Can't reach the server. Trying again…"); // not answering: it may be restarting
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 1000 * 2 ** attempt)));
+    }
   }
   sidebar.render();
   if (location.hash.startsWith("#/r/")) route();

@@ -157,13 +157,17 @@ export function mountTimeline({ chat, users, actions }) {
     if (d?.reset) {
       render({ keep: d.focus ? "none" : "bottom" });
       if (d.focus) {
-        const el = byId(d.focus);
+        // A thread reply is not in the timeline: show its root, and the thread beside it.
+        const target = state.timeline?.byId.get(d.focus);
+        if (target?.thread_root) actions.thread(target);
+        const focus = target?.thread_root ?? d.focus;
+        const el = byId(focus);
         if (el) {
           el.scrollIntoView({ block: "center" });
           el.classList.add("flash");
           setTimeout(() => el.classList.remove("flash"), 2500);
-          setTabStop(d.focus);
-          el.focus({ preventScroll: true });
+          setTabStop(focus);
+          if (!target?.thread_root) el.focus({ preventScroll: true });
         }
       }
       chat.atBottom = atBottom() && !state.timeline?.hasMoreAfter;
@@ -184,7 +188,13 @@ export function mountTimeline({ chat, users, actions }) {
     if (hadFocus) fresh.focus({ preventScroll: true });
   });
   on("receipts", (roomId) => { if (roomId === state.current) renderReceipts(); });
-  on("pending", renderPending);
+  on("pending", (d) => {
+    renderPending();
+    if (!d?.sent) return;
+    // What you send shows at the bottom: go there (loading the newest page if not in view).
+    if (state.timeline?.hasMoreAfter) chat.openRoom(state.current);
+    else scroller.scrollTop = scroller.scrollHeight;
+  });
   on("connection", renderPending);
   on("typing", renderTyping);
   on("presence", () => {
