@@ -294,6 +294,31 @@ def test_history_scrolls_back_page_by_page_and_jumps_to_an_old_message(site: Sit
         no_duplicates(alice)
 
 
+def test_the_conversation_works_from_the_keyboard(site: Site) -> None:
+    with browsers(site.server.url) as (alice,):
+        alice.sign_up(unique("alice"), "Alice")
+        alice.create_room(unique("Keys "))
+        for text in ("first", "second"):
+            alice.send(text)
+        alice.wait_text("second")
+        active = "return document.activeElement.closest('.message')?.querySelector('.content')?.textContent"
+
+        alice.find("#composer-input").send_keys(Keys.SHIFT, Keys.TAB)  # the list is one tab stop
+        alice.wait(lambda: alice.js(active) == "second", "the newest message focused")
+        alice.driver.switch_to.active_element.send_keys(Keys.ARROW_UP)
+        alice.wait(lambda: alice.js(active) == "first", "up to the one before")
+        alice.driver.switch_to.active_element.send_keys(Keys.TAB)  # its first action
+        assert alice.driver.switch_to.active_element.get_attribute("aria-label") == "Add a reaction"
+        alice.driver.switch_to.active_element.send_keys(Keys.ENTER)  # the picker opens, focused
+        assert alice.driver.switch_to.active_element.get_attribute("aria-label") == "React with 👍"
+        alice.driver.switch_to.active_element.send_keys(Keys.ENTER)
+        chip = alice.wait(lambda: alice.find(".message[data-id] .reaction"), "reacted")
+        reacted_to = alice.js("return arguments[0].closest('.message').querySelector('.content').textContent", chip)
+        assert reacted_to == "first"
+        alice.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        alice.wait(lambda: alice.js("return document.activeElement.id") == "composer-input", "back in the composer")
+
+
 # --- nothing lost, nothing doubled ------------------------------------------------------------------
 def test_a_network_drop_resumes_without_gaps_or_duplicates(site: Site) -> None:
     with browsers(site.proxy.url, site.server.url) as (alice, bob):

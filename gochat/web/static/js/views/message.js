@@ -51,7 +51,7 @@ function reactionsRow(m, actions) {
 function toolbar(m, actions, { mine, canDelete, inThread }) {
   const bar = h("div.message-actions", { attrs: { role: "group", "aria-label": "Message actions" } });
   const picker = h("div.picker", { hidden: true, attrs: { role: "group", "aria-label": "Pick a reaction" } },
-    QUICK_REACTIONS.map((emoji) => h("button.icon-button", { type: "button", attrs: { "aria-label": `React with ${emoji}` }, on: { click: () => { picker.hidden = true; actions.react(m, emoji); } } }, emoji)));
+    QUICK_REACTIONS.map((emoji) => h("button.icon-button", { type: "button", attrs: { "aria-label": `React with ${emoji}` }, on: { click: () => { picker.hidden = true; react.focus(); actions.react(m, emoji); } } }, emoji)));
   const react = h("button.icon-button", { type: "button", title: "Add a reaction", attrs: { "aria-label": "Add a reaction", "aria-expanded": "false" }, on: { click: () => {
     picker.hidden = !picker.hidden;
     react.setAttribute("aria-expanded", String(!picker.hidden));

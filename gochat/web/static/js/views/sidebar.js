@@ -14,6 +14,7 @@ export function mountSidebar({ users, navigate, onLogout }) {
     const rooms = [...state.rooms.values()].sort((a, b) => (b.last_message_id ?? 0) - (a.last_message_id ?? 0) || a.name.localeCompare(b.name));
     clear(list);
     $("#no-rooms").hidden = rooms.length > 0;
+    list.hidden = rooms.length === 0;
     for (const room of rooms) list.append(roomItem(room));
     const unread = rooms.reduce((n, r) => n + (r.unread_count || 0), 0);
     document.title = unread ? `(${unread}) gochat` : "gochat";

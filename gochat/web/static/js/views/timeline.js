@@ -13,7 +13,7 @@ const GROUP_GAP = 5 * 60 * 1000;
 export function mountTimeline({ chat, users, actions }) {
   const scroller = $("#timeline");
   const jump = $("#jump-latest");
-  let focusedId = null; // the message holding the list's tab stop
+  let focusedId = null; // the message the user last focused: it keeps the list's tab stop
 
   const visible = () => (state.timeline?.messages ?? []).filter((m) => !m.thread_root);
 
@@ -50,7 +50,7 @@ export function mountTimeline({ chat, users, actions }) {
   function setTabStop(id) {
     for (const el of scroller.querySelectorAll('.message[tabindex="0"]')) el.tabIndex = -1;
     const el = id !== undefined && id !== null ? byId(id) : null;
-    if (el) { el.tabIndex = 0; focusedId = id; }
+    if (el) el.tabIndex = 0;
   }
 
   function renderPending() {
@@ -131,7 +131,8 @@ export function mountTimeline({ chat, users, actions }) {
     for (const other of scroller.querySelectorAll(".message.focus-within")) if (other !== el) { other.classList.remove("focus-within"); setButtonsTabbable(other, false); }
     el.classList.add("focus-within");
     setButtonsTabbable(el, true);
-    setTabStop(el.dataset.id);
+    focusedId = el.dataset.id;
+    setTabStop(focusedId);
   });
 
   scroller.addEventListener("keydown", (e) => {
