@@ -186,6 +186,13 @@ def test_tokens_refresh_silently_and_logout_ends_the_session(site: Site) -> None
         alice.wait_text("still here")
         assert alice.find("#auth").is_displayed() is False
 
+        # Leaving takes a second press; the room goes from the list.
+        alice.click("#leave-room")
+        assert alice.find("#leave-room").text == "Leave? Press again"
+        alice.click("#leave-room")
+        alice.visible("#welcome")
+        assert alice.all("#room-list .room") == []
+
         alice.find("#logout").click()
         alice.visible("#auth-username")
         assert alice.js("return localStorage.getItem('gochat.session')") is None

@@ -7,6 +7,7 @@ import { randomId } from "./format.js";
 const PAGE = 50;
 const TYPING_SHOWN = 5000;
 const TYPING_EVERY = 3000;
+const READ_EVERY = 1000;
 
 export class Chat {
   constructor(api, session, users) {
@@ -22,6 +23,8 @@ export class Chat {
     this.refreshing = new Map(); // "room/message" -> timer: debounced re-reads of one message
     this.atBottom = true; // set by the timeline view: the newest message is on screen
     this.threadRoot = null; // the open thread's root id
+    this.unsentReads = new Map(); // room_id -> newest message read, not sent yet
+    this.readTimer = null;
   }
 
   async start() {
@@ -36,6 +39,9 @@ export class Chat {
 
   stop() {
     this.live.stop();
+    clearTimeout(this.readTimer);
+    this.readTimer = null;
+    this.unsentReads.clear();
     Object.assign(state, { me: null, current: null, timeline: null, members: [], connection: "offline" });
     state.rooms.clear();
     state.receipts.clear();
@@ -157,10 +163,20 @@ export class Chat {
     room.last_read_id = newest;
     room.unread_count = 0;
     receiptsOf(room.id).set(state.me.id, newest);
-    if (!this.live.send({ type: "read", room_id: room.id, message_id: newest })) {
-      this.api.post(`/rooms/${room.id}/read`, { message_id: newest }).catch(() => {});
-    }
     emit("rooms");
+    // Each marker move is an event in the log: in a busy room, send the newest once a second.
+    this.unsentReads.set(room.id, newest);
+    this.readTimer ??= setTimeout(() => this.#sendReads(), READ_EVERY);
+  }
+
+  #sendReads() {
+    this.readTimer = null;
+    for (const [roomId, messageId] of this.unsentReads) {
+      if (!this.live.send({ type: "read", room_id: roomId, message_id: messageId })) {
+        this.api.post(`/rooms/${roomId}/read`, { message_id: messageId }).catch(() => {});
+      }
+    }
+    this.unsentReads.clear();
   }
 
   async edit(message, content) {

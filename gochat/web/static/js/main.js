@@ -86,9 +86,16 @@ on("notice", notify);
 
 $("#back").addEventListener("click", () => navigate(null));
 $("#members-button").addEventListener("click", () => panel.openMembers());
-$("#leave-room").addEventListener("click", async () => {
+$("#leave-room").addEventListener("click", async (e) => {
   const room = chat.room;
+  const button = e.currentTarget;
   if (!room) return;
+  if (!button.dataset.armed) { // a second press leaves: a private room takes an invitation to come back
+    button.dataset.armed = "1";
+    button.textContent = "Leave? Press again";
+    setTimeout(() => { delete button.dataset.armed; button.textContent = "Leave"; }, 4000);
+    return;
+  }
   try {
     await chat.leaveRoom(room.id);
     navigate(null);
