@@ -435,6 +435,13 @@ def test_main_screens_have_no_serious_accessibility_violations(site: Site, shots
         alice.visible("#room-name")
         assert alice.axe() == []
         alice.find("#dialog-close").click()
+        alice.find("#browse-rooms").click()
+        alice.wait(lambda: alice.find(".directory-room"), "the directory")
+        assert alice.axe() == []
+        alice.find("#dialog-close").click()
+        alice.find(".thread-link").click()
+        alice.wait(lambda: alice.find(".thread-list"), "the thread")
+        assert alice.axe() == []
 
         bob.driver.set_window_size(375, 812)
         bob.wait(lambda: bob.find("#composer-input").is_displayed(), "phone layout")
