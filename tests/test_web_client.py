@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import functools
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -324,6 +325,38 @@ def test_the_conversation_works_from_the_keyboard(site: Site) -> None:
         assert reacted_to == "first"
         alice.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
         alice.wait(lambda: alice.js("return document.activeElement.id") == "composer-input", "back in the composer")
+
+
+def test_an_encrypted_room_is_shown_sealed_with_nothing_that_would_write_plaintext(site: Site) -> None:
+    with browsers(site.server.url) as (alice,):
+        alice.sign_up(unique("alice"), "Alice")
+        token = alice.session()["access_token"]
+        status, room = http(
+            site.server.url + "/rooms", {"name": "Secrets", "type": "private", "encrypted": True}, token
+        )
+        assert status == 201
+        envelope = json.dumps(
+            {
+                "algorithm": "m.megolm.v1.aes-sha2",
+                "ciphertext": "AwgAEhBzZWNyZXQ",
+                "sender_key": "c2VuZGVy",
+                "session_id": "c2Vzc2lvbg",
+                "device_id": "LAPTOP",
+            }
+        )
+        assert http(f"{site.server.url}/rooms/{room['id']}/messages", {"content": envelope}, token)[0] == 201
+        alice.driver.refresh()
+        alice.wait(lambda: alice.find("#room-title").text.endswith("Secrets"), "the room open")
+        shown = alice.wait(lambda: alice.find("#timeline .message .content"), "the message")
+        assert shown.text.startswith("🔒 Encrypted message")
+        assert "ciphertext" not in alice.find("#app").text
+        assert alice.find("#sealed-note").is_displayed()
+        assert not alice.find("#composer").is_displayed()
+        assert "encrypted message" in alice.find(f".room[data-room-id='{room['id']}']").text
+        alice.js("arguments[0].closest('.message').focus()", shown)
+        labels = [b.get_attribute("aria-label") for b in alice.all(".message.focus-within .message-actions button")]
+        assert "Edit message" not in labels
+        assert "Reply in thread" not in labels
 
 
 # --- nothing lost, nothing doubled ------------------------------------------------------------------

@@ -64,7 +64,8 @@ const dialogs = mountDialogs({ chat, navigate });
 function renderRoomHead() {
   const room = chat.room;
   $("#room-head").hidden = !room;
-  $("#composer").hidden = !room;
+  $("#composer").hidden = !room || room.encrypted;
+  $("#sealed-note").hidden = !room?.encrypted;
   $("#timeline").hidden = !room;
   $("#welcome").hidden = Boolean(room);
   if (!room) return;

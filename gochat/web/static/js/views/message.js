@@ -7,11 +7,18 @@ import { avatar } from "./avatar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
+// End-to-end encrypted rooms carry Megolm envelopes the server cannot read, and neither can this
+// client yet (it has no Olm/Megolm implementation): it says so instead of showing ciphertext, and
+// offers nothing that would have to write plaintext there (posting, editing, thread replies).
+export const ENCRYPTED_TEXT = "🔒 Encrypted message: open it in a client with end-to-end encryption.";
+export const isEncrypted = (roomId) => Boolean(state.rooms.get(roomId)?.encrypted);
+
 /**
  * actions: {react(m, emoji), thread(m), edit(m), remove(m)}; options: {continued, inThread}.
  */
 export function messageElement(m, users, actions, { continued = false, inThread = false } = {}) {
   const mine = m.user_id === state.me?.id;
+  const sealed = isEncrypted(m.room_id);
   const canDelete = mine || ["owner", "admin"].includes(state.rooms.get(m.room_id)?.role);
   const name = users.name(m.user_id);
   const el = h("article.message" + (continued ? ".continued" : "") + (mine ? ".mine" : "") + (m.deleted ? ".deleted" : ""), {
@@ -29,11 +36,13 @@ export function messageElement(m, users, actions, { continued = false, inThread 
       h("time", { text: clock(m.timestamp), dateTime: m.timestamp, title: fullTime(m.timestamp) })),
     m.deleted
       ? h("p.content.tombstone", { text: "This message was deleted." })
-      : h("p.content", {}, m.content, m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
+      : sealed
+        ? h("p.content.sealed", { text: ENCRYPTED_TEXT })
+        : h("p.content", {}, m.content, m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
     m.deleted ? null : reactionsRow(m, actions),
     !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
   el.append(gutter, body);
-  if (!m.deleted) el.append(toolbar(m, actions, { mine, canDelete, inThread }));
+  if (!m.deleted) el.append(toolbar(m, actions, { mine, canDelete, inThread, sealed }));
   setButtonsTabbable(el, false);
   return el;
 }
@@ -48,7 +57,7 @@ function reactionsRow(m, actions) {
   }, h("span.emoji", { text: r.emoji }), h("span.count", { text: String(r.count) }))));
 }
 
-function toolbar(m, actions, { mine, canDelete, inThread }) {
+function toolbar(m, actions, { mine, canDelete, inThread, sealed }) {
   const bar = h("div.message-actions", { attrs: { role: "group", "aria-label": "Message actions" } });
   const picker = h("div.picker", { hidden: true, attrs: { role: "group", "aria-label": "Pick a reaction" } },
     QUICK_REACTIONS.map((emoji) => h("button.icon-button", { type: "button", attrs: { "aria-label": `React with ${emoji}` }, on: { click: () => { picker.hidden = true; react.focus(); actions.react(m, emoji); } } }, emoji)));
@@ -58,8 +67,8 @@ function toolbar(m, actions, { mine, canDelete, inThread }) {
     if (!picker.hidden) picker.querySelector("button").focus();
   } } }, "☺");
   bar.append(picker, react);
-  if (!inThread && !m.thread_root) bar.append(h("button.icon-button", { type: "button", title: "Reply in thread", attrs: { "aria-label": "Reply in thread" }, on: { click: () => actions.thread(m) } }, "↩"));
-  if (mine) bar.append(h("button.icon-button", { type: "button", title: "Edit", attrs: { "aria-label": "Edit message" }, on: { click: () => actions.edit(m) } }, "✎"));
+  if (!inThread && !m.thread_root && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Reply in thread", attrs: { "aria-label": "Reply in thread" }, on: { click: () => actions.thread(m) } }, "↩"));
+  if (mine && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Edit", attrs: { "aria-label": "Edit message" }, on: { click: () => actions.edit(m) } }, "✎"));
   if (canDelete) {
     const del = h("button.icon-button.danger", { type: "button", title: "Delete", attrs: { "aria-label": "Delete message" }, on: { click: () => {
       if (del.dataset.armed) { actions.remove(m); return; }

@@ -4,7 +4,7 @@ import { fullTime, plural } from "../format.js";
 import { highlighted } from "../highlight.js";
 import { state, on } from "../store.js";
 import { avatar } from "./avatar.js";
-import { messageElement } from "./message.js";
+import { isEncrypted, messageElement } from "./message.js";
 
 export function mountPanel({ chat, users, actions, navigate, notify }) {
   const panel = $("#panel");
@@ -72,7 +72,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     const typed = document.getElementById("thread-input");
     const hadFocus = document.activeElement === typed;
     if (typed) input.value = typed.value; // a live update must not eat a half-written reply
-    clear(body).append(list, form);
+    clear(body).append(list, isEncrypted(state.current) ? null : form);
     if (hadFocus || opening) input.focus();
   }
 

@@ -27,7 +27,7 @@ export function mountSidebar({ users, navigate, onLogout }) {
     let preview = room.topic || "No messages yet";
     if (last) {
       const who = last.user_id === state.me?.id ? "You" : users.name(last.user_id);
-      preview = last.deleted ? `${who}: message deleted` : `${who}: ${last.content}`;
+      preview = last.deleted ? `${who}: message deleted` : room.encrypted ? `${who}: encrypted message` : `${who}: ${last.content}`;
     }
     return h("li", {},
       h("button.room" + (active ? ".active" : "") + (unread ? ".unread" : ""), {
@@ -36,7 +36,7 @@ export function mountSidebar({ users, navigate, onLogout }) {
         attrs: { "aria-current": active ? "page" : null },
         on: { click: () => navigate(room.id) },
       },
-        h("span.room-icon", { attrs: { "aria-hidden": "true" }, text: room.type === "private" ? "🔒" : "#" }),
+        h("span.room-icon", { attrs: { "aria-hidden": "true" }, text: room.encrypted ? "🛡" : room.type === "private" ? "🔒" : "#" }),
         h("span.room-text", {},
           h("span.room-line", {}, h("span.room-name", { text: room.name }), last ? h("span.room-time", { text: ago(last.timestamp) }) : null),
           h("span.room-preview", { text: preview })),
