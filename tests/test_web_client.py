@@ -475,6 +475,10 @@ def test_main_screens_have_no_serious_accessibility_violations(site: Site, shots
         alice.find(".thread-link").click()
         alice.wait(lambda: alice.find(".thread-list"), "the thread")
         assert alice.axe() == []
+        # The unread room opens with "New" above the first message Alice has not read; reading clears the badge.
+        alice.click(".room.unread")
+        alice.wait(lambda: alice.find(".new-divider + .message .content").text.startswith("Yesterday:"), "New marker")
+        alice.wait(lambda: not alice.all(".room .badge"), "badge cleared")
 
         bob.driver.set_window_size(375, 812)
         bob.wait(lambda: bob.find("#composer-input").is_displayed(), "phone layout")

@@ -65,6 +65,8 @@ export class Chat {
     state.current = roomId;
     const timeline = new Timeline(roomId);
     timeline.loading = true;
+    const entry = state.rooms.get(roomId);
+    if (entry?.unread_count) timeline.readMarker = entry.last_read_id ?? 0;
     state.timeline = timeline;
     state.members = [];
     this.atBottom = true;
@@ -76,7 +78,6 @@ export class Chat {
     ]);
     if (state.timeline !== timeline) return; // another room was opened meanwhile
     state.members = detail.members;
-    const entry = state.rooms.get(roomId);
     if (entry) Object.assign(entry, { name: detail.name, topic: detail.topic, member_count: detail.member_count });
     for (const m of page.messages) timeline.put(m);
     timeline.hasMoreBefore = aroundId ? page.has_more_before : page.has_more;

@@ -24,6 +24,7 @@ export class Timeline {
     this.hasMoreBefore = false;
     this.hasMoreAfter = false; // true when the window does not reach the newest message
     this.loading = false;
+    this.readMarker = null; // the read marker when the room was opened with unread messages: "New" goes after it
   }
 
   get ids() {

@@ -28,8 +28,13 @@ export function mountTimeline({ chat, users, actions }) {
     const room = state.rooms.get(t.roomId);
     scroller.append(h("div.timeline-edge", { text: t.loading ? "Loading…" : t.hasMoreBefore ? "Loading older messages…" : `This is the beginning of ${room?.name ?? "the room"}.` }));
     let prev = null;
+    let unreadMarked = false;
     for (const m of visible()) {
       if (!prev || !sameDay(prev.timestamp, m.timestamp)) scroller.append(h("div.day", { attrs: { role: "separator" } }, h("span", { text: dayLabel(m.timestamp) })));
+      if (!unreadMarked && t.readMarker !== null && m.id > t.readMarker && m.user_id !== state.me.id) {
+        unreadMarked = true;
+        scroller.append(h("div.new-divider", { attrs: { role: "separator" } }, h("span", { text: "New" })));
+      }
       const continued = prev && sameDay(prev.timestamp, m.timestamp) && prev.user_id === m.user_id && !prev.deleted && Date.parse(m.timestamp) - Date.parse(prev.timestamp) < GROUP_GAP;
       scroller.append(messageElement(m, users, actions, { continued }));
       prev = m;
@@ -157,6 +162,11 @@ export function mountTimeline({ chat, users, actions }) {
     const wasBottom = atBottom();
     if (d?.reset) {
       render({ keep: d.focus ? "none" : "bottom" });
+      // Unread messages taller than the screen: start at the first of them, not at the bottom.
+      const divider = scroller.querySelector(".new-divider");
+      if (!d.focus && divider && scroller.scrollHeight - divider.offsetTop > scroller.clientHeight) {
+        scroller.scrollTop = divider.offsetTop - 8;
+      }
       if (d.focus) {
         // A thread reply is not in the timeline: show its root, and the thread beside it.
         const target = state.timeline?.byId.get(d.focus);
