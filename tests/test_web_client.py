@@ -33,10 +33,9 @@ class Site:
     proxy: Proxy
 
 
-@pytest.fixture(scope="module")
-def site(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    dsn = pg_cluster.new_database()
-    env = {
+def server_env(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """A node on the test's database (migrated already), quiet, without rate limits."""
+    return {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": dsn,
         "JWT_SECRET": TEST_SECRET,
@@ -44,8 +43,15 @@ def site(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "GOCHAT_RATE_LIMITS": "off",
         "GOCHAT_MIGRATE_ON_START": "off",
         "GOCHAT_SHUTDOWN_TIMEOUT": "2",
-        "GOCHAT_DATA_DIR": str(tmp_path_factory.mktemp("gochat-data")),
+        "GOCHAT_DATA_DIR": str(data_dir),
+        **extra,
     }
+
+
+@pytest.fixture(scope="module")
+def site(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    dsn = pg_cluster.new_database()
+    env = server_env(dsn, tmp_path_factory.mktemp("gochat-data"))
     server = Server(env, tmp_path_factory.mktemp("logs") / "server.log")
     server.start()
     proxy = Proxy(server.port)
@@ -254,6 +260,34 @@ def test_edits_deletes_reactions_threads_and_search_reach_the_other_side(site: S
         assert bob.find(".message.flash .content").text.startswith("Shipping the quarterly")
         assert alice.errors() == []
         assert bob.errors() == []
+
+
+def test_an_expired_token_is_refreshed_and_the_socket_resumes(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    """Access tokens live 30 s here (the shortest allowed): the client refreshes ahead of expiry,
+    the server closes the socket with 4401 when the token it opened with expires, and the client
+    reconnects with the new one and resumes, missing nothing."""
+    dsn = pg_cluster.new_database()
+    server = Server(server_env(dsn, tmp_path, GOCHAT_ACCESS_TOKEN_TTL="30"), tmp_path / "server.log")
+    server.start()
+    try:
+        with browsers(server.url) as (alice,):
+            alice.sign_up(unique("alice"), "Alice")
+            room = alice.create_room(unique("Expiry "))
+            first = alice.session()
+            alice.send("before the token expired")
+            alice.wait_text("before the token expired")
+            assert alice.websockets_opened() == 1
+            alice.wait(lambda: alice.session()["access_token"] != first["access_token"], "refreshed", timeout=40)
+            alice.wait(lambda: alice.websockets_opened() >= 2, "the socket reopened after the 4401", timeout=40)
+            alice.wait_connection(online=True)
+            token = alice.session()["access_token"]
+            assert http(f"{server.url}/rooms/{room}/messages", {"content": "after it"}, token)[0] == 201
+            alice.wait_text("after it")
+            assert alice.texts() == ["before the token expired", "after it"]
+            assert alice.find("#auth").is_displayed() is False
+    finally:
+        server.stop()
+        pg_cluster.drop(dsn)
 
 
 def post_over_http(b: Browser, room: str, texts: list[str]) -> None:

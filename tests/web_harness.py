@@ -194,7 +194,8 @@ class Browser:
             "--lang=en-US",
         ):
             options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        self.handshakes = 0
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_window_size(width, height)
 
@@ -307,6 +308,12 @@ class Browser:
 
         shown: WebElement = self.wait(found, f"message {text!r} shown", timeout)
         return shown
+
+    def websockets_opened(self) -> int:
+        """How many WebSocket handshakes the page has completed (from Chromium's DevTools log)."""
+        events: list[dict[str, Any]] = self.driver.get_log("performance")  # type: ignore[no-untyped-call]
+        self.handshakes += sum('"Network.webSocketHandshakeResponseReceived"' in e["message"] for e in events)
+        return self.handshakes
 
     def wait_texts(self, expected: list[str]) -> None:
         self.wait(lambda: self.texts() == expected, f"exactly these messages, in order: {expected}")
