@@ -168,6 +168,16 @@ def test_two_people_see_each_others_messages_typing_and_read_receipts_live(site:
         for b in (alice, bob):
             assert b.js("return window.__pwned") is None
             assert b.all("#timeline img, #timeline script, #timeline b") == []
+        # Web addresses become links (http and https only); the rest stays text.
+        bob.send("Specs: https://example.com/spec?v=2. And javascript:alert(1) is not a link")
+        linked = alice.wait_text("Specs:")
+        links = linked.find_elements("css selector", "a")
+        assert [(a.get_attribute("href"), a.text) for a in links] == [
+            ("https://example.com/spec?v=2", "https://example.com/spec?v=2")
+        ]
+        assert links[0].get_attribute("rel") == "noopener noreferrer nofollow"
+        assert linked.text == "Specs: https://example.com/spec?v=2. And javascript:alert(1) is not a link"
+
         assert no_duplicates(alice) == no_duplicates(bob)
         assert alice.errors() == []
         assert bob.errors() == []

@@ -295,7 +295,8 @@ class Browser:
         return list(
             self.js(
                 "return [...document.querySelectorAll('#timeline .message[data-id] .content')]"
-                ".map(e => e.firstChild ? e.firstChild.textContent : '')"
+                ".map(e => [...e.childNodes].filter(n => !n.classList?.contains('edited'))"
+                ".map(n => n.textContent).join(''))"
             )
         )
 

@@ -3,6 +3,7 @@
 import { h } from "../dom.js";
 import { clock, fullTime, plural } from "../format.js";
 import { state } from "../store.js";
+import { linkified } from "../linkify.js";
 import { avatar } from "./avatar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
@@ -38,7 +39,7 @@ export function messageElement(m, users, actions, { continued = false, inThread 
       ? h("p.content.tombstone", { text: "This message was deleted." })
       : sealed
         ? h("p.content.sealed", { text: ENCRYPTED_TEXT })
-        : h("p.content", {}, m.content, m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
+        : h("p.content", {}, linkified(m.content), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
     m.deleted ? null : reactionsRow(m, actions),
     !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
   el.append(gutter, body);
