@@ -82,6 +82,7 @@ from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
+from .web import routes as web_client_routes
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -117,6 +118,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(metrics_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(web_client_routes)
     return app
 
 
