@@ -28,6 +28,7 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -52,6 +53,8 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+# One typing event per user and room per interval on this node, across the user's sockets.
+TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DIRECTORY = web.AppKey("directory", Directory)
 DMS = web.AppKey("dms", DirectMessages)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
