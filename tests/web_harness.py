@@ -36,8 +36,9 @@ WAIT = 20.0  # a liveness bound for things that happen within a second when the 
 PASSWORD = "correct horse battery"
 
 
-def http(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    """A plain HTTP call to the server under test (GET, or POST with a JSON body): status, JSON body."""
+def http(url: str, body: Any = None, token: str | None = None, method: str | None = None) -> tuple[int, Any]:
+    """A plain HTTP call to the server under test (GET, or POST with a JSON body, or `method`):
+    status, JSON body."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError(url)
     headers = {"Content-Type": "application/json"}
@@ -45,7 +46,7 @@ def http(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any
         headers["Authorization"] = f"Bearer {token}"
     data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method), timeout=10) as resp:  # noqa: S310
             raw = resp.read()
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:

@@ -32,7 +32,7 @@ export class Chat {
     this.session.setUser(state.me);
     this.users.remember(state.me);
     state.presence.set(state.me.id, "online");
-    await this.loadRooms();
+    await Promise.all([this.loadRooms(), this.loadDms(), this.loadNotifications(), this.loadDnd()]);
     this.live.start();
     for (const room of state.rooms.values()) this.live.watch(room.id, room.last_message_id);
   }
@@ -47,6 +47,8 @@ export class Chat {
     state.receipts.clear();
     state.typing.clear();
     state.presence.clear();
+    state.dms.clear();
+    state.notifications = [];
   }
 
   get room() {
@@ -54,9 +56,83 @@ export class Chat {
   }
 
   async loadRooms() {
-    const { rooms } = await this.api.get("/rooms");
+    const { rooms, users } = await this.api.get("/rooms");
+    this.users.rememberAll(users);
     state.rooms = new Map(rooms.map((r) => [r.id, r]));
     emit("rooms");
+  }
+
+  // --- people: direct messages, notifications, statuses, do-not-disturb ------------------------
+
+  async loadDms() {
+    const { dms } = await this.api.get("/dms");
+    state.dms = new Map(dms.map((d) => [d.id, d.user.id]));
+    for (const d of dms) this.users.remember(d.user);
+    this.users.changed();
+    this.#loadPresence([...state.dms.values()]);
+    emit("rooms");
+  }
+
+  searchUsers(q) {
+    return this.api.get("/users/search", { q, limit: 20 });
+  }
+
+  /** Open (or create) the direct-message room with a user; its id. */
+  async openDm(userId) {
+    const dm = await this.api.post("/dms", { user_id: userId });
+    this.users.remember(dm.user);
+    state.dms.set(dm.id, dm.user.id);
+    if (!state.rooms.has(dm.id)) await this.#joined(dm);
+    this.#loadPresence([dm.user.id]);
+    emit("rooms");
+    return dm.id;
+  }
+
+  async loadNotifications() {
+    const page = await this.api.get("/notifications", { limit: 50 });
+    this.users.rememberAll(page.users);
+    state.notifications = page.notifications;
+    emit("notifications");
+  }
+
+  async markNotificationRead(n) {
+    if (n.read) return;
+    await this.api.post(`/notifications/${n.id}/read`, {});
+    n.read = true;
+    await this.loadRooms(); // the room's mention count went down
+    emit("notifications");
+  }
+
+  async markAllNotificationsRead() {
+    await this.api.post("/notifications/read", {});
+    for (const n of state.notifications) n.read = true;
+    await this.loadRooms();
+    emit("notifications");
+  }
+
+  async notificationLevel(roomId) {
+    return (await this.api.get(`/rooms/${roomId}/notifications`)).level;
+  }
+
+  async setNotificationLevel(roomId, level) {
+    await this.api.put(`/rooms/${roomId}/notifications`, { level });
+    await this.loadRooms();
+  }
+
+  async loadDnd() {
+    state.dnd = await this.api.get("/me/dnd");
+    emit("dnd");
+  }
+
+  async setDnd(enabled) {
+    state.dnd = await this.api.put("/me/dnd", { enabled });
+    emit("dnd");
+  }
+
+  async setStatus(status) {
+    const me = status ? await this.api.put("/me/status", status) : await this.api.delete("/me/status");
+    this.users.remember(me);
+    this.users.changed();
   }
 
   // --- opening a room and paging its history ----------------------------------------------------
@@ -69,14 +145,18 @@ export class Chat {
     if (entry?.unread_count) timeline.readMarker = entry.last_read_id ?? 0;
     state.timeline = timeline;
     state.members = [];
+    state.level = null;
     this.atBottom = true;
     emit("room");
     const base = `/rooms/${roomId}`;
-    const [detail, page] = await Promise.all([
+    const [detail, page, level] = await Promise.all([
       this.api.get(base),
       aroundId ? this.api.get(`${base}/messages/${aroundId}/context`, { limit: PAGE }) : this.api.get(`${base}/messages`, { limit: PAGE }),
+      this.notificationLevel(roomId).catch(() => null),
     ]);
     if (state.timeline !== timeline) return; // another room was opened meanwhile
+    this.users.rememberAll({ ...detail.users, ...page.users });
+    state.level = level;
     state.members = detail.members;
     if (entry) Object.assign(entry, { name: detail.name, topic: detail.topic, member_count: detail.member_count });
     for (const m of page.messages) timeline.put(m);
@@ -112,6 +192,7 @@ export class Chat {
     try {
       const page = await this.api.get(`/rooms/${t.roomId}/messages`, { [direction]: older ? t.first : t.last, limit: PAGE });
       if (state.timeline !== t) return;
+      this.users.rememberAll(page.users);
       for (const m of page.messages) t.put(m);
       if (older) t.hasMoreBefore = page.has_more;
       else t.hasMoreAfter = page.has_more;
@@ -158,11 +239,16 @@ export class Chat {
     if (!room || !t || t.hasMoreAfter || !this.atBottom || document.visibilityState !== "visible" || !document.hasFocus()) return;
     const newest = t.last;
     if (!newest || newest <= (room.last_read_id ?? 0)) {
-      if (room.unread_count) { room.unread_count = 0; emit("rooms"); }
+      if (room.unread_count || room.mention_count) { room.unread_count = 0; room.mention_count = 0; emit("rooms"); }
       return;
     }
     room.last_read_id = newest;
     room.unread_count = 0;
+    if (room.mention_count) { // the server reads the room's notifications with the marker
+      room.mention_count = 0;
+      for (const n of state.notifications) if (n.room_id === room.id && n.message_id <= newest) n.read = true;
+      emit("notifications");
+    }
     receiptsOf(room.id).set(state.me.id, newest);
     emit("rooms");
     // Each marker move is an event in the log: in a busy room, send the newest once a second.
@@ -267,6 +353,7 @@ export class Chat {
           room.last_message_id = f.id;
           if (f.user_id === state.me.id) {
             room.unread_count = 0;
+            room.mention_count = 0; // posting reads the room's earlier notifications
             room.last_read_id = f.id;
           } else room.unread_count = (room.unread_count ?? 0) + 1;
         }
@@ -287,7 +374,7 @@ export class Chat {
         break;
       }
       case "message_edited":
-        this.#patch(f.room_id, f.message_id, { content: f.content, edited_at: f.edited_at });
+        this.#patch(f.room_id, f.message_id, { content: f.content, edited_at: f.edited_at, mentions: f.mentions ?? [] });
         break;
       case "message_deleted":
         this.#patch(f.room_id, f.message_id, { content: "", deleted: true, reactions: [] });
@@ -333,6 +420,13 @@ export class Chat {
         emit("rooms");
         if (f.room_id === state.current) emit("room-meta");
         break;
+      case "user_updated":
+        this.users.remember(f.user);
+        this.users.changed();
+        break;
+      case "notification":
+        this.#notified(f.notification);
+        break;
       case "presence":
         state.presence.set(f.user_id, f.status);
         emit("presence");
@@ -350,6 +444,24 @@ export class Chat {
       default:
         break;
     }
+  }
+
+  /** A `notification` frame: listed first, counted on its room (a room not known yet is a new DM
+   * or a room joined elsewhere: the lists are read again). */
+  #notified(n) {
+    this.users.remember(n.actor);
+    this.users.changed();
+    state.notifications = [n, ...state.notifications.filter((x) => x.id !== n.id)];
+    const room = state.rooms.get(n.room_id);
+    if (!room) {
+      Promise.all([this.loadRooms(), this.loadDms()])
+        .then(() => state.rooms.has(n.room_id) && this.live.watch(n.room_id, n.message_id - 1))
+        .catch(() => {});
+    } else if (n.reason !== "message" && !(n.room_id === state.current && this.atBottom && document.hasFocus())) {
+      room.mention_count = (room.mention_count ?? 0) + 1;
+      emit("rooms");
+    }
+    emit("notifications", n);
   }
 
   #patch(roomId, messageId, changes) {
@@ -396,6 +508,7 @@ export class Chat {
       try {
         const detail = await this.api.get(`/rooms/${roomId}`);
         if (state.current !== roomId) return;
+        this.users.rememberAll(detail.users);
         state.members = detail.members;
         emit("members");
         this.#loadPresence(detail.members.map((m) => m.user_id));
@@ -407,6 +520,7 @@ export class Chat {
 function frameMessage(f) {
   const m = { id: f.id, message_id: f.id, room_id: f.room_id, user_id: f.user_id, content: f.content, timestamp: f.timestamp, reactions: [] };
   if (f.client_msg_id) m.client_msg_id = f.client_msg_id;
+  if (f.mentions) m.mentions = f.mentions;
   if (f.attachments) m.attachments = f.attachments;
   if (f.thread_root) m.thread_root = f.thread_root;
   else Object.assign(m, { reply_count: 0, last_reply_id: null });

@@ -4,12 +4,13 @@ import { plural } from "./format.js";
 import { Api } from "./api.js";
 import { Chat } from "./chat.js";
 import { Session, AuthError } from "./session.js";
-import { state, on } from "./store.js";
+import { state, on, roomName } from "./store.js";
 import { Users } from "./users.js";
 import { mountAuth } from "./views/auth.js";
 import { mountComposer } from "./views/composer.js";
 import { mountDialogs } from "./views/dialogs.js";
 import { mountPanel } from "./views/panel.js";
+import { mountPeople } from "./views/people.js";
 import { mountSidebar } from "./views/sidebar.js";
 import { mountTimeline } from "./views/timeline.js";
 
@@ -57,9 +58,10 @@ const actions = {
 const auth = mountAuth({ api, session, onSignedIn: enter });
 const sidebar = mountSidebar({ users, navigate, onLogout: logout });
 mountTimeline({ chat, users, actions });
-const composer = mountComposer({ chat, notify });
+const composer = mountComposer({ chat, users, notify });
 const panel = mountPanel({ chat, users, actions, navigate, notify });
 const dialogs = mountDialogs({ chat, navigate });
+const people = mountPeople({ chat, users, navigate, dialogs });
 
 function renderRoomHead() {
   const room = chat.room;
@@ -69,7 +71,12 @@ function renderRoomHead() {
   $("#timeline").hidden = !room;
   $("#welcome").hidden = Boolean(room);
   if (!room) return;
-  $("#room-title").textContent = `${room.type === "private" ? "🔒 " : "# "}${room.name}`;
+  const dm = state.dms.get(room.id);
+  $("#room-title").textContent = dm ? `@ ${roomName(room, users)}` : `${room.type === "private" ? "🔒 " : "# "}${room.name}`;
+  $("#leave-room").hidden = Boolean(dm); // a direct message's membership is fixed
+  const level = $("#room-level");
+  level.hidden = !state.level;
+  if (state.level) level.value = state.level;
   $("#room-topic").textContent = room.topic || plural(room.member_count ?? state.members.length, "member");
   const online = state.members.filter((m) => state.presence.get(m.user_id) === "online").length;
   const count = state.members.length || room.member_count || 0;
@@ -83,6 +90,8 @@ on("room", renderRoomHead);
 on("room-meta", renderRoomHead);
 on("members", renderRoomHead);
 on("presence", renderRoomHead);
+on("rooms", renderRoomHead);
+users.addEventListener("users", renderRoomHead);
 on("notice", notify);
 
 $("#back").addEventListener("click", () => navigate(null));
@@ -105,6 +114,16 @@ $("#leave-room").addEventListener("click", async (e) => {
   }
 });
 $("#new-room").addEventListener("click", () => dialogs.newRoom());
+$("#new-dm").addEventListener("click", () => people.newDm());
+$("#me-button").addEventListener("click", () => people.status());
+$("#notifications-button").addEventListener("click", () => panel.openNotifications());
+$("#dnd").addEventListener("click", () => chat.setDnd(!state.dnd.enabled).catch(failed));
+$("#room-level").addEventListener("change", (e) => {
+  const room = chat.room;
+  if (!room) return;
+  state.level = e.target.value;
+  chat.setNotificationLevel(room.id, state.level).then(() => notify(`Notifications for this room: ${e.target.selectedOptions[0].text.toLowerCase()}.`)).catch(failed);
+});
 $("#browse-rooms").addEventListener("click", () => dialogs.directory());
 $("#search-form").addEventListener("submit", (e) => {
   e.preventDefault();

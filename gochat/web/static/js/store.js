@@ -14,6 +14,10 @@ export const state = {
   typing: new Map(), // room_id -> Map(user_id -> expiry time)
   presence: new Map(), // user_id -> "online" | "offline"
   connection: "offline",
+  dms: new Map(), // room_id of a direct message -> the other person's user_id
+  notifications: [], // GET /notifications, newest first, then `notification` frames
+  dnd: { enabled: false, until: null },
+  level: null, // the open room's notification level
 };
 
 /** A contiguous window of a room's history, ascending by id. */
@@ -59,4 +63,10 @@ export function receiptsOf(roomId) {
 export function typingOf(roomId) {
   if (!state.typing.has(roomId)) state.typing.set(roomId, new Map());
   return state.typing.get(roomId);
+}
+
+/** A room's name as shown: a direct message is named after the other person. */
+export function roomName(room, users) {
+  const other = state.dms.get(room.id);
+  return other ? users.name(other) : room.name;
 }

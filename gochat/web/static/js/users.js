@@ -1,17 +1,22 @@
-// Who is who: names and avatar colours for user ids.
+// Who is who: names, statuses and avatar colours for user ids.
 //
-// Messages and member lists carry only user ids. PROTOCOL.md's `GET /users/:id` turns one into a
-// profile; until the server has that route (it answers 404 for every id), people other than the
-// signed-in user are shown by a short form of their id. Nothing else in the client changes when
-// the route lands: names appear as profiles arrive ("users" event).
+// Answers that list messages or members carry a `users` map (docs/api.md, People): those fill the
+// cache. An id nobody described yet is asked for with the others of the same moment in one
+// `GET /users?ids=` (at most 100 a request); an id the server leaves out is an erased user.
+// `user_updated` frames replace a profile. Names are always the server's `display`, which carries
+// the real username beside a display name that copies someone else's.
+
+const BATCH = 100;
 
 export class Users extends EventTarget {
   constructor(api) {
     super();
     this.api = api;
     this.profiles = new Map();
+    this.gone = new Set(); // ids the server did not describe: erased users
+    this.wanted = new Set(); // ids to ask for in the next batch
     this.asked = new Set();
-    this.routeMissing = false;
+    this.flushing = null;
   }
 
   remember(user) {
@@ -19,21 +24,47 @@ export class Users extends EventTarget {
     this.profiles.set(user.id, user);
   }
 
-  name(userId) {
-    const p = this.profiles.get(userId);
-    if (p) return p.display_name || p.username;
-    this.#fetch(userId);
-    return `user ${String(userId).slice(0, 6)}`;
+  /** Fill the cache from an answer's `users` map; tells the views when something changed. */
+  rememberAll(map) {
+    if (!map) return;
+    for (const user of Object.values(map)) this.remember(user);
+    this.changed();
   }
 
-  /** The username when it differs from the display name (so a copied display name cannot pass). */
+  changed() {
+    this.dispatchEvent(new Event("users"));
+  }
+
+  get(userId) {
+    const p = this.profiles.get(userId);
+    if (!p) this.#want(userId);
+    return p ?? null;
+  }
+
+  name(userId) {
+    const p = this.get(userId);
+    if (p) return p.display || p.display_name || p.username;
+    return this.gone.has(userId) ? "deleted user" : `user ${String(userId).slice(0, 6)}`;
+  }
+
+  /** The username when the name shown does not already carry it. */
   handle(userId) {
     const p = this.profiles.get(userId);
-    return p && p.username !== p.display_name ? `@${p.username}` : "";
+    return p && !p.name_collision && p.username !== p.display_name ? `@${p.username}` : "";
+  }
+
+  /** The user's status, or null when none is set or it has expired. */
+  status(userId) {
+    const s = this.profiles.get(userId)?.status;
+    if (!s || (!s.text && !s.emoji)) return null;
+    if (s.expires_at && Date.parse(s.expires_at) <= Date.now()) return null;
+    return s;
   }
 
   initials(userId) {
-    const words = this.name(userId).replace(/^user /, "").split(/\s+/).filter(Boolean);
+    const p = this.profiles.get(userId);
+    const base = p ? p.display_name || p.username : this.name(userId).replace(/^user /, "");
+    const words = base.split(/\s+/).filter(Boolean);
     return [...words.slice(0, 2).map((w) => [...w][0])].join("").toUpperCase() || "?";
   }
 
@@ -44,14 +75,29 @@ export class Users extends EventTarget {
     return n;
   }
 
-  async #fetch(userId) {
-    if (this.routeMissing || this.asked.has(userId)) return;
+  #want(userId) {
+    if (!userId || this.asked.has(userId)) return;
     this.asked.add(userId);
-    try {
-      this.remember(await this.api.get(`/users/${encodeURIComponent(userId)}`));
-      this.dispatchEvent(new Event("users"));
-    } catch (err) {
-      if (err.status === 404 || err.status === 405) this.routeMissing = true;
+    this.wanted.add(userId);
+    // Everything rendered in this turn of the event loop goes in one request.
+    this.flushing ??= setTimeout(() => this.#flush(), 0);
+  }
+
+  async #flush() {
+    this.flushing = null;
+    const ids = [...this.wanted];
+    this.wanted.clear();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const chunk = ids.slice(i, i + BATCH);
+      try {
+        const { users } = await this.api.get("/users", { ids: chunk.join(",") });
+        for (const id of chunk) if (!users[id]) this.gone.add(id);
+        for (const user of Object.values(users)) this.remember(user);
+      } catch {
+        for (const id of chunk) this.asked.delete(id); // ask again next time it is shown
+        continue;
+      }
+      this.changed();
     }
   }
 }

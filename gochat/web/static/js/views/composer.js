@@ -1,13 +1,15 @@
 // The message box: Enter sends (Shift+Enter for a new line), typing is announced, Up in an empty
-// box edits your last message, Escape cancels an edit.
+// box edits your last message, Escape cancels an edit; `@` offers the room's members.
 import { $ } from "../dom.js";
-import { state, on } from "../store.js";
+import { state, on, roomName } from "../store.js";
+import { mountMentionPicker } from "./mention-picker.js";
 
-export function mountComposer({ chat, notify }) {
+export function mountComposer({ chat, users, notify }) {
   const form = $("#composer");
   const input = $("#composer-input");
   const mode = $("#composer-mode");
   let editing = null;
+  const picker = mountMentionPicker(input, $("#mention-list"), users);
 
   function grow() {
     input.style.height = "";
@@ -54,6 +56,7 @@ export function mountComposer({ chat, notify }) {
 
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   input.addEventListener("keydown", (e) => {
+    if (picker.key(e)) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     else if (e.key === "Escape" && editing) { e.preventDefault(); stopEdit(); }
     else if (e.key === "ArrowUp" && !input.value && !editing) {
@@ -65,8 +68,9 @@ export function mountComposer({ chat, notify }) {
   $("#composer-cancel").addEventListener("click", () => { stopEdit(); input.focus(); });
   on("room", () => {
     stopEdit();
+    picker.close();
     const room = state.rooms.get(state.current);
-    input.placeholder = room ? `Message ${room.type === "private" ? "" : "#"}${room.name}` : "Write a message";
+    input.placeholder = !room ? "Write a message" : `Message ${room.type === "public" ? "#" : ""}${roomName(room, users)}`;
   });
 
   return { startEdit, focus: () => input.focus() };

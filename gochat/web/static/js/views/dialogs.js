@@ -97,5 +97,5 @@ export function mountDialogs({ chat, navigate }) {
     load(true);
   }
 
-  return { newRoom, directory };
+  return { newRoom, directory, open, close };
 }

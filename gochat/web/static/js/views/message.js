@@ -3,7 +3,7 @@
 import { h } from "../dom.js";
 import { clock, fullTime, plural } from "../format.js";
 import { state } from "../store.js";
-import { linkified } from "../linkify.js";
+import { withMentions } from "../mentions.js";
 import { avatar } from "./avatar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
@@ -34,18 +34,27 @@ export function messageElement(m, users, actions, { continued = false, inThread 
     continued ? null : h("header.message-head", {},
       h("span.author", { text: name }),
       users.handle(m.user_id) ? h("span.handle", { text: users.handle(m.user_id) }) : null,
+      statusBadge(users, m.user_id),
       h("time", { text: clock(m.timestamp), dateTime: m.timestamp, title: fullTime(m.timestamp) })),
     m.deleted
       ? h("p.content.tombstone", { text: "This message was deleted." })
       : sealed
         ? h("p.content.sealed", { text: ENCRYPTED_TEXT })
-        : h("p.content", {}, linkified(m.content), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
+        : h("p.content", {}, withMentions(m.content, m.mentions, users, state.me?.id), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
     m.deleted ? null : reactionsRow(m, actions),
     !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
   el.append(gutter, body);
   if (!m.deleted) el.append(toolbar(m, actions, { mine, canDelete, inThread, sealed }));
   setButtonsTabbable(el, false);
   return el;
+}
+
+/** A user's status as a small emoji (its text in the tooltip and for screen readers), or null. */
+export function statusBadge(users, userId) {
+  const s = users.status(userId);
+  if (!s) return null;
+  const label = [s.emoji, s.text].filter(Boolean).join(" ");
+  return h("span.status-badge", { title: label, attrs: { "aria-label": `Status: ${label}`, role: "img" }, text: s.emoji || "💬" });
 }
 
 function reactionsRow(m, actions) {

@@ -1,10 +1,10 @@
-// The side panel: a thread, search results, or the room's members (one at a time).
+// The side panel: a thread, search results, the room's members, or the notifications (one at a time).
 import { $, h, clear } from "../dom.js";
 import { fullTime, plural } from "../format.js";
 import { highlighted } from "../highlight.js";
 import { state, on } from "../store.js";
 import { avatar } from "./avatar.js";
-import { isEncrypted, messageElement } from "./message.js";
+import { ENCRYPTED_TEXT, isEncrypted, messageElement, statusBadge } from "./message.js";
 
 export function mountPanel({ chat, users, actions, navigate, notify }) {
   const panel = $("#panel");
@@ -123,7 +123,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
       const status = state.presence.get(m.user_id) ?? "offline";
       return h("li.member", {},
         avatar(users, m.user_id, { presence: status }),
-        h("span.member-text", {}, h("span.member-name", { text: users.name(m.user_id) + (m.user_id === state.me.id ? " (you)" : "") }), h("span.member-meta", { text: `${status === "online" ? "Online" : "Offline"}${m.role !== "member" ? ` · ${m.role}` : ""}` })));
+        h("span.member-text", {}, h("span.member-name", {}, users.name(m.user_id) + (m.user_id === state.me.id ? " (you)" : ""), statusBadge(users, m.user_id)), h("span.member-meta", { text: `${status === "online" ? "Online" : "Offline"}${m.role !== "member" ? ` · ${m.role}` : ""}` })));
     })));
   }
 
@@ -133,12 +133,52 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     $("#panel-close").focus();
   }
 
+  // --- notifications ----------------------------------------------------------------------
+  const REASONS = { mention: "mentioned you", here: "notified @here", room: "notified @room", dm: "sent you a message", message: "posted" };
+
+  function renderNotifications() {
+    if (kind !== "notifications") return;
+    const list = state.notifications;
+    const unread = list.filter((n) => !n.read).length;
+    const markAll = h("button.button.ghost.small", { type: "button", text: "Mark all read", disabled: unread === 0, on: { click: () => chat.markAllNotificationsRead().catch((err) => notify(err.explanation ?? "Couldn't mark them read.")) } });
+    const hadFocus = body.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+    clear(body).append(
+      h("div.panel-toolbar", {}, h("span.muted", { text: unread ? `${unread} unread` : "All read" }), markAll),
+      list.length ? h("ul.notifications", {}, list.map((n) => {
+        const where = state.dms.has(n.room_id) ? "a direct message" : `#${n.room?.name ?? state.rooms.get(n.room_id)?.name ?? "room"}`;
+        const text = isEncrypted(n.room_id) || n.room?.encrypted ? ENCRYPTED_TEXT : n.message?.content ?? "";
+        return h("li", {}, h("button.notification" + (n.read ? "" : ".unread"), {
+          type: "button",
+          dataset: { id: n.id },
+          on: { click: () => {
+            chat.markNotificationRead(n).catch(() => {});
+            if (state.rooms.has(n.room_id)) navigate(n.room_id, n.message_id);
+          } },
+        },
+          avatar(users, n.actor_id, { size: "small" }),
+          h("span.notification-text", {},
+            h("span.result-meta", {}, h("strong", { text: users.name(n.actor_id) }), ` ${REASONS[n.reason] ?? "posted"} in ${where} · `, h("time", { text: fullTime(n.created_at), dateTime: n.created_at })),
+            h("span.result-text", { text })),
+          n.read ? null : h("span.visually-hidden", { text: " (unread)" })));
+      })) : h("p.muted.panel-note", { text: "Nothing yet. Mentions, direct messages and the rooms you follow show up here." }));
+    if (hadFocus) body.querySelector(`[data-id="${hadFocus}"]`)?.focus();
+  }
+
+  function openNotifications() {
+    if (kind === "notifications") { close(); return; }
+    open("notifications", "Notifications");
+    renderNotifications();
+    chat.loadNotifications().catch(() => {});
+    $("#panel-close").focus();
+  }
+
+  on("notifications", renderNotifications);
   on("members", renderMembers);
   on("presence", renderMembers);
   on("room", () => { if (kind === "thread" || kind === "members") close(); });
   $("#panel-close").addEventListener("click", close);
   panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); close(); } });
-  users.addEventListener("users", () => { renderMembers(); renderThread(); });
+  users.addEventListener("users", () => { renderMembers(); renderThread(); renderNotifications(); });
 
-  return { openThread, search, openMembers, close, get kind() { return kind; } };
+  return { openThread, search, openMembers, openNotifications, close, get kind() { return kind; } };
 }

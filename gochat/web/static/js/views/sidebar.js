@@ -1,9 +1,11 @@
-// The sidebar: the signed-in user, connection state, and the room list with unread badges and
-// each room's newest message.
+// The sidebar: the signed-in user (status, do-not-disturb), connection state, the notifications
+// button, the room list with unread and mention badges and each room's newest message, and the
+// direct messages with the other person's name and presence.
 import { $, h, clear } from "../dom.js";
 import { ago, plural } from "../format.js";
 import { state, on } from "../store.js";
 import { avatar } from "./avatar.js";
+import { statusBadge } from "./message.js";
 
 const CONNECTION_TEXT = { online: "Connected", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline" };
 
@@ -11,12 +13,17 @@ export function mountSidebar({ users, navigate, onLogout }) {
   const list = $("#room-list");
 
   function renderRooms() {
-    const rooms = [...state.rooms.values()].sort((a, b) => (b.last_message_id ?? 0) - (a.last_message_id ?? 0) || a.name.localeCompare(b.name));
+    const all = [...state.rooms.values()].sort((a, b) => (b.last_message_id ?? 0) - (a.last_message_id ?? 0) || a.name.localeCompare(b.name));
+    const rooms = all.filter((r) => !state.dms.has(r.id));
+    const dms = all.filter((r) => state.dms.has(r.id));
     clear(list);
     $("#no-rooms").hidden = rooms.length > 0;
     list.hidden = rooms.length === 0;
     for (const room of rooms) list.append(roomItem(room));
-    const unread = rooms.reduce((n, r) => n + (r.unread_count || 0), 0);
+    const dmList = clear($("#dm-list"));
+    dmList.hidden = $("#dm-title").hidden = dms.length === 0;
+    for (const room of dms) dmList.append(roomItem(room));
+    const unread = all.reduce((n, r) => n + (r.unread_count || 0), 0);
     document.title = unread ? `(${unread}) gochat` : "gochat";
   }
 
@@ -24,10 +31,13 @@ export function mountSidebar({ users, navigate, onLogout }) {
     const last = room.last_message;
     const active = room.id === state.current;
     const unread = room.unread_count || 0;
+    const mentions = room.mention_count || 0;
+    const other = state.dms.get(room.id);
     let preview = room.topic || "No messages yet";
     if (last) {
-      const who = last.user_id === state.me?.id ? "You" : users.name(last.user_id);
-      preview = last.deleted ? `${who}: message deleted` : room.encrypted ? `${who}: encrypted message` : `${who}: ${last.content}`;
+      const who = last.user_id === state.me?.id ? "You" : other ? "" : users.name(last.user_id);
+      const prefix = who ? `${who}: ` : "";
+      preview = last.deleted ? `${prefix}message deleted` : room.encrypted ? `${prefix}encrypted message` : `${prefix}${last.content}`;
     }
     return h("li", {},
       h("button.room" + (active ? ".active" : "") + (unread ? ".unread" : ""), {
@@ -36,10 +46,15 @@ export function mountSidebar({ users, navigate, onLogout }) {
         attrs: { "aria-current": active ? "page" : null },
         on: { click: () => navigate(room.id) },
       },
-        h("span.room-icon", { attrs: { "aria-hidden": "true" }, text: room.encrypted ? "🛡" : room.type === "private" ? "🔒" : "#" }),
+        other
+          ? avatar(users, other, { size: "small", presence: state.presence.get(other) ?? "offline" })
+          : h("span.room-icon", { attrs: { "aria-hidden": "true" }, text: room.encrypted ? "🛡" : room.type === "private" ? "🔒" : "#" }),
         h("span.room-text", {},
-          h("span.room-line", {}, h("span.room-name", { text: room.name }), last ? h("span.room-time", { text: ago(last.timestamp) }) : null),
+          h("span.room-line", {}, h("span.room-name", { text: other ? users.name(other) : room.name }), other ? statusBadge(users, other) : null,
+            last ? h("span.room-time", { text: ago(last.timestamp) }) : null),
           h("span.room-preview", { text: preview })),
+        mentions ? h("span.badge.mention-badge", { text: `@${mentions > 99 ? "99+" : mentions}`, attrs: { "aria-hidden": "true" } }) : null,
+        mentions ? h("span.visually-hidden", { text: `, ${plural(mentions, "mention")}` }) : null,
         unread ? h("span.badge", { text: unread > 99 ? "99+" : String(unread), attrs: { "aria-hidden": "true" } }) : null,
         unread ? h("span.visually-hidden", { text: `, ${plural(unread, "unread message")}` }) : null));
   }
@@ -48,8 +63,9 @@ export function mountSidebar({ users, navigate, onLogout }) {
     if (!state.me) return;
     const slot = $("#me-avatar");
     slot.replaceWith(avatar(users, state.me.id, { id: "me-avatar", presence: state.connection === "online" ? "online" : "offline" }));
-    $("#me-name").textContent = state.me.display_name;
-    $("#me-handle").textContent = `@${state.me.username}`;
+    const status = users.status(state.me.id);
+    $("#me-name").textContent = users.name(state.me.id);
+    $("#me-handle").textContent = status ? [status.emoji, status.text].filter(Boolean).join(" ") : `@${state.me.username}`;
   }
 
   function renderConnection() {
@@ -62,9 +78,26 @@ export function mountSidebar({ users, navigate, onLogout }) {
   on("rooms", renderRooms);
   on("room", renderRooms);
   on("connection", renderConnection);
+  on("presence", renderRooms);
+
+  function renderNotifications() {
+    const unread = state.notifications.filter((n) => !n.read).length;
+    const badge = $("#notifications-badge");
+    badge.hidden = unread === 0;
+    badge.textContent = unread > 99 ? "99+" : String(unread);
+    $("#notifications-button").setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
+  }
+
+  function renderDnd() {
+    const dnd = $("#dnd");
+    dnd.setAttribute("aria-pressed", String(Boolean(state.dnd.enabled)));
+    dnd.title = state.dnd.enabled ? "Do not disturb is on" : "Do not disturb";
+  }
+  on("notifications", renderNotifications);
+  on("dnd", renderDnd);
   users.addEventListener("users", () => { renderRooms(); renderMe(); });
   setInterval(renderRooms, 60000); // "5m" labels age
 
   $("#logout").addEventListener("click", onLogout);
-  return { render() { renderRooms(); renderConnection(); } };
+  return { render() { renderRooms(); renderConnection(); renderNotifications(); renderDnd(); } };
 }
