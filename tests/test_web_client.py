@@ -48,8 +48,9 @@ def server_env(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def site(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="module", name="site")
+def site_fixture(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One server for the module (test_web_people.py imports it for its own)."""
     dsn = pg_cluster.new_database()
     env = server_env(dsn, tmp_path_factory.mktemp("gochat-data"))
     server = Server(env, tmp_path_factory.mktemp("logs") / "server.log")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from selenium.webdriver.common.keys import Keys
-from test_web_client import Site, chat_in_one_room, site, unique  # noqa: F401  (site: a fixture)
+from test_web_client import Site, chat_in_one_room, site_fixture, unique
 from web_harness import PASSWORD, Browser, browsers, http, screenshot_dir
 
-import pytest
+__all__ = ["site_fixture"]  # the `site` fixture: a server of this module's own
 
 
 @pytest.fixture
@@ -28,7 +29,9 @@ def token_of(b: Browser) -> str:
 
 
 def sign_up_over_http(site: Site, username: str, display_name: str) -> tuple[str, str]:
-    status, body = http(f"{site.server.url}/auth/signup", {"username": username, "password": PASSWORD, "display_name": display_name})
+    status, body = http(
+        f"{site.server.url}/auth/signup", {"username": username, "password": PASSWORD, "display_name": display_name}
+    )
     assert status == 201, body
     return str(body["user"]["id"]), str(body["access_token"])
 
@@ -54,9 +57,14 @@ def test_names_come_from_the_server_with_look_alikes_marked_and_follow_renames_l
         mallory_name = unique("mallory")
         _, mallory_token = sign_up_over_http(site, mallory_name, alice_name)
         assert http(f"{site.server.url}/rooms/{room}/join", {}, mallory_token)[0] == 200
-        assert http(f"{site.server.url}/rooms/{room}/messages", {"content": "I am Alice, trust me"}, mallory_token)[0] == 201
+        assert (
+            http(f"{site.server.url}/rooms/{room}/messages", {"content": "I am Alice, trust me"}, mallory_token)[0]
+            == 201
+        )
         alice.wait_text("I am Alice, trust me")
-        alice.wait(lambda: f"{alice_name} (@{mallory_name})" in authors(alice), "the look-alike shown with her username")
+        alice.wait(
+            lambda: f"{alice_name} (@{mallory_name})" in authors(alice), "the look-alike shown with her username"
+        )
         alice.find("#members-button").click()
         alice.wait(
             lambda: sorted(member_names(alice)) == sorted(["Alice (you)", "Bob", f"{alice_name} (@{mallory_name})"]),
@@ -65,7 +73,9 @@ def test_names_come_from_the_server_with_look_alikes_marked_and_follow_renames_l
 
         # Typing and seen-by name people too.
         # (The server passes one typing event per person and room every 3 s: Bob types until one does.)
-        alice.wait(lambda: bob.type("#composer-input", "o") and alice.find("#typing").text == "Bob is typing…", "Bob is typing")
+        alice.wait(
+            lambda: bob.type("#composer-input", "o") and alice.find("#typing").text == "Bob is typing…", "Bob is typing"
+        )
         alice.send("Seen?")
         alice.wait(lambda: "Seen by Bob" in alice.find("#timeline").text, "seen by Bob")
 
@@ -74,7 +84,25 @@ def test_names_come_from_the_server_with_look_alikes_marked_and_follow_renames_l
         assert status == 200
         alice.wait(lambda: "Robert" in authors(alice) and "Bob" not in authors(alice), "Bob's new name on his messages")
         alice.wait(lambda: "Robert" in member_names(alice), "Bob's new name in the members")
-        assert bob_id
+        # Names nobody described yet are asked for together, once: one GET /users?ids= for all of
+        # them; an id the server does not know (an erased user's) reads "deleted user".
+        nobody = "00000000-0000-4000-8000-000000000000"
+        asked = alice.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "Promise.all([import('/static/js/api.js'), import('/static/js/session.js'), import('/static/js/users.js')])"
+            ".then(([{Api}, {Session}, {Users}]) => {"
+            "  const api = new Api(new Session()); const paths = []; const get = api.get.bind(api);"
+            "  api.get = (path, query) => { paths.push([path, query]); return get(path, query); };"
+            "  const users = new Users(api);"
+            "  const first = arguments[0].map((id) => users.name(id));"
+            "  const then = () => arguments[0].map((id) => users.name(id));"
+            "  users.addEventListener('users', () => done({paths, first, then: then()}));"
+            "});",
+            [bob_id, nobody],
+        )
+        assert asked["paths"] == [["/users", {"ids": f"{bob_id},{nobody}"}]]
+        assert asked["first"] == [f"user {bob_id[:6]}", f"user {nobody[:6]}"]
+        assert asked["then"] == ["Robert", "deleted user"]
         assert alice.errors() == []
 
 
@@ -112,7 +140,9 @@ def test_mentions_autocomplete_highlight_badge_and_notify(site: Site, shots: Pat
         # Bob types "@" and the start of her name; the list offers Alice; Enter picks her.
         box = bob.visible("#composer-input")
         box.send_keys("Look @" + alice_username[:3])
-        bob.wait(lambda: bob.find("#mention-list .mention-option.active .mention-name").text == "Alice", "Alice offered")
+        bob.wait(
+            lambda: bob.find("#mention-list .mention-option.active .mention-name").text == "Alice", "Alice offered"
+        )
         box.send_keys(Keys.ENTER)
         assert box.get_attribute("value") == f"Look @{alice_username} "
         box.send_keys("<b>here</b>", Keys.ENTER)
@@ -126,7 +156,10 @@ def test_mentions_autocomplete_highlight_badge_and_notify(site: Site, shots: Pat
         alice.find("#notifications-button").click()
         listed = "Bob mentioned you in #"
         alice.wait(
-            lambda: listed in (t := alice.find("#panel .notification.unread").text) and f"Look @{alice_username} <b>here</b>" in t,
+            lambda: (
+                listed in (t := alice.find("#panel .notification.unread").text)
+                and f"Look @{alice_username} <b>here</b>" in t
+            ),
             "the notification listed, as text",
         )
         alice.driver.save_screenshot(str(shots / "web-notifications.png"))
@@ -153,7 +186,8 @@ def test_mentions_autocomplete_highlight_badge_and_notify(site: Site, shots: Pat
         alice.find("#dnd").click()
         alice.wait(lambda: alice.attr("#dnd", "aria-pressed") == "true", "do-not-disturb on")
         status, dnd = http(f"{site.server.url}/me/dnd", token=token_of(alice))
-        assert status == 200 and dnd["enabled"] is True
+        assert status == 200
+        assert dnd["enabled"] is True
         alice.find("#dnd").click()
         alice.wait(lambda: alice.attr("#dnd", "aria-pressed") == "false", "do-not-disturb off")
 
@@ -164,7 +198,8 @@ def test_mentions_autocomplete_highlight_badge_and_notify(site: Site, shots: Pat
             "Bob muted the room",
         )
         assert alice_id
-        assert alice.errors() == [] and bob.errors() == []
+        assert alice.errors() == []
+        assert bob.errors() == []
 
 
 def test_statuses_are_set_and_seen(site: Site) -> None:
@@ -177,7 +212,10 @@ def test_statuses_are_set_and_seen(site: Site) -> None:
         bob.find("#status-text").send_keys("In a meeting")
         bob.find("#dialog-body button[type=submit]").click()
         bob.wait(lambda: bob.find("#me-handle").text == "📅 In a meeting", "Bob's own status")
-        alice.wait(lambda: alice.find("#timeline .status-badge").get_attribute("title") == "📅 In a meeting", "Bob's status beside his name")
+        alice.wait(
+            lambda: alice.find("#timeline .status-badge").get_attribute("title") == "📅 In a meeting",
+            "Bob's status beside his name",
+        )
         alice.find("#members-button").click()
         alice.wait(lambda: alice.find("#panel .member-name .status-badge").text == "📅", "in the members too")
         bob.find("#me-button").click()

@@ -46,7 +46,8 @@ def http(url: str, body: Any = None, token: str | None = None, method: str | Non
         headers["Authorization"] = f"Bearer {token}"
     data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method), timeout=10) as resp:  # noqa: S310
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
             raw = resp.read()
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:

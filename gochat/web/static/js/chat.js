@@ -32,7 +32,7 @@ export class Chat {
     this.session.setUser(state.me);
     this.users.remember(state.me);
     state.presence.set(state.me.id, "online");
-    await Promise.all([this.loadRooms(), this.loadDms(), this.loadNotifications(), this.loadDnd()]);
+    await Promise.all([this.loadRooms(), this.loadDms(), this.loadNotifications(), this.loadDnd(), this.#loadOwnProfile()]);
     this.live.start();
     for (const room of state.rooms.values()) this.live.watch(room.id, room.last_message_id);
   }
@@ -67,10 +67,14 @@ export class Chat {
   async loadDms() {
     const { dms } = await this.api.get("/dms");
     state.dms = new Map(dms.map((d) => [d.id, d.user.id]));
-    for (const d of dms) this.users.remember(d.user);
-    this.users.changed();
+    this.users.rememberAll(dms.map((d) => d.user));
     this.#loadPresence([...state.dms.values()]);
     emit("rooms");
+  }
+
+  /** GET /me answers the account; the profile (display, status) is GET /users/<own id>. */
+  async #loadOwnProfile() {
+    this.users.rememberOne(await this.api.get(`/users/${state.me.id}`));
   }
 
   searchUsers(q) {
@@ -80,7 +84,7 @@ export class Chat {
   /** Open (or create) the direct-message room with a user; its id. */
   async openDm(userId) {
     const dm = await this.api.post("/dms", { user_id: userId });
-    this.users.remember(dm.user);
+    this.users.rememberOne(dm.user);
     state.dms.set(dm.id, dm.user.id);
     if (!state.rooms.has(dm.id)) await this.#joined(dm);
     this.#loadPresence([dm.user.id]);
@@ -131,8 +135,7 @@ export class Chat {
 
   async setStatus(status) {
     const me = status ? await this.api.put("/me/status", status) : await this.api.delete("/me/status");
-    this.users.remember(me);
-    this.users.changed();
+    this.users.rememberOne(me);
   }
 
   // --- opening a room and paging its history ----------------------------------------------------
@@ -421,8 +424,7 @@ export class Chat {
         if (f.room_id === state.current) emit("room-meta");
         break;
       case "user_updated":
-        this.users.remember(f.user);
-        this.users.changed();
+        this.users.rememberOne(f.user);
         break;
       case "notification":
         this.#notified(f.notification);
@@ -449,8 +451,7 @@ export class Chat {
   /** A `notification` frame: listed first, counted on its room (a room not known yet is a new DM
    * or a room joined elsewhere: the lists are read again). */
   #notified(n) {
-    this.users.remember(n.actor);
-    this.users.changed();
+    this.users.rememberOne(n.actor);
     state.notifications = [n, ...state.notifications.filter((x) => x.id !== n.id)];
     const room = state.rooms.get(n.room_id);
     if (!room) {

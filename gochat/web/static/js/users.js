@@ -17,18 +17,36 @@ export class Users extends EventTarget {
     this.wanted = new Set(); // ids to ask for in the next batch
     this.asked = new Set();
     this.flushing = null;
+    // No frame says a status expired (docs/api.md): look once a minute and redraw when one did.
+    setInterval(() => { if (this.#expiredSince(Date.now() - 60000)) this.changed(); }, 60000);
   }
 
+  #expiredSince(since) {
+    for (const p of this.profiles.values()) {
+      const at = Date.parse(p.status?.expires_at ?? "");
+      if (at > since && at <= Date.now()) return true;
+    }
+    return false;
+  }
+
+  /** Keep a profile; true when it is new or differs from the one kept. */
   remember(user) {
-    if (!user?.id) return;
+    if (!user?.id) return false;
+    const old = this.profiles.get(user.id);
     this.profiles.set(user.id, user);
+    return !old || JSON.stringify(old) !== JSON.stringify(user);
   }
 
-  /** Fill the cache from an answer's `users` map; tells the views when something changed. */
+  /** Fill the cache from an answer's `users` map (or one user) and tell the views when something
+   * changed: they redraw every name, which must not happen for nothing. */
   rememberAll(map) {
-    if (!map) return;
-    for (const user of Object.values(map)) this.remember(user);
-    this.changed();
+    let changed = false;
+    for (const user of Object.values(map ?? {})) changed = this.remember(user) || changed;
+    if (changed) this.changed();
+  }
+
+  rememberOne(user) {
+    if (this.remember(user)) this.changed();
   }
 
   changed() {
@@ -92,12 +110,12 @@ export class Users extends EventTarget {
       try {
         const { users } = await this.api.get("/users", { ids: chunk.join(",") });
         for (const id of chunk) if (!users[id]) this.gone.add(id);
-        for (const user of Object.values(users)) this.remember(user);
+        this.rememberAll(users);
       } catch {
         for (const id of chunk) this.asked.delete(id); // ask again next time it is shown
         continue;
       }
-      this.changed();
+      if (chunk.some((id) => this.gone.has(id))) this.changed();
     }
   }
 }
