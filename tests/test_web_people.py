@@ -126,6 +126,8 @@ def test_a_direct_message_starts_from_a_user_search(site: Site, shots: Path) -> 
         bob.wait(lambda: bob.all("#dm-list .presence.online"), "Alice shown online")
         bob.send("Sure")
         alice.wait_text("Sure")
+        # Alice read it as it came (the DM open, at the bottom): nothing is left unread for her.
+        alice.wait(lambda: not alice.find("#notifications-badge").is_displayed(), "Bob's reply read as it came")
         alice.driver.save_screenshot(str(shots / "web-dm.png"))
         assert bob.errors() == []
 

@@ -247,11 +247,9 @@ export class Chat {
     }
     room.last_read_id = newest;
     room.unread_count = 0;
-    if (room.mention_count) { // the server reads the room's notifications with the marker
-      room.mention_count = 0;
-      for (const n of state.notifications) if (n.room_id === room.id && n.message_id <= newest) n.read = true;
-      emit("notifications");
-    }
+    // The server reads the room's notifications with the marker.
+    room.mention_count = 0;
+    this.#readNotifications(room.id, newest);
     receiptsOf(room.id).set(state.me.id, newest);
     emit("rooms");
     // Each marker move is an event in the log: in a busy room, send the newest once a second.
@@ -358,6 +356,7 @@ export class Chat {
             room.unread_count = 0;
             room.mention_count = 0; // posting reads the room's earlier notifications
             room.last_read_id = f.id;
+            this.#readNotifications(room.id, f.id);
           } else room.unread_count = (room.unread_count ?? 0) + 1;
         }
         const receipts = receiptsOf(f.room_id);
@@ -448,17 +447,24 @@ export class Chat {
     }
   }
 
+  #readNotifications(roomId, upTo) {
+    const read = state.notifications.filter((n) => n.room_id === roomId && n.message_id <= upTo && !n.read);
+    for (const n of read) n.read = true;
+    if (read.length) emit("notifications");
+  }
+
   /** A `notification` frame: listed first, counted on its room (a room not known yet is a new DM
    * or a room joined elsewhere: the lists are read again). */
   #notified(n) {
     this.users.rememberOne(n.actor);
     state.notifications = [n, ...state.notifications.filter((x) => x.id !== n.id)];
     const room = state.rooms.get(n.room_id);
+    if (room && n.message_id <= (room.last_read_id ?? 0)) n.read = true; // read here already
     if (!room) {
       Promise.all([this.loadRooms(), this.loadDms()])
         .then(() => state.rooms.has(n.room_id) && this.live.watch(n.room_id, n.message_id - 1))
         .catch(() => {});
-    } else if (n.reason !== "message" && !(n.room_id === state.current && this.atBottom && document.hasFocus())) {
+    } else if (!n.read && n.reason !== "message" && !(n.room_id === state.current && this.atBottom && document.hasFocus())) {
       room.mention_count = (room.mention_count ?? 0) + 1;
       emit("rooms");
     }

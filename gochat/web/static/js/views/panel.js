@@ -2,6 +2,7 @@
 import { $, h, clear } from "../dom.js";
 import { fullTime, plural } from "../format.js";
 import { highlighted } from "../highlight.js";
+import { withMentions } from "../mentions.js";
 import { state, on } from "../store.js";
 import { avatar } from "./avatar.js";
 import { ENCRYPTED_TEXT, isEncrypted, messageElement, statusBadge } from "./message.js";
@@ -158,7 +159,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
           avatar(users, n.actor_id, { size: "small" }),
           h("span.notification-text", {},
             h("span.result-meta", {}, h("strong", { text: users.name(n.actor_id) }), ` ${REASONS[n.reason] ?? "posted"} in ${where} · `, h("time", { text: fullTime(n.created_at), dateTime: n.created_at })),
-            h("span.result-text", { text })),
+            h("span.result-text", {}, text === ENCRYPTED_TEXT ? text : withMentions(text, n.message?.mentions, users, state.me.id))),
           n.read ? null : h("span.visually-hidden", { text: " (unread)" })));
       })) : h("p.muted.panel-note", { text: "Nothing yet. Mentions, direct messages and the rooms you follow show up here." }));
     if (hadFocus) body.querySelector(`[data-id="${hadFocus}"]`)?.focus();

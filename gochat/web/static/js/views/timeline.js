@@ -5,7 +5,7 @@
 // the focused message's buttons, Escape goes back to the composer.
 import { $, h, clear } from "../dom.js";
 import { dayLabel, sameDay } from "../format.js";
-import { state, on, receiptsOf, typingOf } from "../store.js";
+import { state, on, receiptsOf, roomName, typingOf } from "../store.js";
 import { messageElement, setButtonsTabbable } from "./message.js";
 
 const GROUP_GAP = 5 * 60 * 1000;
@@ -26,7 +26,7 @@ export function mountTimeline({ chat, users, actions }) {
     clear(scroller);
     if (!t) return;
     const room = state.rooms.get(t.roomId);
-    scroller.append(h("div.timeline-edge", { text: t.loading ? "Loading…" : t.hasMoreBefore ? "Loading older messages…" : `This is the beginning of ${room?.name ?? "the room"}.` }));
+    scroller.append(h("div.timeline-edge", { text: t.loading ? "Loading…" : t.hasMoreBefore ? "Loading older messages…" : `This is the beginning of ${!room ? "the room" : state.dms.has(room.id) ? `your conversation with ${roomName(room, users)}` : room.name}.` }));
     let prev = null;
     let unreadMarked = false;
     for (const m of visible()) {
