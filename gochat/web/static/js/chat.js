@@ -48,7 +48,7 @@ export class Chat {
     state.typing.clear();
     state.presence.clear();
     state.dms.clear();
-    state.notifications = [];
+    Object.assign(state, { notifications: [], dnd: { enabled: false, until: null }, level: null });
   }
 
   get room() {

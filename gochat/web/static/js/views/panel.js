@@ -108,7 +108,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
           type: "button",
           on: { click: () => navigate(r.room_id, r.id) },
         },
-          h("span.result-meta", {}, h("span.result-room", { text: `#${state.rooms.get(r.room_id)?.name ?? "room"}` }), " · ", h("span", { text: users.name(r.user_id) }), " · ", h("time", { text: fullTime(r.timestamp), dateTime: r.timestamp })),
+          h("span.result-meta", {}, h("span.result-room", { text: state.dms.has(r.room_id) ? `@ ${users.name(state.dms.get(r.room_id))}` : `#${state.rooms.get(r.room_id)?.name ?? "room"}` }), " · ", h("span", { text: users.name(r.user_id) }), " · ", h("time", { text: fullTime(r.timestamp), dateTime: r.timestamp })),
           h("span.result-text", {}, highlighted(r.highlight)))))));
     } catch (err) {
       clear(body).append(h("p.form-error", { text: err.code === "rate_limited" ? "Searching too fast: wait a few seconds." : err.explanation ?? "Search failed." }));
