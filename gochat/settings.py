@@ -22,6 +22,8 @@ LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
+# Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
+BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
 LogFormat = Literal["json", "console"]
 
 
@@ -145,6 +147,9 @@ class Settings:
     # presence projection this often to mark them offline.
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
+    # Step 15 (integrations): frames a socket may have in flight, bot budgets, webhook delivery.
+    ws_max_inflight: int = 64
+    bot_rate_limit: Limit = BOT_RATE_LIMIT
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
@@ -220,6 +225,8 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            ws_max_inflight=_int(env, "GOCHAT_WS_MAX_INFLIGHT", 64, 1, 10_000),
+            bot_rate_limit=_limit(env, "GOCHAT_BOT_RATE_LIMIT", BOT_RATE_LIMIT),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

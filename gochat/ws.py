@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -40,6 +41,7 @@ from .keys import (
 )
 from .ratelimit import Limit
 from .services.access import room_access
+from .services.messages import Posted
 from .services.typing import typing
 from .wire import render, timestamp
 
@@ -220,7 +222,18 @@ class _Session:
     Slots and a class-level handler table: one of these lives as long as each socket, and a dict
     of bound methods per instance cost ~1 KiB of every idle connection (bench/ws_idle.py)."""
 
-    __slots__ = ("app", "conn", "hub", "limit_key", "request", "typing_sent", "user")
+    __slots__ = (
+        "app",
+        "conn",
+        "hub",
+        "inflight",
+        "inflight_bytes",
+        "limit_key",
+        "limits",
+        "request",
+        "typing_sent",
+        "user",
+    )
 
     def __init__(self, request: web.Request, conn: Connection) -> None:
         self.request = request
@@ -230,6 +243,11 @@ class _Session:
         self.user = conn.user_id
         self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
+        self.limits = (CONNECTION_LIMIT, USER_LIMIT)
+        # Replies of pipelined frames, oldest first (made by the first one: most sockets never
+        # pipeline); each waits for the one before it, so the last one done means all are.
+        self.inflight: deque[asyncio.Task[None]] | None = None
+        self.inflight_bytes = 0
 
     # --- subscriptions and resume -----------------------------------------------------------------
     async def subscribe(self, rooms: list[UUID], since: int | None) -> None:
@@ -274,6 +292,11 @@ class _Session:
             if msg.type == WSMsgType.TEXT:
                 if hub.draining:
                     continue  # not taken, so not acked: the client sends it again elsewhere (hub.py)
+                data = self._pipelinable(msg.data)
+                if data is not None:
+                    await self.pipeline(data, msg.data)
+                    continue
+                await self.drain()  # any other frame waits for the pipelined ones: replies stay in order
                 hub.handling += 1
                 try:
                     await self.handle(msg.data)
@@ -285,6 +308,86 @@ class _Session:
                 self.error("unsupported_frame", "send JSON text frames")
             elif msg.type == WSMsgType.ERROR:
                 break
+
+    # --- pipelined posts -----------------------------------------------------------------------------
+    # A post to a subscribed room needs no read before its append, so the loop queues it and takes
+    # the next frame while it commits: the group commit takes a socket's posts in the order they
+    # were queued (store.submit), and each reply waits for the one before it, so the room's order
+    # and the acks both follow the send order. At most `ws_max_inflight` wait; beyond that the loop
+    # stops reading (TCP then pushes back on the sender) until the oldest is acked.
+    def _pipelinable(self, text: str) -> dict[str, Any] | None:
+        """A valid `message` frame for a room this socket subscribes to, else None (handle())."""
+        try:
+            raw = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        data = quick_load(raw) if isinstance(raw, dict) else None
+        if data is None or data["type"] != "message" or "room_id" not in data:
+            return None
+        return data if UUID(data["room_id"]) in self.conn.rooms else None
+
+    async def pipeline(self, data: dict[str, Any], text: str) -> None:
+        inflight = self.inflight
+        if inflight is None:
+            inflight = self.inflight = deque()
+        while inflight and inflight[0].done():
+            inflight.popleft()
+        settings = self.app[SETTINGS]
+        # The posts in flight also commit together and reach every reader as one burst: keep that
+        # burst within an eighth of a reader's buffer, or a reader that reads in gulps (its kernel
+        # and library buffers full between two reads) would be cut off (4008) by one burst.
+        size = len(text)
+        budget = settings.ws_max_buffer_bytes // 8
+        while inflight and (len(inflight) >= settings.ws_max_inflight or self.inflight_bytes + size > budget):
+            await asyncio.wait((inflight[0],))  # backpressure: read nothing more until the oldest is acked
+            inflight.popleft()
+        room, cmid = UUID(data["room_id"]), data.get("client_msg_id")
+        work: Awaitable[Posted] | GochatError
+        try:
+            await self._rate_limit()
+            work = self.app[MESSAGES].submit_post_as_subscriber(
+                self.user, room, data.get("content", ""), client_msg_id=cmid
+            )
+        except GochatError as exc:
+            work = exc  # replied to in its turn, like an ack
+        previous = inflight[-1] if inflight else None
+        self.hub.handling += 1  # until the reply is written: a draining node waits for it
+        self.inflight_bytes += size
+        inflight.append(asyncio.get_running_loop().create_task(self._reply(previous, room, cmid, work, size)))
+
+    async def _reply(
+        self,
+        previous: asyncio.Task[None] | None,
+        room: UUID,
+        cmid: str | None,
+        work: Awaitable[Posted] | GochatError,
+        size: int,
+    ) -> None:
+        try:
+            try:
+                if isinstance(work, GochatError):
+                    raise work
+                reply = self._ack(room, cmid, await work)
+            except RateLimited as exc:
+                reply = self._error_body(exc.code, exc.message, cmid, retry_after=round(exc.retry_after, 3))
+            except GochatError as exc:
+                reply = self._error_body(exc.code, exc.message, cmid, details=exc.details or None)
+            if previous is not None and not previous.done():
+                await asyncio.wait((previous,))
+            self.hub.send(self.conn, frame(reply))
+        except Exception:
+            # What handle() would let escape (and the socket end with): close it, the client resumes.
+            log.exception("ws_pipelined_frame_failed")
+            self.hub.close(self.conn, 1011, b"internal error")
+        finally:
+            self.hub.handling -= 1
+            self.inflight_bytes -= size
+
+    async def drain(self) -> None:
+        """Wait until every pipelined frame has been replied to."""
+        if self.inflight:
+            await asyncio.wait((self.inflight[-1],))
+            self.inflight.clear()
 
     async def handle(self, text: str) -> None:
         client_msg_id = None
@@ -316,17 +419,22 @@ class _Session:
         if self.limit_key is None:
             # Not id(conn): a recycled id would hand a new connection an old, spent bucket.
             self.limit_key = f"ws-conn:{uuid.uuid4().hex}"
-        wait = await self.app[LOCAL_RATE_LIMITER].acquire(self.limit_key, CONNECTION_LIMIT)
-        wait = wait or await self.app[RATE_LIMITER].acquire(f"ws-user:{self.user}", USER_LIMIT)
+        per_connection, per_user = self.limits
+        wait = await self.app[LOCAL_RATE_LIMITER].acquire(self.limit_key, per_connection)
+        wait = wait or await self.app[RATE_LIMITER].acquire(f"ws-user:{self.user}", per_user)
         if wait:
             raise RateLimited("slow down", retry_after=wait)
 
     def error(self, code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> None:
+        self.hub.send(self.conn, frame(self._error_body(code, message, client_msg_id, **extra)))
+
+    @staticmethod
+    def _error_body(code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if client_msg_id is not None:
             body["client_msg_id"] = client_msg_id
         body.update({k: v for k, v in extra.items() if v is not None})
-        self.hub.send(self.conn, frame(body))
+        return body
 
     @staticmethod
     def _room(data: dict[str, Any]) -> UUID:
@@ -347,10 +455,14 @@ class _Session:
         # Subscribed means a member still (see post_as_subscriber): no read before the append.
         post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
         result = await post(self.user, room, data.get("content", ""), client_msg_id=data.get("client_msg_id"))
+        self.hub.send(self.conn, frame(self._ack(room, data.get("client_msg_id"), result)))
+
+    @staticmethod
+    def _ack(room: UUID, client_msg_id: str | None, result: Posted) -> dict[str, Any]:
         message = result.message
         ack: dict[str, Any] = {
             "type": "ack",
-            "client_msg_id": data.get("client_msg_id"),
+            "client_msg_id": client_msg_id,
             "message_id": message.id,
             "id": message.id,
             "room_id": uuid_text(room),
@@ -358,7 +470,7 @@ class _Session:
         }
         if result.duplicate:
             ack["duplicate"] = True
-        self.hub.send(self.conn, frame(ack))
+        return ack
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)

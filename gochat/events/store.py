@@ -103,6 +103,14 @@ class EventStore:
         """
         if not events:
             return []
+        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
+        # with its batch (the writer skips futures already done), like any append already accepted.
+        return await self.submit(*events)
+
+    def submit(self, *events: NewEvent) -> asyncio.Future[list[AppendResult]]:
+        """`append` in two halves: validate and queue now (raising as `append` does), and return
+        the future its commit resolves. Appends submitted one after another commit in that order,
+        so a caller can queue the next before the previous committed (a WebSocket's pipeline)."""
         if not self._accepting:
             raise Unavailable("the event store is not accepting appends (shutting down)")
         data = [self.registry.validate(e.type, e.data) for e in events]
@@ -110,9 +118,7 @@ class EventStore:
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         self._queue.append(Group(list(events), data, schema_versions, future))
         self._launch()
-        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
-        # with its batch (the writer skips futures already done), like any append already accepted.
-        return await future
+        return future
 
     async def append_one(self, event: NewEvent) -> AppendResult:
         return (await self.append(event))[0]

@@ -6,14 +6,14 @@ row-level security hides other rooms' rows underneath. A refused command appends
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from ..db import Cursor, Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..events import EventStore, NewEvent, RecordedEvent
+from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
 from ..projections import history as h
 from ..projections import receipts as rq
 from .access import Access, access_in
@@ -95,13 +95,24 @@ class MessageService:
         on others within the broker's delay): the same window `post`'s read-then-append leaves.
         The read costs four round trips, more than the append and the fan-out of a message
         together (docs/benchmarks.md, WebSocket gateway)."""
-        return await self._append_post(user_id, room_id, {"content": content}, client_msg_id)
+        return await self.submit_post_as_subscriber(user_id, room_id, content, client_msg_id=client_msg_id)
+
+    def submit_post_as_subscriber(
+        self, user_id: UUID, room_id: UUID, content: str, *, client_msg_id: str | None = None
+    ) -> Awaitable[Posted]:
+        """`post_as_subscriber` queued now (a bad frame raises here) and finished by awaiting the
+        result: posts submitted in turn are appended in that order, each awaited in any order."""
+        event = NewEvent("message.posted", room_id, {"content": content}, actor_id=user_id, client_msg_id=client_msg_id)
+        return self._posted(user_id, room_id, self.store.submit(event))
 
     async def _append_post(
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
-        result = await self.store.append_one(event)
+        return await self._posted(user_id, room_id, self.store.submit(event))
+
+    async def _posted(self, user_id: UUID, room_id: UUID, pending: Awaitable[list[AppendResult]]) -> Posted:
+        result = (await pending)[0]
         if not result.duplicate:
             return Posted(message_from_event(result.event), False)
         if result.event.type != "message.posted":
