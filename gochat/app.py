@@ -19,6 +19,7 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.bots import routes as bot_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -26,6 +27,7 @@ from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
 from .api.timetravel import routes as timetravel_routes
+from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
@@ -36,6 +38,7 @@ from .events import EventStore, build_registry
 from .hub import Hub
 from .keys import (
     ACCOUNTS,
+    BOTS,
     BROKER,
     DB,
     HUB,
@@ -69,6 +72,7 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.bots import BotService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -110,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(bot_routes)
     return app
 
 
@@ -184,6 +189,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
     yield
 
 

@@ -23,6 +23,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
 from .api.limits import client_ip
+from .auth import scopes
+from .auth.tokens import BotGrant
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .events.model import uuid_text
@@ -135,6 +137,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if wait:
         raise RateLimited("connecting too often", retry_after=wait)
     if room is not None:
+        if claims.bot is not None:
+            scopes.require(claims.bot, write=False, room=room)
         await _ensure_member(request, user, room)
 
     # The hub pings and notices dead peers (hub.py); pings and pongs reach the read loop, which
@@ -144,7 +148,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     assert request.transport is not None
     _cap_kernel_buffer(request.transport, settings.ws_socket_sndbuf)
     conn = Connection(user, str(claims.session_id), ws, request.transport, expires_at=claims.expires_at)  # type: ignore[arg-type]
-    session = _Session(request, conn)
+    session = _Session(request, conn, claims.bot)
     structlog.contextvars.bind_contextvars(user_id=str(user), ip=client_ip(request))
     hub.add(conn)  # closes it with 4401 once the token expires
     try:
@@ -225,6 +229,7 @@ class _Session:
     __slots__ = (
         "app",
         "conn",
+        "grant",
         "hub",
         "inflight",
         "inflight_bytes",
@@ -235,7 +240,7 @@ class _Session:
         "user",
     )
 
-    def __init__(self, request: web.Request, conn: Connection) -> None:
+    def __init__(self, request: web.Request, conn: Connection, grant: BotGrant | None = None) -> None:
         self.request = request
         self.app = request.app
         self.conn = conn
@@ -244,6 +249,10 @@ class _Session:
         self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
         self.limits = (CONNECTION_LIMIT, USER_LIMIT)
+        self.grant = grant  # a bot's token: what its frames may do, and its own rate limit
+        if grant is not None:
+            bot_limit = self.app[SETTINGS].bot_rate_limit
+            self.limits = (bot_limit, bot_limit)
         # Replies of pipelined frames, oldest first (made by the first one: most sockets never
         # pipeline); each waits for the one before it, so the last one done means all are.
         self.inflight: deque[asyncio.Task[None]] | None = None
@@ -344,6 +353,7 @@ class _Session:
         room, cmid = UUID(data["room_id"]), data.get("client_msg_id")
         work: Awaitable[Posted] | GochatError
         try:
+            self._permit(data)
             await self._rate_limit()
             work = self.app[MESSAGES].submit_post_as_subscriber(
                 self.user, room, data.get("content", ""), client_msg_id=cmid
@@ -406,12 +416,19 @@ class _Session:
                     data = _FRAME_SCHEMA.load(raw)
                 except ValidationError as exc:
                     raise ValidationFailed("invalid frame", details=exc.messages_dict) from None
+            self._permit(data)
             await self._rate_limit()
             await _HANDLERS[data["type"]](self, data)
         except RateLimited as exc:
             self.error(exc.code, exc.message, client_msg_id, retry_after=round(exc.retry_after, 3))
         except GochatError as exc:
             self.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
+
+    def _permit(self, data: dict[str, Any]) -> None:
+        """A bot's frame within its token's scopes (subscribing reads; every other frame writes)."""
+        if self.grant is not None:
+            room = UUID(data["room_id"]) if "room_id" in data else None
+            scopes.require(self.grant, write=data["type"] not in ("join", "leave"), room=room, roomless_ok=True)
 
     async def _rate_limit(self) -> None:
         # A connection lives on one node: its budget stays local (an id() is not unique across

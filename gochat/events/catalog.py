@@ -149,6 +149,13 @@ def fast_empty(data: Mapping[str, Any]) -> dict[str, Any] | None:
     return {} if not data else None
 
 
+class BotCreated(_Strict):
+    """Stream: the bot's user id, appended with its user.registered (a bot is a user without a password)."""
+
+    created_by = UUIDStr(required=True)
+    room_id = UUIDStr(load_default=None, allow_none=True)
+
+
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
     reg.register("user.registered", UserRegistered())
@@ -172,4 +179,5 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    reg.register("bot.created", BotCreated())
     return reg
