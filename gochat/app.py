@@ -27,6 +27,7 @@ from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
 from .api.timetravel import routes as timetravel_routes
+from .api.webhooks import routes as webhook_routes
 from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
@@ -59,8 +60,11 @@ from .keys import (
     STATE,
     STORE,
     TIME_TRAVEL,
+    WEBHOOK_DELIVERER,
+    WEBHOOKS,
 )
 from .metrics import Metrics
+from .netguard import Allowlist, GuardedClient
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
@@ -80,6 +84,8 @@ from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .settings import Settings, SettingsError, ensure_dev_secret
+from .webhooks.deliver import Deliverer
+from .webhooks.service import WebhookService
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -115,6 +121,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
     app.router.add_routes(bot_routes)
+    app.router.add_routes(webhook_routes)
+    app.cleanup_ctx.append(_webhooks)
     return app
 
 
@@ -282,6 +290,31 @@ async def _node_header(request: web.Request, response: web.StreamResponse) -> No
 
 async def _mark_draining(app: web.Application) -> None:
     app[STATE]["draining"] = True
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Webhooks: the service, and the deliverer working the outbox the webhook_outbox follower fills."""
+    settings = app[SETTINGS]
+    try:
+        allow = Allowlist.parse(settings.webhook_allow)
+    except ValueError as exc:
+        raise SettingsError(f"GOCHAT_WEBHOOK_ALLOW: {exc}") from None
+    app[WEBHOOKS] = WebhookService(app[DB], allow, app[BOTS], app[MESSAGES])
+    client = GuardedClient(allow, timeout=settings.webhook_timeout)
+    deliverer = Deliverer(
+        app[DB],
+        app[STORE],
+        client,
+        max_attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+    )
+    deliverer.start()
+    app[WEBHOOK_DELIVERER] = deliverer
+    try:
+        yield
+    finally:
+        await deliverer.close()
 
 
 def dev_app() -> web.Application:

@@ -25,6 +25,8 @@ from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .settings import Settings
+from .webhooks.deliver import Deliverer
+from .webhooks.service import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -49,5 +51,7 @@ MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 BOTS = web.AppKey("bots", BotService)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
+WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -150,6 +150,11 @@ class Settings:
     # Step 15 (integrations): frames a socket may have in flight, bot budgets, webhook delivery.
     ws_max_inflight: int = 64
     bot_rate_limit: Limit = BOT_RATE_LIMIT
+    webhook_allow: str = ""  # netguard.Allowlist: addresses, networks, host names webhooks may reach anyway
+    webhook_max_attempts: int = 8
+    webhook_timeout: float = 5.0
+    webhook_backoff: float = 1.0
+    webhook_backoff_max: float = 3600.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
@@ -227,6 +232,11 @@ class Settings:
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
             ws_max_inflight=_int(env, "GOCHAT_WS_MAX_INFLIGHT", 64, 1, 10_000),
             bot_rate_limit=_limit(env, "GOCHAT_BOT_RATE_LIMIT", BOT_RATE_LIMIT),
+            webhook_allow=env.get("GOCHAT_WEBHOOK_ALLOW", ""),
+            webhook_max_attempts=_int(env, "GOCHAT_WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+            webhook_timeout=_float(env, "GOCHAT_WEBHOOK_TIMEOUT", 5.0, 0.1, 60.0),
+            webhook_backoff=_float(env, "GOCHAT_WEBHOOK_BACKOFF", 1.0, 0.01, 3600.0),
+            webhook_backoff_max=_float(env, "GOCHAT_WEBHOOK_BACKOFF_MAX", 3600.0, 0.01, 86400.0),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -34,6 +34,7 @@ PUBLIC_PATHS = (
     r"^/(healthz|readyz|metrics|openapi\.json|favicon\.ico|ws)?$",
     r"^/docs(/.*)?$",
     r"^/static/",
+    r"^/hooks/[A-Za-z0-9_-]+$",  # incoming webhooks: the secret in the path is the credential
 )
 
 

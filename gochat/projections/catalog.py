@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
 from .bots import BotsProjection
 from .history import HistoryProjection
@@ -22,4 +23,5 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         PresenceProjection(),
         SearchProjection(search_language),
         BotsProjection(),
+        WebhookOutbox(),
     ]
