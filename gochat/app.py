@@ -20,9 +20,11 @@ from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.bots import routes as bot_routes
+from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
+from .api.moderation import routes as moderation_routes
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
@@ -34,18 +36,22 @@ from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
 from .db import Database
+from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
 from .hub import Hub
 from .keys import (
     ACCOUNTS,
+    ADMIN,
     BOTS,
     BROKER,
     DB,
+    DEVICES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
     METRICS,
+    MODERATION,
     PRESENCE,
     PRESENCE_SERVICE,
     PROJECTIONS,
@@ -64,6 +70,9 @@ from .keys import (
     WEBHOOKS,
 )
 from .metrics import Metrics
+from .moderation.admin import AdminService
+from .moderation.gate import ModerationGate
+from .moderation.service import ModerationService
 from .netguard import Allowlist, GuardedClient
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
@@ -77,6 +86,7 @@ from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
 from .services.bots import BotService
+from .services.devices import DeviceService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -119,10 +129,13 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
     app.router.add_routes(bot_routes)
     app.router.add_routes(webhook_routes)
     app.cleanup_ctx.append(_webhooks)
+    app.router.add_routes(moderation_routes)
+    app.cleanup_ctx.append(_moderation)
     return app
 
 
@@ -198,6 +211,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
     app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
+    app[DEVICES] = DeviceService(KeyStore(db))
     yield
 
 
@@ -315,6 +329,27 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await deliverer.close()
+
+
+async def _moderation(app: web.Application) -> AsyncIterator[None]:
+    """Moderation: the gate every post passes (mutes, slow mode), room moderation, server admins."""
+    settings, db, store, redis = app[SETTINGS], app[DB], app[STORE], app.get(REDIS)
+    # Slow mode is a room rule, not a load limit: on even with GOCHAT_RATE_LIMITS=off.
+    limiter: RateLimiter = MemoryRateLimiter()
+    if redis is not None:
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix)
+    gate = ModerationGate(db, limiter)
+    store.add_listener(gate.committed)
+    app[MESSAGES].gate = gate.check
+    app[MODERATION] = ModerationService(db, store, app[MESSAGES], app[ROOMS])
+    accounts = app[ACCOUNTS]
+    admin = AdminService(db, store, UserQueries(db), accounts.sessions, accounts.revocation_listeners)
+    accounts.login_checks.append(admin.check_active)
+    app[ADMIN] = admin
+    try:
+        yield
+    finally:
+        await limiter.close()
 
 
 def dev_app() -> web.Application:

@@ -12,12 +12,15 @@ from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
+from .moderation.admin import AdminService
+from .moderation.service import ModerationService
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
 from .services.bots import BotService
+from .services.devices import DeviceService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -53,5 +56,8 @@ TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 BOTS = web.AppKey("bots", BotService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
+MODERATION = web.AppKey("moderation", ModerationService)
+ADMIN = web.AppKey("admin", AdminService)
+DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

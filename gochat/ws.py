@@ -355,7 +355,7 @@ class _Session:
         try:
             self._permit(data)
             await self._rate_limit()
-            work = self.app[MESSAGES].submit_post_as_subscriber(
+            work = await self.app[MESSAGES].submit_post_as_subscriber(
                 self.user, room, data.get("content", ""), client_msg_id=cmid
             )
         except GochatError as exc:

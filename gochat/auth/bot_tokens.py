@@ -65,7 +65,8 @@ class BotTokenStore:
         async with self.db.cursor() as cur:
             await cur.execute(
                 "SELECT t.bot_id, t.id, t.scopes, t.rooms FROM bot_tokens t JOIN users u ON u.id = t.bot_id"
-                " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND NOT u.erased",
+                " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND NOT u.erased"
+                " AND NOT EXISTS (SELECT 1 FROM deactivated_users d WHERE d.user_id = t.bot_id)",
                 (token_hash(secret),),
             )
             row = await cur.fetchone()

@@ -256,6 +256,18 @@ class EventStore:
         """Events of several streams after a global position, in id order (WebSocket resume)."""
         return await self._select("stream_id = ANY(%s) AND id > %s", (list(stream_ids), after), limit)
 
+    async def read_stream_types(
+        self, stream_id: UUID, types: Iterable[str], before: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        """A stream's events of some types, newest first, older than `before` (a room's moderation history)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND type = ANY(%s) AND id < %s"
+                " ORDER BY id DESC LIMIT %s",
+                (stream_id, list(types), before if before is not None else 2**62, limit),
+            )
+            return [self._row_to_event(r) for r in await cur.fetchall()]
+
     async def get(self, event_id: int) -> RecordedEvent | None:
         found = await self._select("id = %s", (event_id,), 1)
         return found[0] if found else None

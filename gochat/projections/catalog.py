@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..moderation.projection import ModerationProjection
 from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
 from .bots import BotsProjection
@@ -24,4 +25,5 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         SearchProjection(search_language),
         BotsProjection(),
         WebhookOutbox(),
+        ModerationProjection(),
     ]

@@ -6,7 +6,7 @@ row-level security hides other rooms' rows underneath. A refused command appends
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -16,7 +16,9 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
 from ..projections import history as h
 from ..projections import receipts as rq
+from ..projections import rooms as rooms_q
 from .access import Access, access_in
+from .devices import check_envelope
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
@@ -56,6 +58,25 @@ class MessageService:
     def __init__(self, db: Database, store: EventStore) -> None:
         self.db = db
         self.store = store
+        # room id -> created encrypted; kept for good, since a room's encryption never changes
+        self._encrypted: dict[UUID, bool] = {}
+        # Checked before every post (author, room): mutes and slow mode (moderation/gate.py).
+        self.gate: Callable[[UUID, UUID], Awaitable[None]] | None = None
+
+    async def _encryption(self, room_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` as appended: in an encrypted room the content must be an envelope, and is marked."""
+        encrypted = self._encrypted.get(room_id)
+        if encrypted is None:
+            encrypted = await rooms_q.is_encrypted(self.db, room_id)
+            if encrypted is None:
+                return data  # no such room: the append's access checks answer for it
+            if len(self._encrypted) >= 100_000:
+                self._encrypted.clear()
+            self._encrypted[room_id] = encrypted
+        if encrypted:
+            check_envelope(data["content"])
+            return {**data, "encrypted": True}
+        return data
 
     # --- commands -------------------------------------------------------------------------------
     async def post(
@@ -95,19 +116,26 @@ class MessageService:
         on others within the broker's delay): the same window `post`'s read-then-append leaves.
         The read costs four round trips, more than the append and the fan-out of a message
         together (docs/benchmarks.md, WebSocket gateway)."""
-        return await self.submit_post_as_subscriber(user_id, room_id, content, client_msg_id=client_msg_id)
+        return await (await self.submit_post_as_subscriber(user_id, room_id, content, client_msg_id=client_msg_id))
 
-    def submit_post_as_subscriber(
+    async def submit_post_as_subscriber(
         self, user_id: UUID, room_id: UUID, content: str, *, client_msg_id: str | None = None
     ) -> Awaitable[Posted]:
-        """`post_as_subscriber` queued now (a bad frame raises here) and finished by awaiting the
-        result: posts submitted in turn are appended in that order, each awaited in any order."""
-        event = NewEvent("message.posted", room_id, {"content": content}, actor_id=user_id, client_msg_id=client_msg_id)
+        """`post_as_subscriber` in two halves: queued when this returns (a bad frame raises here),
+        finished by awaiting what it returns. Posts submitted one after another are appended in
+        that order, and their results may be awaited in any order (ws.py pipelines a socket's)."""
+        if self.gate is not None:
+            await self.gate(user_id, room_id)
+        data = await self._encryption(room_id, {"content": content})
+        event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return self._posted(user_id, room_id, self.store.submit(event))
 
     async def _append_post(
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
+        if self.gate is not None:
+            await self.gate(user_id, room_id)
+        data = await self._encryption(room_id, data)
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return await self._posted(user_id, room_id, self.store.submit(event))
 
@@ -129,7 +157,7 @@ class MessageService:
             acc.require_post()
             _alive(message)
         if content.strip() != message.content:
-            data = {"message_id": message_id, "content": content}
+            data = await self._encryption(room_id, {"message_id": message_id, "content": content})
             await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
         return await self.get(user_id, room_id, message_id)
 
