@@ -20,6 +20,7 @@ from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.bots import routes as bot_routes
+from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
@@ -35,6 +36,7 @@ from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
+from .commands.service import CommandService
 from .db import Database
 from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
@@ -45,6 +47,7 @@ from .keys import (
     ADMIN,
     BOTS,
     BROKER,
+    COMMANDS,
     DB,
     DEVICES,
     HUB,
@@ -136,6 +139,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_webhooks)
     app.router.add_routes(moderation_routes)
     app.cleanup_ctx.append(_moderation)
+    app.router.add_routes(command_routes)
+    app.cleanup_ctx.append(_commands)
     return app
 
 
@@ -350,6 +355,18 @@ async def _moderation(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await limiter.close()
+
+
+async def _commands(app: web.Application) -> AsyncIterator[None]:
+    """Slash commands; bots' are called through the same SSRF guard as webhooks."""
+    settings = app[SETTINGS]
+    client = GuardedClient(Allowlist.parse(settings.webhook_allow), timeout=settings.webhook_timeout)
+    db = app[DB]
+    app[COMMANDS] = CommandService(db, UserQueries(db), app[MESSAGES], app[ROOMS], app[MODERATION], client)
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def dev_app() -> web.Application:

@@ -8,6 +8,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from .broker import Broker
+from .commands.service import CommandService
 from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
@@ -58,6 +59,7 @@ WEBHOOKS = web.AppKey("webhooks", WebhookService)
 WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
 MODERATION = web.AppKey("moderation", ModerationService)
 ADMIN = web.AppKey("admin", AdminService)
+COMMANDS = web.AppKey("commands", CommandService)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
+from .api.commands import command_result
 from .api.limits import client_ip
 from .auth import scopes
 from .auth.tokens import BotGrant
@@ -30,6 +31,7 @@ from .events.fields import UUIDStr
 from .events.model import uuid_text
 from .hub import Connection, Hub, frame
 from .keys import (
+    COMMANDS,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -62,7 +64,9 @@ class ClientFrame(Schema):
 
     type = fields.String(
         required=True,
-        validate=validate.OneOf(("message", "typing", "read", "join", "leave", "edit", "delete", "react", "unreact")),
+        validate=validate.OneOf(
+            ("message", "typing", "read", "join", "leave", "edit", "delete", "react", "unreact", "command")
+        ),
     )
     room_id = UUIDStr()
     content = fields.String()
@@ -528,6 +532,12 @@ class _Session:
         else:
             await messages.unreact(self.user, room, message_id, data["emoji"])
 
+    async def on_command(self, data: dict[str, Any]) -> None:
+        """A slash command (commands/service.py): its result goes to this socket alone."""
+        room, cmid = self._room(data), data.get("client_msg_id")
+        outcome = await self.app[COMMANDS].run(self.user, room, data.get("content", ""), cmid)
+        self.hub.send(self.conn, frame(command_result(outcome, room, cmid)))
+
 
 _HANDLERS: dict[str, Callable[[_Session, dict[str, Any]], Awaitable[None]]] = {
     "message": _Session.on_message,
@@ -539,6 +549,7 @@ _HANDLERS: dict[str, Callable[[_Session, dict[str, Any]], Awaitable[None]]] = {
     "delete": _Session.on_delete,
     "react": _Session.on_react,
     "unreact": _Session.on_react,
+    "command": _Session.on_command,
 }
 
 
