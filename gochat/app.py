@@ -348,7 +348,9 @@ async def _moderation(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES].gate = gate.check
     app[MODERATION] = ModerationService(db, store, app[MESSAGES], app[ROOMS])
     accounts = app[ACCOUNTS]
-    admin = AdminService(db, store, UserQueries(db), accounts.sessions, accounts.revocation_listeners)
+    admin = AdminService(
+        db, store, UserQueries(db), accounts.sessions, accounts.revocation_listeners, BotTokenStore(db)
+    )
     accounts.login_checks.append(admin.check_active)
     app[ADMIN] = admin
     try:

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from conftest import run_cli
 from helpers import PASSWORD, Account, signup
+from test_bots import bearer, make_bot, make_token
 from test_ws import connect, make_room, message, until
 
 from gochat.db import Database
@@ -215,3 +216,21 @@ def test_the_cli_grants_and_revokes_the_server_admin_role(
     assert not asyncio.run(is_admin())
     code, _, err = run_cli(capsys, "users", "admin", "--username", "nobody")
     assert (code, err) == (1, "gochat users admin: no user named 'nobody'\n")
+
+
+async def test_deactivating_a_bot_stops_its_tokens_and_closes_its_sockets(client: Client) -> None:
+    admin, owner = await signup(client), await signup(client)
+    await client.app[ADMIN].set_admin(admin.id, True)
+    room = await make_room(client, owner)
+    bot = await make_bot(client, owner, room)
+    token = await make_token(client, owner, bot, ["read", "write"])
+    ws = await client.ws_connect("/ws", params={"token": token["token"], "room_id": room})
+    await until(ws, lambda f: f["type"] == "subscribed")
+    assert (await client.post(f"/admin/users/{bot['id']}/deactivate", headers=admin.headers)).status == 204
+    closing = await ws.receive(timeout=5)
+    while closing.type == aiohttp.WSMsgType.TEXT:
+        closing = await ws.receive(timeout=5)
+    assert closing.data == 4401
+    assert (await client.get("/me", headers=bearer(token))).status == 401
+    assert (await client.post(f"/admin/users/{bot['id']}/reactivate", headers=admin.headers)).status == 204
+    assert (await client.get("/me", headers=bearer(token))).status == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
+from ..auth.bot_tokens import BotTokenStore
 from ..auth.store import SessionStore
 from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound
@@ -34,8 +35,10 @@ class AdminService:
         users: UserQueries,
         sessions: SessionStore,
         revoked: Sequence[Callable[[UUID], Awaitable[None]]],
+        bot_tokens: BotTokenStore,
     ) -> None:
         self.db = db
+        self.bot_tokens = bot_tokens
         self.store = store
         self.users = users
         self.sessions = sessions
@@ -75,9 +78,12 @@ class AdminService:
             already = await q.is_deactivated(cur, user_id)
         if not already:
             await self.store.append_one(NewEvent("user.deactivated", user_id, {}, actor_id=actor))
-        for family in await self.sessions.revoke_user(user_id, "admin"):
+        # Sockets are closed by login (family) or, for a bot, by token: both kinds are ended.
+        ended = await self.sessions.revoke_user(user_id, "admin")
+        ended += [t.id for t in await self.bot_tokens.of_bot(user_id) if t.revoked_at is None]
+        for session in ended:
             for listener in self.revoked:
-                await listener(family)
+                await listener(session)
 
     async def reactivate(self, actor: UUID, user_id: UUID) -> None:
         await self.require_admin(actor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..auth.bot_tokens import BotTokenStore
 from ..auth.names import normalize_username
 from ..auth.store import SessionStore
 from ..errors import NotFound
@@ -51,7 +52,8 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             store = EventStore(db, build_registry(), node_id=settings.node_id)
             store.inline.append(InlineProjections(store, all_projections(settings.search_language)))
-            service = AdminService(db, store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl), ())
+            sessions = SessionStore(db, settings.refresh_token_ttl)
+            service = AdminService(db, store, UserQueries(db), sessions, (), BotTokenStore(db))
             store.start()
             try:
                 changed = await service.set_admin(user.id, not args.revoke)
