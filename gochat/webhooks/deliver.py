@@ -73,41 +73,61 @@ class Deliverer:
         self.per_webhook = per_webhook
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], outbox.Due] = {}
+        self._stop = asyncio.Event()
         self._busy: collections.Counter[uuid.UUID] = collections.Counter()  # attempts in flight per webhook
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="gochat-webhooks")
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 1.0) -> None:
+        """Stop claiming, give attempts in flight `grace` seconds, cut the rest short.
+
+        The loop is asked to stop rather than cancelled: a task cancelled while it takes a pooled
+        connection can leave the pool waiting for that connection at close, for ever."""
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait((self._task,), timeout=self.poll + 10.0)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=grace)
         if self._inflight:
             # Attempts cut short are released, so a restart (or another node) tries them at once
             # rather than when their lease ends.
             cut = list(self._inflight.values())
-            for task in self._inflight:
+            for task in list(self._inflight):
                 task.cancel()
             await asyncio.gather(*self._inflight, return_exceptions=True)
             try:
                 async with self.db.transaction() as cur:
                     await outbox.release(cur, cut)
-            except Exception:
-                log.exception("webhook_release_failed")
+            except Exception as exc:  # their leases end by themselves
+                log.warning("webhook_release_failed", error=describe(exc))
         await self.client.close()
 
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
     async def _run(self) -> None:
-        while True:
+        failures = 0
+        while not self._stop.is_set():
             try:
                 claimed = await self.run_once()
-            except Exception:
-                log.exception("webhook_claim_failed")
-                claimed = 0
-            if not claimed:
-                await asyncio.sleep(self.poll)
-            else:
+                failures = 0
+            except Exception as exc:
+                # The database is away (or going: shutdown): say so once per failure, briefly, and
+                # back off, so a long outage neither floods the log nor spins.
+                failures += 1
+                log.warning("webhook_claim_failed", error=describe(exc), failures=failures)
+                await self._pause(min(5.0, self.poll * 2**failures))
+                continue
+            if claimed:
                 await asyncio.sleep(0)
+            else:
+                await self._pause(self.poll)
 
     async def run_once(self) -> int:
         """Claim what is due and start its attempts; returns how many were claimed."""
@@ -164,8 +184,9 @@ class Deliverer:
                 state = await outbox.record(
                     cur, due, ok=ok, status=status, error=error, max_attempts=self.max_attempts, retry_in=retry_in
                 )
-        except Exception:
-            log.exception("webhook_record_failed", webhook_id=str(due.webhook_id), event_id=due.event_id)
+        except Exception as exc:  # the lease ends and the attempt is made again
+            log.warning("webhook_record_failed", webhook_id=str(due.webhook_id), event_id=due.event_id,
+                        error=describe(exc))  # fmt: skip
             return
         if state == "dead":
             log.warning("webhook_dead_letter", webhook_id=str(due.webhook_id), event_id=due.event_id, error=error)

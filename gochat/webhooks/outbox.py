@@ -158,6 +158,7 @@ async def claim_due(
         " UPDATE webhook_deliveries d SET next_attempt_at = now() + %s * interval '1 second'"
         " FROM due, webhooks w"
         " WHERE d.webhook_id = due.webhook_id AND d.event_id = due.event_id AND w.id = d.webhook_id"
+        "   AND w.deleted_at IS NULL"
         "   AND d.state = 'pending' AND d.next_attempt_at <= now()"
         " RETURNING d.webhook_id, d.event_id, d.attempts, w.url, w.secret",
         (list(busy), list(busy.values()), per_webhook, limit, lease),

@@ -20,7 +20,7 @@ CREATE INDEX webhooks_room ON webhooks (room_id) WHERE deleted_at IS NULL;
 -- event id is the delivery's idempotency key. `state`: pending -> delivered | dead (the dead-letter
 -- list, after GOCHAT_WEBHOOK_MAX_ATTEMPTS failures).
 CREATE TABLE webhook_deliveries (
-    webhook_id      uuid        NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    webhook_id      uuid        NOT NULL,  -- no foreign key: projections are rebuilt by swapping tables
     event_id        bigint      NOT NULL,
     room_id         uuid        NOT NULL,
     state           text        NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
