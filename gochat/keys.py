@@ -28,6 +28,7 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings
 from .webhooks.deliver import Deliverer
 from .webhooks.service import WebhookService
@@ -60,6 +61,8 @@ WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
 MODERATION = web.AppKey("moderation", ModerationService)
 ADMIN = web.AppKey("admin", AdminService)
 COMMANDS = web.AppKey("commands", CommandService)
+# One typing event per user and room per interval on this node, across the user's sockets.
+TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -156,6 +156,14 @@ class Settings:
     webhook_backoff: float = 1.0
     webhook_backoff_max: float = 3600.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
+    # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
+    # the caller gets 503 with Retry-After (an error frame on a WebSocket) instead of waiting on.
+    db_acquire_timeout: float = 5.0
+    db_commit_timeout: float = 2.0
+    # aiopg's bound on any one statement (and on connecting): under uvloop, a connection made as
+    # PostgreSQL restarts can miss its wake-up (docs/reliability.md); its query then fails here.
+    db_statement_timeout: float = 10.0
 
     @property
     def development(self) -> bool:
@@ -237,6 +245,9 @@ class Settings:
             webhook_timeout=_float(env, "GOCHAT_WEBHOOK_TIMEOUT", 5.0, 0.1, 60.0),
             webhook_backoff=_float(env, "GOCHAT_WEBHOOK_BACKOFF", 1.0, 0.01, 3600.0),
             webhook_backoff_max=_float(env, "GOCHAT_WEBHOOK_BACKOFF_MAX", 3600.0, 0.01, 86400.0),
+            db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
+            db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
+            db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -3,6 +3,8 @@ into service calls. Fan-out is the hub's job (hub.py), ordering the relay's (rel
 
 Resume without gap or duplicate: a connection subscribes first with its live frames held, reads
 the log after `since`, sends that, then releases the held frames newer than the last one sent.
+The hub keeps, per connection and room, the id of the newest event sent (hub.py, publish), and
+drops anything at or below it: an event the replay read from the log may still be on its way live.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from .auth import scopes
 from .auth.tokens import BotGrant
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
-from .events.model import uuid_text
+from .events.model import RecordedEvent, uuid_text
+from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
     COMMANDS,
@@ -42,8 +45,10 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TYPING_DEBOUNCE,
 )
 from .ratelimit import Limit
+from .relay import REMOVALS
 from .services.access import room_access
 from .services.messages import Posted
 from .services.typing import typing
@@ -174,6 +179,9 @@ async def _disconnect(app: web.Application, conn: Connection) -> None:
         await app[RELAY].unwatch_if_idle(room)
     try:
         await app[PRESENCE_SERVICE].disconnected(conn.user_id)
+    except Unavailable as exc:
+        # The database is down: the presence sweep marks the user offline once it is back.
+        log.warning("presence_disconnect_deferred", error=exc.message)
     except Exception:
         log.exception("presence_disconnect_failed")
 
@@ -224,6 +232,27 @@ async def _ensure_member(request: web.Request, user: UUID, room: UUID) -> None:
     await request.app[ROOMS].join(user, room)
 
 
+class _Removals:
+    """A replay's view of the user's own membership: after the user left or was removed from a room,
+    that room's events are not sent (the removal itself is), until the user joins it again."""
+
+    __slots__ = ("rooms", "user")
+
+    def __init__(self, user: UUID) -> None:
+        self.user = uuid_text(user)
+        self.rooms: set[UUID] = set()
+
+    def skips(self, e: RecordedEvent) -> bool:
+        room = e.stream_id
+        if e.type == EventType.MEMBER_JOINED and e.data.get("user_id") == self.user:
+            self.rooms.discard(room)
+        elif room in self.rooms:
+            return True
+        elif e.type in REMOVALS and e.data.get("user_id") == self.user:
+            self.rooms.add(room)
+        return False
+
+
 class _Session:
     """One connection's conversation: subscriptions, resume, and client frames.
 
@@ -240,7 +269,6 @@ class _Session:
         "limit_key",
         "limits",
         "request",
-        "typing_sent",
         "user",
     )
 
@@ -250,7 +278,6 @@ class _Session:
         self.conn = conn
         self.hub: Hub = self.app[HUB]
         self.user = conn.user_id
-        self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
         self.limits = (CONNECTION_LIMIT, USER_LIMIT)
         self.grant = grant  # a bot's token: what its frames may do, and its own rate limit
@@ -269,13 +296,30 @@ class _Session:
         `subscribed` carries `head`: every event of the room after it follows on this connection,
         so a client without a cursor for the room can resume from there after a drop."""
         conn, relay = self.conn, self.app[RELAY]
-        conn.held = []
+        self.hub.hold(conn)
+        last = 0
+        try:
+            for room in rooms:
+                self.hub.subscribe(conn, room)
+                await relay.watch(room)
+                self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
+            last = 0 if since is None else await self._replay(rooms, since)
+        except BaseException:
+            # The replay failed (the database down): these rooms' live frames would follow a gap.
+            # Unsubscribe them; the error goes to the client, which joins again later.
+            for room in rooms:
+                if room in conn.rooms:
+                    self.hub.unsubscribe(conn, room)
+                    self.hub.send(conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+            with contextlib.suppress(Exception):
+                for room in rooms:
+                    await relay.unwatch_if_idle(room)
+            raise
+        finally:
+            self.hub.release(conn, last, rooms)
         for room in rooms:
-            self.hub.subscribe(conn, room)
-            await relay.watch(room)
-            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
-        last = 0 if since is None else await self._replay(rooms, since)
-        self.hub.release(conn, last)
+            if room not in conn.rooms:  # removed inside the stretch replayed
+                await relay.unwatch_if_idle(room)
 
     async def _replay(self, rooms: list[UUID], since: int) -> int:
         store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
@@ -287,11 +331,16 @@ class _Session:
             )
             return head
         last = since
+        removed = _Removals(self.user)
         for e in events:
+            if removed.skips(e):
+                continue
             rendered = render(e)
             if rendered is not None:
-                self.hub.send(self.conn, frame(rendered))
+                self.hub.send_event(self.conn, e.stream_id, e.id, frame(rendered))
             last = e.id
+        for room in removed.rooms:  # not a member at the end of the stretch: nothing live either
+            self.hub.unsubscribe(self.conn, room)
         return last
 
     # --- the read loop -----------------------------------------------------------------------------
@@ -355,18 +404,23 @@ class _Session:
             await asyncio.wait((inflight[0],))  # backpressure: read nothing more until the oldest is acked
             inflight.popleft()
         room, cmid = UUID(data["room_id"]), data.get("client_msg_id")
-        work: Awaitable[Posted] | GochatError
-        try:
-            self._permit(data)
-            await self._rate_limit()
-            work = await self.app[MESSAGES].submit_post_as_subscriber(
-                self.user, room, data.get("content", ""), client_msg_id=cmid
-            )
-        except GochatError as exc:
-            work = exc  # replied to in its turn, like an ack
-        previous = inflight[-1] if inflight else None
         self.hub.handling += 1  # until the reply is written: a draining node waits for it
         self.inflight_bytes += size
+        work: Awaitable[Posted] | GochatError
+        try:
+            try:
+                self._permit(data)
+                await self._rate_limit()
+                work = await self.app[MESSAGES].submit_post_as_subscriber(
+                    self.user, room, data.get("content", ""), client_msg_id=cmid
+                )
+            except GochatError as exc:
+                work = exc  # replied to in its turn, like an ack
+        except BaseException:  # the handler cancelled (the peer went away): nothing was queued
+            self.hub.handling -= 1
+            self.inflight_bytes -= size
+            raise
+        previous = inflight[-1] if inflight else None
         inflight.append(asyncio.get_running_loop().create_task(self._reply(previous, room, cmid, work, size)))
 
     async def _reply(
@@ -495,11 +549,8 @@ class _Session:
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)
-        now = asyncio.get_running_loop().time()
-        interval = self.app[SETTINGS].ws_typing_interval
-        if now - self.typing_sent.get(room, -1e9) < interval:
-            return  # debounced: one typing event per user and room per interval
-        self.typing_sent[room] = now
+        if not self.app[TYPING_DEBOUNCE].allow(self.user, room):
+            return  # debounced: one typing event per user and room per interval, across their sockets
         await typing(self.app[STORE].db, self.app[STORE], self.user, room)
 
     async def on_read(self, data: dict[str, Any]) -> None:

@@ -11,16 +11,27 @@ from ..auth.store import SessionStore
 from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound
 from ..events import EventStore, NewEvent, RecordedEvent
+from ..events.types import EventType
 from ..projections.users import UserQueries
 from . import projection as q
 
 # What a room's moderation history holds: who was removed, muted, promoted, what was reported,
 # pinned, slowed down.
 HISTORY_TYPES = (
-    "member.kicked", "member.banned", "member.unbanned", "member.role_changed", "member.muted",
-    "member.unmuted", "room.slow_mode_set", "message.reported", "report.resolved", "message.pinned",
-    "message.unpinned", "message.deleted", "room.updated",
-)  # fmt: skip
+    EventType.MEMBER_KICKED,
+    EventType.MEMBER_BANNED,
+    EventType.MEMBER_UNBANNED,
+    EventType.MEMBER_ROLE_CHANGED,
+    EventType.MEMBER_MUTED,
+    EventType.MEMBER_UNMUTED,
+    EventType.ROOM_SLOW_MODE_SET,
+    EventType.MESSAGE_REPORTED,
+    EventType.REPORT_RESOLVED,
+    EventType.MESSAGE_PINNED,
+    EventType.MESSAGE_UNPINNED,
+    EventType.MESSAGE_DELETED,
+    EventType.ROOM_UPDATED,
+)
 
 
 class AccountDeactivated(Forbidden):
@@ -54,7 +65,7 @@ class AdminService:
         async with self.db.cursor() as cur:
             if await q.is_server_admin(cur, user_id) == admin:
                 return False
-        await self.store.append_one(NewEvent("user.admin_set", user_id, {"admin": admin}, actor_id=None))
+        await self.store.append_one(NewEvent(EventType.USER_ADMIN_SET, user_id, {"admin": admin}, actor_id=None))
         return True
 
     async def search(self, actor: UUID, query: str | None, after: str | None, limit: int) -> list[q.UserRow]:
@@ -77,7 +88,7 @@ class AdminService:
         async with self.db.cursor() as cur:
             already = await q.is_deactivated(cur, user_id)
         if not already:
-            await self.store.append_one(NewEvent("user.deactivated", user_id, {}, actor_id=actor))
+            await self.store.append_one(NewEvent(EventType.USER_DEACTIVATED, user_id, {}, actor_id=actor))
         # Sockets are closed by login (family) or, for a bot, by token: both kinds are ended.
         ended = await self.sessions.revoke_user(user_id, "admin")
         ended += [t.id for t in await self.bot_tokens.of_bot(user_id) if t.revoked_at is None]
@@ -91,7 +102,7 @@ class AdminService:
         async with self.db.cursor() as cur:
             if not await q.is_deactivated(cur, user_id):
                 return
-        await self.store.append_one(NewEvent("user.reactivated", user_id, {}, actor_id=actor))
+        await self.store.append_one(NewEvent(EventType.USER_REACTIVATED, user_id, {}, actor_id=actor))
 
     async def check_active(self, user_id: UUID) -> None:
         """A login check (AccountService.login_checks)."""

@@ -17,13 +17,24 @@ from uuid import UUID
 from ..db import Database
 from ..errors import Forbidden, RateLimited
 from ..events import RecordedEvent
+from ..events.types import EventType
 from ..ratelimit import Limit, RateLimiter
 from ..wire import timestamp
 from .projection import RoomRules, room_rules
 
 # Events after which a room's rules must be read again.
-_CHANGES = frozenset({"member.muted", "member.unmuted", "room.slow_mode_set", "member.role_changed", "member.left",
-                      "member.kicked", "member.banned", "member.joined"})  # fmt: skip
+_CHANGES = frozenset(
+    {
+        EventType.MEMBER_MUTED,
+        EventType.MEMBER_UNMUTED,
+        EventType.ROOM_SLOW_MODE_SET,
+        EventType.MEMBER_ROLE_CHANGED,
+        EventType.MEMBER_LEFT,
+        EventType.MEMBER_KICKED,
+        EventType.MEMBER_BANNED,
+        EventType.MEMBER_JOINED,
+    }
+)
 
 
 class ModerationGate:

@@ -8,16 +8,27 @@ from datetime import datetime
 from typing import Any
 
 from ..db import Cursor
+from ..events.types import EventType
 from ..projections.base import SqlProjection
 
 
 class ModerationProjection(SqlProjection):
     name = "moderation"
     tables = ("room_moderation", "room_mutes", "reports", "pins", "server_admins", "deactivated_users")
-    handles = frozenset({
-        "member.muted", "member.unmuted", "room.slow_mode_set", "message.reported", "report.resolved",
-        "message.pinned", "message.unpinned", "user.admin_set", "user.deactivated", "user.reactivated",
-    })  # fmt: skip
+    handles = frozenset(
+        {
+            EventType.MEMBER_MUTED,
+            EventType.MEMBER_UNMUTED,
+            EventType.ROOM_SLOW_MODE_SET,
+            EventType.MESSAGE_REPORTED,
+            EventType.REPORT_RESOLVED,
+            EventType.MESSAGE_PINNED,
+            EventType.MESSAGE_UNPINNED,
+            EventType.USER_ADMIN_SET,
+            EventType.USER_DEACTIVATED,
+            EventType.USER_REACTIVATED,
+        }
+    )
     function = "gochat_apply_moderation"
 
 

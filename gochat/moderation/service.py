@@ -10,6 +10,7 @@ from uuid import UUID
 from ..db import Database
 from ..errors import Conflict, NotFound
 from ..events import EventStore, NewEvent
+from ..events.types import EventType
 from ..projections import rooms as rooms_q
 from ..projections.history import Message
 from ..services.access import Access, access_in, room_access
@@ -46,7 +47,7 @@ class ModerationService:
     async def mute(self, actor: UUID, room_id: UUID, target: UUID, minutes: int) -> datetime:
         await self._target(actor, room_id, target)
         data = {"user_id": str(target), "minutes": minutes}
-        result = await self.store.append_one(NewEvent("member.muted", room_id, data, actor_id=actor))
+        result = await self.store.append_one(NewEvent(EventType.MEMBER_MUTED, room_id, data, actor_id=actor))
         return result.event.recorded_at + timedelta(minutes=minutes)
 
     async def unmute(self, actor: UUID, room_id: UUID, target: UUID) -> None:
@@ -55,7 +56,9 @@ class ModerationService:
             muted = (await q.room_rules(cur, room_id)).muted_until
         if target not in muted:
             raise NotFound("that user is not muted here", code="not_muted")
-        await self.store.append_one(NewEvent("member.unmuted", room_id, {"user_id": str(target)}, actor_id=actor))
+        await self.store.append_one(
+            NewEvent(EventType.MEMBER_UNMUTED, room_id, {"user_id": str(target)}, actor_id=actor)
+        )
 
     async def mutes(self, actor: UUID, room_id: UUID) -> dict[UUID, datetime]:
         await self._moderator(actor, room_id)
@@ -64,7 +67,9 @@ class ModerationService:
 
     async def set_slow_mode(self, actor: UUID, room_id: UUID, seconds: int) -> None:
         await self._moderator(actor, room_id)
-        await self.store.append_one(NewEvent("room.slow_mode_set", room_id, {"seconds": seconds}, actor_id=actor))
+        await self.store.append_one(
+            NewEvent(EventType.ROOM_SLOW_MODE_SET, room_id, {"seconds": seconds}, actor_id=actor)
+        )
 
     # --- reports -------------------------------------------------------------------------------------
     async def report(self, actor: UUID, room_id: UUID, message_id: int, reason: str) -> q.Report:
@@ -72,7 +77,7 @@ class ModerationService:
         (await room_access(self.db, actor, room_id)).require_post()
         await self.messages.get(actor, room_id, message_id)
         data = {"message_id": message_id, "reason": reason}
-        result = await self.store.append_one(NewEvent("message.reported", room_id, data, actor_id=actor))
+        result = await self.store.append_one(NewEvent(EventType.MESSAGE_REPORTED, room_id, data, actor_id=actor))
         async with self.db.cursor() as cur:
             found = await q.get_report(cur, room_id, result.event.id)
         assert found is not None, "the moderation projection is inline"
@@ -99,7 +104,7 @@ class ModerationService:
             message = await self.messages.get(actor, room_id, report.message_id)
             await self._act(actor, room_id, message, action, minutes or DEFAULT_REPORT_MUTE_MINUTES)
         data = {"report_id": report_id, "action": action}
-        await self.store.append_one(NewEvent("report.resolved", room_id, data, actor_id=actor))
+        await self.store.append_one(NewEvent(EventType.REPORT_RESOLVED, room_id, data, actor_id=actor))
         async with self.db.cursor() as cur:
             resolved = await q.get_report(cur, room_id, report_id)
         assert resolved is not None
@@ -128,14 +133,18 @@ class ModerationService:
         async with self.db.cursor() as cur:
             if message_id in await q.pinned_ids(cur, room_id):
                 return
-        await self.store.append_one(NewEvent("message.pinned", room_id, {"message_id": message_id}, actor_id=actor))
+        await self.store.append_one(
+            NewEvent(EventType.MESSAGE_PINNED, room_id, {"message_id": message_id}, actor_id=actor)
+        )
 
     async def unpin(self, actor: UUID, room_id: UUID, message_id: int) -> None:
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
             if message_id not in await q.pinned_ids(cur, room_id):
                 raise NotFound("that message is not pinned", code="not_pinned")
-        await self.store.append_one(NewEvent("message.unpinned", room_id, {"message_id": message_id}, actor_id=actor))
+        await self.store.append_one(
+            NewEvent(EventType.MESSAGE_UNPINNED, room_id, {"message_id": message_id}, actor_id=actor)
+        )
 
     async def pins(self, actor: UUID, room_id: UUID) -> list[Message]:
         """The pinned messages, newest pin first, as the caller may read them (tombstones left out)."""

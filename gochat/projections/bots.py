@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from ..db import Cursor
+from ..events.types import EventType
 from .base import SqlProjection
 
 
 class BotsProjection(SqlProjection):
     name = "bots"
     tables = ("bots",)
-    handles = frozenset({"bot.created"})
+    handles = frozenset({EventType.BOT_CREATED})
     function = "gochat_apply_bots"
 
 

@@ -18,6 +18,7 @@ from ..auth.tokens import AccessClaims, InvalidToken
 from ..db import Database
 from ..errors import Forbidden, NotFound, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
+from ..events.types import EventType
 from ..projections import bots as q
 from .access import room_access
 from .accounts import _taken as username_taken
@@ -51,13 +52,14 @@ class BotService:
         norm = normalize_username(username)
         bot_id = uuid.uuid4()
         registered = {"username": username, "username_norm": norm, "display_name": display_name or username}
+        made = {"created_by": str(actor), "room_id": str(room_id)}
         try:
             await self.store.append(
-                NewEvent("username.claimed", username_stream(norm), {"user_id": str(bot_id)},
+                NewEvent(EventType.USERNAME_CLAIMED, username_stream(norm), {"user_id": str(bot_id)},
                          actor_id=actor, expected_version=NO_STREAM),
-                NewEvent("user.registered", bot_id, registered, actor_id=actor, expected_version=NO_STREAM),
-                NewEvent("bot.created", bot_id, {"created_by": str(actor), "room_id": str(room_id)}, actor_id=actor),
-                NewEvent("member.joined", room_id, {"user_id": str(bot_id), "role": "member"}, actor_id=actor),
+                NewEvent(EventType.USER_REGISTERED, bot_id, registered, actor_id=actor, expected_version=NO_STREAM),
+                NewEvent(EventType.BOT_CREATED, bot_id, made, actor_id=actor),
+                NewEvent(EventType.MEMBER_JOINED, room_id, {"user_id": str(bot_id), "role": "member"}, actor_id=actor),
             )  # fmt: skip
         except VersionConflict:
             raise username_taken() from None

@@ -14,20 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from ..db import Cursor
+from ..events.types import EventType
 from ..projections.base import SqlProjection
 
 # The event types a webhook may choose (log types: docs/api.md).
 EVENT_TYPES = (
-    "message.posted",
-    "message.edited",
-    "message.deleted",
-    "reaction.added",
-    "reaction.removed",
-    "member.joined",
-    "member.left",
-    "member.kicked",
-    "member.banned",
-    "room.updated",
+    EventType.MESSAGE_POSTED,
+    EventType.MESSAGE_EDITED,
+    EventType.MESSAGE_DELETED,
+    EventType.REACTION_ADDED,
+    EventType.REACTION_REMOVED,
+    EventType.MEMBER_JOINED,
+    EventType.MEMBER_LEFT,
+    EventType.MEMBER_KICKED,
+    EventType.MEMBER_BANNED,
+    EventType.ROOM_UPDATED,
 )
 
 
