@@ -359,6 +359,8 @@ class _Session:
                     await self.pipeline(data, msg.data)
                     continue
                 await self.drain()  # any other frame waits for the pipelined ones: replies stay in order
+                if hub.draining:
+                    continue  # began while it waited: not taken (as above)
                 hub.handling += 1
                 try:
                     await self.handle(msg.data)
@@ -403,6 +405,8 @@ class _Session:
         while inflight and (len(inflight) >= settings.ws_max_inflight or self.inflight_bytes + size > budget):
             await asyncio.wait((inflight[0],))  # backpressure: read nothing more until the oldest is acked
             inflight.popleft()
+        if self.hub.draining:
+            return  # draining began while it waited: not taken, so not acked (the client resends it)
         room, cmid = UUID(data["room_id"]), data.get("client_msg_id")
         self.hub.handling += 1  # until the reply is written: a draining node waits for it
         self.inflight_bytes += size
