@@ -7,6 +7,8 @@ from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
 from .bots import BotsProjection
 from .history import HistoryProjection
+from .notifications import NotificationsProjection
+from .people import PeopleProjection
 from .presence import PresenceProjection
 from .receipts import ReceiptsProjection
 from .rooms import RoomsProjection
@@ -26,4 +28,6 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         BotsProjection(),
         WebhookOutbox(),
         ModerationProjection(),
+        PeopleProjection(),
+        NotificationsProjection(),
     ]
