@@ -19,19 +19,25 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.bots import routes as bot_routes
+from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
+from .api.moderation import routes as moderation_routes
 from .api.people import routes as people_routes
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
 from .api.timetravel import routes as timetravel_routes
+from .api.webhooks import routes as webhook_routes
+from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
+from .commands.service import CommandService
 from .db import Database
 from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
@@ -39,7 +45,10 @@ from .events import EventStore, build_registry
 from .hub import Hub
 from .keys import (
     ACCOUNTS,
+    ADMIN,
+    BOTS,
     BROKER,
+    COMMANDS,
     DB,
     DEVICES,
     DIRECTORY,
@@ -48,6 +57,7 @@ from .keys import (
     LOCAL_RATE_LIMITER,
     MESSAGES,
     METRICS,
+    MODERATION,
     NOTIFICATIONS,
     PEOPLE_LIVE,
     PRESENCE,
@@ -65,8 +75,14 @@ from .keys import (
     STORE,
     TIME_TRAVEL,
     TYPING_DEBOUNCE,
+    WEBHOOK_DELIVERER,
+    WEBHOOKS,
 )
 from .metrics import Metrics
+from .moderation.admin import AdminService
+from .moderation.gate import ModerationGate
+from .moderation.service import ModerationService
+from .netguard import Allowlist, GuardedClient
 from .people_live import PeopleLive
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
@@ -79,6 +95,7 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
 from .services.mentions import Mentions
@@ -93,6 +110,8 @@ from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
 from .web import routes as web_client_routes
+from .webhooks.deliver import Deliverer
+from .webhooks.service import WebhookService
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -129,6 +148,13 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(people_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(bot_routes)
+    app.router.add_routes(webhook_routes)
+    app.cleanup_ctx.append(_webhooks)
+    app.router.add_routes(moderation_routes)
+    app.cleanup_ctx.append(_moderation)
+    app.router.add_routes(command_routes)
+    app.cleanup_ctx.append(_commands)
     app.router.add_routes(web_client_routes)
     return app
 
@@ -211,6 +237,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
     app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)
@@ -331,6 +358,66 @@ async def _node_header(request: web.Request, response: web.StreamResponse) -> No
 
 async def _mark_draining(app: web.Application) -> None:
     app[STATE]["draining"] = True
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Webhooks: the service, and the deliverer working the outbox the webhook_outbox follower fills."""
+    settings = app[SETTINGS]
+    try:
+        allow = Allowlist.parse(settings.webhook_allow)
+    except ValueError as exc:
+        raise SettingsError(f"GOCHAT_WEBHOOK_ALLOW: {exc}") from None
+    app[WEBHOOKS] = WebhookService(app[DB], allow, app[BOTS], app[MESSAGES])
+    client = GuardedClient(allow, timeout=settings.webhook_timeout)
+    deliverer = Deliverer(
+        app[DB],
+        app[STORE],
+        client,
+        max_attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+    )
+    deliverer.start()
+    app[WEBHOOK_DELIVERER] = deliverer
+    try:
+        yield
+    finally:
+        await deliverer.close()
+
+
+async def _moderation(app: web.Application) -> AsyncIterator[None]:
+    """Moderation: the gate every post passes (mutes, slow mode), room moderation, server admins."""
+    settings, db, store, redis = app[SETTINGS], app[DB], app[STORE], app.get(REDIS)
+    # Slow mode is a room rule, not a load limit: on even with GOCHAT_RATE_LIMITS=off.
+    limiter: RateLimiter = MemoryRateLimiter()
+    if redis is not None:
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix)
+    gate = ModerationGate(db, limiter)
+    store.add_listener(gate.committed)
+    app[MESSAGES].gate = gate.check
+    app[MODERATION] = ModerationService(db, store, app[MESSAGES], app[ROOMS])
+    accounts = app[ACCOUNTS]
+    admin = AdminService(
+        db, store, UserQueries(db), accounts.sessions, accounts.revocation_listeners, BotTokenStore(db)
+    )
+    accounts.login_checks.append(admin.check_active)
+    app[ADMIN] = admin
+    try:
+        yield
+    finally:
+        await limiter.close()
+
+
+async def _commands(app: web.Application) -> AsyncIterator[None]:
+    """Slash commands; bots' are called through the same SSRF guard as webhooks."""
+    settings = app[SETTINGS]
+    client = GuardedClient(Allowlist.parse(settings.webhook_allow), timeout=settings.webhook_timeout)
+    db = app[DB]
+    app[COMMANDS] = CommandService(db, UserQueries(db), app[MESSAGES], app[ROOMS], app[MODERATION], client)
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def dev_app() -> web.Application:

@@ -22,6 +22,8 @@ LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
+# Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
+BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
 LogFormat = Literal["json", "console"]
 
 
@@ -145,6 +147,14 @@ class Settings:
     # presence projection this often to mark them offline.
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
+    # Step 15 (integrations): frames a socket may have in flight, bot budgets, webhook delivery.
+    ws_max_inflight: int = 64
+    bot_rate_limit: Limit = BOT_RATE_LIMIT
+    webhook_allow: str = ""  # netguard.Allowlist: addresses, networks, host names webhooks may reach anyway
+    webhook_max_attempts: int = 8
+    webhook_timeout: float = 5.0
+    webhook_backoff: float = 1.0
+    webhook_backoff_max: float = 3600.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
     # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
     # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
@@ -228,6 +238,13 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            ws_max_inflight=_int(env, "GOCHAT_WS_MAX_INFLIGHT", 64, 1, 10_000),
+            bot_rate_limit=_limit(env, "GOCHAT_BOT_RATE_LIMIT", BOT_RATE_LIMIT),
+            webhook_allow=env.get("GOCHAT_WEBHOOK_ALLOW", ""),
+            webhook_max_attempts=_int(env, "GOCHAT_WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+            webhook_timeout=_float(env, "GOCHAT_WEBHOOK_TIMEOUT", 5.0, 0.1, 60.0),
+            webhook_backoff=_float(env, "GOCHAT_WEBHOOK_BACKOFF", 1.0, 0.01, 3600.0),
+            webhook_backoff_max=_float(env, "GOCHAT_WEBHOOK_BACKOFF_MAX", 3600.0, 0.01, 86400.0),
             db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
             db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
             db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),

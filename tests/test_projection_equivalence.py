@@ -274,7 +274,7 @@ class EveryTypeLog(RandomLog):
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed)
-        self.actions += [(self._erase, 1), (self._claim, 1)]
+        self.actions += [(self._erase, 1), (self._claim, 1), (self._moderate, 6)]
         self.erased: set[UUID] = set()
 
     def _erase(self) -> None:
@@ -288,6 +288,32 @@ class EveryTypeLog(RandomLog):
         user = self.rng.choice(self.users)
         stream = uuid.uuid5(uuid.NAMESPACE_OID, f"name:{self.rng.randint(0, 10**6)}")
         self.pending.append(NewEvent(EventType.USERNAME_CLAIMED, stream, {"user_id": str(user)}, actor_id=user))
+
+    def _moderate(self) -> None:
+        """Step 15's events: bots, mutes, slow mode, reports, pins, server roles, deactivation."""
+        user = self.rng.choice(self.users)
+        room = self._room()
+        if room is None:
+            return
+        target = self._pick_state(room, "joined")
+        message = self._message(room, room.messages) or 1
+        kinds: list[tuple[EventType, UUID, dict[str, Any]]] = [
+            (EventType.BOT_CREATED, uuid.UUID(int=self.rng.getrandbits(128)),
+             {"created_by": str(user), "room_id": str(room.id)}),
+            (EventType.MEMBER_MUTED, room.id, {"user_id": str(target), "minutes": self.rng.randint(1, 60)}),
+            (EventType.MEMBER_UNMUTED, room.id, {"user_id": str(target)}),
+            (EventType.ROOM_SLOW_MODE_SET, room.id, {"seconds": self.rng.choice((0, 5, 60))}),
+            (EventType.MESSAGE_REPORTED, room.id, {"message_id": message, "reason": "spam"}),
+            (EventType.REPORT_RESOLVED, room.id,
+             {"report_id": self.rng.randint(1, 2000), "action": self.rng.choice(("dismiss", "delete"))}),
+            (EventType.MESSAGE_PINNED, room.id, {"message_id": message}),
+            (EventType.MESSAGE_UNPINNED, room.id, {"message_id": message}),
+            (EventType.USER_ADMIN_SET, user, {"admin": self.chance(0.7)}),
+            (EventType.USER_DEACTIVATED, user, {}),
+            (EventType.USER_REACTIVATED, user, {}),
+        ]  # fmt: skip
+        kind, stream, data = self.rng.choice(kinds)
+        self.pending.append(NewEvent(kind, stream, data, actor_id=user))
 
 
 def test_the_log_holds_every_event_type() -> None:

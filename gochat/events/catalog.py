@@ -209,6 +209,45 @@ def fast_empty(data: Mapping[str, Any]) -> dict[str, Any] | None:
     return {} if not data else None
 
 
+class BotCreated(_Strict):
+    """Stream: the bot's user id, appended with its user.registered (a bot is a user without a password)."""
+
+    created_by = UUIDStr(required=True)
+    room_id = UUIDStr(load_default=None, allow_none=True)
+
+
+MUTE_MAX_MINUTES = 60 * 24 * 365
+SLOW_MODE_MAX_SECONDS = 24 * 3600
+REPORT_ACTIONS = ("dismiss", "delete", "mute", "kick", "ban")
+
+
+class MemberMuted(_Strict):
+    """Stream: the room. The mute lasts `minutes` from the event's time."""
+
+    user_id = UUIDStr(required=True)
+    minutes = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MUTE_MAX_MINUTES))
+
+
+class SlowModeSet(_Strict):
+    seconds = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=SLOW_MODE_MAX_SECONDS))
+
+
+class MessageReported(_Strict):
+    message_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    reason = Text(required=True, min_len=1, max_len=500)
+
+
+class ReportResolved(_Strict):
+    report_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    action = fields.String(required=True, validate=validate.OneOf(REPORT_ACTIONS))
+
+
+class AdminSet(_Strict):
+    """Stream: the user. Appended by `gochat users admin` only."""
+
+    admin = fields.Boolean(required=True)
+
+
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
     reg.register("user.registered", UserRegistered())
@@ -232,6 +271,17 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    reg.register("bot.created", BotCreated())
+    reg.register("member.muted", MemberMuted())
+    reg.register("member.unmuted", MemberRef())
+    reg.register("room.slow_mode_set", SlowModeSet())
+    reg.register("message.reported", MessageReported())
+    reg.register("report.resolved", ReportResolved())
+    reg.register("message.pinned", MessageRef())
+    reg.register("message.unpinned", MessageRef())
+    reg.register("user.admin_set", AdminSet())
+    reg.register("user.deactivated", _Strict())
+    reg.register("user.reactivated", _Strict())
     reg.register("user.status_set", UserStatusSet())
     reg.register("room.settings_changed", RoomSettingsChanged())
     reg.register("notification.level_set", NotificationLevelSet())
