@@ -149,8 +149,10 @@ def test_mentions_autocomplete_highlight_badge_and_notify(site: Site, shots: Pat
         assert box.get_attribute("value") == f"Look @{alice_username} "
         box.send_keys("<b>here</b>", Keys.ENTER)
         bob.wait_text(f"Look @{alice_username}")
-        mention = bob.find("#timeline .message:last-of-type .mention")
-        assert mention.text == f"@{alice_username}"
+        bob.wait(
+            lambda: bob.find("#timeline .message:last-of-type .mention").text == f"@{alice_username}",
+            "the mention highlighted once the server's entities arrive",
+        )
 
         # Alice, in the other room: a mention badge, the bell counts it, the panel lists it.
         alice.wait(lambda: alice.find(f".room[data-room-id='{room}'] .mention-badge").text == "@1", "a mention badge")

@@ -132,6 +132,8 @@ class MessageService:
         if self.gate is not None:
             await self.gate(user_id, room_id)
         data = await self._encryption(room_id, {"content": content})
+        if self.annotate is not None and not data.get("encrypted"):  # mentions, as `_append_post`
+            data = {**data, **await self.annotate(user_id, room_id, content)}
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return self._posted(user_id, room_id, self.store.submit(event))
 

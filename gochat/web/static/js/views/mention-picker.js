@@ -2,7 +2,7 @@
 // username or name starts with it; Up/Down choose, Enter or Tab insert `@username `, Escape closes.
 // The textarea stays the focus (an ARIA combobox with aria-activedescendant).
 import { h, clear } from "../dom.js";
-import { state } from "../store.js";
+import { state, on } from "../store.js";
 import { avatar } from "./avatar.js";
 
 const MAX = 8;
@@ -82,5 +82,9 @@ export function mountMentionPicker(input, list, users) {
   input.addEventListener("input", update);
   input.addEventListener("click", update);
   input.addEventListener("blur", close);
+  // The members (and their names) may arrive after the "@" was typed.
+  const refresh = () => { if (document.activeElement === input) update(); };
+  on("members", refresh);
+  users.addEventListener("users", refresh);
   return { key, close };
 }
