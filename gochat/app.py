@@ -37,6 +37,7 @@ from .hub import Hub
 from .keys import (
     ACCOUNTS,
     BROKER,
+    CURRENT_LOG,
     DB,
     HUB,
     LOCAL_RATE_LIMITER,
@@ -62,6 +63,7 @@ from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
+from .projections.current import CurrentLog
 from .projections.engine import InlineProjections, ProjectionRunner
 from .projections.search import ensure_language
 from .projections.users import UserQueries
@@ -252,7 +254,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         async with db.read(user_id) as cur:
             return await rooms_q.joined_room_ids(cur, user_id)
 
-    relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of)
+    current = app[CURRENT_LOG] = CurrentLog(store)
+    relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of, current=current)
     relay.lag_observer = app[METRICS].observe_pubsub_lag
     await relay.start()
     presence = PresenceService(db, store, app[PRESENCE], sweep_interval=settings.presence_sweep_interval)

@@ -13,6 +13,7 @@ from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
 from .presence_store import PresenceStore
+from .projections.current import CurrentLog
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
@@ -47,5 +48,7 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+# The log read back with each message's current state (replays: projections/current.py).
+CURRENT_LOG = web.AppKey("current_log", CurrentLog)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -39,6 +39,11 @@ def _message(e: RecordedEvent) -> Frame:
         f["thread_root"] = e.data["thread_root"]
     if e.data.get("attachments"):
         f["attachments"] = e.data["attachments"]
+    # Only on posts read back through projections/current.py: the message's state now.
+    if e.data.get("edited_at"):
+        f["edited_at"] = e.data["edited_at"]
+    if e.data.get("deleted"):
+        f["deleted"] = True
     return f
 
 

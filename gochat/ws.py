@@ -27,6 +27,7 @@ from .events.fields import UUIDStr
 from .events.model import uuid_text
 from .hub import Connection, Hub, frame
 from .keys import (
+    CURRENT_LOG,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -248,7 +249,8 @@ class _Session:
 
     async def _replay(self, rooms: list[UUID], since: int) -> int:
         store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
-        events = await store.read_streams(rooms, after=since, limit=cap + 1)
+        # What history serves now (tombstones, current text), not the log's original text.
+        events = await self.app[CURRENT_LOG].read_streams(rooms, after=since, limit=cap + 1)
         if len(events) > cap:
             head = await store.head()
             self.hub.send(

@@ -128,6 +128,9 @@ BAD_SIGNUPS = [
     ({"username": "ali\u200bce", "password": PASSWORD}, ["username"]),  # zero-width space
     ({"username": "al ice", "password": PASSWORD}, ["username"]),
     ({"username": 12345, "password": PASSWORD}, ["username"]),
+    # names that read as a user id: a tool given one must never find someone else
+    ({"username": "6f1c1d2e6b0a4a529a570c5b8a9f1e21", "password": PASSWORD}, ["username"]),
+    ({"username": "6F1C1D2E-6B0A-4A52-9A57-0C5B8A9F1E21", "password": PASSWORD}, ["username"]),
     ({"username": "dave", "password": "7 chars"}, ["password"]),
     ({"username": "dave", "password": "x" * 129}, ["password"]),
     ({"username": "dave", "password": PASSWORD, "display_name": ""}, ["display_name"]),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from helpers import signup
 from room_helpers import make_room, ok, post, refused
-from test_erasure import erasure
+from test_erasure import erase
 from test_projection_equivalence import RandomLog
 
 from gochat.db import Database
@@ -133,7 +133,7 @@ async def test_what_an_erased_user_wrote_stays_blank_in_the_past(client: Any) ->
     await ok(await client.post(f"/rooms/{room}/join", json={}, headers=bob.headers))
     said = await post(client, bob, room, "bob was here")
     then = await head(client)
-    await erasure(client).erase(str(bob.id))
+    await erase(client, user_id=bob.id)
     past = await ok(await client.get(state_url(room, then), headers=alice.headers))
     assert [(m["id"], m["content"]) for m in past["messages"]] == [(said["id"], "")]
     assert str(bob.id) in [m["user_id"] for m in past["members"]]  # then, he was a member
