@@ -18,7 +18,7 @@ from .base import Projection
 
 class RoomsProjection(Projection):
     name = "rooms"
-    posted_function = "gochat_rooms_posted"  # rooms.last_message_id (sql/082)
+    posted_function = "gochat_rooms_posted"  # rooms.last_message_id (sql/migrations/082)
     tables = ("rooms", "memberships")
     handles = frozenset(
         {

@@ -1,4 +1,4 @@
-"""Projection "search": a tsvector per live message (sql/050_search.sql), and the search query.
+"""Projection "search": a tsvector per live message (sql/migrations/050_search.sql), and the search query.
 
 Runs of message.posted are indexed set-based (one INSERT for the run, the documents computed by
 PostgreSQL), edits re-index, deletes remove, and erasing a user removes all they wrote (a rebuild,
