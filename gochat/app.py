@@ -41,6 +41,7 @@ from .keys import (
     DB,
     HUB,
     LOCAL_RATE_LIMITER,
+    LOGIN_THROTTLE,
     MESSAGES,
     METRICS,
     PRESENCE,
@@ -58,6 +59,8 @@ from .keys import (
     STORE,
     TIME_TRAVEL,
 )
+from .login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle, NoThrottle
+from .login_throttle_redis import RedisLoginThrottle
 from .metrics import Metrics
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
@@ -98,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
+    app.cleanup_ctx.append(_login_throttle)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
     app.on_response_prepare.append(_node_header)
@@ -216,6 +220,24 @@ async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
     finally:
         await limiter.close()
         await local.close()
+
+
+async def _login_throttle(app: web.Application) -> AsyncIterator[None]:
+    """Failed logins slow down per (account, address): shared through Redis when configured."""
+    settings, redis = app[SETTINGS], app.get(REDIS)
+    throttle: LoginThrottle = NoThrottle()
+    if settings.rate_limits:
+        backoff = Backoff(free=settings.login_free_failures, max_delay=settings.login_backoff_max)
+        throttle = (
+            MemoryLoginThrottle(backoff)
+            if redis is None
+            else RedisLoginThrottle(redis, prefix=settings.redis_prefix, backoff=backoff)
+        )
+    app[LOGIN_THROTTLE] = throttle
+    try:
+        yield
+    finally:
+        await throttle.close()
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:

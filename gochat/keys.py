@@ -11,6 +11,7 @@ from .broker import Broker
 from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
+from .login_throttle import LoginThrottle
 from .metrics import Metrics
 from .presence_store import PresenceStore
 from .projections.current import CurrentLog
@@ -50,5 +51,6 @@ SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # The log read back with each message's current state (replays: projections/current.py).
 CURRENT_LOG = web.AppKey("current_log", CurrentLog)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from .ratelimit import Limit
 
 MIN_SECRET_BYTES = 32
-LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
@@ -126,7 +125,6 @@ class Settings:
     jwt_audience: str = "gochat"
     # Honour X-Forwarded-For (its last hop) as the client address: only behind a proxy that sets it.
     trust_proxy: bool = False
-    login_limit_per_account: Limit = LOGIN_LIMIT_PER_ACCOUNT
     login_limit_per_ip: Limit = LOGIN_LIMIT_PER_IP
     signup_limit_per_ip: Limit = SIGNUP_LIMIT_PER_IP
     # A text search configuration of the database (checked at start-up); the index is rebuilt
@@ -146,6 +144,9 @@ class Settings:
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    # Failed logins per (account, address) before each further one doubles the wait, up to the max.
+    login_free_failures: int = 5
+    login_backoff_max: float = 300.0
 
     @property
     def development(self) -> bool:
@@ -215,11 +216,12 @@ class Settings:
             ws_typing_interval=_float(env, "GOCHAT_WS_TYPING_INTERVAL", 3.0, 0.0, 60.0),
             presence_ttl=_float(env, "GOCHAT_PRESENCE_TTL", 30.0, 0.5, 3600.0),
             presence_sweep_interval=_float(env, "GOCHAT_PRESENCE_SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
-            login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            login_free_failures=_int(env, "GOCHAT_LOGIN_FREE_FAILURES", 5, 0, 1000),
+            login_backoff_max=_float(env, "GOCHAT_LOGIN_BACKOFF_MAX", 300.0, 1.0, 86400.0),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])
