@@ -19,6 +19,7 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.invitations import routes as invitation_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(invitation_routes)
     app.router.add_get("/ws", websocket)
     return app
 

@@ -85,6 +85,7 @@ _MEMBER_KIND = {
     "member.kicked": "leave",
     "member.banned": "leave",
     "member.invited": "invite",
+    "member.declined": "decline",
     "member.unbanned": "unban",
     "member.role_changed": "role",
 }

@@ -266,6 +266,9 @@ async def test_a_redis_outage_under_load_loses_nothing_and_readiness_says_degrad
     owner = users[0]
     members = [uid(u) for u in users[1:]]
     rooms = [(await owner.create_room(f"r{i}", "private", members=members))["id"] for i in range(2)]
+    for room in rooms:
+        for user in users[1:]:
+            await user.accept(room)
     acked: dict[str, list[int]] = {r: [] for r in rooms}
     states: list[str] = []
     async with contextlib.AsyncExitStack() as stack:

@@ -118,7 +118,7 @@ async def test_a_position_before_the_room_was_created_is_a_422(client: Any) -> N
 async def test_only_admins_and_owners_of_the_room_now(client: Any) -> None:
     alice, bob, eve = await signup(client), await signup(client), await signup(client)
     public = (await make_room(client, alice, "public"))["id"]
-    private = (await make_room(client, alice, "private", members=[str(bob.id)]))["id"]
+    private = (await make_room(client, alice, "private", members=[bob]))["id"]
     at = await head(client)
     await refused(client, client.get(state_url(private, at), headers=bob.headers), 403, "not_an_admin")
     await refused(client, client.get(state_url(private, at), headers=eve.headers), 404)

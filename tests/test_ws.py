@@ -30,7 +30,12 @@ async def make_room(client: Client, owner: Account, type_: str = "public", membe
         body["members"] = [str(m.id) for m in members]
     resp = await client.post("/rooms", json=body, headers=owner.headers)
     assert resp.status == 201, await resp.text()
-    return str((await resp.json())["id"])
+    room = str((await resp.json())["id"])
+    if type_ != "group":
+        for member in members:  # named members are invited: each accepts
+            accepted = await client.post(f"/invitations/{room}/accept", json={}, headers=member.headers)
+            assert accepted.status == 200, await accepted.text()
+    return room
 
 
 async def connect(

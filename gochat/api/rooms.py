@@ -44,7 +44,8 @@ class UpdateRoomBody(Strict):
 
 class AddMemberBody(Strict):
     user_id = UUIDStr(required=True)
-    invite = fields.Boolean(load_default=False)
+    # Accepted for older clients; adding someone always invites them now (services/rooms.py).
+    invite = fields.Boolean(load_default=True)
 
 
 class BanBody(Strict):
@@ -121,7 +122,7 @@ async def leave(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, AddMemberBody())
-    state = await request.app[ROOMS].add_member(user, room_id, UUID(body["user_id"]), invite=body["invite"])
+    state = await request.app[ROOMS].add_member(user, room_id, UUID(body["user_id"]))
     return json({"user_id": body["user_id"], "state": state})
 
 

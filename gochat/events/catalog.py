@@ -172,4 +172,6 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    # The invitee turned an invitation down (accepting is member.joined by the invitee).
+    reg.register("member.declined", MemberRef())
     return reg

@@ -166,6 +166,8 @@ def fold_room(events: Iterable[RecordedEvent]) -> RoomState | None:
                 members[user] = Member("joined", d["role"], e.recorded_at, e.id)
             case "member.left" | "member.kicked" if user and current and current.state in ("joined", "invited"):
                 del members[user]
+            case "member.declined" if user and current and current.state == "invited":
+                del members[user]
             case "member.unbanned" if user and current and current.state in ("banned", "invited"):
                 del members[user]
             case "member.invited" if user and current is None:
