@@ -9,6 +9,7 @@ everything it accepted before the pool closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
 from .api.timetravel import routes as timetravel_routes
 from .auth.passwords import Passwords
+from .auth.purge import purge_sessions_forever
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
@@ -134,6 +136,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         applied = await migrations.migrate(db)
         if applied:
             log.info("migrated", applied=[m.name for m in applied])
+    # After migrating (which may run long): every request's transaction from here on.
+    db.statement_timeout = round(settings.statement_timeout * 1000)
     app[DB] = db
     try:
         yield
@@ -178,9 +182,18 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     passwords = Passwords()
     sessions = SessionStore(db, settings.refresh_token_ttl)
     app[ACCOUNTS] = AccountService(settings, app[STORE], UserQueries(db), sessions, passwords)
+    purge = None
+    if settings.session_purge_interval > 0:
+        purge = asyncio.get_running_loop().create_task(
+            purge_sessions_forever(sessions, settings.session_purge_interval)
+        )
     try:
         yield
     finally:
+        if purge is not None:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
         passwords.close()
 
 

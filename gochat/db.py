@@ -7,6 +7,7 @@ Neon's pooler) would lose: per-request settings use `set_config(..., true)` insi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -53,7 +54,13 @@ class StatementBatch:
 
 
 APP_ROLE = "gochat_app"
-_BEGIN_AS_APP = f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SELECT set_config('app.user_id', %s, true)"
+# statement_timeout is set per transaction (set_config(..., true) is SET LOCAL): a role's own
+# settings do not apply under SET LOCAL ROLE, and a pooled session must not keep one across uses.
+_BEGIN_AS_APP = (
+    f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE};"
+    " SELECT set_config('app.user_id', %s, true), set_config('statement_timeout', %s, true)"
+)
+_BEGIN = "BEGIN; SELECT set_config('app.user_id', %s, true), set_config('statement_timeout', %s, true)"
 
 _registered = False
 _parse_uuid = functools.lru_cache(maxsize=1 << 14)(UUID)  # ~5 MB when full
@@ -96,11 +103,24 @@ async def _open_cursor(conn: aiopg.Connection) -> AsyncIterator[Cursor]:
             cur._transaction._cursor = None  # type: ignore[assignment]
 
 
+def _raise_if_timed_out(exc: asyncio.CancelledError) -> None:
+    """aiopg turns a statement cancelled by the server (statement_timeout) into CancelledError,
+    as if the task had been cancelled. When it was not, say what happened: 503, not a dropped request."""
+    task = asyncio.current_task()
+    timed_out = isinstance(exc.__context__, psycopg2.extensions.QueryCanceledError)
+    if timed_out and (task is None or not task.cancelling()):
+        raise Unavailable("a database statement took too long", code="statement_timeout") from exc.__context__
+
+
 class Database:
     """A pool plus helpers for running one unit of work in one transaction."""
 
     def __init__(self, pool: aiopg.Pool) -> None:
         self.pool = pool
+        # Milliseconds any one statement of a read() or transaction() may run (0: no limit, the
+        # server's default); the app sets GOCHAT_STATEMENT_TIMEOUT. A statement cancelled for it
+        # raises QueryCanceled, an OperationalError: 503 like any database trouble.
+        self.statement_timeout = 0
 
     @classmethod
     async def connect(cls, dsn: str, *, minsize: int = 2, maxsize: int = 20, timeout: float = 30.0) -> Database:
@@ -124,15 +144,19 @@ class Database:
         self.pool.close()
         await self.pool.wait_closed()
 
+    def _timeout(self, statement_timeout: int | None) -> str:
+        return str(self.statement_timeout if statement_timeout is None else statement_timeout)
+
     @asynccontextmanager
-    async def transaction(self, *, user_id: UUID | None = None) -> AsyncIterator[Cursor]:
-        """One transaction; `user_id` becomes `app.user_id` for row-level security policies."""
+    async def transaction(
+        self, *, user_id: UUID | None = None, statement_timeout: int | None = None
+    ) -> AsyncIterator[Cursor]:
+        """One transaction; `user_id` becomes `app.user_id` for row-level security policies.
+        `statement_timeout` (ms; 0: none) overrides the database's, for maintenance that may run long."""
         try:
             async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
-                await cur.execute("BEGIN")
+                await cur.execute(_BEGIN, (str(user_id) if user_id else "", self._timeout(statement_timeout)))
                 try:
-                    if user_id is not None:
-                        await cur.execute("SELECT set_config('app.user_id', %s, true)", (str(user_id),))
                     yield cur
                 except BaseException:
                     # A cancelled or broken connection is discarded by the pool on release.
@@ -143,6 +167,9 @@ class Database:
                 await cur.execute("COMMIT")
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     @asynccontextmanager
     async def read(self, user_id: UUID | None) -> AsyncIterator[Cursor]:
@@ -150,7 +177,7 @@ class Database:
         security hides every room the user may not see even if a query forgets its filter."""
         try:
             async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
-                await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "",))
+                await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "", self._timeout(None)))
                 try:
                     yield cur
                 finally:
@@ -159,6 +186,9 @@ class Database:
                             await cur.execute("ROLLBACK")
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     @asynccontextmanager
     async def connection_cursor(self) -> AsyncIterator[tuple[aiopg.Connection, Cursor]]:

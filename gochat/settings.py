@@ -147,6 +147,10 @@ class Settings:
     # Failed logins per (account, address) before each further one doubles the wait, up to the max.
     login_free_failures: int = 5
     login_backoff_max: float = 300.0
+    # Seconds one statement of a request's transaction may run before PostgreSQL cancels it (0: off).
+    statement_timeout: float = 30.0
+    # Seconds between purges of expired refresh tokens and dead login families (0: never).
+    session_purge_interval: float = 3600.0
 
     @property
     def development(self) -> bool:
@@ -222,6 +226,8 @@ class Settings:
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
             login_free_failures=_int(env, "GOCHAT_LOGIN_FREE_FAILURES", 5, 0, 1000),
             login_backoff_max=_float(env, "GOCHAT_LOGIN_BACKOFF_MAX", 300.0, 1.0, 86400.0),
+            statement_timeout=_float(env, "GOCHAT_STATEMENT_TIMEOUT", 30.0, 0.0, 86400.0),
+            session_purge_interval=_float(env, "GOCHAT_SESSION_PURGE_INTERVAL", 3600.0, 0.0, 7 * 86400.0),
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -22,6 +22,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
 from .api.limits import client_ip
+from .api.util import MAX_ID
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .events.model import uuid_text
@@ -63,10 +64,10 @@ class ClientFrame(Schema):
     )
     room_id = UUIDStr()
     content = fields.String()
-    message_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+    message_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64))
     emoji = fields.String(validate=validate.Length(min=1, max=32))
-    since = fields.Integer(strict=True, validate=validate.Range(min=0))
+    since = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ID))
 
 
 _FRAME_SCHEMA = ClientFrame()
@@ -199,7 +200,8 @@ def _query_since(request: web.Request) -> int | None:
     raw = request.query.get("since")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # isascii(): str.isdigit() also holds for "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_ID):
         raise ValidationFailed("invalid query", details={"since": ["Must be a non-negative integer."]})
     return int(raw)
 

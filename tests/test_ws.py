@@ -93,6 +93,9 @@ async def test_handshake_refuses_bad_tokens_and_unreadable_rooms(client: Client)
         ({"token": eve.access_token, "room_id": private}, 404),
         ({"token": eve.access_token, "room_id": "not-a-uuid"}, 400),
         ({"token": eve.access_token, "room_id": str(uuid.uuid4())}, 404),
+        ({"token": eve.access_token, "since": "²"}, 422),  # str.isdigit() holds for it; int() refuses it
+        ({"token": eve.access_token, "since": "9" * 30}, 422),
+        ({"token": eve.access_token, "since": "-1"}, 422),
     ):
         resp = await client.get(
             "/ws",

@@ -30,6 +30,7 @@ from .shapes import message_json
 from .util import MAX_ID, json
 
 routes = web.RouteTableDef()
+REAL_MAX = 3.4028234e38  # the largest finite float4
 
 
 class SearchQuery(Schema):
@@ -57,9 +58,10 @@ def decode_cursor(cursor: str) -> s.After:
     try:
         rank, message_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         numbers = isinstance(rank, int | float) and isinstance(message_id, int) and not isinstance(message_id, bool)
-        if numbers and math.isfinite(rank) and 0 < message_id <= MAX_ID:
+        # The rank is compared as a PostgreSQL real: anything beyond its range was never handed out.
+        if numbers and math.isfinite(rank) and abs(rank) <= REAL_MAX and 0 < message_id <= MAX_ID:
             return s.After(float(rank), message_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         pass
     raise ValidationFailed("invalid query", details={"cursor": ["Not a valid cursor."]})
 
