@@ -19,6 +19,7 @@ from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -52,5 +53,6 @@ TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # The log read back with each message's current state (replays: projections/current.py).
 CURRENT_LOG = web.AppKey("current_log", CurrentLog)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
