@@ -59,7 +59,7 @@ class RandomLog:
         self.actions = [
             (self._create_room, 3), (self._join, 6), (self._invite, 2), (self._leave, 2), (self._kick, 1),
             (self._ban, 1), (self._unban, 1), (self._role, 1), (self._post, 30), (self._edit, 4),
-            (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2),
+            (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2), (self._decline, 1),
         ]  # fmt: skip
 
     def chance(self, p: float) -> bool:
@@ -86,6 +86,8 @@ class RandomLog:
                 room.state.pop(UUID(d["user_id"]), None)
             case "member.banned":
                 room.state[UUID(d["user_id"])] = "banned"
+            case "member.declined" if room.state.get(UUID(d["user_id"])) == "invited":
+                room.state.pop(UUID(d["user_id"]))
             case "message.posted":
                 room.messages.append(event_id)
                 room.authors[event_id] = event.actor_id
@@ -142,6 +144,11 @@ class RandomLog:
         if (room := self._room()) is not None:
             user = self._pick_state(room, "joined")
             self.pending.append(NewEvent("member.left", room.id, {"user_id": str(user)}, actor_id=user))
+
+    def _decline(self) -> None:
+        if (room := self._room()) is not None:
+            user = self._pick_state(room, "invited")
+            self.pending.append(NewEvent("member.declined", room.id, {"user_id": str(user)}, actor_id=user))
 
     def _kick(self) -> None:
         if (room := self._room()) is not None:
