@@ -217,6 +217,29 @@ async def test_the_first_read_of_a_room_serves_a_message_deleted_since_as_a_tomb
     assert b'"content":"","deleted":true' in sent
 
 
+async def test_a_gap_is_filled_with_what_history_holds_now(make_node: NodeFactory) -> None:
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room = uuid.uuid4()
+    await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
+    transport = listener(b, room)
+    await b.relay.watch(room)
+    heard = b.relay._on_broker
+
+    def lose_posts(channel: str, payload: bytes) -> None:  # the broker may drop frames
+        if b"|message.posted|" not in payload.partition(b"\n")[0]:
+            heard(channel, payload)
+
+    b.broker.set_handler(lose_posts)
+    author = uuid.uuid4()
+    posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
+    deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
+    await eventually(lambda: b.hub.got.get(room, [])[-2:] == [posted.event.id, deleted.event.id], what="gap filled")
+    assert b.relay.gaps_filled >= 1
+    sent = b"".join(transport.written)
+    assert b"gone soon" not in sent
+    assert b'"content":"","deleted":true' in sent
+
+
 async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory) -> None:
     room, user = uuid.uuid4(), uuid.uuid4()
 
