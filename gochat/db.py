@@ -54,13 +54,14 @@ class StatementBatch:
 
 
 APP_ROLE = "gochat_app"
-# statement_timeout is set per transaction (set_config(..., true) is SET LOCAL): a role's own
-# settings do not apply under SET LOCAL ROLE, and a pooled session must not keep one across uses.
+# statement_timeout is set per transaction (SET LOCAL): a role's own settings do not apply under
+# SET LOCAL ROLE, and a pooled session must not keep one across uses. SET takes no snapshot, so a
+# transaction() caller may still SET TRANSACTION ISOLATION LEVEL first thing.
 _BEGIN_AS_APP = (
-    f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE};"
-    " SELECT set_config('app.user_id', %s, true), set_config('statement_timeout', %s, true)"
+    f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SET LOCAL statement_timeout = %s;"
+    " SELECT set_config('app.user_id', %s, true)"
 )
-_BEGIN = "BEGIN; SELECT set_config('app.user_id', %s, true), set_config('statement_timeout', %s, true)"
+_BEGIN = "BEGIN; SET LOCAL statement_timeout = %s"
 
 _registered = False
 _parse_uuid = functools.lru_cache(maxsize=1 << 14)(UUID)  # ~5 MB when full
@@ -155,8 +156,10 @@ class Database:
         `statement_timeout` (ms; 0: none) overrides the database's, for maintenance that may run long."""
         try:
             async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
-                await cur.execute(_BEGIN, (str(user_id) if user_id else "", self._timeout(statement_timeout)))
+                await cur.execute(_BEGIN, (self._timeout(statement_timeout),))
                 try:
+                    if user_id is not None:
+                        await cur.execute("SELECT set_config('app.user_id', %s, true)", (str(user_id),))
                     yield cur
                 except BaseException:
                     # A cancelled or broken connection is discarded by the pool on release.
@@ -177,7 +180,7 @@ class Database:
         security hides every room the user may not see even if a query forgets its filter."""
         try:
             async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
-                await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "", self._timeout(None)))
+                await cur.execute(_BEGIN_AS_APP, (self._timeout(None), str(user_id) if user_id else ""))
                 try:
                     yield cur
                 finally:

@@ -119,6 +119,36 @@ async def test_no_http_body_gets_a_5xx_or_a_partial_write(world: World, route: i
     await send(world, method, url, headers, json.dumps(body).encode())
 
 
+QUERY_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        ["²", "١٢", "1e3", "-1", "0", " 5", "1_000", "9" * 30, "\x00", "NaN", "2025-13-40", "9999-12-31T23:59:59-23:59"]
+    ),
+)
+
+
+@HOSTILE
+@given(data=st.data())
+async def test_no_query_string_gets_a_5xx(world: World, data: st.DataObject) -> None:
+    r, m = f"/rooms/{world.room}", f"/rooms/{world.room}/messages/{world.message}"
+    url, names = data.draw(
+        st.sampled_from(
+            [
+                (f"{r}/messages", ("limit", "before", "after")),
+                (f"{m}/context", ("limit",)),
+                (f"{m}/thread", ("limit", "after")),
+                (f"{r}/search", ("q", "limit", "before", "cursor", "order", "user_id", "since", "until")),
+                ("/search", ("q", "limit", "cursor", "room_id")),
+                (f"{r}/state", ("at", "before", "limit")),
+                ("/rooms/directory", ("q", "limit", "after")),
+            ]
+        )
+    )
+    params = data.draw(st.dictionaries(st.sampled_from(names), QUERY_VALUES, min_size=1))
+    resp = await world.client.get(url, params=params, headers=world.alice.headers)
+    assert resp.status < 500, (url, params, resp.status, await resp.text())
+
+
 async def test_json_bombs_and_oversized_bodies_are_refused(world: World) -> None:
     r, a = f"/rooms/{world.room}/messages", world.alice.headers
     deep = b"[" * 100_000 + b"]" * 100_000

@@ -8,6 +8,7 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..errors import ValidationFailed
 from ..events.catalog import ROLES, ROOM_TYPES
 from ..events.fields import Text, UUIDStr
 from ..keys import MESSAGES, ROOM_VIEWS, ROOMS
@@ -89,6 +90,9 @@ async def directory(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 100) or 50
     after = request.query.get("after") or None
     name = (request.query.get("q") or "").strip()[:100] or None
+    for key, value in (("after", after), ("q", name)):
+        if value is not None and "\x00" in value:  # PostgreSQL takes no NUL in text
+            raise ValidationFailed("invalid query", details={key: ["Must not contain NUL characters."]})
     rooms = await request.app[ROOM_VIEWS].directory(current_user_id(request), name, limit, after)
     cursor = directory_cursor(rooms[-1]) if len(rooms) == limit else None
     return json({"rooms": [room_json(r) for r in rooms], "next": cursor})
