@@ -88,3 +88,25 @@ def test_development_tracebacks_print_no_local_variables(capsys: pytest.CaptureF
     assert "in login" in err
     assert password not in err
     assert password[::-1] not in err
+
+
+async def test_security_definer_functions_pin_their_search_path_and_are_closed_to_public(db: Database) -> None:
+    """A SECURITY DEFINER function runs with its owner's rights: it must not resolve names through
+    a caller's search_path (pg_temp first, say), and only the app role may call it."""
+    async with db.cursor() as cur:
+        await cur.execute(
+            "SELECT p.oid::regprocedure::text, p.proconfig,"
+            " EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
+            "         WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'),"
+            " has_function_privilege('gochat_app', p.oid, 'EXECUTE')"
+            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'public' AND p.prosecdef ORDER BY 1"
+        )
+        found = await cur.fetchall()
+    names = [name for name, *_ in found]
+    assert "gochat_can_read(uuid)" in names
+    assert "gochat_can_see(uuid)" in names
+    for name, config, public_executes, app_executes in found:
+        assert any(c.startswith("search_path=") for c in config or []), f"{name} has no search_path"
+        assert not public_executes, f"PUBLIC may execute {name}"
+        assert app_executes, f"gochat_app may not execute {name}"
