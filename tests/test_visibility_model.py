@@ -4,7 +4,8 @@ Each example is a random history in a fresh room (public or private) of four use
 B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, kick, ban, unban,
 post, edit, delete, react, read, erase, each through the HTTP API. The model follows membership
 and messages; every step's outcome (allowed or refused, never a 5xx) is checked against it. After
-the history, for every user still able to log in: history, each message by id, search, GET /rooms,
+the history, for every user still able to log in: history, each message by id with its context and
+thread, search, GET /rooms,
 GET /invitations, a WebSocket resume from 0, and (for the owner) time travel must show exactly what
 the model says they may see, and no route may ever serve a text that is gone (deleted, replaced by
 an edit, or written by an erased user).
@@ -184,12 +185,19 @@ class Run:
             got = (await history.json())["messages"]
             self.no_dead_text("history", got)
             assert [(x["id"], x["content"], bool(x.get("deleted"))) for x in got] == expected
+        shown = {x.id: m.shown(x) for x in m.messages}
         for x in m.messages:
             one = await self.call("GET", f"{room}/messages/{x.id}", u)
             assert (one.status == 200) == readable
-            if readable:
-                body = await one.json()
-                assert (body["id"], body["content"], bool(body.get("deleted"))) == m.shown(x)
+            if not readable:
+                continue
+            body = await one.json()
+            assert (body["id"], body["content"], bool(body.get("deleted"))) == m.shown(x)
+            around = await (await self.call("GET", f"{room}/messages/{x.id}/context?limit=5", u)).json()
+            thread = await (await self.call("GET", f"{room}/messages/{x.id}/thread", u)).json()
+            self.no_dead_text("context and thread", [around, thread])
+            for y in [*around["messages"], thread["root"]]:
+                assert (y["id"], y["content"], bool(y.get("deleted"))) == shown[y["id"]]
         mine = await (await self.call("GET", "/rooms", u)).json()
         assert (self.room in [r["id"] for r in mine["rooms"]]) == (m.state[u] == "joined")
         self.no_dead_text("GET /rooms", mine)
