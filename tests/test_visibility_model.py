@@ -5,7 +5,7 @@ B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, 
 post, edit, delete, react, read, erase, each through the HTTP API. The model follows membership
 and messages; every step's outcome (allowed or refused, never a 5xx) is checked against it. After
 the history, for every user still able to log in: history, each message by id with its context and
-thread, search, GET /rooms,
+thread, search, GET /rooms (with the unread count),
 GET /invitations, a WebSocket resume from 0, and (for the owner) time travel must show exactly what
 the model says they may see, and no route may ever serve a text that is gone (deleted, replaced by
 an edit, or written by an erased user).
@@ -62,6 +62,16 @@ class Model:
     messages: list[Msg] = field(default_factory=list)
     dead: set[str] = field(default_factory=set)  # texts no route may serve any more
     erased: bool = False
+    marker: dict[int, int] = field(default_factory=lambda: {OWNER: 0})  # read markers of members
+
+    def joined(self, u: int) -> None:
+        """Joining (or accepting) puts the marker on the room's newest message: nothing is unread."""
+        self.state[u] = "joined"
+        self.marker[u] = max((x.id for x in self.messages), default=0)
+
+    def unread(self, u: int) -> int:
+        """Messages after the marker, by others, not deleted (sql/migrations/080's rules)."""
+        return sum(1 for x in self.messages if x.id > self.marker[u] and x.author != u and not x.deleted)
 
     def can_read(self, u: int) -> bool:
         return self.state[u] == "joined" or (self.public and self.state[u] != "banned")
@@ -117,11 +127,17 @@ class Run:
             case "accept" | "decline" if actor != OWNER:
                 resp = await self.call("POST", f"/invitations/{self.room}/{action}", actor, {})
                 if self.expect(resp, st_[actor] == "invited", step):
-                    st_[actor] = "joined" if action == "accept" else None
+                    if action == "accept":
+                        m.joined(actor)
+                    else:
+                        st_[actor] = None
             case "join" if actor != OWNER:
                 allowed = st_[actor] != "banned" and (m.public or st_[actor] in ("invited", "joined"))
-                if self.expect(await self.call("POST", f"{room}/join", actor, {}), allowed, step):
-                    st_[actor] = "joined"
+                if (
+                    self.expect(await self.call("POST", f"{room}/join", actor, {}), allowed, step)
+                    and st_[actor] != "joined"
+                ):
+                    m.joined(actor)
             case "leave" if actor != OWNER:
                 allowed = st_[actor] in ("joined", "invited")
                 if self.expect(await self.call("POST", f"{room}/leave", actor, {}), allowed, step):
@@ -143,6 +159,7 @@ class Run:
                 resp = await self.call("POST", f"{room}/messages", actor, {"content": text})
                 if self.expect(resp, st_[actor] == "joined", step):
                     m.messages.append(Msg((await resp.json())["id"], actor, text))
+                    m.marker[actor] = m.messages[-1].id  # writing in a room means having read it
             case "edit" if msg is not None:
                 text = word()
                 allowed = msg.author == actor and st_[actor] == "joined" and not msg.deleted
@@ -160,7 +177,8 @@ class Run:
                 self.expect(await self.call("PUT", url, actor), st_[actor] == "joined" and not msg.deleted, step)
             case "read" if msg is not None:
                 resp = await self.call("POST", f"{room}/read", actor, {"message_id": msg.id})
-                self.expect(resp, st_[actor] == "joined", step)
+                if self.expect(resp, st_[actor] == "joined", step):
+                    m.marker[actor] = max(m.marker[actor], msg.id)
             case "erase" if not m.erased:
                 await erase(self.client, user_id=self.users[ERASABLE].id)
                 m.erased = True
@@ -199,7 +217,10 @@ class Run:
             for y in [*around["messages"], thread["root"]]:
                 assert (y["id"], y["content"], bool(y.get("deleted"))) == shown[y["id"]]
         mine = await (await self.call("GET", "/rooms", u)).json()
-        assert (self.room in [r["id"] for r in mine["rooms"]]) == (m.state[u] == "joined")
+        entry = [r for r in mine["rooms"] if r["id"] == self.room]
+        assert bool(entry) == (m.state[u] == "joined")
+        if entry:
+            assert entry[0]["unread_count"] == m.unread(u), (u, entry[0], m)
         self.no_dead_text("GET /rooms", mine)
         pending = await (await self.call("GET", "/invitations", u)).json()
         assert (self.room in [i["room"]["id"] for i in pending["invitations"]]) == (m.state[u] == "invited")
