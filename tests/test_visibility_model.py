@@ -5,10 +5,9 @@ B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, 
 post, edit, delete, react, read, erase, each through the HTTP API. The model follows membership
 and messages; every step's outcome (allowed or refused, never a 5xx) is checked against it. After
 the history, for every user still able to log in: history, each message by id with its context and
-thread, search, GET /rooms (with the unread count),
-GET /invitations, a WebSocket resume from 0, and (for the owner) time travel must show exactly what
-the model says they may see, and no route may ever serve a text that is gone (deleted, replaced by
-an edit, or written by an erased user).
+thread, search, GET /rooms (with the unread count), GET /invitations, a WebSocket resume from 0,
+and (for the owner) time travel must show exactly what the model says they may see, and no route
+may ever serve a text that is gone (deleted, replaced by an edit, or written by an erased user).
 
 Bounded for CI: a few dozen examples of at most 14 steps (GOCHAT_MODEL_EXAMPLES raises it).
 """
