@@ -64,6 +64,7 @@ from .keys import (
     STATE,
     STORE,
     TIME_TRAVEL,
+    TYPING_DEBOUNCE,
 )
 from .login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle, NoThrottle
 from .login_throttle_redis import RedisLoginThrottle
@@ -87,7 +88,9 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
+from .web import routes as web_client_routes
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -125,6 +128,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(invitation_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(web_client_routes)
     return app
 
 
@@ -136,13 +140,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         embedded = EmbeddedPostgres(settings.data_dir)
         log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
         dsn = await asyncio.to_thread(embedded.start)
-    db = await Database.connect(dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max)
+    db = await Database.connect(
+        dsn,
+        minsize=settings.db_pool_min,
+        maxsize=settings.db_pool_max,
+        timeout=settings.db_statement_timeout,
+        acquire_timeout=settings.db_acquire_timeout,
+    )
     if settings.migrate_on_start or embedded is not None:
         applied = await migrations.migrate(db)
         if applied:
             log.info("migrated", applied=[m.name for m in applied])
     # After migrating (which may run long): every request's transaction from here on.
-    db.statement_timeout = round(settings.statement_timeout * 1000)
+    db.statement_timeout = round(settings.pg_statement_timeout * 1000)
     app[DB] = db
     try:
         yield
@@ -160,6 +170,7 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         node_id=settings.node_id,
         max_batch=settings.group_commit_max_batch,
         pipeline=settings.group_commit_pipeline,
+        commit_timeout=settings.db_commit_timeout,
     )
     try:
         if await ensure_language(app[DB], settings.search_language):
@@ -210,6 +221,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     yield
 

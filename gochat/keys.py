@@ -26,6 +26,7 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -53,6 +54,8 @@ TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # The log read back with each message's current state (replays: projections/current.py).
 CURRENT_LOG = web.AppKey("current_log", CurrentLog)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+# One typing event per user and room per interval on this node, across the user's sockets.
+TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -144,11 +144,20 @@ class Settings:
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
+    # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
+    # the caller gets 503 with Retry-After (an error frame on a WebSocket) instead of waiting on.
+    db_acquire_timeout: float = 5.0
+    db_commit_timeout: float = 2.0
+    # aiopg's bound on any one statement (and on connecting): under uvloop, a connection made as
+    # PostgreSQL restarts can miss its wake-up (docs/reliability.md); its query then fails here.
+    db_statement_timeout: float = 10.0
     # Failed logins per (account, address) before each further one doubles the wait, up to the max.
     login_free_failures: int = 5
     login_backoff_max: float = 300.0
-    # Seconds one statement of a request's transaction may run before PostgreSQL cancels it (0: off).
-    statement_timeout: float = 30.0
+    # Seconds one statement of a request's transaction may run before PostgreSQL itself cancels it
+    # (0: off); below db_statement_timeout, so the server's clean refusal comes first.
+    pg_statement_timeout: float = 8.0
     # Seconds between purges of expired refresh tokens and dead login families (0: never).
     session_purge_interval: float = 3600.0
 
@@ -224,9 +233,12 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
+            db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
+            db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
             login_free_failures=_int(env, "GOCHAT_LOGIN_FREE_FAILURES", 5, 0, 1000),
             login_backoff_max=_float(env, "GOCHAT_LOGIN_BACKOFF_MAX", 300.0, 1.0, 86400.0),
-            statement_timeout=_float(env, "GOCHAT_STATEMENT_TIMEOUT", 30.0, 0.0, 86400.0),
+            pg_statement_timeout=_float(env, "GOCHAT_PG_STATEMENT_TIMEOUT", 8.0, 0.0, 86400.0),
             session_purge_interval=_float(env, "GOCHAT_SESSION_PURGE_INTERVAL", 3600.0, 0.0, 7 * 86400.0),
         )
         if env.get("GOCHAT_NODE_ID"):

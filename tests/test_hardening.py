@@ -41,7 +41,7 @@ async def test_every_request_transaction_runs_under_the_statement_timeout(db: Da
 
 
 async def test_the_app_sets_its_configured_statement_timeout(client: Any) -> None:
-    assert client.app[DB].statement_timeout == 30_000
+    assert client.app[DB].statement_timeout == 8_000
 
 
 async def _families(db: Database) -> set[uuid.UUID]:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import structlog
 
 from ..db import Cursor, Database, Executor, StatementBatch
+from ..errors import Unavailable
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.types import EventType
@@ -144,6 +145,9 @@ class ProjectionRunner:
             try:
                 for p in projections:
                     await self.catch_up(p)
+            except Unavailable as exc:  # the database is down: try again in a moment, quietly
+                log.warning("projection_follow_paused", error=exc.message)
+                pause = 1.0
             except Exception:
                 log.exception("projection_follow_failed")
                 pause = 1.0
