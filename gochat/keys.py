@@ -13,6 +13,7 @@ from .events import EventRegistry, EventStore
 from .hub import Hub
 from .login_throttle import LoginThrottle
 from .metrics import Metrics
+from .people_live import PeopleLive
 from .presence_store import PresenceStore
 from .projections.current import CurrentLog
 from .projections.engine import ProjectionRunner
@@ -20,7 +21,10 @@ from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
 from .services.devices import DeviceService
+from .services.dms import DirectMessages
 from .services.messages import MessageService
+from .services.notifications import Notifications
+from .services.people import Directory
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
@@ -56,6 +60,10 @@ CURRENT_LOG = web.AppKey("current_log", CurrentLog)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
+DIRECTORY = web.AppKey("directory", Directory)
+DMS = web.AppKey("dms", DirectMessages)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
+PEOPLE_LIVE = web.AppKey("people_live", PeopleLive)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

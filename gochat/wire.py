@@ -44,12 +44,16 @@ def _message(e: RecordedEvent) -> Frame:
         f["edited_at"] = e.data["edited_at"]
     if e.data.get("deleted"):
         f["deleted"] = True
+    if e.data.get("mentions"):
+        f["mentions"] = e.data["mentions"]
     return f
 
 
 def _edited(e: RecordedEvent) -> Frame:
     f = _base("message_edited", e)
     f.update(message_id=e.data["message_id"], content=e.data["content"], edited_at=f["timestamp"])
+    if e.data.get("mentions"):
+        f["mentions"] = e.data["mentions"]
     return f
 
 

@@ -41,7 +41,8 @@ async def _story(client: Client) -> tuple[Account, Account, str, dict[str, int]]
     room = (await make_room(client, alice, "public"))["id"]
     await ok(await client.post(f"/rooms/{room}/join", json={}, headers=bob.headers))
     kept = await post(client, alice, room, "first draft")
-    gone = await post(client, alice, room, "the secret plan")
+    gone = await post(client, alice, room, f"the secret plan, @{bob.username}")
+    assert gone.get("mentions"), "the mention is parsed (and must go with the text)"
     bobs = await post(client, bob, room, "bob was here")
     url = f"/rooms/{room}/messages"
     await ok(await client.patch(f"{url}/{kept['id']}", json={"content": "final words"}, headers=alice.headers))
@@ -64,6 +65,7 @@ def _as_history_says(frames: list[dict[str, Any]], ids: dict[str, int]) -> None:
     for tomb in (ids["gone"], ids["bobs"]):
         assert (posts[tomb]["content"], posts[tomb]["deleted"]) == ("", True)
         assert "attachments" not in posts[tomb]
+        assert "mentions" not in posts[tomb]
     edits = [f for f in frames if f["type"] == "message_edited"]
     assert [(f["message_id"], f["content"]) for f in edits] == [(ids["kept"], "final words")]
     assert [f["message_id"] for f in frames if f["type"] == "message_deleted"] == [ids["gone"]]

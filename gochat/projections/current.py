@@ -30,13 +30,16 @@ JOIN = (
     " LEFT JOIN messages m ON e.type IN ('message.posted', 'message.edited') AND m.room_id = e.stream_id"
     " AND m.id = CASE WHEN e.type = 'message.posted' THEN e.id ELSE (e.data->>'message_id')::bigint END"
 )
+# Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
 DATA = (
     "CASE WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
-    " WHEN m.deleted IS NOT FALSE THEN e.data || CASE e.type WHEN 'message.posted'"
+    " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions') || CASE e.type WHEN 'message.posted'"
     """ THEN '{"content": "", "attachments": null, "deleted": true}'::jsonb ELSE '{"content": ""}'::jsonb END"""
-    " WHEN e.type = 'message.posted' AND m.edited_at IS NOT NULL THEN e.data || jsonb_build_object("
-    """ 'content', m.content, 'edited_at', to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))"""
-    " ELSE e.data || jsonb_build_object('content', m.content) END"
+    " ELSE (e.data - 'mentions') || jsonb_build_object('content', m.content)"
+    " || CASE WHEN m.mentions IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('mentions', m.mentions) END"
+    " || CASE WHEN e.type = 'message.posted' AND m.edited_at IS NOT NULL THEN jsonb_build_object("
+    """ 'edited_at', to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) ELSE '{}'::jsonb END"""
+    " END"
 )
 # For the log tools: the export reads through it unless the operator asks for the raw log.
 VIEW = DataView(JOIN, DATA)
