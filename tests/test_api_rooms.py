@@ -201,3 +201,20 @@ async def test_a_group_keeps_its_members_joined_at_once(client: Any) -> None:
     )
     assert [r["id"] for r in (await ok(await client.get("/rooms", headers=bob.headers)))["rooms"]] == [room["id"]]
     assert (await ok(await client.get("/invitations", headers=bob.headers)))["invitations"] == []
+
+
+async def test_groups_and_invitations_respect_blocking(client: Any) -> None:
+    alice, pest, friend = await signup(client), await signup(client), await signup(client)
+    await ok(await client.put(f"/users/{pest.id}/block", json={}, headers=alice.headers), 204)
+    group = {"name": "G", "type": "group", "members": [str(alice.id), str(friend.id)]}
+    await refused(client, client.post("/rooms", json=group, headers=pest.headers), 403, "blocked")
+    for type_ in ("public", "private"):  # naming her at creation invites her: refused, nothing created
+        body = {"name": "R", "type": type_, "members": [str(alice.id)]}
+        await refused(client, client.post("/rooms", json=body, headers=pest.headers), 403, "blocked")
+    room = await make_room(client, pest)
+    url = f"/rooms/{room['id']}/members"
+    await refused(client, client.post(url, json={"user_id": str(alice.id)}, headers=pest.headers), 403, "blocked")
+    assert (await ok(await client.post(url, json={"user_id": str(friend.id)}, headers=pest.headers)))["state"] == (
+        "invited"
+    )
+    assert (await ok(await client.get("/invitations", headers=alice.headers)))["invitations"] == []

@@ -16,6 +16,7 @@ from uuid import UUID
 from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
+from ..projections import notifications as nq
 from ..projections import rooms as q
 from .access import access_in, room_access
 
@@ -64,6 +65,7 @@ class RoomService:
         if len(others) > (MAX_GROUP_MEMBERS if type_ == "group" else MAX_INITIAL_MEMBERS):
             raise ValidationFailed("too many members", details={"members": ["Too many members."]})
         await self._check_users(others)
+        await self._refuse_blocked(user_id, others)
         if type_ == "group":
             everyone = sorted(str(m) for m in others | {user_id})
             if len(everyone) < 2:
@@ -155,6 +157,7 @@ class RoomService:
             return current
         if current == "banned":
             raise Conflict("that user is banned from this room; unban them first", code="banned")
+        await self._refuse_blocked(actor, [target])
         await self.store.append(self._invited(room_id, target, actor))
         return "invited"
 
@@ -210,6 +213,14 @@ class RoomService:
             raise NotFound("that user is not a member of this room", code="not_a_member")
         data = {"user_id": str(target), "role": role}
         await self.store.append(NewEvent("member.role_changed", room_id, data, actor_id=actor))
+
+    async def _refuse_blocked(self, actor: UUID, others: Iterable[UUID]) -> None:
+        """Nobody is put into a group with, or invited by, someone either side blocked (as DMs)."""
+        # the owner's view: whether the other side blocked the caller is theirs, and RLS hides it
+        async with self.db.cursor() as cur:
+            for other in others:
+                if await nq.blocks_between(cur, actor, other):
+                    raise Forbidden("one of you blocked the other", code="blocked")
 
     async def _moderate(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
         """Check the actor may moderate the target; returns the target's membership state."""
