@@ -505,6 +505,7 @@ async def test_a_mention_on_node_a_reaches_the_user_s_socket_on_node_b(
     a, b = await cluster(2)
     alice, bob = await people(a.url), await people(b.url)
     room = await alice.create_room("Team", "private", members=[uid(bob)])
+    await bob.accept(room["id"])  # named members are invited
     bob_name = (await bob.request("GET", "/me"))["username"]
     async with aiohttp.ClientSession() as session:
         # bob's socket on B subscribes to no room: notifications are addressed to the user

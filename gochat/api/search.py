@@ -47,6 +47,17 @@ class SearchQuery(Schema):
     since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
 
+    @marshmallow.post_load
+    def _in_utc(self, data: dict[str, Any], **kw: object) -> dict[str, Any]:
+        """Times in UTC, where an offset can carry them past the calendar's ends (0001-01-01 at -20:00)."""
+        for key in ("since", "until"):
+            if data.get(key) is not None:
+                try:
+                    data[key] = data[key].astimezone(UTC)
+                except OverflowError:
+                    raise marshmallow.ValidationError("Out of range.", key) from None
+        return data
+
 
 def encode_cursor(after: search_index.After) -> str:
     raw = orjson.dumps([after.rank, after.message_id])
