@@ -17,6 +17,7 @@ from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.files import FileService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -47,5 +48,6 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+FILES = web.AppKey("files", FileService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .fields import Emoji, Text, UUIDStr, clean_emoji, clean_text
 from .registry import EventRegistry
@@ -88,9 +88,15 @@ class MemberRoleChanged(_Strict):
 
 # --- messages (stream: the room's id; message_id = id of the message.posted event) --------------
 class MessagePosted(_Strict):
-    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+    # may be empty only when the message carries attachments (a file sent without a caption)
+    content = Text(required=True, min_len=0, max_len=MESSAGE_MAX)
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
+
+    @validates_schema
+    def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data.get("content") and not data.get("attachments"):
+            raise ValidationError("Must not be empty.", field_name="content")
 
 
 class MessageEdited(_Strict):
@@ -109,6 +115,29 @@ class ReactionChanged(_Strict):
 
 class TypingStarted(_Strict):
     pass
+
+
+# --- files (stream: the room's id; services/files.py) -------------------------------------------
+FILE_KINDS = ("image", "audio", "voice", "video", "pdf", "text", "file")
+_SHA256 = validate.Regexp(r"^[0-9a-f]{64}$")
+
+
+class FileUploaded(_Strict):
+    """A file stored (content-addressed by the sha256 of the bytes kept) and shared in the room."""
+
+    file_id = UUIDStr(required=True)
+    name = Text(required=True, min_len=1, max_len=255)
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    content_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(required=True, validate=validate.OneOf(FILE_KINDS))
+    blob = fields.String(required=True, validate=_SHA256)
+    thumbnail_blob = fields.String(load_default=None, allow_none=True, validate=_SHA256)
+    # what a message carrying the file shows (services/files.py `attachment`)
+    attachment = fields.Dict(required=True)
+
+
+class FileDeleted(_Strict):
+    file_id = UUIDStr(required=True)
 
 
 # --- fast paths for the hot types (about a tenth of marshmallow's cost; tests/test_event_fast_paths.py
@@ -172,4 +201,6 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    reg.register("file.uploaded", FileUploaded())
+    reg.register("file.deleted", FileDeleted())
     return reg

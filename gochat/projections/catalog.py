@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Projection
+from .files import FilesProjection
 from .history import HistoryProjection
 from .presence import PresenceProjection
 from .receipts import ReceiptsProjection
@@ -20,4 +21,5 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         ReceiptsProjection(),
         PresenceProjection(),
         SearchProjection(search_language),
+        FilesProjection(),
     ]

@@ -9,9 +9,11 @@ different one empties the table, and the catch-up that follows indexes the log a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -77,12 +79,24 @@ class SearchProjection(Projection):
                 "room_id": e.stream_id,
                 "id": e.id,
                 "user_id": e.actor_id,
-                "content": e.data["content"],
+                "content": searchable(e.data),
                 "created_at": e.recorded_at,
             }
             for e in events
         ]
         await cur.execute(_POST, {"cfg": self.language, "rows": orjson.dumps(rows).decode()})
+
+
+_NAME_SEPARATORS = re.compile(r"[._\-]+")
+
+
+def searchable(data: dict[str, Any]) -> str:
+    """A post's text as indexed: its content, then the names of its attachments (find a file by name)."""
+    names = [str(a.get("name", "")) for a in data.get("attachments") or () if isinstance(a, dict)]
+    if not names:
+        return str(data["content"])
+    # PostgreSQL's parser reads "q3-report.pdf" as one host name: the name's words are added apart too
+    return " ".join([data["content"], *names, *(_NAME_SEPARATORS.sub(" ", n) for n in names)])
 
 
 async def ensure_language(db: Database, language: str) -> bool:
