@@ -52,10 +52,8 @@ def png_claiming(width: int, height: int) -> bytes:
 def tone(tmp: Path, name: str, seconds: float = 1.5, *codec: str) -> bytes:
     """A sine tone encoded by ffmpeg (Debian's), e.g. tone(tmp, "v.ogg", 1.5, "-c:a", "libopus")."""
     out = tmp / name
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", *codec, str(out)],
-        check=True,
-    )
+    source = f"sine=frequency=440:duration={seconds}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *codec, str(out)], check=True)
     return out.read_bytes()
 
 

@@ -151,8 +151,14 @@ async def test_a_client_content_type_is_ignored(client: Any) -> None:
 def raw_form(disposition: str, data: bytes) -> tuple[bytes, str]:
     """A multipart body written by hand, so the file part's Content-Disposition is exactly `disposition`."""
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -175,7 +181,7 @@ async def test_names_are_cleaned_and_sent_back_in_rfc_6266_form(client: Any, dis
                              headers={**alice.headers, "Content-Type": content_type})  # fmt: skip
     file = (await ok(resp, 201))["file"]
     assert file["name"] == kept
-    status, headers, _ = await fetch(client, bob, file["url"])
+    _, headers, _ = await fetch(client, bob, file["url"])
     disposition = headers["Content-Disposition"]
     assert "\r" not in disposition
     assert "\n" not in disposition
@@ -271,7 +277,7 @@ async def test_an_animated_gif_keeps_its_frames_and_gets_a_still_thumbnail(clien
     file = (await uploaded(client, alice, room, out.getvalue(), "party.gif"))["file"]
     assert (file["animated"], file["width"], file["height"]) == (True, 60, 40)
     _, _, got = await fetch(client, bob, file["url"])
-    assert Image.open(io.BytesIO(got)).n_frames == 3
+    assert getattr(Image.open(io.BytesIO(got)), "n_frames", 1) == 3
     _, _, thumb = await fetch(client, bob, file["thumbnail_url"])
     assert getattr(Image.open(io.BytesIO(thumb)), "n_frames", 1) == 1
 
@@ -298,8 +304,8 @@ async def test_a_retry_with_the_same_client_msg_id_returns_the_original(client: 
 
 async def test_files_uploaded_without_sending_are_attached_to_a_later_message(client: Any) -> None:
     alice, bob, room = await room_with(client)
-    one = (await uploaded(client, alice, room, b"first", "1.txt", send="false"))
-    two = (await uploaded(client, alice, room, b"second", "2.txt", send="false"))
+    one = await uploaded(client, alice, room, b"first", "1.txt", send="false")
+    two = await uploaded(client, alice, room, b"second", "2.txt", send="false")
     assert one["message"] is None
     ids = [one["file"]["id"], two["file"]["id"]]
     resp = await client.post(f"/rooms/{room}/messages", json={"content": "both", "attachments": ids},
@@ -323,10 +329,8 @@ async def test_deleting_the_message_deletes_its_file_and_frees_the_bytes(client:
     assert (await fetch(client, bob, body["file"]["url"]))[0] == 404
     page = await ok(await client.get(f"/rooms/{room}/messages", headers=bob.headers))
     assert "attachments" not in page["messages"][0]
-    assert await client.app[FILES].collect() >= 0  # the listener's run, or this one
-    assert [p.name for p in stored_files(files_root(client))] == [
-        p.name for p in stored_files(files_root(client)) if (await fetch(client, bob, keep["file"]["url"]))[2] == b"kept"
-    ]
+    await client.app[FILES].collect()  # what the commit listener wakes the collector for
+    assert (await fetch(client, bob, keep["file"]["url"]))[2] == b"kept"
     assert len(stored_files(files_root(client))) == 1
 
 

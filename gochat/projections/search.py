@@ -10,7 +10,7 @@ different one empties the table, and the catch-up that follows indexes the log a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,7 +90,7 @@ class SearchProjection(Projection):
 _NAME_SEPARATORS = re.compile(r"[._\-]+")
 
 
-def searchable(data: dict[str, Any]) -> str:
+def searchable(data: Mapping[str, Any]) -> str:
     """A post's text as indexed: its content, then the names of its attachments (find a file by name)."""
     names = [str(a.get("name", "")) for a in data.get("attachments") or () if isinstance(a, dict)]
     if not names:
