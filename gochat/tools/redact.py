@@ -23,6 +23,7 @@ _ERASED_FIELDS: dict[str, dict[str, Any]] = {
     "user.profile_updated": {"display_name": ERASED_NAME},
     "message.posted": {"content": "", "attachments": None},
     "message.edited": {"content": ""},
+    "file.uploaded": {"name": "", "attachment": None},  # the bytes themselves are deleted (files projection)
 }
 
 
