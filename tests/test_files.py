@@ -355,3 +355,35 @@ async def test_search_finds_a_message_by_its_file_name(client: Any) -> None:
     resp = await client.get(f"/rooms/{room}/search", params={"q": "forecast"}, headers=bob.headers)
     (found,) = (await ok(resp))["results"]
     assert found["attachments"][0]["name"] == "quarterly-forecast.csv"
+    # an edit of the caption keeps the name findable
+    await ok(await client.patch(f"/rooms/{room}/messages/{found['id']}", json={"content": "the numbers"},
+                                headers=alice.headers))  # fmt: skip
+    await runner.catch_up(runner.get(SearchProjection.name))
+    for q in ("forecast", "numbers"):
+        resp = await client.get(f"/rooms/{room}/search", params={"q": q}, headers=bob.headers)
+        assert [r["id"] for r in (await ok(resp))["results"]] == [found["id"]], q
+
+
+async def test_a_transparent_palette_png_keeps_its_transparency(client: Any) -> None:
+    alice, bob, room = await room_with(client)
+    im = Image.new("P", (20, 20), 1)
+    im.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    out = io.BytesIO()
+    im.save(out, format="PNG", transparency=1)
+    file = (await uploaded(client, alice, room, out.getvalue(), "dot.png"))["file"]
+    _, _, got = await fetch(client, bob, file["url"])
+    assert Image.open(io.BytesIO(got)).convert("RGBA").getpixel((5, 5))[3] == 0
+    _, _, thumb = await fetch(client, bob, file["thumbnail_url"])
+    assert Image.open(io.BytesIO(thumb)).convert("RGBA").getpixel((5, 5))[3] == 0
+
+
+async def test_an_image_is_turned_upright_before_its_orientation_tag_goes(client: Any) -> None:
+    alice, bob, room = await room_with(client)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # "rotate 90 degrees clockwise to display"
+    file = (await uploaded(client, alice, room, image_bytes("JPEG", (200, 100), exif=exif), "side.jpg"))["file"]
+    assert (file["width"], file["height"]) == (100, 200)
+    _, _, got = await fetch(client, bob, file["url"])
+    stored = Image.open(io.BytesIO(got))
+    assert stored.size == (100, 200)
+    assert ExifTags.Base.Orientation not in stored.getexif()

@@ -67,21 +67,22 @@ def _process(im: Image.Image, workdir: Path, *, max_pixels: int, thumbnail_px: i
         if fmt == "WEBP":
             params["quality"] = 90
         im.save(out, format=fmt, **params)
-        first = im.copy() if im.tell() == 0 else _first_frame(im)
+        first = _first_frame(im)
     else:
-        upright = ImageOps.exif_transpose(im) or im
-        upright.load()
-        width, height = upright.size
+        icc = im.info.get("icc_profile")
+        # In place: a 40 Mpx picture is decoded once, not copied (memory is the limit here).
+        ImageOps.exif_transpose(im, in_place=True)
+        im.load()
+        width, height = im.size
+        # Nothing of the original's metadata may reach the encoder (EXIF, XMP, comments, text
+        # chunks); a palette's transparent index is part of the picture.
+        im.info = {k: v for k, v in im.info.items() if k == "transparency"}
         params = {}
         if fmt in ("JPEG", "WEBP"):
             params["quality"] = 90
-        if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
-            upright = upright.convert("RGB")
-        if im.info.get("icc_profile"):
-            params["icc_profile"] = im.info["icc_profile"]  # colours, not metadata about the picture
-        # A fresh image without `info`: nothing of the original's metadata reaches the encoder.
-        clean = upright.copy()
-        clean.info = {}
+        if icc:
+            params["icc_profile"] = icc  # colours, not metadata about the picture
+        clean = im.convert("RGB") if fmt == "JPEG" and im.mode not in ("RGB", "L", "CMYK") else im
         clean.save(out, format=fmt, **params)
         first = clean
     thumb, tw, th = _thumbnail(first, workdir, thumbnail_px)
@@ -94,10 +95,13 @@ def _first_frame(im: Image.Image) -> Image.Image:
 
 
 def _thumbnail(im: Image.Image, workdir: Path, size: int) -> tuple[Path, int, int]:
-    """A still (an animation's first frame), at most `size` px a side, as WebP."""
+    """A still (an animation's first frame), at most `size` px a side, as WebP. Resized before any
+    mode conversion where the mode allows, so no full-size copy is made of a large picture."""
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    frame = im.convert("RGBA" if has_alpha else "RGB")
-    frame.thumbnail((size, size), Image.Resampling.LANCZOS)
+    frame = im if im.mode in ("RGB", "RGBA", "L", "LA") else im.convert("RGBA" if has_alpha else "RGB")
+    scale = min(1.0, size / max(frame.size))
+    target = (max(1, round(frame.width * scale)), max(1, round(frame.height * scale)))
+    small = frame.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     path = workdir / "thumbnail.webp"
-    frame.save(path, format="WEBP", quality=80)
-    return path, frame.width, frame.height
+    small.save(path, format="WEBP", quality=80)
+    return path, small.width, small.height

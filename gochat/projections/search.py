@@ -41,8 +41,12 @@ _POST = (
     " created_at timestamptz)"
     " WHERE x.user_id IS NULL OR x.user_id NOT IN " + ERASED_AUTHORS + " ON CONFLICT (room_id, message_id) DO NOTHING"
 )
+# An edit changes the text, not the attachments: their names (from the message's row) stay indexed.
 _EDIT = (
-    "UPDATE message_search SET tsv = gochat_search_document(%s::regconfig, %s) WHERE room_id = %s AND message_id = %s"
+    "UPDATE message_search SET tsv = gochat_search_document(%(cfg)s::regconfig, concat_ws(' ', %(content)s::text,"
+    " (SELECT string_agg(a->>'name' || ' ' || regexp_replace(a->>'name', '[._-]+', ' ', 'g'), ' ')"
+    "  FROM messages m, jsonb_array_elements(m.attachments) a WHERE m.room_id = %(room)s AND m.id = %(id)s)))"
+    " WHERE room_id = %(room)s AND message_id = %(id)s"
 )
 _DELETE = "DELETE FROM message_search WHERE room_id = %s AND message_id = %s"
 _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather than an index on every insert
@@ -67,7 +71,9 @@ class SearchProjection(Projection):
             case "message.posted":
                 await self._post(cur, [e])
             case "message.edited":
-                await cur.execute(_EDIT, (self.language, e.data["content"], e.stream_id, e.data["message_id"]))
+                params = {"cfg": self.language, "content": e.data["content"], "room": e.stream_id,
+                          "id": e.data["message_id"]}  # fmt: skip
+                await cur.execute(_EDIT, params)
             case "message.deleted":
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
             case "user.erased":
