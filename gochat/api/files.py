@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import marshmallow
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from marshmallow import fields, validate
 
 from ..errors import BadRequest, NotFound, ValidationFailed
@@ -15,7 +15,7 @@ from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import FILES, SETTINGS
 from ..media.names import content_disposition
-from ..media.spool import too_large
+from ..media.spool import Spool, too_large
 from ..services.files import Download, Upload
 from .authn import current_user_id
 from .limits import enforce
@@ -55,6 +55,29 @@ async def _small(part: BodyPartReader) -> str:
         raise ValidationFailed("invalid request", details={part.name or "field": ["Not valid UTF-8."]}) from None
 
 
+async def _read_form(reader: MultipartReader, spool: Spool) -> tuple[str | None, dict[str, Any]]:
+    """The file part streamed into the spool, the small fields as text, in whatever order they come."""
+    raw: dict[str, Any] = {}
+    filename: str | None = None
+    received = False
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("nested multipart is not supported", code="invalid_multipart")
+        if part.name == "file":
+            if received:
+                raise ValidationFailed("invalid request", details={"file": ["Send one file per request."]})
+            filename = part.filename
+            await spool.receive(_chunks(part))
+            received = True
+        elif part.name in UploadFields._declared_fields:
+            raw[part.name] = await _small(part)
+        else:
+            raise ValidationFailed("invalid request", details={part.name or "?": ["Unknown field."]})
+    if not received:
+        raise ValidationFailed("invalid request", details={"file": ["Missing data for required field."]})
+    return filename, raw
+
+
 @routes.post("/rooms/{room_id}/files")
 async def upload(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
@@ -66,26 +89,11 @@ async def upload(request: web.Request) -> web.Response:
         raise too_large(settings.max_upload_bytes)
     await enforce(request, f"upload:{user}", settings.upload_limit_per_user)
     await files.check_can_upload(user, room_id)  # before a byte of the body is read
-    reader = await request.multipart()
-    raw: dict[str, Any] = {}
-    filename: str | None = None
     with files.spool() as spool:
-        received = False
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("nested multipart is not supported", code="invalid_multipart")
-            if part.name == "file":
-                if received:
-                    raise ValidationFailed("invalid request", details={"file": ["Send one file per request."]})
-                filename = part.filename
-                await spool.receive(_chunks(part))
-                received = True
-            elif part.name in UploadFields._declared_fields:
-                raw[part.name] = await _small(part)
-            else:
-                raise ValidationFailed("invalid request", details={part.name or "?": ["Unknown field."]})
-        if not received:
-            raise ValidationFailed("invalid request", details={"file": ["Missing data for required field."]})
+        try:
+            filename, raw = await _read_form(await request.multipart(), spool)
+        except ValueError as exc:  # aiohttp's word for a body that is not the multipart it claims
+            raise BadRequest(f"malformed multipart body: {exc}", code="invalid_multipart") from None
         try:
             body = UploadFields().load(raw)
         except marshmallow.ValidationError as exc:
