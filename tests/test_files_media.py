@@ -18,7 +18,7 @@ from test_ws import connect, until
 
 from gochat.app import create_app
 from gochat.auth.store import SessionStore
-from gochat.keys import DB, FILES, SETTINGS, STORE
+from gochat.keys import DB, FILES, RELAY, SETTINGS, STORE
 from gochat.projections.users import UserQueries
 from gochat.services.erasure import ErasureService
 from gochat.settings import Settings
@@ -105,6 +105,24 @@ async def test_a_message_frame_attaches_uploaded_files_and_every_route_shows_the
     assert (error["code"], error["client_msg_id"]) == ("unknown_attachment", "m2")
     for sock in (ws, ws_bob, resumed):
         await sock.close()
+    # file events are frames too, so the relay's per-room sequence never waited for a gap fill
+    assert client.app[RELAY].gaps_filled == 0
+
+
+async def test_subscribers_hear_of_files_uploaded_and_deleted(client: Any) -> None:
+    alice, bob, room = await private_room(client)
+    ws = await connect(client, bob, room)
+    body = await uploaded(client, alice, room, b"bytes", "f.txt")
+    up = await until(ws, lambda f: f["type"] == "file_uploaded")
+    posted = await until(ws, lambda f: f["type"] == "message")
+    assert (up["file"], up["user_id"], up["room_id"]) == (body["file"], str(alice.id), room)
+    assert posted["id"] == up["id"] + 1
+    await client.delete(f"/rooms/{room}/messages/{body['message']['id']}", headers=alice.headers)
+    await until(ws, lambda f: f["type"] == "message_deleted")
+    gone = await until(ws, lambda f: f["type"] == "file_deleted")
+    assert gone["file_id"] == body["file"]["id"]
+    await ws.close()
+    assert client.app[RELAY].gaps_filled == 0
 
 
 # --- S3 behind the routes ---------------------------------------------------------------------------
