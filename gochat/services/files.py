@@ -292,14 +292,15 @@ class FileService:
                 await self._collector
 
     async def _collect_forever(self) -> None:
+        # A sweep at start-up too: what was dropped while no node ran (an erasure from the CLI).
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), GC_INTERVAL)
             self._wake.clear()
             try:
                 await self.collect()
             except Exception:
                 log.exception("blob_collection_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), GC_INTERVAL)
 
     async def collect(self) -> int:
         """Delete every blob whose count reached zero; returns how many went."""
