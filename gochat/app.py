@@ -21,6 +21,7 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.devices import routes as device_routes
 from .api.files import routes as file_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
@@ -34,6 +35,7 @@ from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
 from .db import Database
+from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
 from .hub import Hub
@@ -41,6 +43,7 @@ from .keys import (
     ACCOUNTS,
     BROKER,
     DB,
+    DEVICES,
     FILES,
     HUB,
     LOCAL_RATE_LIMITER,
@@ -76,6 +79,7 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.files import FileService
 from .services.messages import MessageService
 from .services.presence import PresenceService
@@ -119,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_routes(file_routes)
+    app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
     return app
 
@@ -194,6 +199,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[DEVICES] = DeviceService(KeyStore(db))
     yield
 
 

@@ -421,3 +421,12 @@ async def test_two_files_in_one_form_are_refused(client: Any) -> None:
     body = form(b"one", "1.txt")
     body.add_field("file", b"two", filename="2.txt")
     await refused(client, client.post(f"/rooms/{room}/files", data=body, headers=alice.headers), 422)
+
+
+async def test_an_end_to_end_encrypted_room_takes_no_server_readable_files(client: Any) -> None:
+    alice = await signup(client)
+    resp = await client.post("/rooms", json={"name": "secret", "type": "private", "encrypted": True},
+                             headers=alice.headers)  # fmt: skip
+    room = (await ok(resp, 201))["id"]
+    await refused(client, upload(client, alice, room, b"plain bytes", "a.txt"), 422, "encryption_required")
+    assert stored_files(files_root(client)) == []

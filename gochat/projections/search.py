@@ -70,7 +70,7 @@ class SearchProjection(Projection):
         match e.type:
             case "message.posted":
                 await self._post(cur, [e])
-            case "message.edited":
+            case "message.edited" if not e.data.get("encrypted"):
                 params = {"cfg": self.language, "content": e.data["content"], "room": e.stream_id,
                           "id": e.data["message_id"]}  # fmt: skip
                 await cur.execute(_EDIT, params)
@@ -89,7 +89,10 @@ class SearchProjection(Projection):
                 "created_at": e.recorded_at,
             }
             for e in events
+            if not e.data.get("encrypted")  # ciphertext: nothing to index (docs/api.md)
         ]
+        if not rows:
+            return
         await cur.execute(_POST, {"cfg": self.language, "rows": orjson.dumps(rows).decode()})
 
 

@@ -37,6 +37,7 @@ from ..media.spool import Spool, sha256_file
 from ..media.storage import BlobRange, BlobStore
 from ..projections import files as fq
 from ..projections import history as h
+from ..projections import rooms as rooms_q
 from .access import access_in
 from .messages import MessageService, message_from_event
 
@@ -124,6 +125,10 @@ class FileService:
         """Before any byte is read: a member who may post, with quota left."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
+        if await rooms_q.is_encrypted(self.db, room_id):
+            # the server would read the file, its name and its caption: not in an end-to-end room
+            raise ValidationFailed("files cannot be shared in an end-to-end encrypted room yet",
+                                   code="encryption_required")  # fmt: skip
         async with self.db.cursor() as cur:
             used = await fq.stored_bytes(cur, user_id)
         if self.quota_bytes and used >= self.quota_bytes:
