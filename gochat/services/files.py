@@ -121,8 +121,8 @@ class FileService:
     def spool(self) -> Spool:
         return Spool(self.spool_dir, self.max_upload_bytes)
 
-    async def check_can_upload(self, user_id: UUID, room_id: UUID) -> None:
-        """Before any byte is read: a member who may post, with quota left."""
+    async def check_can_upload(self, user_id: UUID, room_id: UUID) -> int:
+        """Before any byte is read: a member who may post, with quota left (returns the bytes used)."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
         if await rooms_q.is_encrypted(self.db, room_id):
@@ -134,18 +134,16 @@ class FileService:
         if self.quota_bytes and used >= self.quota_bytes:
             raise PayloadTooLarge("your storage quota is used up", code="quota_exceeded",
                                   details={"quota_bytes": self.quota_bytes, "used_bytes": used})  # fmt: skip
+        return used
 
     async def upload(self, user_id: UUID, room_id: UUID, spool: Spool, meta: Upload) -> Uploaded:
         """The spooled bytes, checked, cleaned, stored and appended (the caller removes the spool)."""
         if len(meta.caption) > MESSAGE_MAX:
             raise ValidationFailed("invalid request", details={"content": [f"Longer than {MESSAGE_MAX} characters."]})
-        await self.check_can_upload(user_id, room_id)
-        if self.quota_bytes:
-            async with self.db.cursor() as cur:
-                used = await fq.stored_bytes(cur, user_id)
-            if used + spool.size > self.quota_bytes:
-                raise PayloadTooLarge("this file would exceed your storage quota", code="quota_exceeded",
-                                      details={"quota_bytes": self.quota_bytes, "used_bytes": used})  # fmt: skip
+        used = await self.check_can_upload(user_id, room_id)  # again: the upload took a while
+        if self.quota_bytes and used + spool.size > self.quota_bytes:
+            raise PayloadTooLarge("this file would exceed your storage quota", code="quota_exceeded",
+                                  details={"quota_bytes": self.quota_bytes, "used_bytes": used})  # fmt: skip
         if self.clamd is not None:
             verdict = await self.clamd.scan(spool.path)
             if not verdict.clean:
