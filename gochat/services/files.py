@@ -116,6 +116,7 @@ class FileService:
         self._commits = asyncio.Semaphore(4)
         self._wake = asyncio.Event()
         self._collector: asyncio.Task[None] | None = None
+        self._closed = False
 
     # --- upload ---------------------------------------------------------------------------------
     def spool(self) -> Spool:
@@ -289,6 +290,10 @@ class FileService:
         self._collector = asyncio.create_task(self._collect_forever(), name="blob-collector")
 
     async def close(self) -> None:
+        # The flag too, not only the cancel: a cancelled database call may surface as another
+        # error (Unavailable), which the loop must not take for a reason to carry on.
+        self._closed = True
+        self._wake.set()
         if self._collector is not None:
             self._collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -296,11 +301,13 @@ class FileService:
 
     async def _collect_forever(self) -> None:
         # A sweep at start-up too: what was dropped while no node ran (an erasure from the CLI).
-        while True:
+        while not self._closed:
             self._wake.clear()
             try:
                 await self.collect()
             except Exception:
+                if self._closed:
+                    return
                 log.exception("blob_collection_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), GC_INTERVAL)
