@@ -310,7 +310,7 @@ async def _files(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await files.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # an image in work finishes
         await blobs.close()
 
 
