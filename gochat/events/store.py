@@ -8,7 +8,7 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: a flush per process at a time
 (`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST: gochat_append, sql/migrations/081-083): lock, head,
+The common batch is one statement (transactions.py, _FAST: gochat_append, sql/functions/gochat_append.sql): lock, head,
 stream versions and an INSERT that assigns ids and versions itself, so no Python runs between taking
 the lock and writing; the idempotency key's unique index turns a retry into the general path.
 
@@ -62,6 +62,7 @@ class EventStore:
         max_batch: int = 1000,
         pipeline: int = 1,
         inline: Sequence[InlineProjector] = (),
+        commit_timeout: float | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -69,6 +70,7 @@ class EventStore:
         self.max_batch = max_batch
         self.pipeline = max(1, pipeline)
         self.inline = list(inline)
+        self.commit_timeout = commit_timeout
         self.listeners: list[CommitListener] = []
         self.stats = WriterStats()
         self.flush_observer: Callable[[float, int], None] | None = None
@@ -181,7 +183,13 @@ class EventStore:
 
     async def _commit_or_isolate(self, batch: list[Group]) -> list[RecordedEvent]:
         try:
-            return await self._commit(batch)
+            # Bounded: a transaction that does not answer in time is abandoned (aiopg closes its
+            # connection, which rolls it back unless the COMMIT got there first; a retry with the
+            # same client_msg_id then finds the original), and its callers get Unavailable, rather
+            # than every append on the node waiting behind it. A database going away usually fails
+            # at once; this is for one that does not answer (or a connection whose wake-up was lost).
+            async with asyncio.timeout(self.commit_timeout):
+                return await self._commit(batch)
         except Exception as exc:
             if is_connection_error(exc) or isinstance(exc, Unavailable) or len(batch) == 1:
                 err = Unavailable("database unavailable") if is_connection_error(exc) else exc

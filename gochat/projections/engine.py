@@ -17,8 +17,10 @@ from collections.abc import Mapping, Sequence
 import structlog
 
 from ..db import Cursor, Database, Executor, StatementBatch
+from ..errors import Unavailable
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
+from ..events.types import EventType
 from .base import Projection
 
 log = structlog.get_logger("gochat.projections")
@@ -47,7 +49,7 @@ class InlineProjections:
         self.store = store
         self.projections = [p for p in projections if p.inline]
         self.checkpoint_names = [p.name for p in self.projections]
-        posting = [p for p in self.projections if "message.posted" in p.handles]
+        posting = [p for p in self.projections if EventType.MESSAGE_POSTED in p.handles]
         functions = [p.posted_function for p in posting if p.posted_function is not None]
         self.posted_functions: list[str] | None = functions if len(functions) == len(posting) else None
 
@@ -143,6 +145,9 @@ class ProjectionRunner:
             try:
                 for p in projections:
                     await self.catch_up(p)
+            except Unavailable as exc:  # the database is down: try again in a moment, quietly
+                log.warning("projection_follow_paused", error=exc.message)
+                pause = 1.0
             except Exception:
                 log.exception("projection_follow_failed")
                 pause = 1.0

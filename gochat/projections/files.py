@@ -14,13 +14,14 @@ from typing import Any
 from uuid import UUID
 
 from ..db import Cursor
+from ..events.types import EventType
 from .base import SqlProjection
 
 
 class FilesProjection(SqlProjection):
     name = "files"
     tables = ("files", "blob_refs")
-    handles = frozenset({"file.uploaded", "file.deleted", "user.erased"})
+    handles = frozenset({EventType.FILE_UPLOADED, EventType.FILE_DELETED, EventType.USER_ERASED})
     function = "gochat_apply_files"
 
 

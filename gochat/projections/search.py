@@ -1,4 +1,4 @@
-"""Projection "search": a tsvector per live message (sql/migrations/050_search.sql), and the search query.
+"""Projection "search": a tsvector per live message (sql/functions/gochat_search_*.sql), and the search query.
 
 Runs of message.posted are indexed set-based (one INSERT for the run, the documents computed by
 PostgreSQL), edits re-index, deletes remove, and erasing a user removes all they wrote (a rebuild,
@@ -17,10 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-import psycopg2
 
-from ..db import Cursor, Database, Executor
+from ..db import Cursor, Database, DatabaseError, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .engine import advance
 from .history import COLUMNS, REACTIONS, Message, message_row
@@ -55,7 +55,9 @@ _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather
 class SearchProjection(Projection):
     name = "search"
     tables = ("message_search",)
-    handles = frozenset({"message.posted", "message.edited", "message.deleted", "user.erased"})
+    handles = frozenset(
+        {EventType.MESSAGE_POSTED, EventType.MESSAGE_EDITED, EventType.MESSAGE_DELETED, EventType.USER_ERASED}
+    )
     # Followed, not inline: computing documents inside the append transaction, under the event
     # table lock, cost appends a fifth of their throughput (docs/benchmarks.md, "Search").
     inline = False
@@ -64,19 +66,19 @@ class SearchProjection(Projection):
         self.language = language
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        await apply_in_runs(self, cur, events, "message.posted", self._post)
+        await apply_in_runs(self, cur, events, EventType.MESSAGE_POSTED, self._post)
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         match e.type:
-            case "message.posted":
+            case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
-            case "message.edited" if not e.data.get("encrypted"):
+            case EventType.MESSAGE_EDITED if not e.data.get("encrypted"):
                 params = {"cfg": self.language, "content": e.data["content"], "room": e.stream_id,
                           "id": e.data["message_id"]}  # fmt: skip
                 await cur.execute(_EDIT, params)
-            case "message.deleted":
+            case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
-            case "user.erased":
+            case EventType.USER_ERASED:
                 await cur.execute(_ERASE, (e.stream_id,))
 
     async def _post(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
@@ -113,7 +115,7 @@ async def ensure_language(db: Database, language: str) -> bool:
     one the index is built with; True if the index had another and was emptied for a re-index."""
     try:
         oid = await db.fetchval("SELECT %s::regconfig::oid", (language,))
-    except psycopg2.Error:
+    except DatabaseError:
         raise ValueError(f"{language!r} is not a text search configuration of this database") from None
     async with db.transaction() as cur:
         await cur.execute("SELECT language::oid FROM search_config FOR UPDATE")
@@ -130,6 +132,28 @@ async def ensure_language(db: Database, language: str) -> bool:
         await cur.execute("TRUNCATE message_search")
         await advance(cur, [SearchProjection.name], 0)
         return True
+
+
+# --- read-your-writes ---------------------------------------------------------------------------
+# The newest of the user's own events the index has not taken in yet: a scan of the (short) stretch
+# of the log past the checkpoint only (which has no row before the first catch-up that moved it).
+_OWN_PENDING = (
+    "SELECT max(e.id) FROM events e WHERE e.actor_id = %s AND e.type = ANY(%s)"
+    " AND e.id > coalesce((SELECT position FROM projection_checkpoints WHERE name = %s), 0)"
+)
+_INDEXED_UP_TO = "SELECT coalesce(max(position), 0) FROM projection_checkpoints WHERE name = %s"
+_CHANGES_INDEX = [EventType.MESSAGE_POSTED.value, EventType.MESSAGE_EDITED.value, EventType.MESSAGE_DELETED.value]
+
+
+async def own_pending_write(db: Database, user_id: UUID) -> int | None:
+    """The id of the user's newest post, edit or delete not yet in the index; None when none is."""
+    found = await db.fetchval(_OWN_PENDING, (user_id, _CHANGES_INDEX, SearchProjection.name))
+    return None if found is None else int(found)
+
+
+async def indexed_up_to(db: Database) -> int:
+    """The log position the index has taken in."""
+    return int(await db.fetchval(_INDEXED_UP_TO, (SearchProjection.name,)))
 
 
 # --- the query (inside Database.read(user): row-level security applies) ---------------------------

@@ -29,6 +29,7 @@ from ..db import Cursor, Database
 from ..errors import NotFound, PayloadTooLarge, ValidationFailed
 from ..events import EventStore, NewEvent, RecordedEvent
 from ..events.catalog import MESSAGE_MAX
+from ..events.types import EventType
 from ..media import audio, images
 from ..media.clamd import Clamd
 from ..media.names import clean_name
@@ -164,12 +165,14 @@ class FileService:
             "thumbnail_blob": thumbnail[0] if thumbnail else None,
             "attachment": attachment,
         }
-        uploaded = NewEvent("file.uploaded", room_id, data, actor_id=user_id,
+        uploaded = NewEvent(EventType.FILE_UPLOADED, room_id, data, actor_id=user_id,
                             client_msg_id=None if meta.send else meta.client_msg_id)  # fmt: skip
         events = [uploaded]
         if meta.send:
             post = {"content": meta.caption, "attachments": [attachment]}
-            events.append(NewEvent("message.posted", room_id, post, actor_id=user_id, client_msg_id=meta.client_msg_id))
+            events.append(
+                NewEvent(EventType.MESSAGE_POSTED, room_id, post, actor_id=user_id, client_msg_id=meta.client_msg_id)
+            )
         results = await self._commit([stored, *([thumbnail] if thumbnail else [])], events)
         if results[0].duplicate:
             return await self._original(user_id, room_id, results[0].event)
@@ -177,7 +180,7 @@ class FileService:
         return Uploaded(attachment, message, False)
 
     async def _original(self, user_id: UUID, room_id: UUID, event: RecordedEvent) -> Uploaded:
-        if event.type == "file.uploaded":
+        if event.type == EventType.FILE_UPLOADED:
             return Uploaded(event.data["attachment"], None, True)
         message = await self.messages.get(user_id, room_id, event.id)
         attachments = event.data.get("attachments") or [{}]
@@ -283,7 +286,7 @@ class FileService:
     # --- collection -----------------------------------------------------------------------------
     def on_commit(self, events: Sequence[RecordedEvent]) -> None:
         """Store listener: a file dropped (a message deleted, a user erased) wakes the collector."""
-        if any(e.type in ("file.deleted", "user.erased") for e in events):
+        if any(e.type in (EventType.FILE_DELETED, EventType.USER_ERASED) for e in events):
             self._wake.set()
 
     def start(self) -> None:
