@@ -430,3 +430,12 @@ async def test_an_end_to_end_encrypted_room_takes_no_server_readable_files(clien
     room = (await ok(resp, 201))["id"]
     await refused(client, upload(client, alice, room, b"plain bytes", "a.txt"), 422, "encryption_required")
     assert stored_files(files_root(client)) == []
+
+
+async def test_a_caption_mentions_people_like_any_message(client: Any) -> None:
+    alice, bob, room = await room_with(client)
+    body = await uploaded(client, alice, room, b"agenda", "agenda.txt", content=f"hi @{bob.username}")
+    expected = [{"kind": "user", "offset": 3, "length": 1 + len(bob.username), "user_id": str(bob.id)}]
+    assert body["message"]["mentions"] == expected
+    page = await ok(await client.get(f"/rooms/{room}/messages", headers=bob.headers))
+    assert page["messages"][-1]["mentions"] == expected

@@ -39,3 +39,12 @@ class EventType(StrEnum):
     # files (stream: the room's id; services/files.py)
     FILE_UPLOADED = "file.uploaded"
     FILE_DELETED = "file.deleted"
+    # people (step 12): the acting user's stream, except ROOM_SETTINGS_CHANGED (the room's)
+    USER_STATUS_SET = "user.status_set"
+    ROOM_SETTINGS_CHANGED = "room.settings_changed"
+    NOTIFICATION_LEVEL_SET = "notification.level_set"
+    NOTIFICATION_READ = "notification.read"
+    NOTIFICATION_READ_ALL = "notification.read_all"
+    USER_DND_SET = "user.dnd_set"
+    USER_BLOCKED = "user.blocked"
+    USER_UNBLOCKED = "user.unblocked"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .base import Projection
 from .files import FilesProjection
 from .history import HistoryProjection
+from .notifications import NotificationsProjection
+from .people import PeopleProjection
 from .presence import PresenceProjection
 from .receipts import ReceiptsProjection
 from .rooms import RoomsProjection
@@ -22,4 +24,6 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         PresenceProjection(),
         SearchProjection(search_language),
         FilesProjection(),
+        PeopleProjection(),
+        NotificationsProjection(),
     ]

@@ -169,7 +169,9 @@ class FileService:
                             client_msg_id=None if meta.send else meta.client_msg_id)  # fmt: skip
         events = [uploaded]
         if meta.send:
-            post = {"content": meta.caption, "attachments": [attachment]}
+            post: dict[str, Any] = {"content": meta.caption, "attachments": [attachment]}
+            if meta.caption and self.messages.annotate is not None:  # a caption's mentions notify
+                post.update(await self.messages.annotate(user_id, room_id, meta.caption))
             events.append(
                 NewEvent(EventType.MESSAGE_POSTED, room_id, post, actor_id=user_id, client_msg_id=meta.client_msg_id)
             )
