@@ -9,7 +9,9 @@ everything it accepted before the pool closes.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import structlog
@@ -22,6 +24,7 @@ from .api.authn import jwt_middleware
 from .api.bots import routes as bot_routes
 from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
+from .api.files import routes as file_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -53,6 +56,7 @@ from .keys import (
     DEVICES,
     DIRECTORY,
     DMS,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -78,6 +82,9 @@ from .keys import (
     WEBHOOK_DELIVERER,
     WEBHOOKS,
 )
+from .media.clamd import Clamd
+from .media.storage import BlobStore, LocalBlobStore
+from .media.storage_s3 import S3BlobStore
 from .metrics import Metrics
 from .moderation.admin import AdminService
 from .moderation.gate import ModerationGate
@@ -98,6 +105,7 @@ from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.mentions import Mentions
 from .services.messages import MessageService
 from .services.notifications import Notifications
@@ -134,6 +142,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(_files)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -145,6 +154,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(file_routes)
     app.router.add_routes(people_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
@@ -346,6 +356,38 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         await people_live.close()
         await presence.close()
         await relay.close()
+
+
+async def _files(app: web.Application) -> AsyncIterator[None]:
+    """Uploads: blob storage (S3 when GOCHAT_S3_URL is set, else data_dir/files), the media pool,
+    clamd when CLAMD_URL is set, and the collector of unreferenced blobs."""
+    settings = app[SETTINGS]
+    blobs: BlobStore
+    if settings.s3_url is not None:
+        blobs = await S3BlobStore.connect(
+            settings.s3_url, settings.s3_bucket, access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key, region=settings.s3_region, prefix=settings.s3_prefix,
+        )  # fmt: skip
+    else:
+        blobs = LocalBlobStore(settings.data_dir / "files")
+    spool_dir = settings.data_dir / "uploads"
+    shutil.rmtree(spool_dir, ignore_errors=True)  # what a crash left half-received
+    pool = ThreadPoolExecutor(max_workers=settings.media_workers, thread_name_prefix="media")
+    files = FileService(
+        app[DB], app[STORE], app[MESSAGES], blobs, spool_dir=spool_dir, pool=pool,
+        max_upload_bytes=settings.max_upload_bytes, quota_bytes=settings.upload_quota_bytes,
+        image_max_pixels=settings.image_max_pixels, thumbnail_px=settings.thumbnail_px,
+        media_workers=settings.media_workers, clamd=Clamd(settings.clamd_url) if settings.clamd_url else None,
+    )  # fmt: skip
+    app[STORE].add_listener(files.on_commit)
+    files.start()
+    app[FILES] = files
+    try:
+        yield
+    finally:
+        await files.close()
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # an image in work finishes
+        await blobs.close()
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -24,6 +24,7 @@ from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.messages import MessageService
 from .services.notifications import Notifications
 from .services.people import Directory
@@ -65,6 +66,7 @@ WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
 MODERATION = web.AppKey("moderation", ModerationService)
 ADMIN = web.AppKey("admin", AdminService)
 COMMANDS = web.AppKey("commands", CommandService)
+FILES = web.AppKey("files", FileService)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DIRECTORY = web.AppKey("directory", Directory)

@@ -35,6 +35,7 @@ from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
     COMMANDS,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -80,6 +81,8 @@ class ClientFrame(Schema):
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64))
     emoji = fields.String(validate=validate.Length(min=1, max=32))
     since = fields.Integer(strict=True, validate=validate.Range(min=0))
+    # ids of files the sender uploaded to the room (POST /rooms/:id/files with send=false)
+    attachments = fields.List(fields.String(), validate=validate.Length(max=10))
 
 
 _FRAME_SCHEMA = ClientFrame()
@@ -536,10 +539,15 @@ class _Session:
     async def on_message(self, data: dict[str, Any]) -> None:
         room = self._room(data)
         messages = self.app[MESSAGES]
-        # Subscribed means a member still (see post_as_subscriber): no read before the append.
-        post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
-        result = await post(self.user, room, data.get("content", ""), client_msg_id=data.get("client_msg_id"))
-        self.hub.send(self.conn, frame(self._ack(room, data.get("client_msg_id"), result)))
+        content, cmid = data.get("content", ""), data.get("client_msg_id")
+        if data.get("attachments"):
+            files = await self.app[FILES].attachments(self.user, room, data["attachments"])
+            result = await messages.post(self.user, room, content, client_msg_id=cmid, attachments=files)
+        else:
+            # Subscribed means a member still (see post_as_subscriber): no read before the append.
+            post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
+            result = await post(self.user, room, content, client_msg_id=cmid)
+        self.hub.send(self.conn, frame(self._ack(room, cmid, result)))
 
     @staticmethod
     def _ack(room: UUID, client_msg_id: str | None, result: Posted) -> dict[str, Any]:

@@ -49,6 +49,9 @@ class EventType(StrEnum):
     USER_ADMIN_SET = "user.admin_set"
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"
+    # files (stream: the room's id; services/files.py)
+    FILE_UPLOADED = "file.uploaded"
+    FILE_DELETED = "file.deleted"
     # people (step 12): the acting user's stream, except ROOM_SETTINGS_CHANGED (the room's)
     USER_STATUS_SET = "user.status_set"
     ROOM_SETTINGS_CHANGED = "room.settings_changed"
