@@ -105,6 +105,14 @@ class EventStore:
         """
         if not events:
             return []
+        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
+        # with its batch (the writer skips futures already done), like any append already accepted.
+        return await self.submit(*events)
+
+    def submit(self, *events: NewEvent) -> asyncio.Future[list[AppendResult]]:
+        """`append` in two halves: validate and queue now (raising as `append` does), and return
+        the future its commit resolves. Appends submitted one after another commit in that order,
+        so a caller can queue the next before the previous committed (a WebSocket's pipeline)."""
         if not self._accepting:
             raise Unavailable("the event store is not accepting appends (shutting down)")
         data = [self.registry.validate(e.type, e.data) for e in events]
@@ -112,9 +120,7 @@ class EventStore:
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         self._queue.append(Group(list(events), data, schema_versions, future))
         self._launch()
-        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
-        # with its batch (the writer skips futures already done), like any append already accepted.
-        return await future
+        return future
 
     async def append_one(self, event: NewEvent) -> AppendResult:
         return (await self.append(event))[0]
@@ -257,6 +263,18 @@ class EventStore:
     async def read_streams(self, stream_ids: Iterable[UUID], after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events of several streams after a global position, in id order (WebSocket resume)."""
         return await self._select("stream_id = ANY(%s) AND id > %s", (list(stream_ids), after), limit)
+
+    async def read_stream_types(
+        self, stream_id: UUID, types: Iterable[str], before: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        """A stream's events of some types, newest first, older than `before` (a room's moderation history)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND type = ANY(%s) AND id < %s"
+                " ORDER BY id DESC LIMIT %s",
+                (stream_id, list(types), before if before is not None else 2**62, limit),
+            )
+            return [self._row_to_event(r) for r in await cur.fetchall()]
 
     async def get(self, event_id: int) -> RecordedEvent | None:
         found = await self._select("id = %s", (event_id,), 1)
