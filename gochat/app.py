@@ -9,7 +9,10 @@ everything it accepted before the pool closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import structlog
@@ -22,6 +25,8 @@ from .api.authn import jwt_middleware
 from .api.bots import routes as bot_routes
 from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
+from .api.files import routes as file_routes
+from .api.invitations import routes as invitation_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -34,6 +39,7 @@ from .api.timetravel import routes as timetravel_routes
 from .api.webhooks import routes as webhook_routes
 from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
+from .auth.purge import purge_sessions_forever
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
@@ -49,12 +55,15 @@ from .keys import (
     BOTS,
     BROKER,
     COMMANDS,
+    CURRENT_LOG,
     DB,
     DEVICES,
     DIRECTORY,
     DMS,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
+    LOGIN_THROTTLE,
     MESSAGES,
     METRICS,
     MODERATION,
@@ -78,6 +87,11 @@ from .keys import (
     WEBHOOK_DELIVERER,
     WEBHOOKS,
 )
+from .login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle, NoThrottle
+from .login_throttle_redis import RedisLoginThrottle
+from .media.clamd import Clamd
+from .media.storage import BlobStore, LocalBlobStore
+from .media.storage_s3 import S3BlobStore
 from .metrics import Metrics
 from .moderation.admin import AdminService
 from .moderation.gate import ModerationGate
@@ -88,6 +102,7 @@ from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
+from .projections.current import CurrentLog
 from .projections.engine import InlineProjections, ProjectionRunner
 from .projections.search import ensure_language
 from .projections.users import UserQueries
@@ -98,6 +113,7 @@ from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.mentions import Mentions
 from .services.messages import MessageService
 from .services.notifications import Notifications
@@ -132,8 +148,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_rate_limiter)
+    app.cleanup_ctx.append(_login_throttle)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(_files)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -145,6 +163,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(invitation_routes)
+    app.router.add_routes(file_routes)
     app.router.add_routes(people_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
@@ -178,6 +198,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         applied = await migrations.migrate(db)
         if applied:
             log.info("migrated", applied=[m.name for m in applied])
+    # After migrating (which may run long): every request's transaction from here on.
+    db.statement_timeout = round(settings.pg_statement_timeout * 1000)
     app[DB] = db
     try:
         yield
@@ -223,9 +245,18 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     passwords = Passwords()
     sessions = SessionStore(db, settings.refresh_token_ttl)
     app[ACCOUNTS] = AccountService(settings, app[STORE], UserQueries(db), sessions, passwords)
+    purge = None
+    if settings.session_purge_interval > 0:
+        purge = asyncio.get_running_loop().create_task(
+            purge_sessions_forever(sessions, settings.session_purge_interval)
+        )
     try:
         yield
     finally:
+        if purge is not None:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
         passwords.close()
 
 
@@ -283,6 +314,24 @@ async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
         await local.close()
 
 
+async def _login_throttle(app: web.Application) -> AsyncIterator[None]:
+    """Failed logins slow down per (account, address): shared through Redis when configured."""
+    settings, redis = app[SETTINGS], app.get(REDIS)
+    throttle: LoginThrottle = NoThrottle()
+    if settings.rate_limits:
+        backoff = Backoff(free=settings.login_free_failures, max_delay=settings.login_backoff_max)
+        throttle = (
+            MemoryLoginThrottle(backoff)
+            if redis is None
+            else RedisLoginThrottle(redis, prefix=settings.redis_prefix, backoff=backoff)
+        )
+    app[LOGIN_THROTTLE] = throttle
+    try:
+        yield
+    finally:
+        await throttle.close()
+
+
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
     """The broker and presence store the WebSocket hub and relay sit on (Redis when configured)."""
     settings, redis = app[SETTINGS], app.get(REDIS)
@@ -319,7 +368,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         async with db.read(user_id) as cur:
             return await rooms_q.joined_room_ids(cur, user_id)
 
-    relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of)
+    current = app[CURRENT_LOG] = CurrentLog(store)
+    relay = Relay(hub, store, app[BROKER], node_id=settings.node_id, rooms_of=rooms_of, current=current)
     relay.lag_observer = app[METRICS].observe_pubsub_lag
     await relay.start()
     presence = PresenceService(db, store, app[PRESENCE], sweep_interval=settings.presence_sweep_interval)
@@ -346,6 +396,38 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         await people_live.close()
         await presence.close()
         await relay.close()
+
+
+async def _files(app: web.Application) -> AsyncIterator[None]:
+    """Uploads: blob storage (S3 when GOCHAT_S3_URL is set, else data_dir/files), the media pool,
+    clamd when CLAMD_URL is set, and the collector of unreferenced blobs."""
+    settings = app[SETTINGS]
+    blobs: BlobStore
+    if settings.s3_url is not None:
+        blobs = await S3BlobStore.connect(
+            settings.s3_url, settings.s3_bucket, access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key, region=settings.s3_region, prefix=settings.s3_prefix,
+        )  # fmt: skip
+    else:
+        blobs = LocalBlobStore(settings.data_dir / "files")
+    spool_dir = settings.data_dir / "uploads"
+    shutil.rmtree(spool_dir, ignore_errors=True)  # what a crash left half-received
+    pool = ThreadPoolExecutor(max_workers=settings.media_workers, thread_name_prefix="media")
+    files = FileService(
+        app[DB], app[STORE], app[MESSAGES], blobs, spool_dir=spool_dir, pool=pool,
+        max_upload_bytes=settings.max_upload_bytes, quota_bytes=settings.upload_quota_bytes,
+        image_max_pixels=settings.image_max_pixels, thumbnail_px=settings.thumbnail_px,
+        media_workers=settings.media_workers, clamd=Clamd(settings.clamd_url) if settings.clamd_url else None,
+    )  # fmt: skip
+    app[STORE].add_listener(files.on_commit)
+    files.start()
+    app[FILES] = files
+    try:
+        yield
+    finally:
+        await files.close()
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # an image in work finishes
+        await blobs.close()
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -131,6 +131,17 @@ class GochatClient:
     async def leave(self, room_id: str) -> Any:
         return await self.request("POST", f"/rooms/{room_id}/leave", json={})
 
+    async def invitations(self) -> list[dict[str, Any]]:
+        """Rooms others invited this user to (named at creation or added since)."""
+        found: list[dict[str, Any]] = (await self.request("GET", "/invitations"))["invitations"]
+        return found
+
+    async def accept(self, room_id: str) -> Any:
+        return await self.request("POST", f"/invitations/{room_id}/accept", json={})
+
+    async def decline(self, room_id: str) -> Any:
+        return await self.request("POST", f"/invitations/{room_id}/decline", json={})
+
     async def add_member(self, room_id: str, user_id: str) -> Any:
         return await self.request("POST", f"/rooms/{room_id}/members", json={"user_id": user_id})
 

@@ -64,7 +64,14 @@ class StatementBatch:
 
 
 APP_ROLE = "gochat_app"
-_BEGIN_AS_APP = f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SELECT set_config('app.user_id', %s, true)"
+# statement_timeout is set per transaction (SET LOCAL): a role's own settings do not apply under
+# SET LOCAL ROLE, and a pooled session must not keep one across uses. SET takes no snapshot, so a
+# transaction() caller may still SET TRANSACTION ISOLATION LEVEL first thing.
+_BEGIN_AS_APP = (
+    f"BEGIN READ ONLY; SET LOCAL ROLE {APP_ROLE}; SET LOCAL statement_timeout = %s;"
+    " SELECT set_config('app.user_id', %s, true)"
+)
+_BEGIN = "BEGIN; SET LOCAL statement_timeout = %s"
 
 _registered = False
 _parse_uuid = functools.lru_cache(maxsize=1 << 14)(UUID)  # ~5 MB when full
@@ -105,6 +112,15 @@ async def _open_cursor(conn: aiopg.Connection) -> AsyncIterator[Cursor]:
         # come back, nothing breaks; tests/test_db.py notices.
         with suppress(AttributeError):
             cur._transaction._cursor = None  # type: ignore[assignment]
+
+
+def _raise_if_timed_out(exc: asyncio.CancelledError) -> None:
+    """aiopg turns a statement cancelled by the server (statement_timeout) into CancelledError,
+    as if the task had been cancelled. When it was not, say what happened: 503, not a dropped request."""
+    task = asyncio.current_task()
+    timed_out = isinstance(exc.__context__, psycopg2.extensions.QueryCanceledError)
+    if timed_out and (task is None or not task.cancelling()):
+        raise Unavailable("a database statement took too long", code="statement_timeout") from exc.__context__
 
 
 # aiopg connections made by our pools, by socket: see _FreshDescriptor.
@@ -176,6 +192,10 @@ class Database:
     def __init__(self, pool: aiopg.Pool, *, acquire_timeout: float = 5.0) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        # Milliseconds PostgreSQL lets any one statement of a read() or transaction() run (0: no
+        # limit, the server's default); the app sets GOCHAT_PG_STATEMENT_TIMEOUT. A statement
+        # cancelled for it is Unavailable, code statement_timeout (_raise_if_timed_out): a 503.
+        self.statement_timeout = 0
         self._slots = asyncio.Semaphore(pool.maxsize or 1_000_000)
 
     @asynccontextmanager
@@ -238,12 +258,18 @@ class Database:
         self.pool.close()
         await self.pool.wait_closed()
 
+    def _timeout(self, statement_timeout: int | None) -> str:
+        return str(self.statement_timeout if statement_timeout is None else statement_timeout)
+
     @asynccontextmanager
-    async def transaction(self, *, user_id: UUID | None = None) -> AsyncIterator[Cursor]:
-        """One transaction; `user_id` becomes `app.user_id` for row-level security policies."""
+    async def transaction(
+        self, *, user_id: UUID | None = None, statement_timeout: int | None = None
+    ) -> AsyncIterator[Cursor]:
+        """One transaction; `user_id` becomes `app.user_id` for row-level security policies.
+        `statement_timeout` (ms; 0: none) overrides the database's, for maintenance that may run long."""
         try:
             async with self._connection() as conn, _open_cursor(conn) as cur:
-                await cur.execute("BEGIN")
+                await cur.execute(_BEGIN, (self._timeout(statement_timeout),))
                 try:
                     if user_id is not None:
                         await cur.execute("SELECT set_config('app.user_id', %s, true)", (str(user_id),))
@@ -257,6 +283,9 @@ class Database:
                 await cur.execute("COMMIT")
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     @asynccontextmanager
     async def read(self, user_id: UUID | None) -> AsyncIterator[Cursor]:
@@ -264,7 +293,7 @@ class Database:
         security hides every room the user may not see even if a query forgets its filter."""
         try:
             async with self._connection() as conn, _open_cursor(conn) as cur:
-                await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "",))
+                await cur.execute(_BEGIN_AS_APP, (self._timeout(None), str(user_id) if user_id else ""))
                 try:
                     yield cur
                 finally:
@@ -273,6 +302,9 @@ class Database:
                             await cur.execute("ROLLBACK")
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     @asynccontextmanager
     async def connection_cursor(self) -> AsyncIterator[tuple[aiopg.Connection, Cursor]]:

@@ -12,11 +12,13 @@ from .commands.service import CommandService
 from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
+from .login_throttle import LoginThrottle
 from .metrics import Metrics
 from .moderation.admin import AdminService
 from .moderation.service import ModerationService
 from .people_live import PeopleLive
 from .presence_store import PresenceStore
+from .projections.current import CurrentLog
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
@@ -24,6 +26,7 @@ from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.messages import MessageService
 from .services.notifications import Notifications
 from .services.people import Directory
@@ -59,12 +62,16 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+# The log read back with each message's current state (replays: projections/current.py).
+CURRENT_LOG = web.AppKey("current_log", CurrentLog)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 BOTS = web.AppKey("bots", BotService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
 MODERATION = web.AppKey("moderation", ModerationService)
 ADMIN = web.AppKey("admin", AdminService)
 COMMANDS = web.AppKey("commands", CommandService)
+FILES = web.AppKey("files", FileService)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DIRECTORY = web.AppKey("directory", Directory)

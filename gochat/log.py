@@ -49,7 +49,11 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     ]
     renderer: Any
     if fmt == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Tracebacks without local variables: structlog's default (rich) prints every frame's locals,
+        # and a login's frames hold the password, a refresh's the token.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+        )
     else:
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         shared.append(structlog.processors.format_exc_info)

@@ -33,6 +33,7 @@ from .broker import Broker
 from .events.model import RecordedEvent
 from .events.store import EventStore
 from .hub import Hub, encode_text_frame
+from .projections.current import CurrentLog
 from .wire import render
 
 log = structlog.get_logger("gochat.relay")
@@ -79,9 +80,12 @@ class Relay:
         rooms_of: RoomsOf,
         gap_grace: float = 0.05,
         poll_interval: float = 0.1,
+        current: CurrentLog | None = None,
     ) -> None:
         self.hub = hub
         self.store = store
+        # Reads from the log (first read, gap fill, tail) serve messages as they are now.
+        self.current = current or CurrentLog(store)
         self.broker = broker
         self.node_id = node_id
         self.rooms_of = rooms_of
@@ -144,7 +148,7 @@ class Relay:
         await self.broker.subscribe(ROOM_PREFIX + str(room))
         # Frames published between the baseline and the subscription were not heard: read them.
         if self._rooms.get(room) is state:
-            for e in await self.store.read_stream(room, after=state.last_id):
+            for e in await self.current.read_stream(room, after=state.last_id):
                 self._offer_event(e)
 
     def head(self, room: UUID) -> int:
@@ -285,7 +289,7 @@ class Relay:
         try:
             await asyncio.sleep(self.gap_grace)
             while state.waiting and self._rooms.get(room) is state:
-                events = await self.store.read_stream(room, after=state.last_id, limit=1000)
+                events = await self.current.read_stream(room, after=state.last_id, limit=1000)
                 if not events:
                     break
                 self.gaps_filled += 1
@@ -334,7 +338,7 @@ class Relay:
         if after is None:
             after = min(s.last_id for s in self._rooms.values())
         while True:
-            events = await self.store.read_streams(list(self._rooms), after=after, limit=1000)
+            events = await self.current.read_streams(list(self._rooms), after=after, limit=1000)
             for e in events:
                 self._offer_event(e)
             if events:

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 from .ratelimit import Limit
 
 MIN_SECRET_BYTES = 32
-LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
 # Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
 BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
+UPLOAD_LIMIT_PER_USER = Limit(20, 20 / 60)
 LogFormat = Literal["json", "console"]
 
 
@@ -128,7 +128,6 @@ class Settings:
     jwt_audience: str = "gochat"
     # Honour X-Forwarded-For (its last hop) as the client address: only behind a proxy that sets it.
     trust_proxy: bool = False
-    login_limit_per_account: Limit = LOGIN_LIMIT_PER_ACCOUNT
     login_limit_per_ip: Limit = LOGIN_LIMIT_PER_IP
     signup_limit_per_ip: Limit = SIGNUP_LIMIT_PER_IP
     # A text search configuration of the database (checked at start-up); the index is rebuilt
@@ -155,6 +154,20 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_backoff: float = 1.0
     webhook_backoff_max: float = 3600.0
+    # Files (docs/configuration.md, "Files"): local blobs under data_dir/files unless s3_url is set.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    upload_limit_per_user: Limit = UPLOAD_LIMIT_PER_USER
+    upload_quota_bytes: int = 1024 * 1024 * 1024  # per user, live uploads; 0 = unlimited
+    image_max_pixels: int = 40_000_000
+    thumbnail_px: int = 400
+    media_workers: int = 2
+    s3_url: str | None = None
+    s3_bucket: str = "gochat"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "files/"
+    clamd_url: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
     # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
     # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
@@ -164,6 +177,14 @@ class Settings:
     # aiopg's bound on any one statement (and on connecting): under uvloop, a connection made as
     # PostgreSQL restarts can miss its wake-up (docs/reliability.md); its query then fails here.
     db_statement_timeout: float = 10.0
+    # Failed logins per (account, address) before each further one doubles the wait, up to the max.
+    login_free_failures: int = 5
+    login_backoff_max: float = 300.0
+    # Seconds one statement of a request's transaction may run before PostgreSQL itself cancels it
+    # (0: off); below db_statement_timeout, so the server's clean refusal comes first.
+    pg_statement_timeout: float = 8.0
+    # Seconds between purges of expired refresh tokens and dead login families (0: never).
+    session_purge_interval: float = 3600.0
 
     @property
     def development(self) -> bool:
@@ -233,7 +254,6 @@ class Settings:
             ws_typing_interval=_float(env, "GOCHAT_WS_TYPING_INTERVAL", 3.0, 0.0, 60.0),
             presence_ttl=_float(env, "GOCHAT_PRESENCE_TTL", 30.0, 0.5, 3600.0),
             presence_sweep_interval=_float(env, "GOCHAT_PRESENCE_SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
-            login_limit_per_account=_limit(env, "GOCHAT_LOGIN_LIMIT_ACCOUNT", LOGIN_LIMIT_PER_ACCOUNT),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
@@ -248,6 +268,11 @@ class Settings:
             db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
             db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
             db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
+            login_free_failures=_int(env, "GOCHAT_LOGIN_FREE_FAILURES", 5, 0, 1000),
+            login_backoff_max=_float(env, "GOCHAT_LOGIN_BACKOFF_MAX", 300.0, 1.0, 86400.0),
+            pg_statement_timeout=_float(env, "GOCHAT_PG_STATEMENT_TIMEOUT", 8.0, 0.0, 86400.0),
+            session_purge_interval=_float(env, "GOCHAT_SESSION_PURGE_INTERVAL", 3600.0, 0.0, 7 * 86400.0),
+            **_file_settings(env),  # type: ignore[arg-type]
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])
@@ -255,6 +280,27 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _file_settings(env: Mapping[str, str]) -> dict[str, object]:
+    clamd = env.get("CLAMD_URL", "").strip() or None
+    if clamd is not None and not (clamd.startswith(("tcp://", "unix://", "/"))):
+        raise SettingsError("CLAMD_URL must be tcp://host:port, unix:///path or an absolute socket path")
+    return {
+        "max_upload_bytes": _int(env, "GOCHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1, 1 << 40),
+        "upload_limit_per_user": _limit(env, "GOCHAT_UPLOAD_LIMIT", UPLOAD_LIMIT_PER_USER),
+        "upload_quota_bytes": _int(env, "GOCHAT_UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024, 0, 1 << 50),
+        "image_max_pixels": _int(env, "GOCHAT_IMAGE_MAX_PIXELS", 40_000_000, 1, 1 << 32),
+        "thumbnail_px": _int(env, "GOCHAT_THUMBNAIL_SIZE", 400, 16, 4096),
+        "media_workers": _int(env, "GOCHAT_MEDIA_WORKERS", 2, 1, 64),
+        "s3_url": _url(env, "GOCHAT_S3_URL", ("http", "https")),
+        "s3_bucket": env.get("GOCHAT_S3_BUCKET", "").strip() or "gochat",
+        "s3_access_key": env.get("GOCHAT_S3_ACCESS_KEY") or None,
+        "s3_secret_key": env.get("GOCHAT_S3_SECRET_KEY") or None,
+        "s3_region": env.get("GOCHAT_S3_REGION", "").strip() or "us-east-1",
+        "s3_prefix": env.get("GOCHAT_S3_PREFIX", "files/").strip(),
+        "clamd_url": clamd,
+    }
 
 
 def ensure_dev_secret(settings: Settings) -> Settings:

@@ -39,6 +39,11 @@ def _message(e: RecordedEvent) -> Frame:
         f["thread_root"] = e.data["thread_root"]
     if e.data.get("attachments"):
         f["attachments"] = e.data["attachments"]
+    # Only on posts read back through projections/current.py: the message's state now.
+    if e.data.get("edited_at"):
+        f["edited_at"] = e.data["edited_at"]
+    if e.data.get("deleted"):
+        f["deleted"] = True
     if e.data.get("mentions"):
         f["mentions"] = e.data["mentions"]
     return f
@@ -84,6 +89,7 @@ _MEMBER_KIND = {
     "member.kicked": "leave",
     "member.banned": "leave",
     "member.invited": "invite",
+    "member.declined": "decline",
     "member.unbanned": "unban",
     "member.role_changed": "role",
 }
@@ -107,6 +113,18 @@ def _room_updated(e: RecordedEvent) -> Frame:
     return f
 
 
+def _file(e: RecordedEvent) -> Frame:
+    # Room events like any other: every event of a room stream is a frame, so the relay's
+    # per-room sequence has no holes (a hole waits for a gap fill from the log).
+    if e.type == "file.uploaded":
+        f = _base("file_uploaded", e)
+        f["file"] = e.data["attachment"]
+    else:
+        f = _base("file_deleted", e)
+        f["file_id"] = e.data["file_id"]
+    return f
+
+
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "message.posted": _message,
     "message.edited": _edited,
@@ -117,6 +135,8 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "typing.started": _typing,
     "room.updated": _room_updated,
     **dict.fromkeys(_MEMBER_KIND, _member),
+    "file.uploaded": _file,
+    "file.deleted": _file,
 }
 
 

@@ -26,6 +26,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from .api.authn import authenticate
 from .api.commands import command_result
 from .api.limits import client_ip
+from .api.util import MAX_ID
 from .auth import scopes
 from .auth.tokens import BotGrant
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
@@ -35,6 +36,8 @@ from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
     COMMANDS,
+    CURRENT_LOG,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -76,10 +79,12 @@ class ClientFrame(Schema):
     )
     room_id = UUIDStr()
     content = fields.String()
-    message_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+    message_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64))
     emoji = fields.String(validate=validate.Length(min=1, max=32))
-    since = fields.Integer(strict=True, validate=validate.Range(min=0))
+    since = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ID))
+    # ids of files the sender uploaded to the room (POST /rooms/:id/files with send=false)
+    attachments = fields.List(fields.String(), validate=validate.Length(max=10))
 
 
 _FRAME_SCHEMA = ClientFrame()
@@ -221,7 +226,8 @@ def _query_since(request: web.Request) -> int | None:
     raw = request.query.get("since")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # isascii(): str.isdigit() also holds for "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_ID):
         raise ValidationFailed("invalid query", details={"since": ["Must be a non-negative integer."]})
     return int(raw)
 
@@ -328,7 +334,8 @@ class _Session:
 
     async def _replay(self, rooms: list[UUID], since: int) -> int:
         store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
-        events = await store.read_streams(rooms, after=since, limit=cap + 1)
+        # What history serves now (tombstones, current text), not the log's original text.
+        events = await self.app[CURRENT_LOG].read_streams(rooms, after=since, limit=cap + 1)
         if len(events) > cap:
             head = await store.head()
             self.hub.send(
@@ -536,10 +543,15 @@ class _Session:
     async def on_message(self, data: dict[str, Any]) -> None:
         room = self._room(data)
         messages = self.app[MESSAGES]
-        # Subscribed means a member still (see post_as_subscriber): no read before the append.
-        post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
-        result = await post(self.user, room, data.get("content", ""), client_msg_id=data.get("client_msg_id"))
-        self.hub.send(self.conn, frame(self._ack(room, data.get("client_msg_id"), result)))
+        content, cmid = data.get("content", ""), data.get("client_msg_id")
+        if data.get("attachments"):
+            files = await self.app[FILES].attachments(self.user, room, data["attachments"])
+            result = await messages.post(self.user, room, content, client_msg_id=cmid, attachments=files)
+        else:
+            # Subscribed means a member still (see post_as_subscriber): no read before the append.
+            post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
+            result = await post(self.user, room, content, client_msg_id=cmid)
+        self.hub.send(self.conn, frame(self._ack(room, cmid, result)))
 
     @staticmethod
     def _ack(room: UUID, client_msg_id: str | None, result: Posted) -> dict[str, Any]:

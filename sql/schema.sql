@@ -2,6 +2,13 @@
 -- never edited (tests/test_schema.py fails when it drifts). Change sql/migrations (tables, indexes)
 -- or sql/functions|triggers|policies (one object per file), then regenerate this file.
 
+CREATE TABLE blob_refs (
+    blob text NOT NULL,
+    refs integer NOT NULL,
+    CONSTRAINT blob_refs_pkey PRIMARY KEY (blob)
+);
+CREATE INDEX blob_refs_unreferenced ON public.blob_refs USING btree (blob) WHERE (refs <= 0);
+
 CREATE TABLE blocks (
     user_id uuid NOT NULL,
     blocked_id uuid NOT NULL,
@@ -92,6 +99,27 @@ CREATE INDEX events_recorded_at ON public.events USING brin (recorded_at);
 CREATE INDEX events_stream_id ON public.events USING btree (stream_id, id);
 CREATE INDEX events_type_id ON public.events USING btree (type, id);
 
+CREATE TABLE files (
+    id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    uploader_id uuid,
+    blob text NOT NULL,
+    thumbnail_blob text,
+    name text NOT NULL,
+    size bigint NOT NULL,
+    content_type text NOT NULL,
+    kind text NOT NULL,
+    attachment jsonb NOT NULL,
+    uploaded_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    deleted_id bigint,
+    CONSTRAINT files_pkey PRIMARY KEY (id)
+);
+CREATE INDEX files_uploader ON public.files USING btree (uploader_id) WHERE (deleted_id IS NULL);
+ALTER TABLE files ENABLE ROW LEVEL SECURITY;
+ALTER TABLE files FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON files TO gochat_app;
+
 CREATE TABLE incoming_webhooks (
     id uuid NOT NULL,
     room_id uuid NOT NULL,
@@ -116,10 +144,13 @@ CREATE TABLE memberships (
     role text DEFAULT 'member'::text NOT NULL,
     joined_at timestamp with time zone,
     since_id bigint NOT NULL,
+    invited_by uuid,
+    invited_at timestamp with time zone,
     CONSTRAINT memberships_pkey PRIMARY KEY (room_id, user_id),
     CONSTRAINT memberships_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text]))),
     CONSTRAINT memberships_state_check CHECK ((state = ANY (ARRAY['joined'::text, 'invited'::text, 'banned'::text])))
 );
+CREATE INDEX memberships_invited ON public.memberships USING btree (user_id, room_id) WHERE (state = 'invited'::text);
 CREATE INDEX memberships_user ON public.memberships USING btree (user_id, room_id) WHERE (state = 'joined'::text);
 ALTER TABLE memberships ENABLE ROW LEVEL SECURITY;
 ALTER TABLE memberships FORCE ROW LEVEL SECURITY;
@@ -567,6 +598,46 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION gochat_apply_files(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+DECLARE
+    f record;
+BEGIN
+    CASE e.type
+    WHEN 'file.uploaded' THEN
+        INSERT INTO files (id, room_id, uploader_id, blob, thumbnail_blob, name, size, content_type, kind,
+                           attachment, uploaded_id, created_at)
+        VALUES ((e.data->>'file_id')::uuid, e.stream_id, e.actor_id, e.data->>'blob', e.data->>'thumbnail_blob',
+                e.data->>'name', (e.data->>'size')::bigint, e.data->>'content_type', e.data->>'kind',
+                e.data->'attachment', e.id, e.recorded_at)
+        ON CONFLICT (id) DO NOTHING;
+        IF FOUND THEN
+            INSERT INTO blob_refs AS b (blob, refs)
+            SELECT x, 1 FROM unnest(ARRAY[e.data->>'blob', e.data->>'thumbnail_blob']) x WHERE x IS NOT NULL
+            ON CONFLICT (blob) DO UPDATE SET refs = b.refs + 1;
+        END IF;
+    WHEN 'file.deleted' THEN
+        FOR f IN
+            UPDATE files SET deleted_id = e.id
+            WHERE id = (e.data->>'file_id')::uuid AND room_id = e.stream_id AND deleted_id IS NULL
+            RETURNING blob, thumbnail_blob
+        LOOP
+            UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
+        END LOOP;
+    WHEN 'user.erased' THEN
+        FOR f IN
+            UPDATE files SET deleted_id = e.id WHERE uploader_id = e.stream_id AND deleted_id IS NULL
+            RETURNING blob, thumbnail_blob
+        LOOP
+            UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
+        END LOOP;
+    ELSE
+        NULL;
+    END CASE;
+END
+$$;
+
 CREATE FUNCTION gochat_apply_moderation(e events) RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
 AS $$
@@ -752,7 +823,7 @@ END
 $$;
 
 CREATE FUNCTION gochat_can_read(room uuid) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 10000
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 10000 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     uid uuid := public.gochat_uid();
@@ -770,10 +841,11 @@ BEGIN
         AND EXISTS (SELECT 1 FROM public.rooms r WHERE r.id = room AND r.type = 'public');
 END
 $$;
+REVOKE EXECUTE ON FUNCTION gochat_can_read(room uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION gochat_can_read(room uuid) TO gochat_app;
 
 CREATE FUNCTION gochat_can_see(room uuid) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 10000
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 10000 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     uid uuid := public.gochat_uid();
@@ -790,6 +862,7 @@ BEGIN
     RETURN EXISTS (SELECT 1 FROM public.rooms r WHERE r.id = room AND r.type = 'public');
 END
 $$;
+REVOKE EXECUTE ON FUNCTION gochat_can_see(room uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION gochat_can_see(room uuid) TO gochat_app;
 
 CREATE FUNCTION gochat_history_posted(posts jsonb) RETURNS void
@@ -984,6 +1057,11 @@ CREATE POLICY blocks_owner ON blocks FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY blocks_read ON blocks FOR SELECT TO gochat_app
     USING ((user_id = gochat_uid()));
+CREATE POLICY files_owner ON files FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY files_read ON files FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
 CREATE POLICY incoming_webhooks_owner ON incoming_webhooks FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);

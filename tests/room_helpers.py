@@ -3,7 +3,7 @@ and refusals checked to answer the right status and append nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -37,9 +37,17 @@ async def ok(resp: ClientResponse, status: int = 200) -> Any:
     return body
 
 
-async def make_room(client: Any, owner: Account, type_: str = "public", **body: Any) -> dict[str, Any]:
+async def make_room(
+    client: Any, owner: Account, type_: str = "public", members: Sequence[Account] = (), **body: Any
+) -> dict[str, Any]:
+    """A room of `owner`'s with `members` in it: invited, then each accepting (groups: joined at once)."""
+    if members:
+        body["members"] = [str(m.id) for m in members]
     resp = await client.post("/rooms", json={"name": "Room", "type": type_, **body}, headers=owner.headers)
     room: dict[str, Any] = await ok(resp, 201)
+    if type_ != "group":
+        for member in members:
+            await ok(await client.post(f"/invitations/{room['id']}/accept", json={}, headers=member.headers))
     return room
 
 

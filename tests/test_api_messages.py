@@ -19,7 +19,7 @@ MESSAGE_KEYS = {"id", "message_id", "room_id", "user_id", "content", "timestamp"
 
 async def room_with(client: Any, type_: str = "public") -> tuple[Account, Account, str]:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, type_, members=[str(bob.id)])
+    room = await make_room(client, alice, type_, members=[bob])
     return alice, bob, room["id"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from helpers import signup
 from room_helpers import make_room, ok, post, refused
 
@@ -24,7 +25,7 @@ async def test_creating_a_room_answers_the_protocol_room(client: Any) -> None:
 
 async def test_a_group_is_found_again_by_its_member_set(client: Any) -> None:
     alice, bob = await signup(client), await signup(client)
-    first = await make_room(client, alice, "group", members=[str(bob.id)])
+    first = await make_room(client, alice, "group", members=[bob])
     resp = await client.post(
         "/rooms", json={"name": "DM", "type": "group", "members": [str(alice.id)]}, headers=bob.headers
     )
@@ -51,8 +52,8 @@ async def test_bad_room_bodies_are_refused(client: Any) -> None:
 
 async def test_my_rooms_carry_unread_counts_and_the_last_message(client: Any) -> None:
     alice, bob = await signup(client), await signup(client)
-    quiet = await make_room(client, alice, "private", members=[str(bob.id)])
-    busy = await make_room(client, alice, members=[str(bob.id)])
+    quiet = await make_room(client, alice, "private", members=[bob])
+    busy = await make_room(client, alice, members=[bob])
     await post(client, alice, quiet["id"], "anyone here?")
     await post(client, alice, busy["id"], "one")
     last = await post(client, alice, busy["id"], "two")
@@ -69,7 +70,7 @@ async def test_my_rooms_carry_unread_counts_and_the_last_message(client: Any) ->
 
 async def test_a_room_shows_its_members(client: Any) -> None:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     body = await ok(await client.get(f"/rooms/{room['id']}", headers=bob.headers))
     assert {m["user_id"]: m["role"] for m in body["members"]} == {str(alice.id): "owner", str(bob.id): "member"}
     assert all(m["joined_at"].endswith("Z") for m in body["members"])
@@ -104,7 +105,7 @@ async def test_inviting_adding_kicking_and_roles(client: Any) -> None:
     alice, bob, carol = await signup(client), await signup(client), await signup(client)
     room = await make_room(client, alice, "private")
     url = f"/rooms/{room['id']}/members"
-    invited = await ok(await client.post(url, json={"user_id": str(bob.id), "invite": True}, headers=alice.headers))
+    invited = await ok(await client.post(url, json={"user_id": str(bob.id)}, headers=alice.headers))
     assert invited == {"user_id": str(bob.id), "state": "invited"}
     seen = await ok(await client.get(f"/rooms/{room['id']}", headers=bob.headers))  # invited users see the room
     assert seen["membership"] == {"state": "invited", "role": "member"}
@@ -118,7 +119,8 @@ async def test_inviting_adding_kicking_and_roles(client: Any) -> None:
         "role": "admin",
     }
     added = await ok(await client.post(url, json={"user_id": str(carol.id)}, headers=bob.headers))
-    assert added["state"] == "joined"
+    assert added["state"] == "invited"
+    await ok(await client.post(f"/invitations/{room['id']}/accept", json={}, headers=carol.headers))
     await refused(client, client.delete(f"{url}/{alice.id}", headers=bob.headers), 403)  # admin < owner
     await ok(await client.delete(f"{url}/{carol.id}", headers=bob.headers), 204)
     await refused(client, client.get(f"/rooms/{room['id']}", headers=carol.headers), 404)
@@ -127,7 +129,7 @@ async def test_inviting_adding_kicking_and_roles(client: Any) -> None:
 
 async def test_bans_keep_a_user_out_until_lifted(client: Any) -> None:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     ban_url = f"/rooms/{room['id']}/bans/{bob.id}"
     await refused(client, client.post(ban_url, json={"reason": "x" * 501}, headers=alice.headers), 422)
     await ok(await client.post(ban_url, json={"reason": "spam"}, headers=alice.headers), 204)
@@ -156,3 +158,63 @@ async def test_the_directory_lists_public_rooms_by_name_a_page_at_a_time(client:
     found = await ok(await client.get("/rooms/directory", params={"q": "bo"}, headers=bob.headers))
     assert [r["name"] for r in found["rooms"]] == ["Board games", "Books"]
     await refused(client, client.get("/rooms/directory", params={"limit": "0"}, headers=bob.headers), 422)
+
+
+@pytest.mark.parametrize("type_", ["public", "private"])
+async def test_members_named_at_creation_get_an_invitation_not_the_room(client: Any, type_: str) -> None:
+    alice, bob, carol = await signup(client), await signup(client), await signup(client)
+    body = {"name": "Plans", "type": type_, "members": [str(bob.id), str(carol.id)]}
+    room = await ok(await client.post("/rooms", json=body, headers=alice.headers), 201)
+    assert room["member_count"] == 1
+    for who in (bob, carol):
+        assert (await ok(await client.get("/rooms", headers=who.headers)))["rooms"] == []
+        pending = await ok(await client.get("/invitations", headers=who.headers))
+        assert [(i["room"]["id"], i["invited_by"]) for i in pending["invitations"]] == [(room["id"], str(alice.id))]
+        assert pending["invitations"][0]["invited_at"].endswith("Z")
+    # nothing of the room's content before accepting
+    await post(client, alice, room["id"], "for members only")
+    if type_ == "private":
+        await refused(client, client.get(f"/rooms/{room['id']}/messages", headers=bob.headers), 404)
+    accepted = await ok(await client.post(f"/invitations/{room['id']}/accept", json={}, headers=bob.headers))
+    assert accepted["member_count"] == 2
+    assert [r["id"] for r in (await ok(await client.get("/rooms", headers=bob.headers)))["rooms"]] == [room["id"]]
+    await ok(await client.post(f"/invitations/{room['id']}/decline", json={}, headers=carol.headers), 204)
+    assert (await ok(await client.get("/invitations", headers=carol.headers)))["invitations"] == []
+    assert (await ok(await client.get("/rooms", headers=carol.headers)))["rooms"] == []
+    # an invitation is used once; others have none to use
+    for who in (bob, carol, await signup(client)):
+        url = f"/invitations/{room['id']}/accept"
+        await refused(client, client.post(url, json={}, headers=who.headers), 404, "no_invitation")
+    await refused(client, client.post(f"/invitations/{uuid.uuid4()}/decline", json={}, headers=bob.headers), 404)
+    await refused(client, client.post("/invitations/nope/accept", json={}, headers=bob.headers), 400, "invalid_id")
+    await refused(client, client.post(f"/invitations/{room['id']}/accept", json={"x": 1}, headers=bob.headers), 422)
+    await refused(client, client.get("/invitations"), 401)
+
+
+async def test_a_group_keeps_its_members_joined_at_once(client: Any) -> None:
+    alice, bob = await signup(client), await signup(client)
+    room = await ok(
+        await client.post(
+            "/rooms", json={"name": "DM", "type": "group", "members": [str(bob.id)]}, headers=alice.headers
+        ),
+        201,
+    )
+    assert [r["id"] for r in (await ok(await client.get("/rooms", headers=bob.headers)))["rooms"]] == [room["id"]]
+    assert (await ok(await client.get("/invitations", headers=bob.headers)))["invitations"] == []
+
+
+async def test_groups_and_invitations_respect_blocking(client: Any) -> None:
+    alice, pest, friend = await signup(client), await signup(client), await signup(client)
+    await ok(await client.put(f"/users/{pest.id}/block", json={}, headers=alice.headers), 204)
+    group = {"name": "G", "type": "group", "members": [str(alice.id), str(friend.id)]}
+    await refused(client, client.post("/rooms", json=group, headers=pest.headers), 403, "blocked")
+    for type_ in ("public", "private"):  # naming her at creation invites her: refused, nothing created
+        body = {"name": "R", "type": type_, "members": [str(alice.id)]}
+        await refused(client, client.post("/rooms", json=body, headers=pest.headers), 403, "blocked")
+    room = await make_room(client, pest)
+    url = f"/rooms/{room['id']}/members"
+    await refused(client, client.post(url, json={"user_id": str(alice.id)}, headers=pest.headers), 403, "blocked")
+    assert (await ok(await client.post(url, json={"user_id": str(friend.id)}, headers=pest.headers)))["state"] == (
+        "invited"
+    )
+    assert (await ok(await client.get("/invitations", headers=alice.headers)))["invitations"] == []

@@ -133,6 +133,9 @@ BAD_SIGNUPS = [
     ({"username": "ali\u200bce", "password": PASSWORD}, ["username"]),  # zero-width space
     ({"username": "al ice", "password": PASSWORD}, ["username"]),
     ({"username": 12345, "password": PASSWORD}, ["username"]),
+    # names that read as a user id: a tool given one must never find someone else
+    ({"username": "6f1c1d2e6b0a4a529a570c5b8a9f1e21", "password": PASSWORD}, ["username"]),
+    ({"username": "6F1C1D2E-6B0A-4A52-9A57-0C5B8A9F1E21", "password": PASSWORD}, ["username"]),
     ({"username": "dave", "password": "7 chars"}, ["password"]),
     ({"username": "dave", "password": "x" * 129}, ["password"]),
     ({"username": "dave", "password": PASSWORD, "display_name": ""}, ["display_name"]),
@@ -391,22 +394,41 @@ async def test_the_users_table_rebuilds_from_the_log_to_the_same_rows(client: Cl
 
 
 # --- rate limits ---------------------------------------------------------------------------------
-async def test_login_is_limited_per_account(make_client: MakeClient) -> None:
-    client = await make_client(login_limit_per_account=Limit(3, 0.001))
+async def test_failed_logins_slow_one_address_and_never_lock_the_owner_out(make_client: MakeClient) -> None:
+    client = await make_client(login_free_failures=2, trust_proxy=True)
     alice, bob = await signup(client), await signup(client)
-    for _ in range(3):
-        await expect_error(
-            await client.post("/auth/login", json={"username": alice.username, "password": "wrong-one"}),
-            401,
-            "invalid_credentials",
-        )
-    # the right password does not get past a spent budget, nor another spelling of the name
+    attacker, owner = {"X-Forwarded-For": "203.0.113.66"}, {"X-Forwarded-For": "198.51.100.7"}
+
+    async def attempt(name: str, password: str, headers: dict[str, str]) -> Any:
+        return await client.post("/auth/login", json={"username": name, "password": password}, headers=headers)
+
+    for _ in range(3):  # two free failures, then the third makes this address wait
+        await expect_error(await attempt(alice.username, "wrong-one", attacker), 401, "invalid_credentials")
+    # from there, not even the right password is checked until the wait is over, whatever the spelling
     for name in (alice.username, alice.username.upper()):
-        resp = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
+        resp = await attempt(name, PASSWORD, attacker)
         await expect_error(resp, 429, "rate_limited")
         assert int(resp.headers["Retry-After"]) >= 1
-    # other accounts from the same address are not affected
-    await login(client, bob.username)
+    # the owner, elsewhere, gets in at once, and so does another account from the attacker's address
+    assert (await attempt(alice.username, PASSWORD, owner)).status == 200
+    assert (await attempt(bob.username, PASSWORD, attacker)).status == 200
+    # names that do not exist slow down alike: the wait says nothing about accounts
+    for _ in range(3):
+        await expect_error(await attempt("nobody-here", "wrong-one", attacker), 401, "invalid_credentials")
+    await expect_error(await attempt("nobody-here", "wrong-one", attacker), 429, "rate_limited")
+
+
+async def test_a_successful_login_forgets_earlier_failures(make_client: MakeClient) -> None:
+    client = await make_client(login_free_failures=2)
+    alice = await signup(client)
+    for _ in range(2):
+        resp = await client.post("/auth/login", json={"username": alice.username, "password": "wrong-one"})
+        await expect_error(resp, 401, "invalid_credentials")
+    await login(client, alice.username)
+    for _ in range(2):  # two free failures again, not a third one that would make it wait
+        resp = await client.post("/auth/login", json={"username": alice.username, "password": "wrong-one"})
+        await expect_error(resp, 401, "invalid_credentials")
+    await login(client, alice.username)
 
 
 async def test_login_is_limited_per_client_address(make_client: MakeClient) -> None:

@@ -267,6 +267,9 @@ async def test_a_redis_outage_under_load_loses_nothing_and_readiness_says_degrad
     owner = users[0]
     members = [uid(u) for u in users[1:]]
     rooms = [(await owner.create_room(f"r{i}", "private", members=members))["id"] for i in range(2)]
+    for room in rooms:
+        for user in users[1:]:
+            await user.accept(room)
     acked: dict[str, list[int]] = {r: [] for r in rooms}
     states: list[str] = []
     async with contextlib.AsyncExitStack() as stack:
@@ -502,6 +505,7 @@ async def test_a_mention_on_node_a_reaches_the_user_s_socket_on_node_b(
     a, b = await cluster(2)
     alice, bob = await people(a.url), await people(b.url)
     room = await alice.create_room("Team", "private", members=[uid(bob)])
+    await bob.accept(room["id"])  # named members are invited
     bob_name = (await bob.request("GET", "/me"))["username"]
     async with aiohttp.ClientSession() as session:
         # bob's socket on B subscribes to no room: notifications are addressed to the user

@@ -24,7 +24,7 @@ from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections
 from gochat.projections.rebuild import Rebuild, target
 from gochat.projections.users import UserQueries
-from gochat.services.erasure import ErasureService
+from gochat.services.erasure import Erased, ErasureService
 
 SECRET = "erasure-secret-" + "x" * 32
 
@@ -32,6 +32,11 @@ SECRET = "erasure-secret-" + "x" * 32
 def erasure(client: Any) -> ErasureService:
     db = client.app[DB]
     return ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+
+
+async def erase(client: Any, *, user_id: uuid.UUID | None = None, username: str | None = None) -> Erased:
+    service = erasure(client)
+    return await service.erase(await service.find(user_id=user_id, username=username))
 
 
 async def count(db: Database, sql: str, *params: Any) -> int:
@@ -52,7 +57,7 @@ async def test_an_erased_users_messages_become_tombstones_and_their_traces_go(cl
     db = client.app[DB]
     await wait_for(lambda: count(db, "SELECT count(*) FROM message_search WHERE user_id = %s", bob.id), 2)
 
-    erased = await erasure(client).erase(bob.username)
+    erased = await erase(client, username=bob.username)
     assert (erased.user_id, erased.sessions_revoked) == (bob.id, 1)
 
     page = await ok(await client.get(f"/rooms/{room}/messages", headers=alice.headers))
@@ -89,14 +94,16 @@ async def wait_for(value: Any, expected: int) -> None:
 
 async def test_erasing_twice_appends_nothing_more_and_unknown_users_are_not_found(client: Any) -> None:
     bob = await signup(client)
-    first = await erasure(client).erase(str(bob.id))
-    again = await erasure(client).erase(str(bob.id))
+    first = await erase(client, user_id=bob.id)
+    again = await erase(client, user_id=bob.id)
     assert first.event_id is not None
     assert again.event_id is None
-    with pytest.raises(NotFound, match="no user 'nobody'"):
-        await erasure(client).erase("nobody")
-    with pytest.raises(NotFound, match="no user"):
-        await erasure(client).erase(bob.username)  # the name went with the account
+    with pytest.raises(NotFound, match="no user named 'nobody'"):
+        await erase(client, username="nobody")
+    with pytest.raises(NotFound, match="no user named"):
+        await erase(client, username=bob.username)  # the name went with the account
+    with pytest.raises(NotFound, match="no user with id"):
+        await erase(client, user_id=uuid.uuid4())
 
 
 # --- rebuilds ---------------------------------------------------------------------------------------
@@ -184,32 +191,62 @@ def test_the_erase_command_erases_by_username_and_exports_redact_what_the_log_ke
     erased_log: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bob = erased_log["bob"]
-    before = exported(capsys, "export")
-    assert all("password_hash" not in e["data"] for e in before)  # never exported, erased or not
-    assert [e["data"]["content"] for e in before if e["type"] == "message.posted"] == ["alice speaks", "bob's secret"]
+    raw = exported(capsys, "export", "--raw")
+    assert all("password_hash" not in e["data"] for e in raw)  # never exported, erased or not
+    assert [e["data"]["content"] for e in raw if e["type"] == "message.posted"] == ["alice speaks", "bob's secret"]
+    # by default, each message as history holds it now: bob's with its edited text
+    now = [e["data"] for e in exported(capsys, "export") if e["type"] == "message.posted"]
+    assert [d["content"] for d in now] == ["alice speaks", "bob's edit"]
+    assert "edited_at" in now[1]
+    assert "edited_at" not in now[0]
 
-    code, out, err = run_cli(capsys, "users", "erase", "bob")
+    code, out, err = run_cli(capsys, "users", "erase", "--username", "bob")
     assert code == 2
     assert "--yes" in err
-    code, out, _ = run_cli(capsys, "users", "erase", "BOB", "--yes")
+    code, out, _ = run_cli(capsys, "users", "erase", "--username", "BOB", "--yes")
     assert code == 0
-    assert out == f"erased user {bob} (event 8); 0 login(s) revoked\n"
-    code, out, _ = run_cli(capsys, "users", "erase", str(bob), "--yes")
-    assert (code, out) == (0, f"user {bob} was already erased; 0 login(s) revoked\n")
-    code, _, err = run_cli(capsys, "users", "erase", "nobody", "--yes")
-    assert (code, err) == (1, "gochat users erase: no user 'nobody'\n")
+    shown, done = out.splitlines()
+    assert shown.startswith(f"user {bob}: username 'Bob', display name 'Robert Full-Name', signed up 20")
+    assert done == f"erased user {bob} (event 8); 0 login(s) revoked"
+    code, out, _ = run_cli(capsys, "users", "erase", "--id", str(bob), "--yes")
+    assert (code, out.splitlines()[-1]) == (0, f"user {bob} was already erased; 0 login(s) revoked")
+    assert out.splitlines()[0].endswith("(already erased)")
+    code, _, err = run_cli(capsys, "users", "erase", "--username", "nobody", "--yes")
+    assert (code, err) == (1, "gochat users erase: no user named 'nobody'\n")
 
     after = {e["id"]: e for e in exported(capsys, "export")}
     assert after[1]["data"] == {"username": "alice", "username_norm": "alice", "display_name": "alice"}
     anonymous = f"deleted-{bob.hex}"
     assert after[2]["data"] == {"username": anonymous, "username_norm": anonymous, "display_name": "deleted user"}
     assert after[4]["data"]["content"] == "alice speaks"
-    assert (after[5]["data"]["content"], after[5]["data"]["attachments"]) == ("", None)
+    tomb = after[5]["data"]
+    assert (tomb["content"], tomb["attachments"], tomb["deleted"]) == ("", None, True)
     assert after[6]["data"] == {"message_id": 5, "content": ""}
     assert after[7]["data"] == {"display_name": "deleted user"}
     assert after[8]["type"] == "user.erased"
+    # the raw log, as tail shows it, is redacted too
+    raw_after = exported(capsys, "export", "--raw")
+    assert "secret" not in repr(raw_after)
+    assert "bob's edit" not in repr(raw_after)
     code, out, _ = run_cli(capsys, "events", "tail", "-n", "8")
     assert code == 0
-    assert [json.loads(line)["data"] for line in out.splitlines()] == [after[i]["data"] for i in range(1, 9)]
+    assert [json.loads(line)["data"] for line in out.splitlines()] == [e["data"] for e in raw_after]
     assert "secret" not in out
     assert "Full-Name" not in out
+
+
+def test_the_erase_command_never_reads_a_name_as_an_id_or_an_id_as_a_name(
+    erased_log: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bob = erased_log["bob"]
+    # bob's id as 32 hex digits is a valid username, and nobody has it: nothing is erased
+    code, _, err = run_cli(capsys, "users", "erase", "--username", bob.hex, "--yes")
+    assert (code, err) == (1, f"gochat users erase: no user named {bob.hex!r}\n")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(capsys, "users", "erase", "--id", "bob", "--yes")
+    assert exit_.value.code == 2
+    assert "is not a user id" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "users", "erase", "--id", str(bob), "--username", "bob", "--yes")
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert [e for e in exported(capsys, "export") if e["type"] == "user.erased"] == []

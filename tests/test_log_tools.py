@@ -67,7 +67,8 @@ class Log:
 
 @pytest.fixture
 def log(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Log:
-    """Eight events in two transactions, two rooms, two users; the CLI's environment points at them."""
+    """Eight events in two transactions, two rooms, two users; the CLI's environment points at them.
+    No projections run here: the exports that compare with these events ask for the log as written (--raw)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     a, b, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -115,7 +116,7 @@ def parsed_jsonl(record: dict[str, Any]) -> dict[str, Any]:
 
 # --- export: formats ------------------------------------------------------------------------------
 def test_export_writes_every_event_as_json_lines_in_log_order(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "events", "export")
+    code, out, err = run_cli(capsys, "events", "export", "--raw")
     assert (code, err) == (0, "")
     records = json_lines(out)
     assert [list(r) for r in records] == [list(FIELDS)] * 8
@@ -125,7 +126,7 @@ def test_export_writes_every_event_as_json_lines_in_log_order(log: Log, capsys: 
 
 def test_export_csv_reads_back_with_the_csv_module(log: Log, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
-    assert main(["events", "export", "--format", "csv", "--output", str(path)]) == 0
+    assert main(["events", "export", "--raw", "--format", "csv", "--output", str(path)]) == 0
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [list(r) for r in rows[:1]] == [list(FIELDS)]
@@ -150,7 +151,7 @@ def test_export_csv_reads_back_with_the_csv_module(log: Log, tmp_path: Path) -> 
 def test_export_parquet_reads_back_with_pyarrow(log: Log, tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     # The format follows the file's suffix when --format is not given.
-    assert main(["events", "export", "-o", str(path)]) == 0
+    assert main(["events", "export", "--raw", "-o", str(path)]) == 0
     table = pq.read_table(path)
     assert table.column_names == list(FIELDS)
     assert str(table.schema.field("recorded_at").type) == "timestamp[us, tz=UTC]"
@@ -180,7 +181,7 @@ def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_export_pages_through_the_log_in_batches(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "events", "export", "--batch-size", "3", "--since", "1")
+    code, out, _ = run_cli(capsys, "events", "export", "--raw", "--batch-size", "3", "--since", "1")
     assert code == 0
     assert [r["id"] for r in json_lines(out)] == list(range(2, 9))
 
@@ -215,7 +216,7 @@ def test_export_filters(
     args: Callable[[Log], list[str]],
     keep: Callable[[Log, RecordedEvent], bool],
 ) -> None:
-    code, out, _ = run_cli(capsys, "events", "export", *args(log))
+    code, out, _ = run_cli(capsys, "events", "export", "--raw", *args(log))
     assert code == 0
     expected = log.ids(lambda e: keep(log, e))
     assert [r["id"] for r in json_lines(out)] == expected
@@ -226,7 +227,7 @@ def test_position_windows_chain_without_overlap(log: Log, capsys: pytest.Capture
     windows = [["--until", "3"], ["--since", "3", "--until", "6"], ["--since", "6"]]
     ids = []
     for window in windows:
-        code, out, _ = run_cli(capsys, "events", "export", *window)
+        code, out, _ = run_cli(capsys, "events", "export", "--raw", *window)
         assert code == 0
         ids += [r["id"] for r in json_lines(out)]
     assert ids == list(range(1, 9))

@@ -55,7 +55,7 @@ async def test_users_by_id_in_batches_and_room_payloads_carry_a_users_map(client
     many = ",".join(str(alice.id) for _ in range(101))
     await refused(client, client.get("/users", params={"ids": many}, headers=bob.headers), 422)
     await refused(client, client.get("/users/00000000-0000-0000-0000-000000000000", headers=bob.headers), 404)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     detail = await get(client, bob, f"/rooms/{room['id']}")
     assert set(detail["users"]) == {str(alice.id), str(bob.id)}
     assert detail["users"][str(alice.id)]["display_name"] == "Alice A."
@@ -66,7 +66,7 @@ async def test_search_finds_by_prefix_ranked_paged_and_only_people_the_caller_ma
     names = ["zed_one", "zed_two", "zedd", "zeb"]
     people = {n: await signup(client, n) for n in names}
     stranger = await signup(client, "zed_stranger")  # shares no room with me, in no public room
-    shared = await make_room(client, me, "private", members=[str(people[n].id) for n in names])
+    shared = await make_room(client, me, "private", members=[people[n] for n in names])
     assert shared
     wordy = await signup(client, "wordy", display_name="Big Zed")
     public = await make_room(client, wordy)
@@ -90,7 +90,7 @@ async def test_search_finds_by_prefix_ranked_paged_and_only_people_the_caller_ma
 
 async def test_a_status_with_an_expiry_and_a_profile_change_reach_the_user_s_rooms_live(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     ws = await connect(client, bob, room["id"])
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     body = {"text": "in a meeting", "emoji": "📅", "expires_at": soon}
@@ -167,7 +167,7 @@ async def test_a_dm_notifies_the_other_person_on_a_socket_subscribed_to_nothing(
 # --- mentions and notifications ----------------------------------------------------------------------------
 async def test_mentions_become_entities_and_notify_every_socket_of_the_mentioned(client: Client) -> None:
     alice, bob, carol = await signup(client), await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id), str(carol.id)])
+    room = await make_room(client, alice, members=[bob, carol])
     other_room = await make_room(client, bob)
     in_room, elsewhere = await connect(client, bob, room["id"]), await connect(client, bob, other_room["id"])
     text = f"hi @{bob.username}, mail me@example.com and @nobody_here"
@@ -205,7 +205,7 @@ async def test_mentions_become_entities_and_notify_every_socket_of_the_mentioned
 
 async def test_reading_notifications_one_or_all_and_reading_the_room_clear_the_count(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     first = await post(client, alice, room["id"], f"@{bob.username} one")
     second = await post(client, alice, room["id"], f"@{bob.username} two")
     third = await post(client, alice, room["id"], f"@{bob.username} three")
@@ -229,7 +229,7 @@ async def test_reading_notifications_one_or_all_and_reading_the_room_clear_the_c
 
 async def test_room_and_here_mentions_respect_roles_and_presence(client: Client) -> None:
     owner, member, online, offline = [await signup(client) for _ in range(4)]
-    room = await make_room(client, owner, members=[str(member.id), str(online.id), str(offline.id)])
+    room = await make_room(client, owner, members=[member, online, offline])
     ws = await connect(client, online)
     by_member = await post(client, member, room["id"], "@room lunch?")
     assert "mentions" not in by_member  # members may not call @room unless the room allows it
@@ -253,7 +253,7 @@ async def test_room_and_here_mentions_respect_roles_and_presence(client: Client)
 
 async def test_muted_rooms_count_nothing_and_do_not_disturb_keeps_but_does_not_push(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     ws = await connect(client, bob)
     level = {"level": "muted"}
     await ok(await client.put(f"/rooms/{room['id']}/notifications", json=level, headers=bob.headers))
@@ -284,7 +284,7 @@ async def test_muted_rooms_count_nothing_and_do_not_disturb_keeps_but_does_not_p
 # --- blocking --------------------------------------------------------------------------------------------
 async def test_blocking_stops_dms_and_notifications_and_hides_from_search_and_history(client: Client) -> None:
     alice, pest = await signup(client, "blocker_alice"), await signup(client, "blocked_pest")
-    room = await make_room(client, pest, members=[str(alice.id)])
+    room = await make_room(client, pest, members=[alice])
     await ok(await client.put(f"/users/{pest.id}/block", json={}, headers=alice.headers), 204)
     assert [b["user_id"] for b in (await get(client, alice, "/me/blocks"))["blocks"]] == [str(pest.id)]
     await refused(client, client.post("/dms", json={"user_id": str(alice.id)}, headers=pest.headers), 403, "blocked")
@@ -308,7 +308,7 @@ async def test_blocking_stops_dms_and_notifications_and_hides_from_search_and_hi
 # --- access ----------------------------------------------------------------------------------------------
 async def test_notifications_are_the_recipient_s_alone_and_go_when_they_leave_the_room(client: Client) -> None:
     alice, bob, carol = await signup(client), await signup(client), await signup(client)
-    room = await make_room(client, alice, "private", members=[str(bob.id)])
+    room = await make_room(client, alice, "private", members=[bob])
     sent = await post(client, alice, room["id"], f"@{bob.username} secret plan")
     assert [n["message_id"] for n in await listed(client, bob, 1)] == [sent["id"]]
     db = client.app[DB]
@@ -318,7 +318,7 @@ async def test_notifications_are_the_recipient_s_alone_and_go_when_they_leave_th
             assert (await cur.fetchone())[0] == 0
     await ok(await client.post(f"/rooms/{room['id']}/leave", json={}, headers=bob.headers), 204)
     later = await post(client, alice, room["id"], "after bob left")
-    other = await make_room(client, alice, members=[str(bob.id)])
+    other = await make_room(client, alice, members=[bob])
     marker = await post(client, alice, other["id"], f"@{bob.username} still here?")
     assert [n["message_id"] for n in await listed(client, bob, 1)] == [marker["id"]]
     async with db.cursor() as cur:  # as the owner: the rows themselves are gone, not just hidden
@@ -329,7 +329,7 @@ async def test_notifications_are_the_recipient_s_alone_and_go_when_they_leave_th
 
 async def test_a_socket_asking_for_it_gets_no_frames_of_users_the_caller_blocked(client: Client) -> None:
     alice, pest, friend = await signup(client), await signup(client), await signup(client)
-    room = await make_room(client, alice, members=[str(pest.id), str(friend.id)])
+    room = await make_room(client, alice, members=[pest, friend])
     early = await post(client, pest, room["id"], "before the block")
     await ok(await client.put(f"/users/{pest.id}/block", json={}, headers=alice.headers), 204)
     ws = await connect(client, alice, room["id"], hide_blocked="true", since=early["id"] - 1)
@@ -353,14 +353,14 @@ async def test_a_socket_asking_for_it_gets_no_frames_of_users_the_caller_blocked
 
 
 async def test_erasure_takes_the_profile_the_status_and_the_notifications_of_a_user(client: Client) -> None:
-    from test_erasure import erasure
+    from test_erasure import erase
 
     alice, bob = await signup(client), await signup(client, display_name="Bob Real-Name")
     await ok(await client.put("/me/status", json={"text": "at home"}, headers=bob.headers))
-    room = await make_room(client, alice, members=[str(bob.id)])
+    room = await make_room(client, alice, members=[bob])
     mention = await post(client, bob, room["id"], f"@{alice.username} call me")
     assert [n["message_id"] for n in await listed(client, alice, 1)] == [mention["id"]]
-    await erasure(client).erase(bob.username)
+    await erase(client, username=bob.username)
     await refused(client, client.get(f"/users/{bob.id}", headers=alice.headers), 404)
     assert (await get(client, alice, "/users/search", q=bob.username))["results"] == []
     detail = await get(client, alice, f"/rooms/{room['id']}")

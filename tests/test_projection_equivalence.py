@@ -10,6 +10,7 @@ are held to the same answer on those too.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -60,7 +61,10 @@ class RandomLog:
             (self._create_room, 3), (self._join, 6), (self._invite, 2), (self._leave, 2), (self._kick, 1),
             (self._ban, 1), (self._unban, 1), (self._role, 1), (self._post, 30), (self._edit, 4),
             (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2), (self._people, 4),
+            (self._decline, 1),
+            (self._file, 3),
         ]  # fmt: skip
+        self.files: list[tuple[UUID, str]] = []  # (room, file id)
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -86,6 +90,8 @@ class RandomLog:
                 room.state.pop(UUID(d["user_id"]), None)
             case "member.banned":
                 room.state[UUID(d["user_id"])] = "banned"
+            case "member.declined" if room.state.get(UUID(d["user_id"])) == "invited":
+                room.state.pop(UUID(d["user_id"]))
             case "message.posted":
                 room.messages.append(event_id)
                 room.authors[event_id] = event.actor_id
@@ -142,6 +148,11 @@ class RandomLog:
         if (room := self._room()) is not None:
             user = self._pick_state(room, "joined")
             self.pending.append(NewEvent("member.left", room.id, {"user_id": str(user)}, actor_id=user))
+
+    def _decline(self) -> None:
+        if (room := self._room()) is not None:
+            user = self._pick_state(room, "invited")
+            self.pending.append(NewEvent("member.declined", room.id, {"user_id": str(user)}, actor_id=user))
 
     def _kick(self) -> None:
         if (room := self._room()) is not None:
@@ -222,6 +233,29 @@ class RandomLog:
             return
         user = self._pick_state(room, "joined")
         self.pending.append(NewEvent("receipt.read", room.id, {"message_id": target}, actor_id=user))
+
+    def _file(self) -> None:
+        """An upload (now and then posted with a message), or a file dropped; a few blobs shared
+        by many files, so reference counts rise and fall."""
+        if (room := self._room()) is None:
+            return
+        if self.files and self.chance(0.3):
+            room_id, file_id = self.rng.choice(self.files)
+            data = {"file_id": file_id if self.chance(0.9) else str(uuid.UUID(int=self.rng.getrandbits(128)))}
+            self.pending.append(NewEvent(EventType.FILE_DELETED, room_id, data, actor_id=self.rng.choice(self.users)))
+            return
+        file_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+        blob = hashlib.sha256(b"%d" % self.rng.randint(0, 4)).hexdigest()
+        thumb = hashlib.sha256(b"t%d" % self.rng.randint(0, 4)).hexdigest() if self.chance(0.5) else None
+        meta: dict[str, Any] = {"name": "f.png", "size": 3, "content_type": "image/png", "kind": "image"}
+        attachment: dict[str, Any] = {"id": file_id, **meta}
+        upload = {"file_id": file_id, **meta, "blob": blob, "thumbnail_blob": thumb, "attachment": attachment}
+        author = self._pick_state(room, "joined")
+        self.files.append((room.id, file_id))
+        self.pending.append(NewEvent(EventType.FILE_UPLOADED, room.id, upload, actor_id=author))
+        if self.chance(0.7):
+            post = {"content": "", "attachments": [attachment]}
+            self.pending.append(NewEvent(EventType.MESSAGE_POSTED, room.id, post, actor_id=author))
 
     def _other(self) -> None:
         user = self.rng.choice(self.users)

@@ -22,6 +22,8 @@ from gochat.broker_redis import RedisBroker
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.hub import Connection, Hub
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 from gochat.relay import Relay
 from gochat.services.presence import presence_stream
 
@@ -94,8 +96,12 @@ async def make_node(db: Database) -> AsyncIterator[NodeFactory]:
     bus = MemoryBus()
     nodes: list[Node] = []
 
-    async def make(name: str, rooms_of: Callable[[UUID], Awaitable[list[UUID]]] | None = None) -> Node:
+    async def make(
+        name: str, rooms_of: Callable[[UUID], Awaitable[list[UUID]]] | None = None, *, projected: bool = False
+    ) -> Node:
         store = EventStore(db, build_registry(), node_id=name)
+        if projected:  # history kept inline, as the app does (the relay's log reads consult it)
+            store.inline.append(InlineProjections(store, all_projections("english")))
         store.start()
         broker = HookedBroker(bus)
         await broker.start()
@@ -186,6 +192,52 @@ async def test_an_event_committed_while_a_room_is_being_subscribed_is_not_missed
     assert early
     await eventually(lambda: b.hub.got.get(room, []) == early, what="the window's event delivered")
     assert b.relay.head(room) == early[0]
+
+
+async def test_the_first_read_of_a_room_serves_a_message_deleted_since_as_a_tombstone(make_node: NodeFactory) -> None:
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room = uuid.uuid4()
+    await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
+    transport = listener(b, room)
+    window: list[int] = []
+
+    async def post_and_delete_in_the_window() -> None:
+        b.broker.before_subscribe = None
+        author = uuid.uuid4()
+        posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
+        deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
+        window.extend((posted.event.id, deleted.event.id))
+        await asyncio.sleep(0.1)  # a has published both by now, to nobody
+
+    b.broker.before_subscribe = post_and_delete_in_the_window
+    await b.relay.watch(room)  # the baseline, then the window, then the first read of the log
+    await eventually(lambda: b.hub.got.get(room, []) == window, what="the window's events delivered")
+    sent = b"".join(transport.written)
+    assert b"gone soon" not in sent
+    assert b'"content":"","deleted":true' in sent
+
+
+async def test_a_gap_is_filled_with_what_history_holds_now(make_node: NodeFactory) -> None:
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room = uuid.uuid4()
+    await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
+    transport = listener(b, room)
+    await b.relay.watch(room)
+    heard = b.relay._on_broker
+
+    def lose_posts(channel: str, payload: bytes) -> None:  # the broker may drop frames
+        if b"|message.posted|" not in payload.partition(b"\n")[0]:
+            heard(channel, payload)
+
+    b.broker.set_handler(lose_posts)
+    author = uuid.uuid4()
+    posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
+    deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
+    await eventually(lambda: b.hub.got.get(room, [])[-2:] == [posted.event.id, deleted.event.id], what="gap filled")
+    assert b.relay.gaps_filled >= 1
+    sent = b"".join(transport.written)
+    assert b"gone soon" not in sent
+    assert b'"content":"","deleted":true' in sent
 
 
 async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 import psycopg2
@@ -44,9 +45,17 @@ async def test_creator_owns_a_new_public_room_and_others_join(rooms: RoomService
     assert (await rooms._room(alice, room["id"]))["member_count"] == 2
 
 
+async def with_members(rooms: RoomService, owner: UUID, type_: str, members: list[UUID]) -> dict[str, Any]:
+    """A room with `members` who accepted their invitations."""
+    room, _ = await rooms.create(owner, name="Room", type_=type_, members=members)
+    for member in members:
+        await rooms.accept(member, room["id"])
+    return room
+
+
 async def test_private_rooms_are_invisible_to_outsiders(rooms: RoomService, db: Database) -> None:
     alice, bob, eve = users(3)
-    room, _ = await rooms.create(alice, name="Secret", type_="private", members=[bob])
+    room = await with_members(rooms, alice, "private", [bob])
     with pytest.raises(NotFound):
         await room_access(db, eve, room["id"])
     with pytest.raises(NotFound):
@@ -54,28 +63,73 @@ async def test_private_rooms_are_invisible_to_outsiders(rooms: RoomService, db: 
     assert (await room_access(db, bob, room["id"])).can_post
 
 
+@pytest.mark.parametrize("type_", ["public", "private"])
+async def test_members_named_at_creation_are_invited_not_joined(
+    rooms: RoomService, db: Database, store: EventStore, type_: str
+) -> None:
+    alice, bob, carol = users(3)
+    room, _ = await rooms.create(alice, name="Room", type_=type_, members=[bob, carol])
+    assert room["member_count"] == 1
+    log = await store.read_stream(room["id"])
+    assert sorted((e.type, e.data["user_id"]) for e in log if e.type.startswith("member.")) == sorted(
+        [("member.joined", str(alice)), ("member.invited", str(bob)), ("member.invited", str(carol))]
+    )
+    for who in (bob, carol):
+        acc = await room_access(db, who, room["id"])
+        assert (acc.state, acc.can_post) == ("invited", False)
+        async with db.read(who) as cur:
+            assert room["id"] not in await q.joined_room_ids(cur, who)
+    assert [i["room"]["id"] for i in await rooms.invitations(bob)] == [room["id"]]
+    assert (await rooms.invitations(bob))[0]["invited_by"] == alice
+    await rooms.accept(bob, room["id"])
+    await rooms.decline(carol, room["id"])
+    assert (await room_access(db, bob, room["id"])).joined
+    if type_ == "public":
+        assert (await room_access(db, carol, room["id"])).state is None
+    else:  # declined, a private room is unknown to her again
+        with pytest.raises(NotFound):
+            await room_access(db, carol, room["id"])
+    assert await rooms.invitations(bob) == await rooms.invitations(carol) == []
+    with pytest.raises(NotFound):  # nothing left to accept or decline
+        await rooms.accept(carol, room["id"])
+    with pytest.raises(NotFound):
+        await rooms.decline(bob, room["id"])
+    assert [e.type for e in await store.read_stream(room["id"])][-2:] == ["member.joined", "member.declined"]
+
+
+async def test_group_members_are_joined_at_once(rooms: RoomService, db: Database) -> None:
+    alice, bob = users(2)
+    room, _ = await rooms.create(alice, name="DM", type_="group", members=[bob])
+    assert (await room_access(db, bob, room["id"])).joined
+    assert await rooms.invitations(bob) == []
+
+
 async def test_invited_users_can_see_then_join_a_private_room(rooms: RoomService, db: Database) -> None:
     alice, bob = users(2)
     room, _ = await rooms.create(alice, name="Secret", type_="private")
-    assert await rooms.add_member(alice, room["id"], bob, invite=True) == "invited"
+    assert await rooms.add_member(alice, room["id"], bob) == "invited"
+    assert await rooms.add_member(alice, room["id"], bob) == "invited"  # once
     acc = await room_access(db, bob, room["id"])
     assert (acc.state, acc.can_read) == ("invited", False)
-    await rooms.join(bob, room["id"])
+    await rooms.join(bob, room["id"])  # joining accepts, as PROTOCOL.md says
     assert (await room_access(db, bob, room["id"])).can_read
+    assert await rooms.add_member(alice, room["id"], bob) == "joined"
 
 
-async def test_only_admins_add_to_private_rooms(rooms: RoomService) -> None:
-    alice, bob, carol = users(3)
-    room, _ = await rooms.create(alice, name="Secret", type_="private", members=[bob])
+async def test_only_admins_invite_to_private_rooms_and_any_member_to_public_ones(rooms: RoomService) -> None:
+    alice, bob, carol, dave = users(4)
+    room = await with_members(rooms, alice, "private", [bob])
     with pytest.raises(Forbidden):
         await rooms.add_member(bob, room["id"], carol)
     await rooms.set_role(alice, room["id"], bob, "admin")
-    assert await rooms.add_member(bob, room["id"], carol) == "joined"
+    assert await rooms.add_member(bob, room["id"], carol) == "invited"
+    town = await with_members(rooms, alice, "public", [bob])
+    assert await rooms.add_member(bob, town["id"], dave) == "invited"
 
 
 async def test_kick_and_ban_take_effect_and_respect_rank(rooms: RoomService, db: Database) -> None:
     alice, bob, carol = users(3)
-    room, _ = await rooms.create(alice, name="Town", type_="public", members=[bob, carol])
+    room = await with_members(rooms, alice, "public", [bob, carol])
     with pytest.raises(Forbidden):
         await rooms.kick(bob, room["id"], carol)  # a member is no moderator
     await rooms.set_role(alice, room["id"], bob, "admin")
@@ -111,7 +165,7 @@ async def test_racing_group_creations_make_one_room(rooms: RoomService) -> None:
 
 async def test_the_last_owner_leaving_hands_the_room_on(rooms: RoomService, db: Database) -> None:
     alice, bob, carol = users(3)
-    room, _ = await rooms.create(alice, name="Club", type_="public", members=[bob, carol])
+    room = await with_members(rooms, alice, "public", [bob, carol])
     await rooms.set_role(alice, room["id"], carol, "admin")
     await rooms.leave(alice, room["id"])
     assert (await room_access(db, carol, room["id"])).role == "owner"

@@ -4,6 +4,7 @@ former members, bans), bad input, and row-level security underneath."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -21,7 +22,7 @@ from gochat.settings import Settings, SettingsError
 
 async def room_with(client: Any, type_: str = "public") -> tuple[Account, Account, str]:
     alice, bob = await signup(client), await signup(client)
-    room = await make_room(client, alice, type_, members=[str(bob.id)])
+    room = await make_room(client, alice, type_, members=[bob])
     return alice, bob, room["id"]
 
 
@@ -236,6 +237,11 @@ async def test_public_rooms_are_searched_by_all_but_the_banned(client: Any) -> N
 
 
 # --- bad input ------------------------------------------------------------------------------------
+def as_cursor(text: str) -> str:
+    """A cursor as the server encodes one (url-safe base64 of JSON, unpadded)."""
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
 async def test_bad_queries_are_422_and_append_nothing(client: Any) -> None:
     alice, _, room = await room_with(client)
     for params in (
@@ -249,6 +255,11 @@ async def test_bad_queries_are_422_and_append_nothing(client: Any) -> None:
         {"q": "fox", "limit": "ten"},
         {"q": "fox", "cursor": "not a cursor"},
         {"q": "fox", "cursor": "WzEsIC0xXQ"},  # [1, -1]
+        {"q": "fox", "cursor": as_cursor("[1e308, 5]")},  # beyond a real, the rank's type
+        {"q": "fox", "cursor": as_cursor("[" + "9" * 400 + ", 5]")},  # a rank no float holds
+        {"q": "fox", "cursor": as_cursor("[1, " + "9" * 30 + "]")},  # beyond a bigint
+        {"q": "fox", "before": "²"},
+        {"q": "fox", "limit": "²"},
         {"q": "fox", "since": "yesterday"},
         {"q": "fox", "user_id": "bob"},
         {"q": "fox", "order": "random"},

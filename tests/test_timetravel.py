@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from helpers import signup
 from room_helpers import make_room, ok, post, refused
-from test_erasure import erasure
+from test_erasure import erase
 from test_projection_equivalence import RandomLog
 
 from gochat.db import Database
@@ -121,7 +121,7 @@ async def test_a_position_before_the_room_was_created_is_a_422(client: Any) -> N
 async def test_only_admins_and_owners_of_the_room_now(client: Any) -> None:
     alice, bob, eve = await signup(client), await signup(client), await signup(client)
     public = (await make_room(client, alice, "public"))["id"]
-    private = (await make_room(client, alice, "private", members=[str(bob.id)]))["id"]
+    private = (await make_room(client, alice, "private", members=[bob]))["id"]
     at = await head(client)
     await refused(client, client.get(state_url(private, at), headers=bob.headers), 403, "not_an_admin")
     await refused(client, client.get(state_url(private, at), headers=eve.headers), 404)
@@ -136,7 +136,7 @@ async def test_what_an_erased_user_wrote_stays_blank_in_the_past(client: Any) ->
     await ok(await client.post(f"/rooms/{room}/join", json={}, headers=bob.headers))
     said = await post(client, bob, room, "bob was here")
     then = await head(client)
-    await erasure(client).erase(str(bob.id))
+    await erase(client, user_id=bob.id)
     past = await ok(await client.get(state_url(room, then), headers=alice.headers))
     assert [(m["id"], m["content"]) for m in past["messages"]] == [(said["id"], "")]
     assert str(bob.id) in [m["user_id"] for m in past["members"]]  # then, he was a member

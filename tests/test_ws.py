@@ -30,7 +30,12 @@ async def make_room(client: Client, owner: Account, type_: str = "public", membe
         body["members"] = [str(m.id) for m in members]
     resp = await client.post("/rooms", json=body, headers=owner.headers)
     assert resp.status == 201, await resp.text()
-    return str((await resp.json())["id"])
+    room = str((await resp.json())["id"])
+    if type_ != "group":
+        for member in members:  # named members are invited: each accepts
+            accepted = await client.post(f"/invitations/{room}/accept", json={}, headers=member.headers)
+            assert accepted.status == 200, await accepted.text()
+    return room
 
 
 async def connect(
@@ -112,6 +117,9 @@ async def test_handshake_refuses_bad_tokens_and_unreadable_rooms(client: Client)
         ({"token": eve.access_token, "room_id": private}, 404),
         ({"token": eve.access_token, "room_id": "not-a-uuid"}, 400),
         ({"token": eve.access_token, "room_id": str(uuid.uuid4())}, 404),
+        ({"token": eve.access_token, "since": "²"}, 422),  # str.isdigit() holds for it; int() refuses it
+        ({"token": eve.access_token, "since": "9" * 30}, 422),
+        ({"token": eve.access_token, "since": "-1"}, 422),
     ):
         resp = await client.get(
             "/ws",

@@ -6,9 +6,10 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..auth.names import PASSWORD_MAX, Password, Username, normalize_username
+from ..errors import RateLimited
 from ..events.fields import Text
-from ..keys import ACCOUNTS, SETTINGS
-from ..services.accounts import Tokens
+from ..keys import ACCOUNTS, LOGIN_THROTTLE, SETTINGS
+from ..services.accounts import InvalidCredentials, Tokens
 from .authn import current_user_id
 from .limits import client_ip, enforce
 from .util import json, load_body
@@ -57,12 +58,22 @@ async def signup(request: web.Request) -> web.Response:
 
 @routes.post("/auth/login")
 async def login(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    await enforce(request, f"login:ip:{client_ip(request)}", settings.login_limit_per_ip)
+    settings, throttle, ip = request.app[SETTINGS], request.app[LOGIN_THROTTLE], client_ip(request)
+    await enforce(request, f"login:ip:{ip}", settings.login_limit_per_ip)
     body = await load_body(request, LoginBody())
-    # Per name, whether or not it exists, so the limit itself says nothing about accounts.
-    await enforce(request, f"login:user:{normalize_username(body['username'])}", settings.login_limit_per_account)
-    return _tokens(await request.app[ACCOUNTS].login(body["username"], body["password"]))
+    # Failures slow down per (name, address), whether or not the name exists (so the wait says
+    # nothing about accounts), and never lock: guesses from one address do not hold back another.
+    key = f"{normalize_username(body['username'])}|{ip}"
+    wait = await throttle.wait(key)
+    if wait > 0:
+        raise RateLimited("too many failed logins: wait before trying again", retry_after=wait)
+    try:
+        tokens = await request.app[ACCOUNTS].login(body["username"], body["password"])
+    except InvalidCredentials:
+        await throttle.failed(key)
+        raise
+    await throttle.succeeded(key)
+    return _tokens(tokens)
 
 
 @routes.post("/auth/refresh")

@@ -8,6 +8,7 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..errors import ValidationFailed
 from ..events.catalog import ROLES, ROOM_TYPES
 from ..events.fields import Text, UUIDStr
 from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS, ROOM_VIEWS, ROOMS
@@ -46,7 +47,8 @@ class UpdateRoomBody(Strict):
 
 class AddMemberBody(Strict):
     user_id = UUIDStr(required=True)
-    invite = fields.Boolean(load_default=False)
+    # Accepted for older clients; adding someone always invites them now (services/rooms.py).
+    invite = fields.Boolean(load_default=True)
 
 
 class BanBody(Strict):
@@ -95,6 +97,9 @@ async def directory(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 100) or 50
     after = request.query.get("after") or None
     name = (request.query.get("q") or "").strip()[:100] or None
+    for key, value in (("after", after), ("q", name)):
+        if value is not None and "\x00" in value:  # PostgreSQL takes no NUL in text
+            raise ValidationFailed("invalid query", details={key: ["Must not contain NUL characters."]})
     rooms = await request.app[ROOM_VIEWS].directory(current_user_id(request), name, limit, after)
     cursor = directory_cursor(rooms[-1]) if len(rooms) == limit else None
     return json({"rooms": [room_json(r) for r in rooms], "next": cursor})
@@ -142,7 +147,7 @@ async def leave(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, AddMemberBody())
-    state = await request.app[ROOMS].add_member(user, room_id, UUID(body["user_id"]), invite=body["invite"])
+    state = await request.app[ROOMS].add_member(user, room_id, UUID(body["user_id"]))
     return json({"user_id": body["user_id"], "state": state})
 
 

@@ -30,6 +30,7 @@ from .shapes import message_json
 from .util import MAX_ID, json
 
 routes = web.RouteTableDef()
+REAL_MAX = 3.4028234e38  # the largest finite float4
 
 
 class SearchQuery(Schema):
@@ -46,6 +47,17 @@ class SearchQuery(Schema):
     since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
 
+    @marshmallow.post_load
+    def _in_utc(self, data: dict[str, Any], **kw: object) -> dict[str, Any]:
+        """Times in UTC, where an offset can carry them past the calendar's ends (0001-01-01 at -20:00)."""
+        for key in ("since", "until"):
+            if data.get(key) is not None:
+                try:
+                    data[key] = data[key].astimezone(UTC)
+                except OverflowError:
+                    raise marshmallow.ValidationError("Out of range.", key) from None
+        return data
+
 
 def encode_cursor(after: search_index.After) -> str:
     raw = orjson.dumps([after.rank, after.message_id])
@@ -57,9 +69,10 @@ def decode_cursor(cursor: str) -> search_index.After:
     try:
         rank, message_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         numbers = isinstance(rank, int | float) and isinstance(message_id, int) and not isinstance(message_id, bool)
-        if numbers and math.isfinite(rank) and 0 < message_id <= MAX_ID:
+        # The rank is compared as a PostgreSQL real: anything beyond its range was never handed out.
+        if numbers and math.isfinite(rank) and abs(rank) <= REAL_MAX and 0 < message_id <= MAX_ID:
             return search_index.After(float(rank), message_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         pass
     raise ValidationFailed("invalid query", details={"cursor": ["Not a valid cursor."]})
 

@@ -24,10 +24,11 @@ def _at(request: web.Request) -> int | datetime:
         return int(raw)
     try:
         at = datetime.fromisoformat(raw)
-    except ValueError:
+        # In UTC now: an offset can carry a time past the calendar's ends (0001-01-01 at -20:00).
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         reason = "Missing." if not raw else "Neither a log position nor an RFC 3339 time."
         raise ValidationFailed("invalid query", details={"at": [reason]}) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 @routes.get("/rooms/{room_id}/state")

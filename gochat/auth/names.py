@@ -39,7 +39,19 @@ class Username(Text):
         text = super()._deserialize(value, attr, data, **kw)
         if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in text):
             raise ValidationError("Must not contain spaces, control or invisible characters.")
+        if _looks_like_an_id(text):
+            raise ValidationError("Must not look like a user id.")
         return text
+
+
+def _looks_like_an_id(text: str) -> bool:
+    """A name any tool could read as a user id (32 hex digits, with or without dashes or braces):
+    whoever types it, meaning someone, must never reach someone else."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Password(fields.String):

@@ -37,6 +37,21 @@ _REVOKE_USER = (
     " RETURNING id"
 )
 
+PURGE_BATCH = 5000
+# Expired tokens can neither refresh nor be recognised as reuse that matters: the family they
+# would revoke can refresh no more either.
+_PURGE_TOKENS = (
+    "DELETE FROM refresh_tokens WHERE token_hash IN"
+    " (SELECT token_hash FROM refresh_tokens WHERE expires_at < now() LIMIT %s FOR UPDATE SKIP LOCKED)"
+)
+_PURGE_FAMILIES = (
+    "DELETE FROM session_families WHERE id IN (SELECT f.id FROM session_families f"
+    " WHERE f.revoked_at < now() - %s * interval '1 second'"
+    # a family and its first token are inserted in one transaction: none is ever seen without one
+    " OR (f.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id))"
+    " LIMIT %s FOR UPDATE SKIP LOCKED)"
+)
+
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
@@ -113,3 +128,19 @@ class SessionStore:
 
     async def is_active(self, family_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         return bool(await self.db.fetchval(_ACTIVE, (family_id, user_id)))
+
+    async def purge(self, revoked_grace: float, batch: int = PURGE_BATCH) -> tuple[int, int]:
+        """Delete expired refresh tokens, then families revoked more than `revoked_grace` seconds
+        ago or left without tokens (every token expired: nothing of that login works any more);
+        (tokens, families) deleted. In batches, each its own short transaction, so a large backlog
+        never holds locks long; several nodes purging at once only share the work."""
+        counts = [0, 0]
+        for i, (sql, params) in enumerate(((_PURGE_TOKENS, (batch,)), (_PURGE_FAMILIES, (revoked_grace, batch)))):
+            while True:
+                async with self.db.transaction() as cur:
+                    await cur.execute(sql, params)
+                    n = cur.rowcount
+                counts[i] += n
+                if n < batch:
+                    break
+        return counts[0], counts[1]

@@ -174,7 +174,7 @@ class CommandService:
 
     async def _cmd_invite(self, actor: uuid.UUID, room_id: uuid.UUID, args: str, cmid: str | None) -> Outcome:
         target, name, _ = await self._user(args, BUILTINS["invite"][1])
-        state = await self.rooms.add_member(actor, room_id, target, invite=True)
+        state = await self.rooms.add_member(actor, room_id, target)
         return Outcome("invite", "ephemeral", f"@{name} is {state}.")
 
     async def _cmd_kick(self, actor: uuid.UUID, room_id: uuid.UUID, args: str, cmid: str | None) -> Outcome:

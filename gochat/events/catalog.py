@@ -116,12 +116,19 @@ class _Content(_Strict):
 
 
 class MessagePosted(_Content):
+    # may be empty only when the message carries attachments (a file sent without a caption)
+    content = Text(required=True, min_len=0, max_len=ENCRYPTED_MAX)
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
     # step 12: mentions parsed at send time; `here`: the members online then, for @here (both only
     # when there are mentions: other events keep the shape they had)
     mentions = fields.List(fields.Nested(Mention))
     here = fields.List(UUIDStr())
+
+    @validates_schema
+    def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data.get("content") and not data.get("attachments"):
+            raise ValidationError("Must not be empty.", field_name="content")
 
 
 class MessageEdited(_Content):
@@ -141,6 +148,29 @@ class ReactionChanged(_Strict):
 
 class TypingStarted(_Strict):
     pass
+
+
+# --- files (stream: the room's id; services/files.py) -------------------------------------------
+FILE_KINDS = ("image", "audio", "voice", "video", "pdf", "text", "file")
+_SHA256 = validate.Regexp(r"^[0-9a-f]{64}$")
+
+
+class FileUploaded(_Strict):
+    """A file stored (content-addressed by the sha256 of the bytes kept) and shared in the room."""
+
+    file_id = UUIDStr(required=True)
+    name = Text(required=True, min_len=1, max_len=255)
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    content_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(required=True, validate=validate.OneOf(FILE_KINDS))
+    blob = fields.String(required=True, validate=_SHA256)
+    thumbnail_blob = fields.String(load_default=None, allow_none=True, validate=_SHA256)
+    # what a message carrying the file shows (services/files.py `attachment`)
+    attachment = fields.Dict(required=True)
+
+
+class FileDeleted(_Strict):
+    file_id = UUIDStr(required=True)
 
 
 # --- people (step 12): streams are the acting user's id, except room.settings_changed ------------
@@ -271,6 +301,8 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    # The invitee turned an invitation down (accepting is member.joined by the invitee).
+    reg.register("member.declined", MemberRef())
     reg.register("bot.created", BotCreated())
     reg.register("member.muted", MemberMuted())
     reg.register("member.unmuted", MemberRef())
@@ -282,6 +314,8 @@ def build_registry() -> EventRegistry:
     reg.register("user.admin_set", AdminSet())
     reg.register("user.deactivated", _Strict())
     reg.register("user.reactivated", _Strict())
+    reg.register("file.uploaded", FileUploaded())
+    reg.register("file.deleted", FileDeleted())
     reg.register("user.status_set", UserStatusSet())
     reg.register("room.settings_changed", RoomSettingsChanged())
     reg.register("notification.level_set", NotificationLevelSet())

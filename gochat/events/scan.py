@@ -27,10 +27,21 @@ FIELDS = (
     "data", "metadata", "actor_id", "client_msg_id", "recorded_at",
 )  # fmt: skip
 
-_SELECT = (
-    "SELECT id, stream_id::text, version, type, schema_version, data::text, metadata::text, actor_id::text,"
-    " client_msg_id, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events"
+_COLUMNS = (
+    "{e}id, {e}stream_id::text, {e}version, {e}type, {e}schema_version, ({data})::text, {e}metadata::text,"
+    " {e}actor_id::text, {e}client_msg_id,"
+    " to_char({e}recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 )
+_SELECT = "SELECT " + _COLUMNS.format(e="", data="data") + " FROM events"
+
+
+@dataclass(frozen=True, slots=True)
+class DataView:
+    """Another `data` for each event: `data` is an SQL expression over the event `e` and whatever
+    `join` brings in (projections/current.py: messages as history holds them now)."""
+
+    join: str
+    data: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +78,13 @@ class LogFilter:
 
 
 class LogScan:
-    def __init__(self, db: Database, registry: EventRegistry, *, batch_size: int = 10_000) -> None:
+    def __init__(
+        self, db: Database, registry: EventRegistry, *, batch_size: int = 10_000, view: DataView | None = None
+    ) -> None:
         self.db = db
         self.registry = registry
         self.batch_size = batch_size
+        self.view = view
         # Only types with upcasters cost anything per row; today's log needs none.
         self._current = {t: v for t in registry.types if (v := registry.spec(t).version) > 1}
 
@@ -90,7 +104,7 @@ class LogScan:
             # A connection per page, none held while the consumer works: a consumer that stops early
             # (a closed pipe) leaves nothing checked out of the pool.
             async with self.db.cursor() as cur:
-                await cur.execute(f"{_SELECT} WHERE {where} ORDER BY id LIMIT %s", (*params, self.batch_size))
+                await cur.execute(self._query(where, "ASC"), (*params, self.batch_size))
                 rows: list[RawEvent] = await cur.fetchall()
             if not rows:
                 return
@@ -103,7 +117,7 @@ class LogScan:
         """The last `n` matching events, oldest first."""
         where, params = flt.where()
         async with self.db.cursor() as cur:
-            await cur.execute(f"{_SELECT} WHERE {where} ORDER BY id DESC LIMIT %s", (*params, n))
+            await cur.execute(self._query(where, "DESC"), (*params, n))
             rows: list[RawEvent] = await cur.fetchall()
         return self._upcast(rows[::-1])
 
@@ -117,6 +131,15 @@ class LogScan:
                 params,
             )
             return [(day, type_, int(n)) for day, type_, n in await cur.fetchall()]
+
+    def _query(self, where: str, order: str) -> str:
+        if self.view is None:
+            return f"{_SELECT} WHERE {where} ORDER BY id {order} LIMIT %s"
+        columns = _COLUMNS.format(e="e.", data=self.view.data)
+        return (
+            f"SELECT {columns} FROM (SELECT * FROM events WHERE {where} ORDER BY id {order} LIMIT %s) e"
+            f"{self.view.join} ORDER BY e.id {order}"
+        )
 
     def _upcast(self, rows: list[RawEvent]) -> list[RawEvent]:
         if not self._current:

@@ -6,6 +6,7 @@ from ..moderation.projection import ModerationProjection
 from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
 from .bots import BotsProjection
+from .files import FilesProjection
 from .history import HistoryProjection
 from .notifications import NotificationsProjection
 from .people import PeopleProjection
@@ -28,6 +29,7 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         BotsProjection(),
         WebhookOutbox(),
         ModerationProjection(),
+        FilesProjection(),
         PeopleProjection(),
         NotificationsProjection(),
     ]

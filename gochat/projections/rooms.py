@@ -28,6 +28,7 @@ class RoomsProjection(Projection):
             "member.left",
             "member.kicked",
             "member.invited",
+            "member.declined",
             "member.banned",
             "member.unbanned",
             "member.role_changed",
@@ -86,9 +87,14 @@ class RoomsProjection(Projection):
                 await self._count(cur, room)
             case "member.invited":
                 await cur.execute(
-                    "INSERT INTO memberships (room_id, user_id, state, since_id) VALUES (%s, %s, 'invited', %s)"
-                    " ON CONFLICT (room_id, user_id) DO NOTHING",
-                    (room, d["user_id"], e.id),
+                    "INSERT INTO memberships (room_id, user_id, state, since_id, invited_by, invited_at)"
+                    " VALUES (%s, %s, 'invited', %s, %s, %s) ON CONFLICT (room_id, user_id) DO NOTHING",
+                    (room, d["user_id"], e.id, e.actor_id, e.recorded_at),
+                )
+            case "member.declined":
+                await cur.execute(
+                    "DELETE FROM memberships WHERE room_id = %s AND user_id = %s AND state = 'invited'",
+                    (room, d["user_id"]),
                 )
             case "member.banned":
                 await cur.execute(
@@ -165,6 +171,16 @@ async def member_ids(cur: Cursor, room_id: Any) -> list[Any]:
 async def joined_room_ids(cur: Cursor, user_id: Any) -> list[Any]:
     await cur.execute("SELECT room_id FROM memberships WHERE user_id = %s AND state = 'joined'", (user_id,))
     return [r[0] for r in await cur.fetchall()]
+
+
+async def invitations(cur: Cursor, user_id: Any) -> list[dict[str, Any]]:
+    """The rooms a user is invited to (and has neither accepted nor declined), newest first."""
+    await cur.execute(
+        f"SELECT {ROOM_COLUMNS}, m.invited_by, m.invited_at FROM memberships m JOIN rooms r ON r.id = m.room_id"
+        " WHERE m.user_id = %s AND m.state = 'invited' ORDER BY m.since_id DESC",
+        (user_id,),
+    )
+    return [{"room": room_row(row[:-2]), "invited_by": row[-2], "invited_at": row[-1]} for row in await cur.fetchall()]
 
 
 async def find_group(cur: Cursor, group_key: str) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ per-user keys that would make the log's copy unreadable too.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -34,21 +33,24 @@ class ErasureService:
         self.users = users
         self.sessions = sessions
 
-    async def find(self, who: str) -> User:
-        """A user by id, or by username (as typed at signup; case and width do not matter)."""
-        user = None
-        with contextlib.suppress(ValueError):  # not an id: a username
-            user = await self.users.get(uuid.UUID(who))
+    async def find(self, *, user_id: uuid.UUID | None = None, username: str | None = None) -> User:
+        """A user by id, or by username (as typed at signup; case and width do not matter); never
+        one guessed from the other: 32 hex digits are a valid username and a valid id alike."""
+        if (user_id is None) == (username is None):
+            raise ValueError("give exactly one of user_id and username")
+        if user_id is not None:
+            user = await self.users.get(user_id)
+        else:
+            assert username is not None
+            user = await self.users.by_name(normalize_username(username))
         if user is None:
-            user = await self.users.by_name(normalize_username(who))
-        if user is None:
-            raise NotFound(f"no user {who!r}", code="user_not_found")
+            who = f"with id {user_id}" if user_id is not None else f"named {username!r}"
+            raise NotFound(f"no user {who}", code="user_not_found")
         return user
 
-    async def erase(self, who: str) -> Erased:
+    async def erase(self, user: User) -> Erased:
         """Sessions first: once the event is in, nothing the user still holds may add to the log.
         Erasing twice revokes again (a login that raced the first time) but appends nothing."""
-        user = await self.find(who)
         revoked = await self.sessions.revoke_user(user.id)
         if user.erased:
             return Erased(user.id, None, len(revoked))

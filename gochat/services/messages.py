@@ -183,7 +183,13 @@ class MessageService:
                 acc.require_moderator()
         if not message.deleted:
             data = {"message_id": message_id}
-            await self.store.append_one(NewEvent("message.deleted", room_id, data, actor_id=user_id))
+            # its files go with it, in the same append (projections/files.py; blobs collected after)
+            dropped = [
+                NewEvent("file.deleted", room_id, {"file_id": a["id"]}, actor_id=user_id)
+                for a in message.attachments or ()
+                if isinstance(a, dict) and "id" in a
+            ]
+            await self.store.append(NewEvent("message.deleted", room_id, data, actor_id=user_id), *dropped)
 
     async def react(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
         await self._reaction(user_id, room_id, message_id, emoji, add=True)

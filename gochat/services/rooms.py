@@ -1,4 +1,10 @@
-"""Room commands: create, update, join, leave, add/invite, kick, ban, unban, change role."""
+"""Room commands: create, update, join, leave, invite (accept, decline), kick, ban, unban, change role.
+
+Nobody is put into a public or private room without consent: naming others at creation, or adding
+them later, invites them (`member.invited`); the room is theirs once they accept (`member.joined`,
+by themselves) and the invitation gone once they decline (`member.declined`). Group rooms (DMs)
+are a fixed member set named at creation, so their members are joined at once.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from uuid import UUID
 from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
+from ..projections import notifications as nq
 from ..projections import rooms as q
 from .access import access_in, room_access
 
@@ -58,6 +65,7 @@ class RoomService:
         if len(others) > (MAX_GROUP_MEMBERS if type_ == "group" else MAX_INITIAL_MEMBERS):
             raise ValidationFailed("too many members", details={"members": ["Too many members."]})
         await self._check_users(others)
+        await self._refuse_blocked(user_id, others)
         if type_ == "group":
             everyone = sorted(str(m) for m in others | {user_id})
             if len(everyone) < 2:
@@ -75,6 +83,8 @@ class RoomService:
         events.append(NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": "owner"}, actor_id=user_id))
         events += [
             NewEvent("member.joined", room_id, {"user_id": str(m), "role": "member"}, actor_id=user_id)
+            if type_ == "group"
+            else self._invited(room_id, m, user_id)
             for m in sorted(others, key=str)
         ]
         try:
@@ -106,7 +116,10 @@ class RoomService:
 
     async def leave(self, user_id: UUID, room_id: UUID) -> None:
         acc = await room_access(self.db, user_id, room_id)
-        if acc.state not in ("joined", "invited"):
+        if acc.state == "invited":
+            await self.decline(user_id, room_id)
+            return
+        if acc.state != "joined":
             raise Conflict("you are not a member of this room", code="not_a_member")
         if acc.room["type"] == "group" and acc.joined:
             raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
@@ -129,8 +142,9 @@ class RoomService:
             NewEvent("member.role_changed", room_id, {"user_id": str(heir["user_id"]), "role": "owner"}, actor_id=owner)
         ]
 
-    async def add_member(self, actor: UUID, room_id: UUID, target: UUID, *, invite: bool = False) -> str:
-        """Add (or invite) a user; returns the target's resulting state."""
+    async def add_member(self, actor: UUID, room_id: UUID, target: UUID) -> str:
+        """Invite a user (members of a public room, admins of a private one); returns the target's
+        resulting state: `invited`, or `joined` for someone already in."""
         acc = await room_access(self.db, actor, room_id)
         acc.require_post()
         if acc.room["type"] == "group":
@@ -139,15 +153,36 @@ class RoomService:
             acc.require_moderator()
         await self._check_users([target])
         current = await self._target_state(actor, room_id, target)
-        if current == "joined" or (current == "invited" and invite):
+        if current in ("joined", "invited"):
             return current
         if current == "banned":
             raise Conflict("that user is banned from this room; unban them first", code="banned")
-        if invite:
-            await self.store.append(NewEvent("member.invited", room_id, {"user_id": str(target)}, actor_id=actor))
-            return "invited"
-        await self.store.append(self._joined(room_id, target, actor, "member"))
-        return "joined"
+        await self._refuse_blocked(actor, [target])
+        await self.store.append(self._invited(room_id, target, actor))
+        return "invited"
+
+    async def accept(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
+        """Accept an invitation: join the room."""
+        await self._invitation(user_id, room_id)
+        await self.store.append(self._joined(room_id, user_id, user_id, "member"))
+        return await self._room(user_id, room_id)
+
+    async def decline(self, user_id: UUID, room_id: UUID) -> None:
+        await self._invitation(user_id, room_id)
+        await self.store.append(NewEvent("member.declined", room_id, {"user_id": str(user_id)}, actor_id=user_id))
+
+    async def invitations(self, user_id: UUID) -> list[dict[str, Any]]:
+        async with self.db.read(user_id) as cur:
+            return await q.invitations(cur, user_id)
+
+    async def _invitation(self, user_id: UUID, room_id: UUID) -> None:
+        """404 unless the user holds an invitation to the room (a private room stays unknown)."""
+        try:
+            acc = await room_access(self.db, user_id, room_id)
+        except NotFound:
+            raise NotFound("no invitation to that room", code="no_invitation") from None
+        if acc.state != "invited":
+            raise NotFound("no invitation to that room", code="no_invitation")
 
     async def kick(self, actor: UUID, room_id: UUID, target: UUID) -> None:
         state = await self._moderate(actor, room_id, target)
@@ -179,6 +214,14 @@ class RoomService:
         data = {"user_id": str(target), "role": role}
         await self.store.append(NewEvent("member.role_changed", room_id, data, actor_id=actor))
 
+    async def _refuse_blocked(self, actor: UUID, others: Iterable[UUID]) -> None:
+        """Nobody is put into a group with, or invited by, someone either side blocked (as DMs)."""
+        # the owner's view: whether the other side blocked the caller is theirs, and RLS hides it
+        async with self.db.cursor() as cur:
+            for other in others:
+                if await nq.blocks_between(cur, actor, other):
+                    raise Forbidden("one of you blocked the other", code="blocked")
+
     async def _moderate(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
         """Check the actor may moderate the target; returns the target's membership state."""
         async with self.db.read(actor) as cur:
@@ -197,6 +240,10 @@ class RoomService:
         async with self.db.read(actor) as cur:
             member = await q.get_membership(cur, room_id, target)
         return member["state"] if member else None
+
+    @staticmethod
+    def _invited(room_id: UUID, user_id: UUID, actor: UUID) -> NewEvent:
+        return NewEvent("member.invited", room_id, {"user_id": str(user_id)}, actor_id=actor)
 
     @staticmethod
     def _joined(room_id: UUID, user_id: UUID, actor: UUID, role: str) -> NewEvent:

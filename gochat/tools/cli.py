@@ -17,6 +17,7 @@ from rich.console import Console
 from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
+from ..projections.current import VIEW as CURRENT_VIEW
 from ..projections.users import UserQueries
 from ..settings import Settings
 from .export import export, open_output
@@ -51,6 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exp.add_argument("--format", help="jsonl, csv or parquet (default: from --output's suffix, else jsonl)")
     exp.add_argument("--output", "-o", metavar="FILE", help="write FILE (complete or not at all) instead of stdout")
     exp.add_argument("--batch-size", type=int, default=10_000, metavar="N", help="events per query (default 10000)")
+    exp.add_argument(
+        "--raw",
+        action="store_true",
+        help="messages as first written (deleted and edited text included); by default each message as "
+        "history holds it now: deleted ones blank with deleted=true, edited ones with their current text",
+    )
     exp.set_defaults(func=cmd_export)
 
     tl = commands.add_parser(
@@ -86,7 +93,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
-            scan = LogScan(db, build_registry(), batch_size=args.batch_size)
+            view = None if args.raw else CURRENT_VIEW
+            scan = LogScan(db, build_registry(), batch_size=args.batch_size, view=view)
             redactor = Redactor(await UserQueries(db).erased_ids())
             with open_output(args.output) as out, _progress(args.output) as progress:
                 await export(scan, flt, RedactingWriter(make_writer(out), redactor), progress)

@@ -1,9 +1,11 @@
-"""`gochat users erase USER`, registered on the main parser by tools/cli.py."""
+"""`gochat users erase --id ID | --username NAME`, registered on the main parser by tools/cli.py."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import uuid
 
 from ..auth.bot_tokens import BotTokenStore
 from ..auth.names import normalize_username
@@ -13,10 +15,17 @@ from ..events import EventStore, build_registry
 from ..moderation.admin import AdminService
 from ..projections.catalog import all_projections
 from ..projections.engine import InlineProjections, ProjectionRunner
-from ..projections.users import UserQueries
+from ..projections.users import User, UserQueries
 from ..services.erasure import ErasureService
 from ..settings import Settings
 from . import run
+
+
+def _user_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a user id (a UUID)") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,10 +35,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     erase = commands.add_parser(
         "erase",
         help="erase a user: revoke their logins, remove what they wrote from every projection",
-        description="Revoke every login of USER, append user.erased, and apply it to every projection: their "
-        "messages become tombstones, their name is replaced. Irreversible. See docs/operations.md, 'Erasure'.",
+        description="Revoke every login of the user, append user.erased, and apply it to every projection: their "
+        "messages become tombstones, their name is replaced. Irreversible: the user found is shown before "
+        "anything happens. See docs/operations.md, 'Erasure'.",
     )
-    erase.add_argument("user", metavar="USER", help="the user's id or username")
+    # Two flags, never one argument read either way: 32 hex digits are a valid username and a valid id.
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--id", dest="user_id", type=_user_id, metavar="ID", help="the user's id")
+    who.add_argument("--username", metavar="NAME", help="the user's username (case and width do not matter)")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(func=cmd_erase)
     admin = commands.add_parser(
@@ -66,14 +79,23 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
     return run.run(main)
 
 
+def describe(user: User) -> str:
+    erased = " (already erased)" if user.erased else ""
+    return (
+        f"user {user.id}: username {user.username!r}, display name {user.display_name!r}, "
+        f"signed up {user.created_at:%Y-%m-%d %H:%M:%S} UTC{erased}"
+    )
+
+
+async def _confirmed(user: User) -> bool:
+    answer = await asyncio.to_thread(input, f"Erase {user.username!r} ({user.id}) for good? Type 'erase' to confirm: ")
+    return answer.strip() == "erase"
+
+
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print("gochat users erase: error: erasure is irreversible: confirm with --yes", file=sys.stderr)
-            return 2
-        if input(f"Erase {args.user} for good? Type 'erase' to confirm: ").strip() != "erase":
-            print("nothing erased")
-            return 1
+    if not args.yes and not sys.stdin.isatty():
+        print("gochat users erase: error: erasure is irreversible: confirm with --yes", file=sys.stderr)
+        return 2
 
     async def main(open_database: run.OpenDatabase) -> int:
         async with open_database(settings) as db:
@@ -81,12 +103,18 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
             store = EventStore(db, build_registry(), node_id=settings.node_id)
             store.inline.append(InlineProjections(store, projections))
             service = ErasureService(store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl))
-            store.start()
             try:
-                erased = await service.erase(args.user)
+                user = await service.find(user_id=args.user_id, username=args.username)
             except NotFound as exc:
                 print(f"gochat users erase: {exc.message}", file=sys.stderr)
                 return 1
+            print(describe(user), flush=True)
+            if not args.yes and not await _confirmed(user):
+                print("nothing erased")
+                return 1
+            store.start()
+            try:
+                erased = await service.erase(user)
             finally:
                 await store.close()
             # The followed projections (search) too, now rather than when a server next catches up.

@@ -1,8 +1,8 @@
 -- May the caller know the room exists (its name, members)? Readers, invited users, and for a
 -- public room anyone (a banned user is told "banned", not "no such room").
--- PL/pgSQL, no SET search_path, COST 10000, SECURITY DEFINER: read why in gochat_can_read.sql.
+-- PL/pgSQL, SET search_path, COST 10000, SECURITY DEFINER, app role only: read why in gochat_can_read.sql.
 CREATE OR REPLACE FUNCTION gochat_can_see(room uuid) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER COST 10000 AS $$
+    LANGUAGE plpgsql STABLE SECURITY DEFINER COST 10000 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     uid uuid := public.gochat_uid();
     st text;
@@ -19,4 +19,5 @@ BEGIN
 END
 $$;
 
+REVOKE ALL ON FUNCTION gochat_can_see(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION gochat_can_see(uuid) TO gochat_app;
