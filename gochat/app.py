@@ -42,6 +42,7 @@ from .keys import (
     LOCAL_RATE_LIMITER,
     MESSAGES,
     METRICS,
+    METRICS_SAMPLER,
     PRESENCE,
     PRESENCE_SERVICE,
     PROJECTIONS,
@@ -58,6 +59,7 @@ from .keys import (
     TIME_TRAVEL,
 )
 from .metrics import Metrics
+from .metrics_sources import Sampler
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
@@ -89,7 +91,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(redis=settings.redis_url is not None)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_accounts)
@@ -98,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_rate_limiter)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(_metrics)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -264,6 +267,34 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     finally:
         await presence.close()
         await relay.close()
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    """The group-commit observer, the commit listener that counts messages, and the sampler."""
+    metrics, store, redis = app[METRICS], app[STORE], app.get(REDIS)
+    store.flush_observer = metrics.observe_flush
+
+    async def redis_ping() -> bool:
+        assert redis is not None
+        try:
+            return bool(await asyncio.wait_for(redis.ping(), 1.0))
+        except Exception:
+            return False
+
+    sampler = Sampler(
+        metrics,
+        hub=app[HUB],
+        db=app[DB],
+        projections=[p.name for p in app[PROJECTIONS].projections],
+        redis_ping=redis_ping if redis is not None else None,
+    )
+    store.add_listener(sampler.on_commit)
+    sampler.start()
+    app[METRICS_SAMPLER] = sampler
+    try:
+        yield
+    finally:
+        await sampler.close()
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -101,9 +101,13 @@ class Hub:
         self._dirty: set[Connection] = set()
         self._scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Plain counters the metrics sampler reads (metrics_sources.py): no metric object per delivery.
         self.deliveries = 0
         self.slow_closed = 0
         self.dead_closed = 0
+        self.opened = 0
+        self.frames_in: dict[str, int] = {}
+        self.frames_out: dict[str, int] = {}
         self.draining = False
         self.handling = 0  # client frames being handled now (ws.py)
 
@@ -112,6 +116,7 @@ class Hub:
         """Register a connection; True when it is the user's first on this node."""
         conns = self.users.setdefault(conn.user_id, set())
         conns.add(conn)
+        self.opened += 1
         loop = asyncio.get_running_loop()
         conn.heard = loop.time()
         conn.jitter = random.uniform(0.5, 1.0)
@@ -152,23 +157,35 @@ class Hub:
         return user_id in self.users
 
     # --- delivery --------------------------------------------------------------------------------
-    def publish(self, room: UUID, event_id: int, data: bytes) -> None:
+    def publish(self, room: UUID, event_id: int, data: bytes, kind: str = "event") -> None:
         """Queue one framed event on every subscriber of `room` (never awaits)."""
         subs = self.rooms.get(room)
         if not subs:
             return
+        out = self.frames_out
+        out[kind] = out.get(kind, 0) + len(subs)
         for conn in subs:
             if conn.held is not None:
                 conn.held.append((room, event_id, data))
             else:
                 self._queue(conn, data)
 
-    def send(self, conn: Connection, data: bytes) -> None:
+    def send(self, conn: Connection, data: bytes, kind: str = "other") -> None:
+        out = self.frames_out
+        out[kind] = out.get(kind, 0) + 1
         self._queue(conn, data)
 
-    def send_to_user(self, user_id: UUID, data: bytes) -> None:
+    def send_to_user(self, user_id: UUID, data: bytes, kind: str = "other") -> None:
         for conn in self.users.get(user_id, ()):
-            self._queue(conn, data)
+            self.send(conn, data, kind)
+
+    def count_in(self, kind: str) -> None:
+        """A client frame of `kind` arrived (ws.py)."""
+        self.frames_in[kind] = self.frames_in.get(kind, 0) + 1
+
+    @property
+    def connections(self) -> int:
+        return sum(len(conns) for conns in self.users.values())
 
     def _queue(self, conn: Connection, data: bytes) -> None:
         if conn.closing:

@@ -12,6 +12,7 @@ from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
+from .metrics_sources import Sampler
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
@@ -49,3 +50,5 @@ SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
+# Feeds METRICS from the hot paths' plain counters (once a second and before every scrape).
+METRICS_SAMPLER = web.AppKey("metrics_sampler", Sampler)

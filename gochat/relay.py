@@ -268,7 +268,7 @@ class Relay:
         self, room: UUID, state: _Room, version: int, id_: int, type_: str, member: str | None, framed: bytes
     ) -> None:
         state.version, state.last_id = version, id_
-        self.hub.publish(room, id_, framed)
+        self.hub.publish(room, id_, framed, type_)
         if member is not None:
             self.hub.drop_room_for(UUID(member), room)
             if room not in self.hub.rooms:
@@ -387,7 +387,7 @@ class Relay:
             for conn in self.hub.rooms.get(room, ()):
                 if id(conn) not in sent:
                     sent.add(id(conn))
-                    self.hub.send(conn, framed)
+                    self.hub.send(conn, framed, "presence")
 
     def _schedule(self, coro: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coro)

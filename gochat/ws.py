@@ -242,7 +242,9 @@ class _Session:
         for room in rooms:
             self.hub.subscribe(conn, room)
             await relay.watch(room)
-            self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
+            self.hub.send(
+                conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}), "subscribed"
+            )
         last = 0 if since is None else await self._replay(rooms, since)
         self.hub.release(conn, last)
 
@@ -252,14 +254,16 @@ class _Session:
         if len(events) > cap:
             head = await store.head()
             self.hub.send(
-                self.conn, frame({"type": "resync_required", "id": head, "room_ids": [str(r) for r in rooms]})
+                self.conn,
+                frame({"type": "resync_required", "id": head, "room_ids": [str(r) for r in rooms]}),
+                "resync_required",
             )
             return head
         last = since
         for e in events:
             rendered = render(e)
             if rendered is not None:
-                self.hub.send(self.conn, frame(rendered))
+                self.hub.send(self.conn, frame(rendered), e.type)
             last = e.id
         return last
 
@@ -288,6 +292,7 @@ class _Session:
 
     async def handle(self, text: str) -> None:
         client_msg_id = None
+        kind = "invalid"  # until the frame parses
         try:
             try:
                 raw = orjson.loads(text)
@@ -303,12 +308,15 @@ class _Session:
                     data = _FRAME_SCHEMA.load(raw)
                 except ValidationError as exc:
                     raise ValidationFailed("invalid frame", details=exc.messages_dict) from None
+            kind = data["type"]
             await self._rate_limit()
-            await _HANDLERS[data["type"]](self, data)
+            await _HANDLERS[kind](self, data)
         except RateLimited as exc:
             self.error(exc.code, exc.message, client_msg_id, retry_after=round(exc.retry_after, 3))
         except GochatError as exc:
             self.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
+        finally:
+            self.hub.count_in(kind)
 
     async def _rate_limit(self) -> None:
         # A connection lives on one node: its budget stays local (an id() is not unique across
@@ -326,7 +334,7 @@ class _Session:
         if client_msg_id is not None:
             body["client_msg_id"] = client_msg_id
         body.update({k: v for k, v in extra.items() if v is not None})
-        self.hub.send(self.conn, frame(body))
+        self.hub.send(self.conn, frame(body), "error")
 
     @staticmethod
     def _room(data: dict[str, Any]) -> UUID:
@@ -358,7 +366,7 @@ class _Session:
         }
         if result.duplicate:
             ack["duplicate"] = True
-        self.hub.send(self.conn, frame(ack))
+        self.hub.send(self.conn, frame(ack), "ack")
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)
@@ -382,7 +390,7 @@ class _Session:
         room = self._room(data)
         self.hub.unsubscribe(self.conn, room)
         await self.app[RELAY].unwatch_if_idle(room)
-        self.hub.send(self.conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+        self.hub.send(self.conn, frame({"type": "unsubscribed", "room_id": str(room)}), "unsubscribed")
 
     async def on_edit(self, data: dict[str, Any]) -> None:
         await self.app[MESSAGES].edit(self.user, self._room(data), self._message_id(data), data.get("content", ""))

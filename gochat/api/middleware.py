@@ -12,7 +12,9 @@ import structlog
 from aiohttp import web
 
 from ..errors import GochatError, RateLimited, Unavailable
+from ..keys import METRICS
 from ..log import redact_text
+from ..metrics import UNMATCHED
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("gochat.http")
@@ -76,12 +78,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else UNMATCHED
+        request.app[METRICS].observe_request(request.method, route, status, elapsed)
         log.info(
             "request",
             method=request.method,
             path=redact_text(request.path_qs),
             status=status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(elapsed * 1000, 2),
             remote=request.remote,
         )
 
