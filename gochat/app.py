@@ -19,6 +19,8 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.documents import routes as document_routes
+from .api.edge import security_headers, setup_cors
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -56,6 +58,7 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TELEMETRY,
     TIME_TRAVEL,
 )
 from .metrics import Metrics
@@ -78,6 +81,7 @@ from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .settings import Settings, SettingsError, ensure_dev_secret
+from .telemetry import setup as setup_telemetry
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -92,6 +96,9 @@ def create_app(settings: Settings) -> web.Application:
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
     app[METRICS] = Metrics(redis=settings.redis_url is not None)
+    telemetry = setup_telemetry(settings.otlp_endpoint, node_id=settings.node_id, metrics=app[METRICS])
+    if telemetry is not None:
+        app[TELEMETRY] = telemetry
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_accounts)
@@ -101,6 +108,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(_metrics)
+    app.cleanup_ctx.append(_telemetry)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -113,6 +121,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(document_routes)
+    app.on_response_prepare.append(security_headers)
+    setup_cors(app)  # keep last: CORS covers the routes registered before it
     return app
 
 
@@ -295,6 +306,19 @@ async def _metrics(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await sampler.close()
+
+
+async def _telemetry(app: web.Application) -> AsyncIterator[None]:
+    """With OpenTelemetry on: hand the tracer to the traced places; flush the exporters at the end."""
+    telemetry = app.get(TELEMETRY)
+    if telemetry is None:
+        yield
+        return
+    app[STORE].tracing = app[PROJECTIONS].tracing = app[RELAY].tracing = telemetry
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(telemetry.close)
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -78,6 +78,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         database="embedded" if settings.embedded_database else "external",
         broker="redis" if settings.redis_url else "memory",
+        tls=settings.tls_cert_file is not None,
         node=settings.node_id,
         open_files=open_files,
     )
@@ -88,6 +89,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover
         pass
+    from .api.edge import tls_context
+
+    ssl_context = tls_context(settings)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_heap)  # after every cleanup_ctx resource is up
     web.run_app(
@@ -99,6 +103,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print=None,
         loop=loop,
         reuse_port=args.reuse_port or None,
+        ssl_context=ssl_context,
     )
     log.info("stopped")
     return 0

@@ -25,6 +25,7 @@ from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .settings import Settings
+from .telemetry import Telemetry
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -52,3 +53,5 @@ TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 STATE = web.AppKey("state", dict[str, Any])
 # Feeds METRICS from the hot paths' plain counters (once a second and before every scrape).
 METRICS_SAMPLER = web.AppKey("metrics_sampler", Sampler)
+# Set only when OTEL_EXPORTER_OTLP_ENDPOINT is: the app's tracer and OTLP exporters (telemetry.py).
+TELEMETRY = web.AppKey("telemetry", Telemetry)

@@ -6,6 +6,7 @@ valid `Settings` or raises `SettingsError` with a single human line naming the v
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -22,6 +23,17 @@ LOGIN_LIMIT_PER_ACCOUNT = Limit(10, 10 / 300)
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
+# Per-user budgets of the write routes (api/limits.py `limited`), each GOCHAT_LIMIT_<KIND>=N/SECONDS;
+# `write` covers the write routes without a budget of their own; `refresh` is per client address.
+WRITE_LIMITS = {
+    "post": Limit(60, 60 / 3),
+    "room": Limit(10, 10 / 60),
+    "invite": Limit(30, 30 / 60),
+    "reaction": Limit(60, 60 / 6),
+    "upload": Limit(20, 20 / 60),
+    "refresh": Limit(30, 30 / 60),
+    "write": Limit(60, 60 / 6),
+}
 LogFormat = Literal["json", "console"]
 
 
@@ -92,6 +104,29 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR networks (`10.0.0.0/8, 127.0.0.1`)."""
+    out = []
+    for raw in env.get(name, "").split(","):
+        if raw.strip():
+            try:
+                out.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+            except ValueError:
+                raise SettingsError(f"{name}: {raw.strip()!r} is not an IP address or CIDR network") from None
+    return tuple(out)
+
+
+def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
+    cert, key = env.get("TLS_CERT_FILE", "").strip(), env.get("TLS_KEY_FILE", "").strip()
+    if bool(cert) != bool(key):
+        raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+    for name, value in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+        if value and not os.access(value, os.R_OK):
+            raise SettingsError(f"{name}={value!r} is not a readable file")
+    return (Path(cert) if cert else None), (Path(key) if key else None)
+
+
 def _search_language(env: Mapping[str, str]) -> str:
     """A configuration name (`english`, `pg_catalog.german`); whether it exists is checked against
     the database at start-up."""
@@ -146,6 +181,15 @@ class Settings:
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    write_limits: dict[str, Limit] = field(default_factory=lambda: dict(WRITE_LIMITS))
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDR networks).
+    trusted_proxies: tuple[str, ...] = ()
+    # Strict-Transport-Security max-age on answers over HTTPS (0: no header).
+    hsts_max_age: int = 365 * 24 * 3600
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # OTLP/HTTP collector for traces and metrics (OpenTelemetry); unset: telemetry is off.
+    otlp_endpoint: str | None = None
 
     @property
     def development(self) -> bool:
@@ -220,6 +264,16 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+        )
+        tls_cert_file, tls_key_file = _tls_files(env)
+        settings = replace(
+            settings,
+            write_limits={k: _limit(env, f"GOCHAT_LIMIT_{k.upper()}", v) for k, v in WRITE_LIMITS.items()},
+            trusted_proxies=_networks(env, "GOCHAT_TRUSTED_PROXIES"),
+            hsts_max_age=_int(env, "GOCHAT_HSTS_MAX_AGE", 365 * 24 * 3600, 0, 10 * 365 * 24 * 3600),
+            otlp_endpoint=_url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https")),
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])

@@ -21,7 +21,9 @@ from aiohttp import WSMsgType, web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
+from .api.docs import Answer, documented
 from .api.limits import client_ip
+from .api.schemas import WebSocketQuery
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .events.model import uuid_text
@@ -37,10 +39,12 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TELEMETRY,
 )
 from .ratelimit import Limit
 from .services.access import room_access
 from .services.typing import typing
+from .telemetry import Telemetry
 from .wire import render, timestamp
 
 log = structlog.get_logger("gochat.ws")
@@ -110,6 +114,11 @@ def _origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     return origin.split("://", 1)[-1] == request.host
 
 
+@documented(
+    "Open the WebSocket (the protocol: /asyncapi.json)",
+    query=WebSocketQuery,
+    responses={101: Answer(None, "Switching Protocols: frames follow (see /asyncapi.json)")},
+)
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
@@ -220,7 +229,7 @@ class _Session:
     Slots and a class-level handler table: one of these lives as long as each socket, and a dict
     of bound methods per instance cost ~1 KiB of every idle connection (bench/ws_idle.py)."""
 
-    __slots__ = ("app", "conn", "hub", "limit_key", "request", "typing_sent", "user")
+    __slots__ = ("app", "conn", "hub", "limit_key", "request", "tracing", "typing_sent", "user")
 
     def __init__(self, request: web.Request, conn: Connection) -> None:
         self.request = request
@@ -230,6 +239,7 @@ class _Session:
         self.user = conn.user_id
         self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
+        self.tracing: Telemetry | None = self.app.get(TELEMETRY)  # None unless OpenTelemetry is on
 
     # --- subscriptions and resume -----------------------------------------------------------------
     async def subscribe(self, rooms: list[UUID], since: int | None) -> None:
@@ -291,6 +301,17 @@ class _Session:
                 break
 
     async def handle(self, text: str) -> None:
+        tracing = self.tracing
+        if tracing is None:
+            await self._handle(text)
+            return
+        # A trace per frame (not one per socket, which would last as long as the connection).
+        span = tracing.start("ws.frame", parent=tracing.root(), attributes={"gochat.user_id": str(self.user)})
+        with tracing.current(span):
+            await self._handle(text)
+        span.end()
+
+    async def _handle(self, text: str) -> None:
         client_msg_id = None
         kind = "invalid"  # until the frame parses
         try:

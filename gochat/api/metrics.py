@@ -6,11 +6,15 @@ from aiohttp import web
 
 from ..keys import METRICS, METRICS_SAMPLER
 from ..metrics import CONTENT_TYPE
+from .docs import Answer, documented
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/metrics")
+@documented(
+    "Prometheus metrics of this node (docs/metrics.md)", responses={200: Answer("text/plain", "Prometheus text")}
+)
 async def metrics(request: web.Request) -> web.Response:
     sampler = request.app.get(METRICS_SAMPLER)
     if sampler is not None:

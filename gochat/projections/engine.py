@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,6 +21,9 @@ from ..db import Cursor, Database, Executor, StatementBatch
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from .base import Projection
+
+if TYPE_CHECKING:
+    from ..telemetry import Telemetry
 
 log = structlog.get_logger("gochat.projections")
 
@@ -97,6 +101,7 @@ class ProjectionRunner:
         self.page = page
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.tracing: Telemetry | None = None  # set by the app when OpenTelemetry is on
 
     def get(self, name: str) -> Projection:
         for p in self.projections:
@@ -118,7 +123,16 @@ class ProjectionRunner:
                 full = len(events) == self.page
                 events = [e for e in events if e.id <= head]
                 if events:
-                    await projection.apply_batch(cur, events)
+                    if self.tracing is None:
+                        await projection.apply_batch(cur, events)
+                    else:
+                        span = self.tracing.start(
+                            "projection.apply",
+                            attributes={"gochat.projection": projection.name, "gochat.events": len(events)},
+                        )
+                        with self.tracing.current(span):
+                            await projection.apply_batch(cur, events)
+                        span.end()
                 reached = events[-1].id if full and events else head
                 await advance(cur, [projection.name], reached)
                 applied += len(events)
