@@ -12,7 +12,7 @@ help:
 	@echo "  make test         - install, then lint (ruff), type-check (mypy) and run the whole test suite"
 	@echo "  make build        - build a wheel into dist/"
 	@echo "  make migrate      - apply pending migrations"
-	@echo "  make bench        - run the benchmarks (see docs/benchmarks.md)"
+	@echo "  make bench        - run the benchmark suite (quick, ~12 min; MODE=full for the long one), plots in docs/bench/"
 	@echo "  make clean        - remove the venv, build artifacts and local data (./var)"
 	@echo "  make docker-build - build the Docker image"
 
@@ -43,7 +43,7 @@ migrate: $(STAMP)
 	$(BIN)/gochat migrate
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.append
+	$(BIN)/python -m bench.suite --$(or $(MODE),quick)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info var .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
 from .api.documents import routes as document_routes
 from .api.edge import security_headers, setup_cors
+from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
@@ -33,6 +34,7 @@ from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
 from .db import Database
+from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
 from .hub import Hub
@@ -40,6 +42,7 @@ from .keys import (
     ACCOUNTS,
     BROKER,
     DB,
+    DEVICES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -74,6 +77,7 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.devices import DeviceService
 from .services.messages import MessageService
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
     app.router.add_routes(document_routes)
     app.on_response_prepare.append(security_headers)
@@ -198,6 +203,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[DEVICES] = DeviceService(KeyStore(db))
     yield
 
 

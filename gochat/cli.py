@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     except GochatError as exc:
         print(f"gochat: {exc.message}", file=sys.stderr)
         return 1
+    except migrations.MigrationError as exc:
+        print(f"gochat: migration error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -107,11 +107,19 @@ class GochatClient:
         return list((await self.request("GET", "/rooms"))["rooms"])
 
     async def create_room(
-        self, name: str, type: str = "public", *, members: list[str] | None = None, topic: str = ""
+        self,
+        name: str,
+        type: str = "public",
+        *,
+        members: list[str] | None = None,
+        topic: str = "",
+        encrypted: bool = False,
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {"name": name, "type": type, "topic": topic}
         if members:
             payload["members"] = members
+        if encrypted:
+            payload["encrypted"] = True
         return dict(await self.request("POST", "/rooms", json=payload))
 
     async def room(self, room_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from helpers import signup
 from room_helpers import make_room, ok, post, refused
 
-ROOM_KEYS = {"id", "name", "type", "topic", "created_by", "created_at", "member_count", "last_message_id"}
+ROOM_KEYS = {"id", "name", "type", "topic", "created_by", "created_at", "member_count", "last_message_id", "encrypted"}
 
 
 async def test_creating_a_room_answers_the_protocol_room(client: Any) -> None:

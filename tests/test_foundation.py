@@ -115,10 +115,10 @@ async def test_moving_unread_counts_to_per_room_counters_keeps_every_count(pg_cl
     """Migration 080 replaces each receipt's unread_count with a per-room live count and a per-member
     seen count; a database migrated before it keeps every member's marker and count."""
     before = tmp_path / "sql"
-    before.mkdir()
+    (before / "migrations").mkdir(parents=True)
     for m in migrations.load_migrations():
         if m.version < 80:
-            (before / m.name).write_text(m.sql)
+            (before / "migrations" / m.name).write_text(m.sql)
     dsn = pg_cluster.new_database(migrated=False)
     db = await Database.connect(dsn, minsize=1, maxsize=2)
     room, other, alice, bob = (uuid.uuid4() for _ in range(4))

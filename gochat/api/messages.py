@@ -10,7 +10,7 @@ from aiohttp import web
 from marshmallow import fields, validate
 
 from ..errors import ValidationFailed
-from ..events.catalog import MESSAGE_MAX
+from ..events.catalog import ENCRYPTED_MAX
 from ..events.fields import Emoji, Text
 from ..keys import MESSAGES
 from . import schemas as sc
@@ -25,13 +25,13 @@ MESSAGE_ID = "/rooms/{room_id}/messages/{message_id}"
 
 
 class PostBody(Strict):
-    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+    content = Text(required=True, min_len=1, max_len=ENCRYPTED_MAX)  # text: MESSAGE_MAX, checked by the event
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
     thread_root = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), load_default=None)
 
 
 class EditBody(Strict):
-    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+    content = Text(required=True, min_len=1, max_len=ENCRYPTED_MAX)
 
 
 class ReadBody(Strict):

@@ -33,6 +33,7 @@ class CreateRoomBody(Strict):
     type = fields.String(required=True, validate=validate.OneOf(ROOM_TYPES))
     topic = Text(load_default="", max_len=500)
     members = fields.List(UUIDStr(), load_default=list, validate=validate.Length(max=MAX_INITIAL_MEMBERS))
+    encrypted = fields.Boolean(load_default=False)
 
 
 class UpdateRoomBody(Strict):
@@ -81,7 +82,12 @@ async def create_room(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, CreateRoomBody())
     room, created = await request.app[ROOMS].create(
-        user, name=body["name"], type_=body["type"], topic=body["topic"], members=map(UUID, body["members"])
+        user,
+        name=body["name"],
+        type_=body["type"],
+        topic=body["topic"],
+        members=map(UUID, body["members"]),
+        encrypted=body["encrypted"],
     )
     return json(room_json(room), status=201 if created else 200)
 

@@ -34,6 +34,7 @@ def room_json(room: dict[str, Any]) -> dict[str, Any]:
         "created_at": utc_time(room["created_at"]),
         "member_count": room["member_count"],
         "last_message_id": room["last_message_id"],
+        "encrypted": room.get("encrypted", False),
     }
 
 

@@ -1,4 +1,4 @@
-"""Refresh tokens and their families (sql/011_sessions.sql): the SQL of login sessions.
+"""Refresh tokens and their families (sql/migrations/011_sessions.sql): the SQL of login sessions.
 
 Rotation is one transaction: a single `UPDATE ... WHERE used_at IS NULL ... RETURNING` marks the
 presented token used, so of two concurrent refreshes with one token the row lock lets exactly one

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .fields import Emoji, Text, UUIDStr, clean_emoji, clean_text
 from .registry import EventRegistry
 
 MESSAGE_MAX = 4000
+#: content of a message in an encrypted room: the JSON of a Megolm envelope (services/devices.py)
+ENCRYPTED_MAX = 16_000
 ROOM_TYPES = ("public", "private", "group")
 ROLES = ("owner", "admin", "member")
 
@@ -60,6 +62,8 @@ class RoomCreated(_Strict):
     topic = Text(load_default="", max_len=500)
     # group rooms: the fixed, sorted member set that identifies the room
     members = fields.List(UUIDStr(), load_default=None, allow_none=True)
+    # end-to-end encrypted from creation, never switched back (absent: not encrypted)
+    encrypted = fields.Boolean()
 
 
 class RoomUpdated(_Strict):
@@ -87,15 +91,26 @@ class MemberRoleChanged(_Strict):
 
 
 # --- messages (stream: the room's id; message_id = id of the message.posted event) --------------
-class MessagePosted(_Strict):
-    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
+class _Content(_Strict):
+    """`content` is text, or in an encrypted room (`encrypted`, set by the server, absent otherwise)
+    an opaque envelope the server cannot read, allowed to be longer than the text it carries."""
+
+    content = Text(required=True, min_len=1, max_len=ENCRYPTED_MAX)
+    encrypted = fields.Boolean()
+
+    @validates_schema
+    def _text_limit(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data.get("encrypted") and len(data.get("content", "")) > MESSAGE_MAX:
+            raise ValidationError(f"Longer than {MESSAGE_MAX} characters.", "content")
+
+
+class MessagePosted(_Content):
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
 
 
-class MessageEdited(_Strict):
+class MessageEdited(_Content):
     message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    content = Text(required=True, min_len=1, max_len=MESSAGE_MAX)
 
 
 class MessageRef(_Strict):

@@ -46,7 +46,7 @@ _INSERT = (
 
 
 # The common case in one round trip, the lock held for database work only: no group names an
-# expected version. gochat_append (sql/081-083) takes the lock and assigns ids and versions from the
+# expected version. gochat_append (sql/migrations/081-083) takes the lock and assigns ids and versions from the
 # head and stream versions it reads under it. A key already stored, or twice in the batch (an
 # idempotent retry), fails the insert on the unique index events_idempotency: the call is rolled
 # back and the writer takes the general path (_BEGIN), which looks the keys up, in a new
@@ -54,7 +54,7 @@ _INSERT = (
 # more than its execution. Without BEGIN the call is its own transaction, so without inline
 # projections this is the whole append.
 _FAST = "SELECT * FROM gochat_append(%(rows)s::jsonb, %(names)s::text[])"
-# A batch of posts alone, when every inline projection applies posts with a function of sql/082:
+# A batch of posts alone, when every inline projection applies posts with a function of sql/migrations/082:
 # the call projects them and advances the checkpoints too, a transaction of its own (no BEGIN), so
 # the whole append is one round trip. SQLSTATE GC001: a projection is behind the log, nothing was
 # written, and the general path catches it up.

@@ -25,7 +25,7 @@ class Projection(ABC):
     #: True: applied inside the append transaction, so a client reads its own writes at once.
     #: False: a follower task catches it up shortly after commit.
     inline: ClassVar[bool] = True
-    #: The SQL function (sql/082) that applies a run of message.posted, if the projection handles
+    #: The SQL function (sql/migrations/082) that applies a run of message.posted, if the projection handles
     #: them with one: its `apply_batch` calls it, and the writer calls it inside its own statement
     #: for a batch of posts (one round trip), so both paths run the same code.
     posted_function: ClassVar[str | None] = None
@@ -41,3 +41,26 @@ class Projection(ABC):
         for event in events:
             if event.type in handles:
                 await self.apply(cur, event)
+
+
+class SqlProjection(Projection):
+    """A projection whose rules are written once, in SQL: `function` names a PL/pgSQL function in
+    `sql/functions/<function>.sql` taking one `events` row (a CASE on its type). The inline append,
+    the follower, rebuilds (whose search_path points its unqualified tables at shadow copies) and
+    catch-up all call that function, so no path can drift from another.
+
+    An inline SqlProjection must not handle message.posted: the writer's one-call path for a batch of
+    posts needs a `posted_function` from every inline projection that does (engine.InlineProjections),
+    and would fall back to the slower general path. Projections fed by posts follow the log instead.
+    """
+
+    function: ClassVar[str]
+
+    async def apply(self, cur: Executor, event: RecordedEvent) -> None:
+        await cur.execute(f"SELECT {self.function}(e) FROM events e WHERE e.id = %s", (event.id,))
+
+    async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
+        handles = self.handles
+        ids = [e.id for e in events if e.type in handles]
+        if ids:
+            await cur.execute("SELECT gochat_apply_events(%s::regproc, %s::bigint[])", (self.function, ids))

@@ -1,6 +1,6 @@
 """Projection "history": messages (tombstones for deleted ones), thread counters, and reactions.
 
-Runs of message.posted are applied set-based by gochat_history_posted (sql/082: one INSERT for the
+Runs of message.posted are applied set-based by gochat_history_posted (sql/migrations/082: one INSERT for the
 run, one UPDATE for thread roots), everything else one event at a time, in log order, so a batch
 gives what one-by-one gives.
 
@@ -62,7 +62,7 @@ _UNREACT = (
 
 class HistoryProjection(Projection):
     name = "history"
-    posted_function = "gochat_history_posted"  # messages and thread counters (sql/082)
+    posted_function = "gochat_history_posted"  # messages and thread counters (sql/migrations/082)
     tables = ("messages", "reactions")
     handles = frozenset(
         {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "user.erased"}

@@ -1,5 +1,5 @@
 """Projection "receipts": each joined member's read marker and unread count (rules in
-sql/080_unread_counters.sql), plus the caller's room list that GET /rooms serves.
+sql/migrations/080_unread_counters.sql), plus the caller's room list that GET /rooms serves.
 
 An unread count is the room's live-message count minus the member's `seen_count` (the live messages
 at or below the marker), so a message writes its room's counter and its author's receipt, not every
@@ -101,7 +101,7 @@ class ReceiptsProjection(Projection):
 
     @staticmethod
     async def _posted(cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        # the run's rules are gochat_receipts_posted's (sql/082)
+        # the run's rules are gochat_receipts_posted's (sql/migrations/082)
         rows = [{"room_id": e.stream_id, "id": e.id, "user_id": e.actor_id} for e in events]
         await cur.execute("SELECT gochat_receipts_posted(%s::jsonb)", (orjson.dumps(rows).decode(),))
 

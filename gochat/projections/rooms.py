@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 
-from ..db import Cursor, Executor
+from ..db import Cursor, Database, Executor
 from ..events.model import RecordedEvent
 from .base import Projection
 
 
 class RoomsProjection(Projection):
     name = "rooms"
-    posted_function = "gochat_rooms_posted"  # rooms.last_message_id (sql/082)
+    posted_function = "gochat_rooms_posted"  # rooms.last_message_id (sql/migrations/082)
     tables = ("rooms", "memberships")
     handles = frozenset(
         {
@@ -56,10 +56,11 @@ class RoomsProjection(Projection):
             case "room.created":
                 members = d.get("members")
                 await cur.execute(
-                    "INSERT INTO rooms (id, name, type, topic, created_by, created_at, group_key)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO rooms (id, name, type, topic, created_by, created_at, group_key, encrypted)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
                     (room, d["name"], d["type"], d["topic"], e.actor_id, e.recorded_at,
-                     ",".join(sorted(members)) if d["type"] == "group" and members else None),
+                     ",".join(sorted(members)) if d["type"] == "group" and members else None,
+                     bool(d.get("encrypted"))),
                 )  # fmt: skip
             case "room.updated":
                 await cur.execute(
@@ -122,11 +123,13 @@ class RoomsProjection(Projection):
 
 
 # --- read queries (run inside Database.read(user), so row-level security applies) ---------------
-ROOM_COLUMNS = "r.id, r.name, r.type, r.topic, r.created_by, r.created_at, r.member_count, r.last_message_id"
+ROOM_COLUMNS = (
+    "r.id, r.name, r.type, r.topic, r.created_by, r.created_at, r.member_count, r.last_message_id, r.encrypted"
+)
 
 
 def room_row(row: Sequence[Any]) -> dict[str, Any]:
-    keys = ("id", "name", "type", "topic", "created_by", "created_at", "member_count", "last_message_id")
+    keys = ("id", "name", "type", "topic", "created_by", "created_at", "member_count", "last_message_id", "encrypted")
     return dict(zip(keys, row, strict=True))
 
 
@@ -185,3 +188,10 @@ async def public_directory(cur: Cursor, name: str | None, limit: int, after: str
         (*params, limit),
     )
     return [room_row(r) for r in await cur.fetchall()]
+
+
+async def is_encrypted(db: Database, room_id: Any) -> bool | None:
+    """Whether the room was created encrypted (None: no such room). Never changes once set, so
+    callers may keep the answer."""
+    value = await db.fetchval("SELECT encrypted FROM rooms WHERE id = %s", (room_id,))
+    return None if value is None else bool(value)

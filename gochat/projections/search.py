@@ -1,4 +1,4 @@
-"""Projection "search": a tsvector per live message (sql/050_search.sql), and the search query.
+"""Projection "search": a tsvector per live message (sql/migrations/050_search.sql), and the search query.
 
 Runs of message.posted are indexed set-based (one INSERT for the run, the documents computed by
 PostgreSQL), edits re-index, deletes remove, and erasing a user removes all they wrote (a rebuild,
@@ -64,7 +64,7 @@ class SearchProjection(Projection):
         match e.type:
             case "message.posted":
                 await self._post(cur, [e])
-            case "message.edited":
+            case "message.edited" if not e.data.get("encrypted"):
                 await cur.execute(_EDIT, (self.language, e.data["content"], e.stream_id, e.data["message_id"]))
             case "message.deleted":
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
@@ -81,7 +81,10 @@ class SearchProjection(Projection):
                 "created_at": e.recorded_at,
             }
             for e in events
+            if not e.data.get("encrypted")  # ciphertext: nothing to index (docs/api.md)
         ]
+        if not rows:
+            return
         await cur.execute(_POST, {"cfg": self.language, "rows": orjson.dumps(rows).decode()})
 
 

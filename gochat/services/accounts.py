@@ -1,7 +1,7 @@
 """Account commands: sign up, log in, refresh, log out, update the profile; and checking a session.
 
 Who exists is in the log (`username.claimed`, `user.registered`, `user.profile_updated`); the
-users projection answers lookups. Login sessions are not events (see sql/011_sessions.sql).
+users projection answers lookups. Login sessions are not events (see sql/migrations/011_sessions.sql).
 
 Name uniqueness is decided by the log itself: each normalized name has its own stream,
 uuid5(namespace, name), and signing up appends `username.claimed` there with NO_STREAM together

@@ -16,7 +16,9 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..events import EventStore, NewEvent, RecordedEvent
 from ..projections import history as h
 from ..projections import receipts as rq
+from ..projections import rooms as rooms_q
 from .access import Access, access_in
+from .devices import check_envelope
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
@@ -56,6 +58,23 @@ class MessageService:
     def __init__(self, db: Database, store: EventStore) -> None:
         self.db = db
         self.store = store
+        # room id -> created encrypted; kept for good, since a room's encryption never changes
+        self._encrypted: dict[UUID, bool] = {}
+
+    async def _encryption(self, room_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` as appended: in an encrypted room the content must be an envelope, and is marked."""
+        encrypted = self._encrypted.get(room_id)
+        if encrypted is None:
+            encrypted = await rooms_q.is_encrypted(self.db, room_id)
+            if encrypted is None:
+                return data  # no such room: the append's access checks answer for it
+            if len(self._encrypted) >= 100_000:
+                self._encrypted.clear()
+            self._encrypted[room_id] = encrypted
+        if encrypted:
+            check_envelope(data["content"])
+            return {**data, "encrypted": True}
+        return data
 
     # --- commands -------------------------------------------------------------------------------
     async def post(
@@ -100,6 +119,7 @@ class MessageService:
     async def _append_post(
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
+        data = await self._encryption(room_id, data)
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         result = await self.store.append_one(event)
         if not result.duplicate:
@@ -118,7 +138,7 @@ class MessageService:
             acc.require_post()
             _alive(message)
         if content.strip() != message.content:
-            data = {"message_id": message_id, "content": content}
+            data = await self._encryption(room_id, {"message_id": message_id, "content": content})
             await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
         return await self.get(user_id, room_id, message_id)
 

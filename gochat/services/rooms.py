@@ -44,7 +44,14 @@ class RoomService:
             )
 
     async def create(
-        self, user_id: UUID, *, name: str, type_: str, topic: str = "", members: Iterable[UUID] = ()
+        self,
+        user_id: UUID,
+        *,
+        name: str,
+        type_: str,
+        topic: str = "",
+        members: Iterable[UUID] = (),
+        encrypted: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """The new room and True, or for a group that already exists, that room and False."""
         others = {m for m in members if m != user_id}
@@ -62,6 +69,8 @@ class RoomService:
         else:
             room_id = uuid.uuid4()
             data = {"name": name, "type": type_, "topic": topic}
+        if encrypted:
+            data["encrypted"] = True
         events = [NewEvent("room.created", room_id, data, actor_id=user_id, expected_version=NO_STREAM)]
         events.append(NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": "owner"}, actor_id=user_id))
         events += [
