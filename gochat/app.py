@@ -19,9 +19,9 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.devices import routes as device_routes
 from .api.documents import routes as document_routes
 from .api.edge import security_headers, setup_cors
-from .api.devices import routes as device_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context

@@ -74,8 +74,9 @@ async def test_other_origins_get_no_cors_and_their_preflight_is_refused(make_cli
 
 
 # --- per-user budgets on the write routes ------------------------------------------------------------
-# Signup and login keep their own per-address and per-name budgets (api/auth.py).
-OWN_LIMITS = {("POST", "/auth/signup"), ("POST", "/auth/login")}
+# Signup and login keep their own per-address and per-name budgets (api/auth.py), key claims theirs
+# (api/devices.py).
+OWN_LIMITS = {("POST", "/auth/signup"), ("POST", "/auth/login"), ("POST", "/keys/claim")}
 
 
 async def test_every_write_route_spends_a_rate_limit_budget(client: Client) -> None:
@@ -235,3 +236,14 @@ def test_a_bad_edge_setting_stops_start_up_with_one_line(
     code, _, err = run_cli(capsys, "serve")
     assert code == 2
     assert err.strip() == line
+
+
+async def test_a_nul_character_anywhere_in_a_body_or_a_device_path_is_refused_not_a_500(client: Client) -> None:
+    """PostgreSQL stores no NUL in text or jsonb (found by the schemathesis run, tests/test_openapi.py)."""
+    account = await signup(client)
+    claim = {"devices": [{"user_id": str(account.id), "device_id": "4\x00v"}]}
+    resp = await client.post("/keys/claim", json=claim, headers=account.headers)
+    assert resp.status == 422
+    assert (await resp.json())["error"]["details"] == {"_schema": ["Must not contain NUL characters."]}
+    resp = await client.get("/devices/a%00b/inbox", headers=account.headers)
+    assert resp.status == 400

@@ -56,6 +56,7 @@ class Room(Schema):
     created_at = req(Time)
     member_count = req(Int)
     last_message_id = req(Int, allow_none=True)
+    encrypted = req(Bool, metadata={"description": "end-to-end encrypted: content is a Megolm envelope"})
 
 
 class Reaction(Schema):
@@ -189,6 +190,68 @@ class Health(Schema):
 class Ready(Schema):
     status = req(Str, validate=validate.OneOf(["ok", "degraded", "draining", "unavailable"]))
     checks = req(fields.Dict, keys=Str(), values=Str())
+
+
+# --- end-to-end encryption (api/devices.py) --------------------------------------------------------
+class IdentityKeys(Schema):
+    curve25519 = req(Str)
+    ed25519 = req(Str)
+
+
+class Device(Schema):
+    user_id = req(UUID)
+    device_id = req(Str)
+    identity_keys = fields.Nested(IdentityKeys, required=True)
+    display_name = req(Str)
+
+
+class KeyCount(Schema):
+    one_time_keys_left = req(Int)
+    low = req(Bool, metadata={"description": "time to upload more one-time keys"})
+
+
+class RegisteredDevice(Device, KeyCount):
+    pass
+
+
+class DeviceList(Schema):
+    devices = fields.List(fields.Nested(Device), required=True)
+
+
+class OneTimeKey(Schema):
+    key_id = req(Str)
+    key = req(Str)
+    signature = req(Str)
+    fallback = req(Bool)
+
+
+class ClaimedDevice(Device):
+    one_time_key = fields.Nested(OneTimeKey, required=True, allow_none=True)
+
+
+class Claimed(Schema):
+    keys = fields.List(fields.Nested(ClaimedDevice), required=True)
+
+
+class Queued(Schema):
+    queued = req(Int)
+
+
+class InboxItem(Schema):
+    id = req(Int)
+    sender_id = req(UUID)
+    sender_device = req(Str)
+    payload = req(fields.Dict)
+    created_at = req(Time)
+
+
+class Inbox(Schema):
+    messages = fields.List(fields.Nested(InboxItem), required=True)
+
+
+class InboxQuery(Schema):
+    after = Int(validate=validate.Range(min=0, max=2**63 - 1))
+    limit = Int(validate=validate.Range(min=1, max=500))
 
 
 class AnyObject(Schema):
