@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from . import __version__, migrations
+from .cli_examples import add_examples
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .errors import GochatError
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--status", action="store_true", help="list migrations and exit 1 if any is pending")
     migrate.set_defaults(func=cmd_migrate)
     register_event_tools(sub)
+    add_examples(parser)
     return parser
 
 
