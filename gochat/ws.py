@@ -118,6 +118,7 @@ def _origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     "Open the WebSocket (the protocol: /asyncapi.json)",
     query=WebSocketQuery,
     responses={101: Answer(None, "Switching Protocols: frames follow (see /asyncapi.json)")},
+    tags=("service",),
 )
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app

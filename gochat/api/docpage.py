@@ -4,12 +4,18 @@ its stylesheet ships in the package, gochat/static/docs.css)."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _prose(text: Any) -> str:
+    """Escaped text whose `backticked` parts show as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _type_of(schema: Mapping[str, Any]) -> str:
@@ -47,12 +53,12 @@ def _operation(method: str, path: str, op: Mapping[str, Any]) -> str:
     anchor = _e(op.get("operationId", f"{method}-{path}"))
     parts = [
         f'<section class="op" id="{anchor}"><h3><span class="m {method}">{method.upper()}</span> '
-        f"<code>{_e(path)}</code> {_e(op.get('summary', ''))}</h3>"
+        f"<code>{_e(path)}</code> {_prose(op.get('summary', ''))}</h3>"
     ]
     if op.get("security") == []:
         parts.append('<p class="public">public: no token needed</p>')
     if op.get("description"):
-        parts.append(f"<p>{_e(op['description'])}</p>")
+        parts.append(f"<p>{_prose(op['description'])}</p>")
     params = op.get("parameters", [])
     if params:
         rows = "".join(
@@ -70,7 +76,9 @@ def _operation(method: str, path: str, op: Mapping[str, Any]) -> str:
         shown = ", ".join(
             _type_of(c.get("schema", {})) if ctype == "application/json" else _e(ctype) for ctype, c in content.items()
         )
-        answers.append(f"<tr><td>{_e(status)}</td><td>{_e(answer.get('description', ''))}</td><td>{shown}</td></tr>")
+        answers.append(
+            f"<tr><td>{_e(status)}</td><td>{_prose(answer.get('description', ''))}</td><td>{shown}</td></tr>"
+        )
     parts.append(f"<h4>Answers</h4><table><tr><th>status</th><th></th><th>body</th></tr>{''.join(answers)}</table>")
     parts.append("</section>")
     return "".join(parts)
@@ -96,7 +104,7 @@ def render(openapi: Mapping[str, Any], asyncapi: Mapping[str, Any]) -> str:
     groups = _by_tag(openapi.get("paths", {}))
     nav = "".join(f'<li><a href="#tag-{_e(tag)}">{_e(tag)}</a></li>' for tag in sorted(groups))
     body = [
-        f'<section id="tag-{_e(tag)}"><h2>/{_e(tag)}</h2>' + "".join(_operation(*op) for op in ops) + "</section>"
+        f'<section id="tag-{_e(tag)}"><h2>{_e(tag)}</h2>' + "".join(_operation(*op) for op in ops) + "</section>"
         for tag, ops in sorted(groups.items())
     ]
     ws_info = asyncapi["info"]
@@ -112,7 +120,7 @@ def render(openapi: Mapping[str, Any], asyncapi: Mapping[str, Any]) -> str:
 <body><nav><h1>{_e(info["title"])} <small>{_e(info["version"])}</small></h1>
 <p><a href="/openapi.json">openapi.json</a> · <a href="/asyncapi.json">asyncapi.json</a></p>
 <ul>{nav}<li><a href="#websocket">WebSocket</a></li><li><a href="#schemas">schemas</a></li></ul></nav>
-<main><p>{_e(info.get("description", ""))}</p>{"".join(body)}
-<section id="websocket"><h2>WebSocket <code>/ws</code></h2><p>{_e(ws_info["description"])}</p>{ws}</section>
+<main><p>{_prose(info.get("description", ""))}</p>{"".join(body)}
+<section id="websocket"><h2>WebSocket <code>/ws</code></h2><p>{_prose(ws_info["description"])}</p>{ws}</section>
 <section id="schemas"><h2>Schemas</h2>{_schemas(sorted(schemas.items()), "schema")}</section></main></body></html>
 """

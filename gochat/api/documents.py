@@ -33,19 +33,19 @@ def documents(app: web.Application) -> tuple[dict[str, Any], dict[str, Any], str
 
 
 @routes.get("/openapi.json")
-@documented("This document: OpenAPI 3.1 of the HTTP API", responses={200: AnyObject})
+@documented("This document: OpenAPI 3.1 of the HTTP API", responses={200: AnyObject}, tags=("service",))
 async def openapi_json(request: web.Request) -> web.Response:
     return json(documents(request.app)[0])
 
 
 @routes.get("/asyncapi.json")
-@documented("AsyncAPI 3.0 of the WebSocket protocol", responses={200: AnyObject})
+@documented("AsyncAPI 3.0 of the WebSocket protocol", responses={200: AnyObject}, tags=("service",))
 async def asyncapi_json(request: web.Request) -> web.Response:
     return json(documents(request.app)[1])
 
 
 @routes.get("/docs")
-@documented("The API documents as a page", responses={200: Answer("text/html", "HTML")})
+@documented("The API documents as a page", responses={200: Answer("text/html", "HTML")}, tags=("service",))
 async def docs_page(request: web.Request) -> web.Response:
     resp = web.Response(text=documents(request.app)[2], content_type="text/html")
     resp.headers["Content-Security-Policy"] = PAGE_CSP
@@ -53,7 +53,7 @@ async def docs_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/docs/docs.css")
-@documented("The page's stylesheet", responses={200: Answer("text/css", "CSS")})
+@documented("The page's stylesheet", responses={200: Answer("text/css", "CSS")}, tags=("service",))
 async def docs_stylesheet(request: web.Request) -> web.Response:
     css = resources.files("gochat").joinpath("static", STYLESHEET).read_text()
     return web.Response(text=css, content_type="text/css", headers={"Cache-Control": "public, max-age=3600"})

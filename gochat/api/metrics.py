@@ -13,7 +13,9 @@ routes = web.RouteTableDef()
 
 @routes.get("/metrics")
 @documented(
-    "Prometheus metrics of this node (docs/metrics.md)", responses={200: Answer("text/plain", "Prometheus text")}
+    "Prometheus metrics of this node (docs/metrics.md)",
+    responses={200: Answer("text/plain", "Prometheus text")},
+    tags=("service",),
 )
 async def metrics(request: web.Request) -> web.Response:
     sampler = request.app.get(METRICS_SAMPLER)

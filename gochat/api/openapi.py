@@ -88,10 +88,15 @@ def _operation(plugin: MarshmallowPlugin, method: str, path: str, route: web.Abs
         "operationId": f"{method.lower()}_{name}",
         "tags": list(doc.tags) if doc and doc.tags else [path.strip("/").split("/")[0] or "service"],
         "parameters": [],
-        "responses": {"default": {"description": "A refusal", "content": {"application/json": {"schema": "Error"}}}},
+        "responses": {},
+    }
+    refusal = {
+        "description": "A refusal (PROTOCOL.md's error shape)",
+        "content": {"application/json": {"schema": "Error"}},
     }
     if doc is None:
         op["summary"] = f"{method} {path} (undocumented)"
+        op["responses"]["default"] = refusal
         return op
     op["summary"] = doc.summary
     if doc.description:
@@ -111,6 +116,7 @@ def _operation(plugin: MarshmallowPlugin, method: str, path: str, route: web.Abs
             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
             "content": {"application/json": {"schema": "Error"}},
         }
+    op["responses"]["default"] = refusal
     op["security"] = [] if is_public(path) else [{"bearer": []}]
     return op
 
