@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 
-from gochat.cli import run_async
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.runtime import collect_young_less_often, freeze_startup_heap
+from gochat.tools.run import run_async
 
 from .common import (
     CpuMeter,

@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gochat.cli import run_async
+from gochat.tools.run import run_async
 
 from .common import bench_databases, format_table, latency_summary, load_average, machine_info, write_results
 from .nodes import (

@@ -39,9 +39,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gochat.cli import run_async
 from gochat.client import GochatClient
+from gochat.tools.run import run_async
 
+from . import profile as profiler
 from . import wsraw
 from .common import bench_databases, latency_summary, load_average, machine_info, write_results
 from .gateway import LoadProcesses, gochat_env, serve_commands, server_process
@@ -344,9 +345,11 @@ async def measure(
     args: argparse.Namespace,
     progress: Any,
     extra_cpu: Any = None,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Run the rate sweep against one server; `extra_cpu()` (optional) returns CPU seconds used so
-    far by processes serving it besides its own (PostgreSQL's backends)."""
+    far by processes serving it besides its own (PostgreSQL's backends). `profile`: py-spy the
+    server during each step, so the step that fell behind says where the server's time went."""
     n = len(topology.shares)
     plans = [
         Plan(endpoint.protocol, endpoint.host, endpoint.port, topology.shares[k], topology.publishers[k], k, n)
@@ -370,6 +373,7 @@ async def measure(
                 expected_k = [sent_k[k] * topology.fanout for k in range(n)]
             cpu0, t0 = _cpu(endpoint.pid), time.perf_counter()
             extra0 = extra_cpu() if extra_cpu else 0.0
+            spy = profiler.start(endpoint.pid, args.warmup + args.duration, f"{name}-{run}") if profile else None
             load.send("run", list(zip(steps_k, expected_k, strict=True)))
             sent = sum(r["sent"] for r in await load.answers(args.warmup + args.duration + 60))
             load.send("collect", [None] * n)
@@ -382,6 +386,8 @@ async def measure(
             # a message reaches each process's sockets this many times at most; beyond is a duplicate
             per_process = [topology.fanout or len(share) for share in topology.shares]
             steps.append(_summarize(rate, sent, per_message, per_process, results, args, cpu))
+            if spy is not None:
+                steps[-1]["profile"] = await asyncio.to_thread(profiler.summary, spy, 12)
             progress(name, steps[-1])
             if not steps[-1]["kept_up"] and args.stop_behind:
                 break
@@ -477,7 +483,7 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{LABELS[name]} (load average {before:.2f})", flush=True)
             async with target(name, args.subscribers, database_url) as endpoint:
                 topology = Topology.one_room(endpoint.queries, args.publishers, args.processes)
-                result = await measure(name, endpoint, topology, args, _print_step)
+                result = await measure(name, endpoint, topology, args, _print_step, profile=name == "gochat")
             result["load_1m_before"] = before
             results[name] = result
     payload = {

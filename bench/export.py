@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gochat.cli import run_async
 from gochat.db import Database
 from gochat.events.scan import LogFilter
+from gochat.tools.run import run_async
 
 from .common import bench_databases, format_row, format_table, machine_info, write_results
 

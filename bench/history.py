@@ -34,11 +34,11 @@ import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
 from gochat.app import create_app
-from gochat.cli import run_async
 from gochat.db import Database
 from gochat.keys import DB, MESSAGES, PROJECTIONS
 from gochat.log import configure_logging
 from gochat.settings import Settings
+from gochat.tools.run import run_async
 
 from .common import bench_databases, format_table, latency_summary, machine_info, write_results
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gochat.cli import run_async
+from gochat.tools.run import run_async
 
 from .common import bench_databases, format_table, load_average, machine_info, write_results
 from .nodes import (

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gochat.cli import run_async
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections
 from gochat.projections.rebuild import Rebuild, target
+from gochat.tools.run import run_async
 
 from .common import announce, bench_databases, format_row, format_table, machine_info, write_results
 from .export import _GENERATE, CHUNK, ROOMS, USERS

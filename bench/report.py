@@ -189,6 +189,22 @@ def _fmt(value: float, unit: str = "") -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.1f}{unit}"
 
 
+def _bound(label: str, steps: list[dict[str, Any]], unit: str) -> list[str]:
+    """Where the server's time went at the first step it fell behind (its py-spy profile)."""
+    behind = next((st for st in steps if not st["kept_up"]), None)
+    if behind is None or not behind.get("profile"):
+        return []
+    top = [(f, share) for f, share in behind["profile"] if f != "(samples)"][:6]
+    cpu = f"server at {behind['server_cpu']:.0%} of a core"
+    if "postgres_cpu" in behind:
+        cpu += f", PostgreSQL at {behind['postgres_cpu']:.0%}"
+    where = "; ".join(f"`{f}` {share:.0f}%" for f, share in top)
+    return [
+        f"- {label} fell behind at {behind['rate']:,} {unit} ({cpu}, load {behind['load_1m']:.1f});"
+        f" the server's busiest functions there (self time): {where}."
+    ]
+
+
 def summary(compare: dict[str, Any] | None, results: dict[str, dict[str, Any] | None]) -> str:
     lines = [START, "## At a glance", ""]
     if compare is not None:
@@ -263,6 +279,15 @@ def summary(compare: dict[str, Any] | None, results: dict[str, dict[str, Any] | 
             "The ceiling per core is what the server process alone would sustain if PostgreSQL ran on a"
             " machine of its own (1 s of CPU divided by the server's CPU per message at the best kept-up rate).",
         ]
+    bounds: list[str] = []
+    if compare is not None and "gochat" in compare["targets"]:
+        bounds += _bound("gochat in one room of 100", compare["targets"]["gochat"]["steps"], "messages/s")
+    if throughput is not None:
+        for fanout, result in throughput["fanouts"].items():
+            bounds += _bound(f"gochat at fan-out {fanout}", result["steps"], "messages/s")
+    if bounds:
+        lines += ["", "What bounds the figures (profiles taken by the bench during the step that fell behind):", ""]
+        lines += bounds
     plots = sorted(p.name for p in PLOTS.glob("*.png")) if PLOTS.exists() else []
     others = [p for p in plots if p != "latency_vs_rate.png"]
     if others:

@@ -39,7 +39,6 @@ from typing import Any
 
 import orjson
 
-from gochat.cli import run_async
 from gochat.db import Database
 from gochat.events import EventStore, build_registry
 from gochat.projections.base import Projection
@@ -47,6 +46,7 @@ from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections, ProjectionRunner, advance
 from gochat.projections.search import Filters, SearchProjection
 from gochat.services.search import SearchService
+from gochat.tools.run import run_async
 
 from .append import COLUMNS as APPEND_COLUMNS
 from .append import ROOMS as APPEND_ROOMS

@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 import psycopg2
 
-from gochat.cli import run_async
 from gochat.client import GochatClient
+from gochat.tools.run import run_async
 
 from .common import bench_databases, load_average, machine_info, write_results
 from .compare import Endpoint, Topology, measure
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{name}: {args.sockets} sockets, {args.sockets // fanout} rooms (load average {before:.2f})")
             async with gochat(dsn, args.sockets, fanout) as endpoint:
                 topology = _split(endpoint.queries, fanout, args.processes)
-                result = await measure(name, endpoint, topology, args, _print_step, PostgresCpu(dsn))
+                result = await measure(name, endpoint, topology, args, _print_step, PostgresCpu(dsn), profile=True)
             for step in result["steps"]:
                 step["kept_up"] = step["kept_up"] and step["acks"] >= step["sent"]
             result["load_1m_before"] = before

@@ -29,23 +29,21 @@ import array
 import asyncio
 import collections
 import contextlib
-import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 import psycopg2
 
-from gochat.cli import run_async
+from gochat.tools.run import run_async
 
+from . import profile as profiler
 from . import wsraw
 from .common import (
     bench_databases,
@@ -418,7 +416,7 @@ class Driver:
         server, postgres = CpuWindow(lambda: [self.server_pid]), CpuWindow(lambda: pids)
         machine = CpuWindow(list)
         await asyncio.sleep(max(0.0, start + a.warmup - time.time()))
-        spy = self._py_spy(a.duration) if profile else None
+        spy = profiler.start(self.server_pid, a.duration, f"ws-fanout-{self.runs}") if profile else None
         for w in (server, postgres, machine):
             w.start()
         await asyncio.sleep(max(0.0, start + a.warmup + a.duration - time.time()))
@@ -427,7 +425,7 @@ class Driver:
         results = await self.load.answers(a.duration + a.drain + 120)
         outcome = Outcome(scenario, a.duration, results, server.shares, postgres.shares, machine.machine)
         if spy is not None:
-            outcome.profile = await asyncio.to_thread(_profile_summary, spy)
+            outcome.profile = await asyncio.to_thread(profiler.summary, spy)
         return outcome
 
     async def quiet(self, limit: float = 120.0) -> None:
@@ -442,43 +440,6 @@ class Driver:
             if window.shares < 0.03:
                 return
         print(f"note: the server was still busy {limit:.0f} s after the run", flush=True)
-
-    def _py_spy(self, seconds: float) -> tuple[subprocess.Popen[bytes], Path] | None:
-        exe = Path(sys.executable).with_name("py-spy")
-        if not exe.exists():
-            print("note: py-spy not installed (pip install py-spy): no profile", flush=True)
-            return None
-        out = Path(f"/tmp/gochat-ws-fanout-{os.getpid()}-{self.runs}.txt")
-        cmd = [str(exe), "record", "--pid", str(self.server_pid), "--duration", str(max(1, int(seconds)))]
-        cmd += ["--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out)]
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT), out
-
-
-def _profile_summary(spy: tuple[subprocess.Popen[bytes], Path], top: int = 25) -> list[tuple[str, float]]:
-    """Share of the server's busy samples per function: self time of the innermost frame, plus a
-    few inclusive entries for the paths worth naming (JSON, writes, the append, the hub)."""
-    proc, path = spy
-    proc.wait(timeout=120)
-    own: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        leaf = stack.rsplit(";", 1)[-1]
-        own[_short(leaf)] += n
-    return [(name, round(100 * n / max(total, 1), 1)) for name, n in own.most_common(top)] + [
-        ("(samples)", float(total))
-    ]
-
-
-def _short(frame: str) -> str:
-    """`func (path/to/module.py:123)` -> `func (module.py)`."""
-    name, _, where = frame.partition(" (")
-    file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1]
-    return f"{name} ({file})"
 
 
 def _scenarios(text: str) -> list[Scenario]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from gochat.cli import run_async
+from gochat.tools.run import run_async
 
 from .common import bench_databases, format_row, format_table, load_average, machine_info, write_results
 from .gateway import CpuWindow, LoadProcesses, gochat_env, make_rooms, serve_commands, server_process

@@ -5,50 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from . import __version__, migrations
+from . import __version__, migrations, schema
 from .cli_examples import add_examples
-from .db import Database
-from .embedded import EmbeddedPostgres
 from .errors import GochatError
 from .log import configure_logging, get_logger
 from .runtime import collect_young_less_often, freeze_startup_heap
 from .settings import Settings, SettingsError
 from .tools.cli import register as register_event_tools
+from .tools.run import open_database, open_server
+from .tools.run import run_async as run_async  # re-exported: scripts import it from here
 from .workers import Supervisor, raise_open_files_limit
 
 Command = Callable[[argparse.Namespace, Settings], int]
-
-
-@asynccontextmanager
-async def open_database(settings: Settings, *, migrate: bool = False) -> AsyncIterator[Database]:
-    """The configured database, or the embedded one (started for the command and stopped after)."""
-    embedded = None
-    dsn = settings.database_url
-    if dsn is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await asyncio.to_thread(embedded.start)
-    db = await Database.connect(dsn, minsize=1, maxsize=4)
-    try:
-        if migrate:
-            await migrations.migrate(db)
-        yield db
-    finally:
-        await db.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-
-
-def run_async(coro: Coroutine[Any, Any, int]) -> int:
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:  # pragma: no cover - uvloop is not built for every platform
-        return asyncio.run(coro)
 
 
 # --- serve ---------------------------------------------------------------------------------------
@@ -131,6 +103,20 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return run_async(main())
 
 
+# --- schema --------------------------------------------------------------------------------------
+def cmd_schema_dump(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> int:
+        async with open_server(settings) as dsn:
+            text = await (schema.dump_fresh(dsn) if args.fresh else schema.dump_database(dsn))
+        if args.output in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            await asyncio.to_thread(Path(args.output).write_text, text)
+        return 0
+
+    return run_async(main())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gochat",
@@ -159,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending SQL migrations", description="Apply pending migrations.")
     migrate.add_argument("--status", action="store_true", help="list migrations and exit 1 if any is pending")
     migrate.set_defaults(func=cmd_migrate)
+
+    schema_cmd = sub.add_parser("schema", help="show the schema", description="Show the database schema.")
+    schema_sub = schema_cmd.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
+    dump = schema_sub.add_parser(
+        "dump",
+        help="print the schema as sql/schema.sql shows it",
+        description="Print the schema of the configured database, or with --fresh of a scratch database"
+        " migrated by this gochat (what sql/schema.sql holds), in a fixed order and format.",
+    )
+    dump.add_argument("--fresh", action="store_true", help="dump a scratch database migrated for the purpose")
+    dump.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    dump.set_defaults(func=cmd_schema_dump)
     register_event_tools(sub)
     add_examples(parser)
     return parser

@@ -26,6 +26,11 @@ Configuration comes from the environment: docs/configuration.md. Deploying: docs
     ("migrate",): """\
   gochat migrate                                # apply what is pending, print what was applied
   gochat migrate --status                       # list; exit 1 if any is pending (CI, release checks)""",
+    ("schema",): """\
+  gochat schema dump --fresh -o sql/schema.sql""",
+    ("schema", "dump"): """\
+  gochat schema dump                            # the configured database's schema
+  gochat schema dump --fresh -o sql/schema.sql  # what this gochat's migrations make""",
     ("events",): """\
   gochat events tail -n 20
   gochat events export --since 2025-01-01T00:00:00Z -o january.parquet

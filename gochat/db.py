@@ -16,10 +16,19 @@ from uuid import UUID
 import aiopg
 import orjson
 import psycopg2
+import psycopg2.errorcodes
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
 from .errors import Unavailable
+
+# What other modules catch or compare, named here: this is the only module that imports psycopg2.
+DatabaseError = psycopg2.Error  # every error the driver raises; `.pgcode` is the SQLSTATE
+UNIQUE_VIOLATION = psycopg2.errorcodes.UNIQUE_VIOLATION
+UndefinedTable = psycopg2.errors.UndefinedTable
+LockNotAvailable = psycopg2.errors.LockNotAvailable
+DeadlockDetected = psycopg2.errors.DeadlockDetected
 
 Cursor = aiopg.Cursor
 
@@ -81,10 +90,10 @@ def is_connection_error(exc: BaseException) -> bool:
 @asynccontextmanager
 async def _open_cursor(conn: aiopg.Connection) -> AsyncIterator[Cursor]:
     """`conn.cursor()`, minus its garbage. An aiopg cursor and its `Transaction` refer to each other,
-    so a used cursor is freed only by the cyclic collector: at 5,000 appends/s ~3,200 of them (with
-    psycopg2 cursors and compilers) piled up between two collections, each then taking 8-22 ms and
-    stalling every append in flight (bench/append.py's paced p99). Breaking the cycle on close lets
-    reference counting free them at once."""
+    so a used cursor is freed only by the cyclic collector: under load thousands of them (with
+    psycopg2 cursors and compilers) pile up between two collections, each then long enough to stall
+    every append in flight (bench/append.py's paced p99; figures in docs/benchmarks.md). Breaking
+    the cycle on close lets reference counting free them at once."""
     cur = await conn.cursor()
     try:
         yield cur
@@ -194,6 +203,11 @@ class Database:
             return bool(await self.fetchval("SELECT 1"))
         except Exception:
             return False
+
+
+def with_database(dsn: str, name: str) -> str:
+    """`dsn` (a URL or key=value pairs) naming database `name` instead."""
+    return psycopg2.extensions.make_dsn(dsn, dbname=name)
 
 
 def json_text(obj: Any) -> str:

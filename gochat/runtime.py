@@ -8,9 +8,9 @@ import gc
 def freeze_startup_heap() -> None:
     """Take everything alive now out of the cyclic garbage collector's sight.
 
-    A full collection walks every tracked object, and with the app loaded that is ~65,000 objects:
-    10-40 ms on a 2-core machine, every few seconds under load, stalling whatever append or frame
-    is in flight (bench/append.py saw it as the paced run's p99). What exists at the end of start-up
+    A full collection walks every tracked object, tens of thousands with the app loaded, every few
+    seconds under load, stalling whatever append or frame is in flight (bench/append.py saw it as
+    the paced run's p99; figures in docs/benchmarks.md). What exists at the end of start-up
     (modules, pools, the app) lives as long as the process, so scanning it again is pure cost.
     """
     gc.collect()
@@ -20,9 +20,8 @@ def freeze_startup_heap() -> None:
 # gen0 every 20,000 net container allocations instead of 700. A server's per-message objects
 # (frames, coroutines, futures) die within a loop turn or two; collected every 700 allocations,
 # the ones in flight survive into the older generations, and each full collection then walks every
-# live connection's objects. bench/ws_fanout.py, the server's first 30 s (set-up, then 1,000
-# messages/s over 1,000 sockets): GC CPU 785 -> 126 ms, one full pass instead of six
-# (docs/benchmarks.md, WebSocket gateway).
+# live connection's objects: a sixth of the full passes with these thresholds in bench/ws_fanout.py
+# (docs/benchmarks.md, "Figures behind the code's comments").
 GC_THRESHOLDS = (20_000, 20, 20)
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import FreshDb, run_cli
 from helpers import PASSWORD, signup
 from room_helpers import make_room, ok, post
-from test_projection_equivalence import RandomLog
+from test_projection_equivalence import EveryTypeLog
 from test_projections_ops import rebuilt_from_zero, settled
 
 from gochat.auth.store import SessionStore
@@ -100,28 +100,11 @@ async def test_erasing_twice_appends_nothing_more_and_unknown_users_are_not_foun
 
 
 # --- rebuilds ---------------------------------------------------------------------------------------
-class LogWithErasures(RandomLog):
-    """The equivalence test's random log, plus now and then a user erased (who may still act
-    afterwards, as a request racing the erasure would)."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__(seed)
-        self.actions.append((self._erase, 1))
-        self.erased: set[uuid.UUID] = set()
-
-    def _erase(self) -> None:
-        left = [u for u in self.users if u not in self.erased]
-        if len(left) > 3:
-            user = self.rng.choice(left)
-            self.erased.add(user)
-            self.pending.append(NewEvent("user.erased", user, {}))
-
-
 @pytest.mark.parametrize("seed", [11, 12])
 async def test_rebuilds_never_bring_erased_content_back(
     seed: int, store: EventStore, db: Database, fresh_db: FreshDb
 ) -> None:
-    log = LogWithErasures(seed)
+    log = EveryTypeLog(seed)
     checkpoints: dict[int, dict[str, list[str]]] = {}
     for i in range(1, 1201):
         event = log.next_event()

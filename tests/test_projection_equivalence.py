@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from gochat.db import Database, StatementBatch
-from gochat.events import EventStore, NewEvent, build_registry
+from gochat.events import EventStore, EventType, NewEvent, build_registry
 from gochat.events.transactions import COLUMNS
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections, ProjectionRunner
@@ -223,6 +223,38 @@ class RandomLog:
                 self.pending.append(NewEvent("user.profile_updated", user, data, actor_id=user))
 
 
+class EveryTypeLog(RandomLog):
+    """RandomLog plus the user-stream events a room's model does not make: names claimed, and now
+    and then a user erased (who may still act afterwards, as a request racing the erasure would).
+    `test_the_log_holds_every_event_type` keeps it complete: a new event type is generated here."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.actions += [(self._erase, 1), (self._claim, 1)]
+        self.erased: set[UUID] = set()
+
+    def _erase(self) -> None:
+        left = [u for u in self.users if u not in self.erased]
+        if len(left) > 3:
+            user = self.rng.choice(left)
+            self.erased.add(user)
+            self.pending.append(NewEvent(EventType.USER_ERASED, user, {}))
+
+    def _claim(self) -> None:
+        user = self.rng.choice(self.users)
+        stream = uuid.uuid5(uuid.NAMESPACE_OID, f"name:{self.rng.randint(0, 10**6)}")
+        self.pending.append(NewEvent(EventType.USERNAME_CLAIMED, stream, {"user_id": str(user)}, actor_id=user))
+
+
+def test_the_log_holds_every_event_type() -> None:
+    log, seen = EveryTypeLog(seed=1), set()
+    for event_id in range(1, EVENTS + 1):
+        event = log.next_event()
+        log.appended(event, event_id)
+        seen.add(event.type)
+    assert seen == set(EventType)
+
+
 # --- the three ways of applying the log -----------------------------------------------------------
 @pytest.fixture
 async def fresh_db(pg_cluster: Any) -> AsyncIterator[Any]:
@@ -269,7 +301,7 @@ EVERY = 250  # tables are compared at every such position, not only at the end: 
 async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
     seed: int, store: EventStore, db: Database, fresh_db: Any
 ) -> None:
-    log = RandomLog(seed)
+    log = EveryTypeLog(seed)
     live: dict[int, dict[str, list[str]]] = {}
     # projections that are not inline follow the log: here, right after each append
     followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline])

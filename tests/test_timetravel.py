@@ -1,5 +1,6 @@
 """Time travel: `GET /rooms/:id/state?at=` shows a room as it was at a past position or time,
-folded from the log; and those folds equal the live projections at every position checked."""
+built from the log by the projections' own rules; and it equals the live projections at every
+position checked."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from test_erasure import erasure
 from test_projection_equivalence import RandomLog
 
 from gochat.db import Database
-from gochat.events import EventStore
+from gochat.events import EventStore, NewEvent, build_registry
 from gochat.keys import STORE
 from gochat.projections import asof
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 from gochat.projections.history import COLUMNS, REACTIONS, message_row
 from gochat.projections.rooms import list_members
 
@@ -142,7 +145,7 @@ async def test_what_an_erased_user_wrote_stays_blank_in_the_past(client: Any) ->
     assert now["messages"][0]["deleted"] is True
 
 
-# --- the folds equal the projections -----------------------------------------------------------------
+# --- time travel equals the projections -----------------------------------------------------------------
 async def live_room(db: Database, room_id: uuid.UUID, viewer: uuid.UUID) -> tuple[Any, ...] | None:
     async with db.transaction() as cur:
         await cur.execute("SELECT name, topic, type FROM rooms WHERE id = %s", (room_id,))
@@ -185,3 +188,37 @@ async def test_the_room_at_any_position_equals_the_projections_then(seed: int, s
             assert await folded_room(db, store, room_id, position, viewer) == live, f"room {room_id} at {position}"
             compared += live is not None and len(live[2]) > 0
     assert compared > 10
+
+
+async def test_the_past_page_is_projected_apart_from_the_live_tables_on_a_shared_connection(
+    database_url: str,
+) -> None:
+    """One connection for the writer and time travel: PL/pgSQL keeps plans per connection, and the
+    past page, projected by the same functions into scratch tables, must neither read nor write the
+    live ones, before or after."""
+    db = await Database.connect(database_url, minsize=1, maxsize=1)
+    store = EventStore(db, build_registry(), node_id="test")
+    store.inline.append(InlineProjections(store, all_projections()))
+    store.start()
+    try:
+        author, room = uuid.uuid4(), uuid.uuid4()
+        await store.append(
+            NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=author),
+            NewEvent("member.joined", room, {"user_id": str(author), "role": "owner"}, actor_id=author),
+        )
+        first = (await store.append_one(NewEvent("message.posted", room, {"content": "one"}, actor_id=author))).event
+        await store.append_one(NewEvent("message.edited", room, {"message_id": first.id, "content": "uno"}))
+        async with db.cursor() as cur:
+            past, _ = await asof.messages_at(cur, store, room, first.id, {}, author, before=None, limit=10)
+        second = (await store.append_one(NewEvent("message.posted", room, {"content": "two"}, actor_id=author))).event
+        async with db.cursor() as cur:
+            await cur.execute("SELECT id, content FROM messages WHERE room_id = %s ORDER BY id", (room,))
+            live = await cur.fetchall()
+            await cur.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'gochat_asof_%%'")
+            scratch_left = (await cur.fetchone())[0]
+    finally:
+        await store.close()
+        await db.close()
+    assert [(m.id, m.content, m.edited_at) for m in past] == [(first.id, "one", None)]
+    assert live == [(first.id, "uno"), (second.id, "two")]
+    assert scratch_left == 0

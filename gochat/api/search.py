@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import html
 import math
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +22,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from ..errors import ValidationFailed
 from ..events.fields import Text
 from ..keys import SEARCH, SETTINGS
-from ..projections import search as s
+from ..projections import search as search_index
 from . import schemas as sc
 from .authn import current_user_id
 from .docs import documented
@@ -38,29 +38,29 @@ class SearchQuery(Schema):
     class Meta:
         unknown = EXCLUDE  # query strings pick up cache busters and tracking parameters
 
-    q = Text(required=True, min_len=1, max_len=s.MAX_QUERY)
+    q = Text(required=True, min_len=1, max_len=search_index.MAX_QUERY)
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     before = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     cursor = fields.String(load_default=None, validate=validate.Length(max=200))
     order = fields.String(load_default="relevance", validate=validate.OneOf(["relevance", "recent"]))
     room_id = fields.UUID(load_default=None)
     user_id = fields.UUID(load_default=None)
-    since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
-    until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
+    since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
 
 
-def encode_cursor(after: s.After) -> str:
+def encode_cursor(after: search_index.After) -> str:
     raw = orjson.dumps([after.rank, after.message_id])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str) -> s.After:
+def decode_cursor(cursor: str) -> search_index.After:
     """The position a `next_cursor` names; a 422 for anything we did not hand out."""
     try:
         rank, message_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         numbers = isinstance(rank, int | float) and isinstance(message_id, int) and not isinstance(message_id, bool)
         if numbers and math.isfinite(rank) and 0 < message_id <= MAX_ID:
-            return s.After(float(rank), message_id)
+            return search_index.After(float(rank), message_id)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         pass
     raise ValidationFailed("invalid query", details={"cursor": ["Not a valid cursor."]})
@@ -69,7 +69,7 @@ def decode_cursor(cursor: str) -> s.After:
 def highlight_html(excerpt: str) -> str:
     """The excerpt as HTML: content is plain text, so it is escaped first, then the markers become
     <mark> elements."""
-    return html.escape(excerpt).replace(s.MARK_START, "<mark>").replace(s.MARK_END, "</mark>")
+    return html.escape(excerpt).replace(search_index.MARK_START, "<mark>").replace(search_index.MARK_END, "</mark>")
 
 
 def _params(request: web.Request) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _params(request: web.Request) -> dict[str, Any]:
 async def _search(request: web.Request, user: UUID, room_id: UUID | None) -> web.Response:
     await enforce(request, f"search:user:{user}", request.app[SETTINGS].search_limit_per_user)
     p = _params(request)
-    filters = s.Filters(room_id or p["room_id"], p["user_id"], p["since"], p["until"], p["before"])
+    filters = search_index.Filters(room_id or p["room_id"], p["user_id"], p["since"], p["until"], p["before"])
     after = decode_cursor(p["cursor"]) if p["cursor"] else None
     found = await request.app[SEARCH].search(
         user, p["q"], filters, after=after, recent=p["order"] == "recent", limit=p["limit"]

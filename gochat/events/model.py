@@ -19,15 +19,16 @@ NO_STREAM = 0  # the stream must not exist yet
 @dataclass_transform(frozen_default=True)
 def record(cls: type[_T]) -> type[_T]:
     """A dataclass that mypy holds immutable (assigning a field is a type error) and that builds at
-    the speed of a plain one: frozen=True sets each field through object.__setattr__, 2.0 us for a
-    RecordedEvent against 0.4, a tenth of the writer's CPU per event at 40,000 events/s."""
+    the speed of a plain one: frozen=True sets each field through object.__setattr__, five times
+    slower, a share of the writer's CPU per event that shows (docs/benchmarks.md, "Figures behind
+    the code's comments")."""
     return dataclass(slots=True)(cls)
 
 
 @functools.lru_cache(maxsize=4096)
 def uuid_text(value: UUID) -> str:
-    """str(UUID) (0.9 us in Python), remembered: the rooms and actors of the events being appended
-    and rendered now are few, and each is turned into text several times per event."""
+    """str(UUID) (slow in Python: docs/benchmarks.md), remembered: the rooms and actors of the events
+    being appended and rendered now are few, and each is turned into text several times per event."""
     return str(value)
 
 

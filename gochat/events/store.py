@@ -8,7 +8,7 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: a flush per process at a time
 (`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST: gochat_append, sql/migrations/081-083): lock, head,
+The common batch is one statement (transactions.py, _FAST: gochat_append, sql/functions/gochat_append.sql): lock, head,
 stream versions and an INSERT that assigns ids and versions itself, so no Python runs between taking
 the lock and writing; the idempotency key's unique index turns a retry into the general path.
 

@@ -14,12 +14,15 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
-import psycopg2
-import psycopg2.errorcodes
 
-from ..db import Cursor, StatementBatch
+from ..db import UNIQUE_VIOLATION, Cursor, DatabaseError, StatementBatch
 from ..errors import VersionConflict
 from .model import NO_STREAM, AppendResult, NewEvent, RecordedEvent, uuid_text
+from .types import EventType
+
+# The plain string: compared once per event of every batch, and a StrEnum member (looked up on its
+# class, then compared as a str subclass) costs ~15x a str comparison on Python 3.11.
+_POSTED: str = EventType.MESSAGE_POSTED.value
 
 COLUMNS = "id, stream_id, version, type, schema_version, data, metadata, actor_id, client_msg_id, recorded_at"
 
@@ -46,7 +49,7 @@ _INSERT = (
 
 
 # The common case in one round trip, the lock held for database work only: no group names an
-# expected version. gochat_append (sql/migrations/081-083) takes the lock and assigns ids and versions from the
+# expected version. gochat_append (sql/functions/gochat_append.sql) takes the lock and assigns ids and versions from the
 # head and stream versions it reads under it. A key already stored, or twice in the batch (an
 # idempotent retry), fails the insert on the unique index events_idempotency: the call is rolled
 # back and the writer takes the general path (_BEGIN), which looks the keys up, in a new
@@ -54,13 +57,13 @@ _INSERT = (
 # more than its execution. Without BEGIN the call is its own transaction, so without inline
 # projections this is the whole append.
 _FAST = "SELECT * FROM gochat_append(%(rows)s::jsonb, %(names)s::text[])"
-# A batch of posts alone, when every inline projection applies posts with a function of sql/migrations/082:
+# A batch of posts alone, when every inline projection applies posts with a function of sql/functions (gochat_*_posted):
 # the call projects them and advances the checkpoints too, a transaction of its own (no BEGIN), so
 # the whole append is one round trip. SQLSTATE GC001: a projection is behind the log, nothing was
 # written, and the general path catches it up.
 _FAST_POSTS = "SELECT * FROM gochat_append(%(rows)s::jsonb, %(names)s::text[], %(posted)s::text[])"
 _BEHIND = "GC001"
-_RETRY = psycopg2.errorcodes.UNIQUE_VIOLATION  # an idempotency key already stored
+_RETRY = UNIQUE_VIOLATION  # an idempotency key already stored
 
 
 class InlineProjector(Protocol):
@@ -131,7 +134,7 @@ async def commit_fast(
             await cur.execute(_FAST_POSTS, params)
         else:
             await cur.execute(_FAST if own_transaction else "BEGIN; " + _FAST, params)
-    except psycopg2.Error as exc:
+    except DatabaseError as exc:
         if exc.pgcode not in (_BEHIND, _RETRY):
             raise
         if not own_transaction:
@@ -159,7 +162,7 @@ async def commit_fast(
 def _posted_functions(batch: list[Group], inline: Sequence[InlineProjector]) -> list[str] | None:
     """The functions that project this batch inside the append call, or None when it is not a
     batch of posts alone or some inline projection has no function for them."""
-    if not inline or any(e.type != "message.posted" for g in batch for e in g.events):
+    if not inline or any(e.type != _POSTED for g in batch for e in g.events):
         return None
     functions: list[str] = []
     for projector in inline:

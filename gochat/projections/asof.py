@@ -1,34 +1,51 @@
 """A room as it was at a past position of the log ("time travel"), folded from its events.
 
-Nothing is written and no table is rebuilt: the room's name, topic and members come from folding
-its room.* and member.* events up to the position with the rules of the rooms projection; the
+Nothing is kept and no live table is touched: the projections themselves (`apply_batch`, the code
+the append, the followers and rebuilds run) apply a few of the room's events to empty copies of
+their tables, in a schema of the request's own put first on the search_path, and the answer is
+read from those copies with the projections' own queries before the transaction is rolled back.
+So every rule has one definition, time travel included. The room's name, topic and members come
+from the rooms projection applied to its room.* and member.* events up to the position; the
 messages are one page of the room's posts up to the position, with the edits, deletes, reactions
-and thread replies that touched them up to it applied with the rules of the history projection.
-So the work is the room's membership events plus one page, however long the room's history.
+and thread replies that touched them up to it, applied by the history projection. The work is the
+room's membership events plus one page, however long the room's history, plus creating the schema
+and its tables (twice: the room, then the page), which costs more than the Python folds of the
+rules this replaced did (docs/benchmarks.md, "Figures behind the code's comments"): the price of
+one definition, on a moderators' endpoint.
 Erasures count from their position (memberships go, messages become tombstones); and what an
 erased user wrote is blank whatever the position: looking back does not undo an erasure.
 
-`tests/test_timetravel.py` holds these folds equal to the projections' tables at many positions
-of a random log.
+`tests/test_timetravel.py` holds these equal to the projections' tables at many positions of a
+random log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ..db import Cursor
+from ..db import Cursor, StatementBatch
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.transactions import COLUMNS
-from .history import Message, Reaction
+from ..events.types import EventType
+from .history import COLUMNS as HISTORY_COLUMNS
+from .history import REACTIONS, HistoryProjection, Message, message_row
 from .rooms import RoomsProjection
 
-ROOM_TYPES = sorted(RoomsProjection.handles - {"message.posted", "user.erased"})
-_ON_MESSAGE = ["message.edited", "message.deleted", "reaction.added", "reaction.removed"]
+# a room's own events (erasures are merged in by position, posts are the history's business)
+ROOM_TYPES = sorted(str(t) for t in RoomsProjection.handles - {EventType.MESSAGE_POSTED, EventType.USER_ERASED})
+_ON_MESSAGE = [
+    EventType.MESSAGE_EDITED,
+    EventType.MESSAGE_DELETED,
+    EventType.REACTION_ADDED,
+    EventType.REACTION_REMOVED,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +107,28 @@ async def erasures(cur: Cursor) -> dict[UUID, int]:
 
 
 async def room_at(cur: Cursor, store: EventStore, room_id: UUID, at: int, erased: dict[UUID, int]) -> RoomState | None:
-    """The room and its memberships as of position `at`; None if it did not exist yet."""
+    """The room and its memberships as of position `at`; None if it did not exist yet. `cur` is an
+    autocommit cursor (see `scratch`)."""
     events = await _events(
         cur, store, "stream_id = %(room)s AND id <= %(at)s AND type = ANY(%(types)s)",
         {"room": room_id, "at": at, "types": ROOM_TYPES},
     )  # fmt: skip
-    return fold_room(_with_erasures(events, erased, at))
+    projection = RoomsProjection()
+    async with scratch(cur, projection.tables) as batch:
+        await projection.apply_batch(batch, _with_erasures(events, erased, at))
+        await batch.execute(
+            "SELECT r.name, r.type, r.topic, r.created_by, r.created_at,"
+            " m.user_id, m.state, m.role, m.joined_at, m.since_id"
+            " FROM rooms r LEFT JOIN memberships m ON m.room_id = r.id WHERE r.id = %s",
+            (room_id,),
+        )
+        await batch.flush()
+        rows = await cur.fetchall()
+    if not rows:
+        return None
+    name, type_, topic, created_by, created_at = rows[0][:5]
+    members = {row[5]: Member(*row[6:]) for row in rows if row[5] is not None}
+    return RoomState(room_id, name, type_, topic, created_by, created_at, members)
 
 
 async def messages_at(
@@ -110,7 +143,8 @@ async def messages_at(
     limit: int,
 ) -> tuple[list[Message], bool]:
     """The newest `limit` messages posted at or before `at` (and before `before`), ascending, as
-    they were at `at`; and whether older ones exist."""
+    they were at `at`; and whether older ones exist. `cur` is an autocommit cursor: the page is
+    projected in a transaction of its own, always rolled back."""
     params = {"room": room_id, "at": at, "before": before if before is not None else at + 1, "limit": limit + 1}
     await cur.execute(
         f"SELECT {COLUMNS} FROM events WHERE stream_id = %(room)s AND type = 'message.posted'"
@@ -134,7 +168,46 @@ async def messages_at(
         "     AND (r.data->>'thread_root')::bigint = ANY(%(ids)s))))",
         {"room": room_id, "first": ids[0], "at": at, "ids": ids, "on": _ON_MESSAGE},
     )  # fmt: skip
-    return fold_messages(posts, _with_erasures(later, erased, at), set(erased), viewer), has_more
+    # a reply on the page is also among the replies to its roots: each event once
+    touched = {e.id: e for e in [*posts, *later]}
+    events = _with_erasures(sorted(touched.values(), key=lambda e: e.id), erased, at)
+    return await _project_page(cur, room_id, ids, events, viewer), has_more
+
+
+async def _project_page(
+    cur: Cursor, room_id: UUID, ids: list[int], events: Sequence[RecordedEvent], viewer: UUID
+) -> list[Message]:
+    projection = HistoryProjection()
+    async with scratch(cur, projection.tables) as batch:
+        await projection.apply_batch(batch, events)
+        await batch.execute(
+            f"SELECT {HISTORY_COLUMNS}, {REACTIONS} FROM messages m"
+            " WHERE m.room_id = %(room)s AND m.id = ANY(%(ids)s) ORDER BY m.id",
+            {"room": room_id, "ids": ids, "viewer": viewer},
+        )
+        await batch.flush()
+        return [message_row(row) for row in await cur.fetchall()]
+
+
+@asynccontextmanager
+async def scratch(cur: Cursor, tables: Sequence[str]) -> AsyncIterator[StatementBatch]:
+    """A transaction on the autocommit cursor `cur` in which `tables` are empty copies of the live
+    ones, always rolled back. The copies live in a schema named for this call, first on the
+    search_path, as a rebuild's shadow tables are: the projections' statements and their PL/pgSQL
+    functions name their tables unqualified, and a plan PL/pgSQL kept for another search_path is
+    made again rather than reused. What the caller queues on the batch (a projection's writes,
+    then the one query it reads with) goes with the set-up in one round trip at its `flush`; the
+    last statement's rows are then on `cur`."""
+    schema = f"gochat_asof_{secrets.token_hex(6)}"
+    batch = StatementBatch(cur)
+    await batch.execute(f"BEGIN; CREATE SCHEMA {schema}")
+    for table in tables:
+        await batch.execute(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
+    await batch.execute("SELECT set_config('search_path', %s, true)", (f"{schema}, public",))
+    try:
+        yield batch
+    finally:
+        await cur.execute("ROLLBACK")
 
 
 def _with_erasures(events: Sequence[RecordedEvent], erased: dict[UUID, int], at: int) -> list[RecordedEvent]:
@@ -144,116 +217,4 @@ def _with_erasures(events: Sequence[RecordedEvent], erased: dict[UUID, int], at:
 
 
 def _erasure_mark(user: UUID, position: int) -> RecordedEvent:
-    return RecordedEvent(position, user, 0, "user.erased", 1, {}, {}, None, None, datetime.min)
-
-
-# --- folds (pure) ------------------------------------------------------------------------------------
-def fold_room(events: Iterable[RecordedEvent]) -> RoomState | None:
-    """The rooms projection's rules (gochat/projections/rooms.py), on one room's events."""
-    room: RoomState | None = None
-    members: dict[UUID, Member] = {}
-    for e in events:
-        d = e.data
-        user = UUID(d["user_id"]) if "user_id" in d else None
-        current = members.get(user) if user else None
-        match e.type:
-            case "room.created" if room is None:
-                room = RoomState(e.stream_id, d["name"], d["type"], d.get("topic", ""), e.actor_id, e.recorded_at)
-            case "room.updated" if room is not None:
-                room.name = d.get("name") or room.name
-                room.topic = d["topic"] if d.get("topic") is not None else room.topic
-            case "member.joined" if user and (current is None or current.state != "joined"):
-                members[user] = Member("joined", d["role"], e.recorded_at, e.id)
-            case "member.left" | "member.kicked" if user and current and current.state in ("joined", "invited"):
-                del members[user]
-            case "member.unbanned" if user and current and current.state in ("banned", "invited"):
-                del members[user]
-            case "member.invited" if user and current is None:
-                members[user] = Member("invited", "member", None, e.id)
-            case "member.banned" if user:
-                members[user] = Member("banned", "member", None, e.id)
-            case "member.role_changed" if current and current.state == "joined":
-                current.role = d["role"]
-            case "user.erased":
-                members.pop(e.stream_id, None)
-    if room is not None:
-        room.members = members
-    return room
-
-
-@dataclass(slots=True)
-class _Message:
-    message: Message
-    reactions: dict[tuple[str, UUID], int] = field(default_factory=dict)  # (emoji, user) -> added at
-
-
-def fold_messages(
-    posts: Sequence[RecordedEvent], later: Iterable[RecordedEvent], erased_now: set[UUID], viewer: UUID
-) -> list[Message]:
-    """The history projection's rules (gochat/projections/history.py) on some posts and what came
-    after them; replies to them count in their threads."""
-    page = {p.id: _Message(_posted(p, erased_now)) for p in posts}
-    replies: dict[int, tuple[int, UUID | None, bool]] = {}  # reply -> (root, author, deleted)
-
-    def uncount(reply: int) -> None:
-        root, author, deleted = replies[reply]
-        if not deleted:
-            replies[reply] = (root, author, True)
-            _add_reply(page[root], -1, None)
-
-    for e in later:
-        d = e.data
-        target = page.get(d.get("message_id", 0))
-        match e.type:
-            case "message.posted" if (root := page.get(d.get("thread_root") or 0)) and root.message.thread_root is None:
-                replies[e.id] = (root.message.id, e.actor_id, False)
-                _add_reply(root, 1, e.id)
-            case "message.edited" if target and not target.message.deleted:
-                content = "" if target.message.user_id in erased_now else d["content"]
-                target.message = replace(target.message, content=content, edited_at=e.recorded_at)
-            case "message.deleted":
-                if target and not target.message.deleted:
-                    _tombstone(target)
-                if d["message_id"] in replies:  # the first delete of a reply uncounts it
-                    uncount(d["message_id"])
-            case "reaction.added" if target and not target.message.deleted and e.actor_id:
-                target.reactions.setdefault((d["emoji"], e.actor_id), e.id)
-            case "reaction.removed" if target and e.actor_id:
-                target.reactions.pop((d["emoji"], e.actor_id), None)
-            case "user.erased":
-                for m in page.values():
-                    if m.message.user_id == e.stream_id and not m.message.deleted:
-                        _tombstone(m)
-                    m.reactions = {k: v for k, v in m.reactions.items() if k[1] != e.stream_id}
-                for reply, (_, author, _) in list(replies.items()):
-                    if author == e.stream_id:
-                        uncount(reply)
-    return [_with_reactions(m, viewer) for m in page.values()]
-
-
-def _posted(e: RecordedEvent, erased_now: set[UUID]) -> Message:
-    blank = e.actor_id in erased_now
-    return Message(
-        e.id, e.stream_id, e.actor_id, "" if blank else e.data["content"], e.recorded_at, None, False,
-        e.data.get("thread_root"), 0, None, e.client_msg_id, None if blank else e.data.get("attachments"),
-    )  # fmt: skip
-
-
-def _add_reply(root: _Message, n: int, reply: int | None) -> None:
-    last = max(root.message.last_reply_id or 0, reply or 0) or None
-    root.message = replace(root.message, reply_count=root.message.reply_count + n, last_reply_id=last)
-
-
-def _tombstone(m: _Message) -> None:
-    m.message = replace(m.message, content="", attachments=None, deleted=True)
-    m.reactions = {}
-
-
-def _with_reactions(m: _Message, viewer: UUID) -> Message:
-    """Per emoji: count and whether the viewer is among them, first used first (as REACTIONS)."""
-    by_emoji: dict[str, list[tuple[int, UUID]]] = {}
-    for (emoji, user), added in m.reactions.items():
-        by_emoji.setdefault(emoji, []).append((added, user))
-    ordered = sorted(by_emoji.items(), key=lambda kv: min(a for a, _ in kv[1]))
-    reactions = tuple(Reaction(emoji, len(us), any(u == viewer for _, u in us)) for emoji, us in ordered)
-    return replace(m.message, reactions=reactions)
+    return RecordedEvent(position, user, 0, EventType.USER_ERASED, 1, {}, {}, None, None, datetime.min)

@@ -25,9 +25,9 @@ class Projection(ABC):
     #: True: applied inside the append transaction, so a client reads its own writes at once.
     #: False: a follower task catches it up shortly after commit.
     inline: ClassVar[bool] = True
-    #: The SQL function (sql/migrations/082) that applies a run of message.posted, if the projection handles
-    #: them with one: its `apply_batch` calls it, and the writer calls it inside its own statement
-    #: for a batch of posts (one round trip), so both paths run the same code.
+    #: The SQL function (sql/functions/gochat_*_posted.sql) that applies a run of message.posted,
+    #: if the projection handles them with one: its `apply_batch` calls it, and the writer calls it
+    #: inside its own statement for a batch of posts (one round trip), so both paths run the same code.
     posted_function: ClassVar[str | None] = None
 
     @abstractmethod

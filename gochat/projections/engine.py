@@ -20,6 +20,7 @@ import structlog
 from ..db import Cursor, Database, Executor, StatementBatch
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
+from ..events.types import EventType
 from .base import Projection
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class InlineProjections:
         self.store = store
         self.projections = [p for p in projections if p.inline]
         self.checkpoint_names = [p.name for p in self.projections]
-        posting = [p for p in self.projections if "message.posted" in p.handles]
+        posting = [p for p in self.projections if EventType.MESSAGE_POSTED in p.handles]
         functions = [p.posted_function for p in posting if p.posted_function is not None]
         self.posted_functions: list[str] | None = functions if len(functions) == len(posting) else None
 

@@ -1,6 +1,6 @@
 """Projection "history": messages (tombstones for deleted ones), thread counters, and reactions.
 
-Runs of message.posted are applied set-based by gochat_history_posted (sql/migrations/082: one INSERT for the
+Runs of message.posted are applied set-based by gochat_history_posted (sql/functions/: one INSERT for the
 run, one UPDATE for thread roots), everything else one event at a time, in log order, so a batch
 gives what one-by-one gives.
 
@@ -21,6 +21,7 @@ import orjson
 
 from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .runs import apply_in_runs
 from .users import ERASED_AUTHORS
@@ -62,28 +63,35 @@ _UNREACT = (
 
 class HistoryProjection(Projection):
     name = "history"
-    posted_function = "gochat_history_posted"  # messages and thread counters (sql/migrations/082)
+    posted_function = "gochat_history_posted"  # messages and thread counters (sql/functions/)
     tables = ("messages", "reactions")
     handles = frozenset(
-        {"message.posted", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "user.erased"}
+        {
+            EventType.MESSAGE_POSTED,
+            EventType.MESSAGE_EDITED,
+            EventType.MESSAGE_DELETED,
+            EventType.REACTION_ADDED,
+            EventType.REACTION_REMOVED,
+            EventType.USER_ERASED,
+        }
     )
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        await apply_in_runs(self, cur, events, "message.posted", self._post)
+        await apply_in_runs(self, cur, events, EventType.MESSAGE_POSTED, self._post)
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         d, room = e.data, e.stream_id
         match e.type:
-            case "message.posted":
+            case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
-            case "message.edited":
+            case EventType.MESSAGE_EDITED:
                 await cur.execute(_EDIT, (d["content"], e.recorded_at, room, d["message_id"]))
-            case "message.deleted":
+            case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, {"event": e.id, "room": room, "id": d["message_id"]})
-            case "reaction.added" | "reaction.removed" if e.actor_id is not None:
+            case EventType.REACTION_ADDED | EventType.REACTION_REMOVED if e.actor_id is not None:
                 params = {"room": room, "id": d["message_id"], "emoji": d["emoji"], "user": e.actor_id, "event": e.id}
-                await cur.execute(_REACT if e.type == "reaction.added" else _UNREACT, params)
-            case "user.erased":
+                await cur.execute(_REACT if e.type == EventType.REACTION_ADDED else _UNREACT, params)
+            case EventType.USER_ERASED:
                 await cur.execute(_ERASE, {"event": e.id, "user": e.stream_id})
 
     @staticmethod

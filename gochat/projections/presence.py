@@ -10,6 +10,7 @@ from uuid import UUID
 
 from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .users import ERASED_AUTHORS
 
@@ -17,10 +18,10 @@ from .users import ERASED_AUTHORS
 class PresenceProjection(Projection):
     name = "presence"
     tables = ("presence",)
-    handles = frozenset({"presence.changed", "user.erased"})
+    handles = frozenset({EventType.PRESENCE_CHANGED, EventType.USER_ERASED})
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
-        if e.type == "user.erased":
+        if e.type == EventType.USER_ERASED:
             await cur.execute("DELETE FROM presence WHERE user_id = %s", (e.stream_id,))
             return
         await cur.execute(

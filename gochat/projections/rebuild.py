@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import psycopg2.errors
 import structlog
 
-from ..db import Cursor, Database
+from ..db import Cursor, Database, DeadlockDetected, LockNotAvailable
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from .base import Projection
@@ -156,7 +155,7 @@ class Rebuild:
                 break
             try:
                 position = await self.swap()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+            except (LockNotAvailable, DeadlockDetected) as exc:
                 log.warning("rebuild_swap_retry", projection=self.what.key, attempt=attempt, reason=str(exc).strip())
                 continue
             self.progress.advance(position, self.applied)
@@ -213,7 +212,7 @@ class Rebuild:
         """VACUUM ANALYZE the shadow tables after pages 1, 2, 4, 8... and at the head. They start
         empty, without statistics, and pages rewrite the same rows many times (read markers)
         faster than autovacuum comes by: without this, receipts' statements scanned ever more dead
-        rows and `rebuild all` of 20,000 events took 155 s instead of 35 s. Each run costs more
+        rows and `rebuild all` took four times as long (docs/benchmarks.md). Each run costs more
         as the tables grow, so the doubling interval keeps the total a small share."""
         async with self.db.cursor() as cur:
             for table in self.what.tables:

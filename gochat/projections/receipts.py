@@ -22,6 +22,7 @@ import orjson
 
 from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .history import COLUMNS as MESSAGE_COLUMNS
 from .history import REACTIONS, Message, message_row
@@ -76,32 +77,40 @@ class ReceiptsProjection(Projection):
     tables = ("receipts", "room_message_counts")
     posted_function = "gochat_receipts_posted"
     handles = frozenset(
-        {"message.posted", "message.deleted", "receipt.read", "member.joined", "member.left",
-         "member.kicked", "member.banned", "user.erased"}
-    )  # fmt: skip
+        {
+            EventType.MESSAGE_POSTED,
+            EventType.MESSAGE_DELETED,
+            EventType.RECEIPT_READ,
+            EventType.MEMBER_JOINED,
+            EventType.MEMBER_LEFT,
+            EventType.MEMBER_KICKED,
+            EventType.MEMBER_BANNED,
+            EventType.USER_ERASED,
+        }
+    )
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        await apply_in_runs(self, cur, events, "message.posted", self._posted)
+        await apply_in_runs(self, cur, events, EventType.MESSAGE_POSTED, self._posted)
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         params: dict[str, Any] = {"room": e.stream_id, "event": e.id}
         match e.type:
-            case "message.posted":
+            case EventType.MESSAGE_POSTED:
                 await self._posted(cur, [e])
-            case "receipt.read" if e.actor_id is not None:
+            case EventType.RECEIPT_READ if e.actor_id is not None:
                 await cur.execute(_READ, {**params, "user": e.actor_id, "to": e.data["message_id"]})
-            case "message.deleted":
+            case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETED, {**params, "id": e.data["message_id"]})
-            case "member.joined":
+            case EventType.MEMBER_JOINED:
                 await cur.execute(_JOINED, {**params, "user": e.data["user_id"]})
-            case "member.left" | "member.kicked" | "member.banned":
+            case EventType.MEMBER_LEFT | EventType.MEMBER_KICKED | EventType.MEMBER_BANNED:
                 await cur.execute(_GONE, {**params, "user": e.data["user_id"]})
-            case "user.erased":
+            case EventType.USER_ERASED:
                 await cur.execute(_ERASED, {**params, "user": e.stream_id})
 
     @staticmethod
     async def _posted(cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        # the run's rules are gochat_receipts_posted's (sql/migrations/082)
+        # the run's rules are gochat_receipts_posted's (sql/functions/)
         rows = [{"room_id": e.stream_id, "id": e.id, "user_id": e.actor_id} for e in events]
         await cur.execute("SELECT gochat_receipts_posted(%s::jsonb)", (orjson.dumps(rows).decode(),))
 

@@ -19,6 +19,7 @@ def runs(
     """(True, consecutive `bulk_type` events) or (False, other handled events), in order; events the
     projection does not handle are dropped, so they do not break a run."""
     handled = (e for e in events if e.type in handles)
+    bulk_type = str(bulk_type)  # a plain str, should an EventType come: compared once per event
     for is_bulk, group in itertools.groupby(handled, key=lambda e: e.type == bulk_type):
         yield is_bulk, list(group)
 

@@ -1,4 +1,4 @@
-"""Projection "search": a tsvector per live message (sql/migrations/050_search.sql), and the search query.
+"""Projection "search": a tsvector per live message (sql/functions/gochat_search_*.sql), and the search query.
 
 Runs of message.posted are indexed set-based (one INSERT for the run, the documents computed by
 PostgreSQL), edits re-index, deletes remove, and erasing a user removes all they wrote (a rebuild,
@@ -15,10 +15,10 @@ from datetime import datetime
 from uuid import UUID
 
 import orjson
-import psycopg2
 
-from ..db import Cursor, Database, Executor
+from ..db import Cursor, Database, DatabaseError, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 from .engine import advance
 from .history import COLUMNS, REACTIONS, Message, message_row
@@ -49,7 +49,9 @@ _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather
 class SearchProjection(Projection):
     name = "search"
     tables = ("message_search",)
-    handles = frozenset({"message.posted", "message.edited", "message.deleted", "user.erased"})
+    handles = frozenset(
+        {EventType.MESSAGE_POSTED, EventType.MESSAGE_EDITED, EventType.MESSAGE_DELETED, EventType.USER_ERASED}
+    )
     # Followed, not inline: computing documents inside the append transaction, under the event
     # table lock, cost appends a fifth of their throughput (docs/benchmarks.md, "Search").
     inline = False
@@ -58,17 +60,17 @@ class SearchProjection(Projection):
         self.language = language
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
-        await apply_in_runs(self, cur, events, "message.posted", self._post)
+        await apply_in_runs(self, cur, events, EventType.MESSAGE_POSTED, self._post)
 
     async def apply(self, cur: Executor, e: RecordedEvent) -> None:
         match e.type:
-            case "message.posted":
+            case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
-            case "message.edited" if not e.data.get("encrypted"):
+            case EventType.MESSAGE_EDITED if not e.data.get("encrypted"):
                 await cur.execute(_EDIT, (self.language, e.data["content"], e.stream_id, e.data["message_id"]))
-            case "message.deleted":
+            case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
-            case "user.erased":
+            case EventType.USER_ERASED:
                 await cur.execute(_ERASE, (e.stream_id,))
 
     async def _post(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
@@ -93,7 +95,7 @@ async def ensure_language(db: Database, language: str) -> bool:
     one the index is built with; True if the index had another and was emptied for a re-index."""
     try:
         oid = await db.fetchval("SELECT %s::regconfig::oid", (language,))
-    except psycopg2.Error:
+    except DatabaseError:
         raise ValueError(f"{language!r} is not a text search configuration of this database") from None
     async with db.transaction() as cur:
         await cur.execute("SELECT language::oid FROM search_config FOR UPDATE")

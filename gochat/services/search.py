@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ..db import Database
-from ..projections import search as s
+from ..projections import search as search_index
 from .access import access_in
 
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    hits: list[s.Hit]
-    next: s.After | None  # where the next page starts; None when this one is the last
+    hits: list[search_index.Hit]
+    next: search_index.After | None  # where the next page starts; None when this one is the last
 
 
 class SearchService:
@@ -31,9 +31,9 @@ class SearchService:
         self,
         user_id: UUID,
         query: str,
-        filters: s.Filters,
+        filters: search_index.Filters,
         *,
-        after: s.After | None = None,
+        after: search_index.After | None = None,
         recent: bool = False,
         limit: int = 20,
     ) -> Results:
@@ -43,10 +43,10 @@ class SearchService:
         async with self.db.read(user_id) as cur:
             if filters.room_id is not None:
                 (await access_in(cur, user_id, filters.room_id)).require_read()
-            hits = await s.search(
+            hits = await search_index.search(
                 cur, user_id, self.language, query, filters, after=after, recent=recent, limit=limit + 1
             )
         if len(hits) <= limit:
             return Results(hits, None)
         last = hits[limit - 1]
-        return Results(hits[:limit], s.After(last.rank, last.message.id))
+        return Results(hits[:limit], search_index.After(last.rank, last.message.id))

@@ -12,10 +12,9 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 from pathlib import Path
 from typing import Any
 
-import psycopg2.errors
 from rich.console import Console
 
-from ..db import Database
+from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
 from ..projections.users import UserQueries
@@ -26,11 +25,11 @@ from .formats import SUFFIXES, writer_for
 from .progress import ExportProgress, Silent, TerminalProgress
 from .projections import register as register_projection_tools
 from .redact import RedactingWriter, Redactor
+from .run import OpenDatabase, open_database, run_async
 from .stats import stats_json, stats_table
 from .tail import stop_on_signals, tail
 from .users import register as register_user_tools
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Database]]
 SIGPIPE_EXIT = 141  # what a shell reports for a filter whose reader went away (`... | head`)
 
 
@@ -143,9 +142,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
-    # Imported here: gochat.cli imports this module to register the commands.
-    from ..cli import open_database, run_async
-
     def opener(settings: Settings) -> AbstractAsyncContextManager[Database]:
         # The embedded database is this machine's own: bring its schema up to date, as `serve` does.
         # A configured one is only read.
@@ -165,7 +161,7 @@ def _run(main: Callable[[OpenDatabase], Coroutine[Any, Any, int]]) -> int:
         return run_async(cancelled_by_sigterm())
     except asyncio.CancelledError:
         return 128 + signal.SIGTERM
-    except psycopg2.errors.UndefinedTable:
+    except UndefinedTable:
         print("gochat events: this database has no event log yet (run `gochat migrate`)", file=sys.stderr)
         return 1
     except BrokenPipeError:

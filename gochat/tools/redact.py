@@ -14,15 +14,17 @@ from uuid import UUID
 import orjson
 
 from ..events.scan import RawEvent
+from ..events.types import EventType
 from ..projections.users import ERASED_NAME, ERASED_USERNAME_PREFIX
 from .formats import EventWriter
 
+_REGISTERED: str = EventType.USER_REGISTERED.value  # plain str: compared once per exported row
 # type -> the fields an erased user's event loses, and what they become
 _ERASED_FIELDS: dict[str, dict[str, Any]] = {
-    "user.registered": {"display_name": ERASED_NAME},  # username: the anonymous one, below
-    "user.profile_updated": {"display_name": ERASED_NAME},
-    "message.posted": {"content": "", "attachments": None},
-    "message.edited": {"content": ""},
+    EventType.USER_REGISTERED: {"display_name": ERASED_NAME},  # username: the anonymous one, below
+    EventType.USER_PROFILE_UPDATED: {"display_name": ERASED_NAME},
+    EventType.MESSAGE_POSTED: {"content": "", "attachments": None},
+    EventType.MESSAGE_EDITED: {"content": ""},
 }
 
 
@@ -33,11 +35,11 @@ class Redactor:
     def __call__(self, rows: Sequence[RawEvent]) -> list[RawEvent]:
         erased = self.erased
         if not erased:
-            return [self._redact(r, False) if r[3] == "user.registered" else r for r in rows]
+            return [self._redact(r, False) if r[3] == _REGISTERED else r for r in rows]
         # r[1]: the stream (a user's own events), r[7]: the actor (what they wrote in rooms)
         return [
             self._redact(r, r[1] in erased or r[7] in erased)
-            if r[3] == "user.registered" or (r[3] in _ERASED_FIELDS and (r[1] in erased or r[7] in erased))
+            if r[3] == _REGISTERED or (r[3] in _ERASED_FIELDS and (r[1] in erased or r[7] in erased))
             else r
             for r in rows
         ]
@@ -48,7 +50,7 @@ class Redactor:
         data.pop("password_hash", None)
         if erased:
             data.update(_ERASED_FIELDS[row[3]])
-            if row[3] == "user.registered":
+            if row[3] == _REGISTERED:
                 data["username"] = data["username_norm"] = ERASED_USERNAME_PREFIX + UUID(row[1]).hex
         return (*row[:5], orjson.dumps(data).decode(), *row[6:])  # type: ignore[return-value]
 

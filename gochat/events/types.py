@@ -1,0 +1,38 @@
+"""Every event type, as one enumeration.
+
+A member is its wire and storage string (`EventType.MESSAGE_POSTED == "message.posted"`), so code
+comparing against the bare strings, and events read back from the log (whose `type` is a plain
+str), agree with code using the members. events/catalog.py registers a schema for each member
+(tests/test_event_types.py holds the two lists equal): add a type in both places.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # users (stream: the user's id; a username's claim stream for USERNAME_CLAIMED)
+    USER_REGISTERED = "user.registered"
+    USERNAME_CLAIMED = "username.claimed"
+    USER_PROFILE_UPDATED = "user.profile_updated"
+    USER_ERASED = "user.erased"
+    PRESENCE_CHANGED = "presence.changed"
+    # rooms and membership (stream: the room's id)
+    ROOM_CREATED = "room.created"
+    ROOM_UPDATED = "room.updated"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_LEFT = "member.left"
+    MEMBER_INVITED = "member.invited"
+    MEMBER_KICKED = "member.kicked"
+    MEMBER_BANNED = "member.banned"
+    MEMBER_UNBANNED = "member.unbanned"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    # a room's content (stream: the room's id)
+    MESSAGE_POSTED = "message.posted"
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_DELETED = "message.deleted"
+    REACTION_ADDED = "reaction.added"
+    REACTION_REMOVED = "reaction.removed"
+    RECEIPT_READ = "receipt.read"
+    TYPING_STARTED = "typing.started"

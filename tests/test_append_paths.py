@@ -1,0 +1,81 @@
+"""The append's two paths (docs/architecture.md, "Why the append has two paths") write the same log
+and the same projections: the one call of gochat_append, and the general path that expected
+versions and idempotent retries take."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from conftest import FreshDb
+from test_projection_equivalence import EveryTypeLog
+
+from gochat.db import Database
+from gochat.events import EventStore, build_registry
+from gochat.events import store as store_module
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections, ProjectionRunner
+
+# Every projection table and the log, row by row, without the columns that hold the time of the
+# append (the two databases append at different moments).
+_ROWS = """
+SELECT coalesce(jsonb_agg(r ORDER BY r::text), '[]')::text FROM (
+    SELECT jsonb_object_agg(k, v) AS r FROM {table} t, jsonb_each(to_jsonb(t)) AS c(k, v)
+    WHERE NOT (jsonb_typeof(v) = 'string' AND v #>> '{{}}' ~ '^\\d{{4}}-\\d\\d-\\d\\dT')
+    GROUP BY t.ctid) x
+"""
+
+
+async def _tables(db: Database) -> dict[str, str]:
+    tables = ["events", *(t for p in all_projections() for t in p.tables)]
+    found = {}
+    async with db.cursor() as cur:
+        for table in tables:
+            await cur.execute(_ROWS.format(table=table))
+            found[table] = (await cur.fetchone())[0]
+    return found
+
+
+async def _append_in_batches(db: Database, *, general: bool, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Appends a random log in batches of 1 to 40; returns how many batches took the general path."""
+    store = EventStore(db, build_registry(), node_id="test")
+    store.inline.append(InlineProjections(store, all_projections()))
+    refused: list[int] = []
+
+    def general_only(batch: Any) -> bool:
+        refused.append(len(batch))
+        return False
+
+    with monkeypatch.context() as patch:
+        if general:
+            patch.setattr(store_module, "fast_path_applies", general_only)
+        store.start()
+        try:
+            log, sizes, appended = EveryTypeLog(seed=5), random.Random(5), 0
+            while appended < 900:
+                events = [log.next_event() for _ in range(sizes.randint(1, 40))]
+                for event, result in zip(events, await store.append(*events), strict=True):
+                    log.appended(event, result.event.id)
+                appended += len(events)
+            followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline])
+            for projection in followers.projections:
+                await followers.catch_up(projection)
+        finally:
+            await store.close()
+    return len(refused)
+
+
+async def test_the_one_call_path_and_the_general_path_write_the_same_rows(
+    fresh_db: FreshDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_db, general_db = await fresh_db(), await fresh_db()
+    await _append_in_batches(fast_db, general=False, monkeypatch=monkeypatch)
+    assert await _append_in_batches(general_db, general=True, monkeypatch=monkeypatch) > 20
+    fast, general = await _tables(fast_db), await _tables(general_db)
+    assert fast.keys() == general.keys()
+    for table in fast:
+        assert fast[table] == general[table], f"{table} differs"
+    # and the log meant something
+    assert len(fast["events"]) > 10_000
+    assert len(fast["messages"]) > 1_000
