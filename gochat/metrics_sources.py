@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from .db import Database
+from .events import EventType
 from .events.model import RecordedEvent
 from .hub import Hub
 from .metrics import Metrics
 from .projections import status as projection_status
 
 log = structlog.get_logger("gochat.metrics")
-POSTED = "message.posted"
+POSTED = EventType.MESSAGE_POSTED
 
 
 class Sampler:
