@@ -27,7 +27,7 @@ SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
 # `write` covers the write routes without a budget of their own; `refresh` is per client address.
 WRITE_LIMITS = {
     "post": Limit(60, 60 / 3),
-    "room": Limit(10, 10 / 60),
+    "room": Limit(30, 30 / 60),
     "invite": Limit(30, 30 / 60),
     "reaction": Limit(60, 60 / 6),
     "upload": Limit(20, 20 / 60),
