@@ -63,6 +63,7 @@ from .keys import (
     STORE,
     TELEMETRY,
     TIME_TRAVEL,
+    TYPING_DEBOUNCE,
 )
 from .metrics import Metrics
 from .metrics_sources import Sampler
@@ -84,8 +85,10 @@ from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.timetravel import TimeTravel
+from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
 from .telemetry import setup as setup_telemetry
+from .web import routes as web_client_routes
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -126,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(metrics_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(web_client_routes)
     app.router.add_routes(document_routes)
     app.on_response_prepare.append(security_headers)
     setup_cors(app)  # keep last: CORS covers the routes registered before it
@@ -140,7 +144,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         embedded = EmbeddedPostgres(settings.data_dir)
         log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
         dsn = await asyncio.to_thread(embedded.start)
-    db = await Database.connect(dsn, minsize=settings.db_pool_min, maxsize=settings.db_pool_max)
+    db = await Database.connect(
+        dsn,
+        minsize=settings.db_pool_min,
+        maxsize=settings.db_pool_max,
+        timeout=settings.db_statement_timeout,
+        acquire_timeout=settings.db_acquire_timeout,
+    )
     if settings.migrate_on_start or embedded is not None:
         applied = await migrations.migrate(db)
         if applied:
@@ -162,6 +172,7 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         node_id=settings.node_id,
         max_batch=settings.group_commit_max_batch,
         pipeline=settings.group_commit_pipeline,
+        commit_timeout=settings.db_commit_timeout,
     )
     try:
         if await ensure_language(app[DB], settings.search_language):
@@ -203,6 +214,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     yield
 

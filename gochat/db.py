@@ -7,7 +7,9 @@ Neon's pooler) would lose: per-request settings use `set_config(..., true)` insi
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Protocol
@@ -105,14 +107,115 @@ async def _open_cursor(conn: aiopg.Connection) -> AsyncIterator[Cursor]:
             cur._transaction._cursor = None  # type: ignore[assignment]
 
 
-class Database:
-    """A pool plus helpers for running one unit of work in one transaction."""
+# aiopg connections made by our pools, by socket: see _FreshDescriptor.
+_open_connections: weakref.WeakSet[aiopg.Connection] = weakref.WeakSet()
 
-    def __init__(self, pool: aiopg.Pool) -> None:
+
+class _FreshDescriptor(psycopg2.extensions.connection):
+    """A psycopg2 connection that takes its socket's descriptor number back from everything that
+    held it before, so the event loop watches the new socket and nothing else unwatches it.
+
+    When PostgreSQL goes away, libpq closes a dead connection's socket itself, while the aiopg
+    Connection around it keeps the number (`_fileno`) and its reader in the loop. A new connection
+    given the same number then either fails in aiopg's `add_reader` (uvloop kept a closed handle:
+    "the handler is closed"), or is registered as already watched and never woken; or the dead
+    one's eventual close removes the reader of the new one. Either way its queries hang until
+    aiopg's timeout. A socket just opened shares its number with no other open file, so any other
+    claim to that number is stale: the dead connections forget it, the loop drops its watchers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fd = fd = self.fileno()
+        for dead in list(_open_connections):
+            if getattr(dead, "_fileno", None) == fd:
+                dead._fileno = None  # its close() must not unwatch the new socket
+        _unwatch(fd)
+
+    def poll(self) -> int:
+        """As psycopg2's; but once the connection is lost, stop watching its socket at once, while
+        the number is still its own (aiopg leaves the reader when the socket is still open, and the
+        socket is closed later, by the garbage collector, when the number may be anyone's)."""
+        try:
+            return int(super().poll())
+        except psycopg2.Error:
+            if self.closed or _status(self) == _BAD:
+                _unwatch(self._fd)
+            raise
+
+
+_BAD = 1  # libpq's CONNECTION_BAD
+
+
+def _status(conn: psycopg2.extensions.connection) -> int | None:
+    with suppress(Exception):
+        return int(conn.info.status)
+    return None
+
+
+def _unwatch(fd: int) -> None:
+    with suppress(RuntimeError):  # no running loop: nothing to forget
+        loop = asyncio.get_running_loop()
+        with suppress(Exception):
+            loop.remove_reader(fd)
+        with suppress(Exception):
+            loop.remove_writer(fd)
+
+
+async def _opened(conn: aiopg.Connection) -> None:
+    _open_connections.add(conn)
+
+
+class Database:
+    """A pool plus helpers for running one unit of work in one transaction.
+
+    Every path takes a connection through `_connection`: at most `maxsize` callers hold or wait
+    inside the pool, and one that cannot get a connection within `acquire_timeout` (the pool
+    exhausted, or the database unreachable) gets Unavailable (503 with Retry-After) rather than
+    waiting on; a failed connection attempt is one mapped error too (see _FreshDescriptor)."""
+
+    def __init__(self, pool: aiopg.Pool, *, acquire_timeout: float = 5.0) -> None:
         self.pool = pool
+        self.acquire_timeout = acquire_timeout
+        self._slots = asyncio.Semaphore(pool.maxsize or 1_000_000)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiopg.Connection]:
+        try:
+            async with asyncio.timeout(self.acquire_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise Unavailable("database busy: no connection free", retry_after=1.0) from None
+        try:
+            conn = await self._acquire()
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            yield conn
+        finally:
+            try:
+                await self.pool.release(conn)
+            finally:
+                self._slots.release()
+
+    async def _acquire(self) -> aiopg.Connection:
+        for _ in range(3):
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    return await self.pool.acquire()
+            except AssertionError:
+                # aiopg asserts that the free connection it hands out is open; one whose server
+                # process was killed while the pool connected another fails it. That one is
+                # dropped from the pool on the way: take the next.
+                continue
+            except RuntimeError as exc:  # the pool closing (shutdown); or the event loop's, in a connect
+                raise Unavailable("database unavailable") from exc
+        raise Unavailable("database unavailable")
 
     @classmethod
-    async def connect(cls, dsn: str, *, minsize: int = 2, maxsize: int = 20, timeout: float = 30.0) -> Database:
+    async def connect(
+        cls, dsn: str, *, minsize: int = 2, maxsize: int = 20, timeout: float = 30.0, acquire_timeout: float = 5.0
+    ) -> Database:
         _register_adapters()
         try:
             pool = await aiopg.create_pool(
@@ -124,10 +227,12 @@ class Database:
                 enable_json=False,
                 enable_uuid=False,
                 pool_recycle=300.0,
+                connection_factory=_FreshDescriptor,
+                on_connect=_opened,
             )
         except psycopg2.Error as exc:
             raise Unavailable(f"cannot connect to the database: {exc}".strip()) from exc
-        return cls(pool)
+        return cls(pool, acquire_timeout=acquire_timeout)
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(lent out, idle, callers waiting) for the metrics. aiopg keeps its waiters in the pool's
@@ -144,7 +249,7 @@ class Database:
     async def transaction(self, *, user_id: UUID | None = None) -> AsyncIterator[Cursor]:
         """One transaction; `user_id` becomes `app.user_id` for row-level security policies."""
         try:
-            async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
+            async with self._connection() as conn, _open_cursor(conn) as cur:
                 await cur.execute("BEGIN")
                 try:
                     if user_id is not None:
@@ -165,7 +270,7 @@ class Database:
         """A read-only transaction on behalf of a user, as the non-owner app role, so row-level
         security hides every room the user may not see even if a query forgets its filter."""
         try:
-            async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
+            async with self._connection() as conn, _open_cursor(conn) as cur:
                 await cur.execute(_BEGIN_AS_APP, (str(user_id) if user_id else "",))
                 try:
                     yield cur
@@ -180,14 +285,14 @@ class Database:
     async def connection_cursor(self) -> AsyncIterator[tuple[aiopg.Connection, Cursor]]:
         """A pooled connection and a cursor on it, for callers that manage the transaction themselves
         (the event store's writer); connection errors are the caller's to map."""
-        async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
+        async with self._connection() as conn, _open_cursor(conn) as cur:
             yield conn, cur
 
     @asynccontextmanager
     async def cursor(self) -> AsyncIterator[Cursor]:
         """An autocommit cursor, for single statements that need no transaction."""
         try:
-            async with self.pool.acquire() as conn, _open_cursor(conn) as cur:
+            async with self._connection() as conn, _open_cursor(conn) as cur:
                 yield cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc

@@ -81,8 +81,10 @@ class Connection:
     rooms: set[UUID] = field(default_factory=set)
     pending: list[bytes] = field(default_factory=list)
     closing: bool = False
-    # While a resume replays the log, live frames wait here (see ws.py): no gap, no duplicate.
+    # While a resume replays the log, live frames wait here (see ws.py): no gap. `holds` counts the
+    # resumes in progress on the connection (join frames may overlap); the last release delivers.
     held: list[tuple[UUID, int, bytes]] | None = None
+    holds: int = 0
     delivered: int = 0
     expires_at: float = math.inf  # wall clock: the access token's expiry, when the socket closes (4401)
     heard: float = 0.0  # loop clock: the last frame from the client (set by Hub.add, then by ws.py)
@@ -96,7 +98,9 @@ class Hub:
         self.expiry_sweep = expiry_sweep
         self.heartbeat = heartbeat
         self._sweeper: asyncio.TimerHandle | None = None
-        self.rooms: dict[UUID, set[Connection]] = {}
+        # room -> its subscribers, each with its high-water mark: the id of the newest event of the
+        # room this connection was sent (see publish).
+        self.rooms: dict[UUID, dict[Connection, int]] = {}
         self.users: dict[UUID, set[Connection]] = {}
         self._dirty: set[Connection] = set()
         self._scheduled = False
@@ -140,13 +144,13 @@ class Hub:
 
     def subscribe(self, conn: Connection, room: UUID) -> None:
         conn.rooms.add(room)
-        self.rooms.setdefault(room, set()).add(conn)
+        self.rooms.setdefault(room, {}).setdefault(conn, 0)
 
     def unsubscribe(self, conn: Connection, room: UUID) -> None:
         conn.rooms.discard(room)
         subs = self.rooms.get(room)
         if subs is not None:
-            subs.discard(conn)
+            subs.pop(conn, None)
             if not subs:
                 del self.rooms[room]
 
@@ -158,17 +162,43 @@ class Hub:
 
     # --- delivery --------------------------------------------------------------------------------
     def publish(self, room: UUID, event_id: int, data: bytes, kind: str = "event") -> None:
-        """Queue one framed event on every subscriber of `room` (never awaits)."""
+        """Queue one framed event on every subscriber of `room` (never awaits).
+
+        A frame at or below a connection's high-water mark for the room was sent to it already and
+        is dropped, whatever path brought it twice: a resume's replay reads the log, which holds
+        events committed but not yet published (the writer tells its listeners after it sent the
+        next batch; another node's frame comes later still over the broker), so the same event can
+        reach a socket once replayed and once live. One int compare per socket; the frame is still
+        encoded once for all."""
         subs = self.rooms.get(room)
         if not subs:
             return
-        out = self.frames_out
+        out = self.frames_out  # per frame, not per socket (metrics_sources.py)
         out[kind] = out.get(kind, 0) + len(subs)
-        for conn in subs:
+        for conn, mark in subs.items():
+            if event_id <= mark:
+                continue
             if conn.held is not None:
                 conn.held.append((room, event_id, data))
             else:
+                subs[conn] = event_id  # a value replaced, not a key added: safe while iterating
                 self._queue(conn, data)
+
+    def send_event(self, conn: Connection, room: UUID, event_id: int, data: bytes, kind: str | None = None) -> bool:
+        """Queue one framed event of `room` on one connection (a resume's replay), unless the
+        connection no longer subscribes to the room or was sent that event already."""
+        subs = self.rooms.get(room)
+        if subs is None:
+            return False
+        mark = subs.get(conn)
+        if mark is None or event_id <= mark:
+            return False
+        subs[conn] = event_id
+        if kind is None:  # a held frame, counted when it was published
+            self._queue(conn, data)
+        else:
+            self.send(conn, data, kind)
+        return True
 
     def send(self, conn: Connection, data: bytes, kind: str = "other") -> None:
         out = self.frames_out
@@ -216,12 +246,26 @@ class Hub:
                 self.slow_closed += 1
                 self.close(conn, CLOSE_SLOW_CONSUMER, b"too far behind: resume with since")
 
-    def release(self, conn: Connection, after: int) -> None:
-        """End a resume: deliver held live frames newer than the replay, in order, then go live."""
+    def hold(self, conn: Connection) -> None:
+        """Start a resume: live frames for the connection wait until the matching release."""
+        conn.holds += 1
+        if conn.held is None:
+            conn.held = []
+
+    def release(self, conn: Connection, after: int = 0, rooms: Iterable[UUID] = ()) -> None:
+        """End a resume: every event of `rooms` up to `after` counts as sent (the replay read the
+        log that far); once no other resume is in progress, the held live frames above each
+        room's mark go, in order, and the connection is live again."""
+        for room in rooms:
+            subs = self.rooms.get(room)
+            if subs is not None and conn in subs and subs[conn] < after:
+                subs[conn] = after
+        conn.holds = max(0, conn.holds - 1)
+        if conn.holds:
+            return
         held, conn.held = conn.held or [], None
         for room, event_id, data in held:
-            if event_id > after and room in conn.rooms:
-                self._queue(conn, data)
+            self.send_event(conn, room, event_id, data)
 
     # --- closing ---------------------------------------------------------------------------------
     def _sweep(self) -> None:

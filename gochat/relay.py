@@ -50,7 +50,7 @@ PUBLISH_BATCH = 500
 # Presence ids remembered to drop the same change heard twice (broker and log tail overlap).
 PRESENCE_SEEN = 4096
 # Membership events after which the member stops receiving the room.
-_REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
+REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
 
 RoomsOf = Callable[[UUID], Awaitable[Iterable[UUID]]]
 EventHook = Callable[[RecordedEvent], None]
@@ -179,7 +179,7 @@ class Relay:
             if frame is None:
                 continue
             data = orjson.dumps(frame)
-            member = frame["user_id"] if e.type in _REMOVALS else None
+            member = frame["user_id"] if e.type in REMOVALS else None
             self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(data))
             self._outbox.append((ROOM_PREFIX + str(e.stream_id), _envelope(self.node_id, e, member, data, traceparent)))
         self._kick_publisher()
@@ -326,7 +326,7 @@ class Relay:
             if e.version == state.version + 1:
                 state.version, state.last_id = e.version, e.id
             return
-        member = frame["user_id"] if e.type in _REMOVALS else None
+        member = frame["user_id"] if e.type in REMOVALS else None
         self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(orjson.dumps(frame)))
 
     async def _tail_log(self) -> None:

@@ -181,6 +181,14 @@ class Settings:
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
+    # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
+    # the caller gets 503 with Retry-After (an error frame on a WebSocket) instead of waiting on.
+    db_acquire_timeout: float = 5.0
+    db_commit_timeout: float = 2.0
+    # aiopg's bound on any one statement (and on connecting): under uvloop, a connection made as
+    # PostgreSQL restarts can miss its wake-up (docs/reliability.md); its query then fails here.
+    db_statement_timeout: float = 10.0
     write_limits: dict[str, Limit] = field(default_factory=lambda: dict(WRITE_LIMITS))
     # Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDR networks).
     trusted_proxies: tuple[str, ...] = ()
@@ -264,6 +272,9 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
+            db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
+            db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
         )
         tls_cert_file, tls_key_file = _tls_files(env)
         settings = replace(

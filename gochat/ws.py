@@ -3,6 +3,8 @@ into service calls. Fan-out is the hub's job (hub.py), ordering the relay's (rel
 
 Resume without gap or duplicate: a connection subscribes first with its live frames held, reads
 the log after `since`, sends that, then releases the held frames newer than the last one sent.
+The hub keeps, per connection and room, the id of the newest event sent (hub.py, publish), and
+drops anything at or below it: an event the replay read from the log may still be on its way live.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .api.limits import client_ip
 from .api.schemas import WebSocketQuery
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
-from .events.model import uuid_text
+from .events.model import RecordedEvent, uuid_text
+from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
     HUB,
@@ -40,8 +43,10 @@ from .keys import (
     STATE,
     STORE,
     TELEMETRY,
+    TYPING_DEBOUNCE,
 )
 from .ratelimit import Limit
+from .relay import REMOVALS
 from .services.access import room_access
 from .services.typing import typing
 from .telemetry import Telemetry
@@ -174,6 +179,9 @@ async def _disconnect(app: web.Application, conn: Connection) -> None:
         await app[RELAY].unwatch_if_idle(room)
     try:
         await app[PRESENCE_SERVICE].disconnected(conn.user_id)
+    except Unavailable as exc:
+        # The database is down: the presence sweep marks the user offline once it is back.
+        log.warning("presence_disconnect_deferred", error=exc.message)
     except Exception:
         log.exception("presence_disconnect_failed")
 
@@ -224,13 +232,34 @@ async def _ensure_member(request: web.Request, user: UUID, room: UUID) -> None:
     await request.app[ROOMS].join(user, room)
 
 
+class _Removals:
+    """A replay's view of the user's own membership: after the user left or was removed from a room,
+    that room's events are not sent (the removal itself is), until the user joins it again."""
+
+    __slots__ = ("rooms", "user")
+
+    def __init__(self, user: UUID) -> None:
+        self.user = uuid_text(user)
+        self.rooms: set[UUID] = set()
+
+    def skips(self, e: RecordedEvent) -> bool:
+        room = e.stream_id
+        if e.type == EventType.MEMBER_JOINED and e.data.get("user_id") == self.user:
+            self.rooms.discard(room)
+        elif room in self.rooms:
+            return True
+        elif e.type in REMOVALS and e.data.get("user_id") == self.user:
+            self.rooms.add(room)
+        return False
+
+
 class _Session:
     """One connection's conversation: subscriptions, resume, and client frames.
 
     Slots and a class-level handler table: one of these lives as long as each socket, and a dict
     of bound methods per instance cost ~1 KiB of every idle connection (bench/ws_idle.py)."""
 
-    __slots__ = ("app", "conn", "hub", "limit_key", "request", "tracing", "typing_sent", "user")
+    __slots__ = ("app", "conn", "hub", "limit_key", "request", "tracing", "user")
 
     def __init__(self, request: web.Request, conn: Connection) -> None:
         self.request = request
@@ -238,7 +267,6 @@ class _Session:
         self.conn = conn
         self.hub: Hub = self.app[HUB]
         self.user = conn.user_id
-        self.typing_sent: dict[UUID, float] = {}
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
         self.tracing: Telemetry | None = self.app.get(TELEMETRY)  # None unless OpenTelemetry is on
 
@@ -249,15 +277,31 @@ class _Session:
         `subscribed` carries `head`: every event of the room after it follows on this connection,
         so a client without a cursor for the room can resume from there after a drop."""
         conn, relay = self.conn, self.app[RELAY]
-        conn.held = []
+        self.hub.hold(conn)
+        last = 0
+        try:
+            for room in rooms:
+                self.hub.subscribe(conn, room)
+                await relay.watch(room)
+                subscribed = {"type": "subscribed", "room_id": str(room), "head": relay.head(room)}
+                self.hub.send(conn, frame(subscribed), "subscribed")
+            last = 0 if since is None else await self._replay(rooms, since)
+        except BaseException:
+            # The replay failed (the database down): these rooms' live frames would follow a gap.
+            # Unsubscribe them; the error goes to the client, which joins again later.
+            for room in rooms:
+                if room in conn.rooms:
+                    self.hub.unsubscribe(conn, room)
+                    self.hub.send(conn, frame({"type": "unsubscribed", "room_id": str(room)}), "unsubscribed")
+            with contextlib.suppress(Exception):
+                for room in rooms:
+                    await relay.unwatch_if_idle(room)
+            raise
+        finally:
+            self.hub.release(conn, last, rooms)
         for room in rooms:
-            self.hub.subscribe(conn, room)
-            await relay.watch(room)
-            self.hub.send(
-                conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}), "subscribed"
-            )
-        last = 0 if since is None else await self._replay(rooms, since)
-        self.hub.release(conn, last)
+            if room not in conn.rooms:  # removed inside the stretch replayed
+                await relay.unwatch_if_idle(room)
 
     async def _replay(self, rooms: list[UUID], since: int) -> int:
         store, cap = self.app[STORE], self.app[SETTINGS].ws_resume_max
@@ -271,11 +315,16 @@ class _Session:
             )
             return head
         last = since
+        removed = _Removals(self.user)
         for e in events:
+            if removed.skips(e):
+                continue
             rendered = render(e)
             if rendered is not None:
-                self.hub.send(self.conn, frame(rendered), e.type)
+                self.hub.send_event(self.conn, e.stream_id, e.id, frame(rendered), e.type)
             last = e.id
+        for room in removed.rooms:  # not a member at the end of the stretch: nothing live either
+            self.hub.unsubscribe(self.conn, room)
         return last
 
     # --- the read loop -----------------------------------------------------------------------------
@@ -392,11 +441,8 @@ class _Session:
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)
-        now = asyncio.get_running_loop().time()
-        interval = self.app[SETTINGS].ws_typing_interval
-        if now - self.typing_sent.get(room, -1e9) < interval:
-            return  # debounced: one typing event per user and room per interval
-        self.typing_sent[room] = now
+        if not self.app[TYPING_DEBOUNCE].allow(self.user, room):
+            return  # debounced: one typing event per user and room per interval, across their sockets
         await typing(self.app[STORE].db, self.app[STORE], self.user, room)
 
     async def on_read(self, data: dict[str, Any]) -> None:

@@ -251,8 +251,9 @@ async def test_a_killed_node_s_client_resumes_on_another_with_nothing_lost_or_du
         await eventually(lambda: len(messages(receiver.frames)) >= 30, timeout=20, what="the stream flowing")
         c.kill()
         await asyncio.wait_for(sending, 60)
-        await eventually(lambda: len(messages(receiver.frames)) >= total, timeout=30, what="bob catching up")
-        await asyncio.sleep(0.3)  # anything duplicated would arrive now
+        # the sentinel: a message after all the others; anything duplicated would come before it
+        acked.append((await sender.live.send_message(room, "sentinel"))["id"])
+        await receiver.wait_for(lambda f: f.get("id") == acked[-1], "bob catching up")
         assert messages(receiver.frames) == acked
         assert receiver.live.reconnects >= 1
         assert receiver.live.url != c.url
@@ -306,11 +307,14 @@ async def test_a_redis_outage_under_load_loses_nothing_and_readiness_says_degrad
         await asyncio.wait_for(asyncio.gather(*senders), 30)
         sent = sum(len(ids) for ids in acked.values())
 
+        # the sentinel: a message after all the others, in each room; whatever came twice came before it
+        for room in rooms:
+            acked[room].append((await boxes[0].live.send_message(room, "sentinel"))["id"])
+
         def complete() -> bool:
-            return all(len(messages(b.frames)) >= sent for b in boxes)
+            return all(acked[r][-1] in messages(b.frames) for b in boxes for r in rooms)
 
         await eventually(complete, timeout=30, what="every client converging")
-        await asyncio.sleep(0.3)
         for box in boxes:
             for room in rooms:
                 got = [f["id"] for f in box.frames if f["type"] == "message" and f["room_id"] == room]

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from helpers import Account, signup
 
 from gochat.app import create_app
-from gochat.auth.tokens import issue_access_token
+from gochat.auth.tokens import decode_access_token, issue_access_token
 from gochat.client import GochatClient
 from gochat.keys import HUB, SETTINGS, STORE
 from gochat.settings import Settings
@@ -72,6 +72,30 @@ async def frames_for(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> lis
             break
         out.append(msg.json())
     return out
+
+
+async def frames_until(
+    ws: aiohttp.ClientWebSocketResponse, pred: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+) -> list[dict[str, Any]]:
+    """Every frame up to and including the first matching `pred`. A check that something did NOT
+    arrive reads up to a sentinel sent after it: what was not there by then never comes."""
+    frames: list[dict[str, Any]] = []
+    while not frames or not pred(frames[-1]):
+        frames.append(await until(ws, lambda f: True, timeout))
+    return frames
+
+
+async def sentinel(client: Client, who: Account, room: str) -> int:
+    """Post a message after everything a test checks must not arrive; its id."""
+    resp = await client.post(f"/rooms/{room}/messages", json={"content": "sentinel"}, headers=who.headers)
+    assert resp.status == 201, await resp.text()
+    return int((await resp.json())["id"])
+
+
+async def until_closed(ws: aiohttp.ClientWebSocketResponse, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """Every frame until the server closes the socket (failing after `timeout`, a liveness bound)."""
+    async with asyncio.timeout(timeout):
+        return await frames_for(ws, 3600)
 
 
 def message(room: str, content: str, cmid: str | None = None) -> dict[str, Any]:
@@ -139,7 +163,8 @@ async def test_a_message_reaches_every_subscriber_and_the_sender_gets_a_durable_
         assert got["user_id"] == str(alice.id)
         assert got["timestamp"].endswith("Z")
     # bob got no ack: acks go to the sender only
-    assert not [f for f in await frames_for(wb, 0.3) if f["type"] == "ack"]
+    last = await sentinel(client, alice, room)
+    assert not [f for f in await frames_until(wb, lambda f: f.get("id") == last) if f["type"] == "ack"]
     await wa.close()
     await wb.close()
 
@@ -209,7 +234,8 @@ async def test_join_and_leave_frames_subscribe_and_unsubscribe(client: Client) -
     await ws.send_json({"type": "leave", "room_id": second})
     await until(ws, lambda f: f["type"] == "unsubscribed")
     await client.post(f"/rooms/{second}/messages", json={"content": "unseen"}, headers=bob.headers)
-    assert not [f for f in await frames_for(ws, 0.5) if f.get("content") == "unseen"]
+    last = await sentinel(client, alice, first)
+    assert not [f for f in await frames_until(ws, lambda f: f.get("id") == last) if f.get("content") == "unseen"]
     await ws.close()
 
 
@@ -256,9 +282,10 @@ async def test_resume_past_the_cap_asks_for_a_resync(aiohttp_client: Callable[..
     for i in range(8):
         await client.post(f"/rooms/{room}/messages", json={"content": f"m{i}"}, headers=alice.headers)
     ws = await connect(client, alice, room, since=0)
-    frames = [f for f in await frames_for(ws, 0.5) if f["type"] != "presence"]
+    last = await sentinel(client, alice, room)
+    frames = [f for f in await frames_until(ws, lambda f: f.get("id") == last) if f["type"] != "presence"]
     assert frames[0]["type"] == "resync_required"
-    assert not [f for f in frames if f["type"] == "message"]
+    assert [f["id"] for f in frames if f["type"] == "message"] == [last]  # live only
     await ws.close()
 
 
@@ -281,20 +308,30 @@ async def test_the_client_library_resumes_after_a_drop(client: Client) -> None:
 
 
 # --- typing, receipts, presence -------------------------------------------------------------------
-async def test_typing_is_debounced_and_reaches_members(client: Client) -> None:
+async def test_typing_is_debounced_per_user_and_room_across_the_user_s_sockets(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
     room = await make_room(client, alice, members=[bob])
-    wa, wb = await connect(client, alice, room), await connect(client, bob, room)
+    wa1, wa2, wb = (
+        await connect(client, alice, room),
+        await connect(client, alice, room),
+        await connect(client, bob, room),
+    )
     head = await client.app[STORE].head()
-    for _ in range(3):
-        await wa.send_json({"type": "typing", "room_id": room})
-    got = await until(wb, lambda f: f["type"] == "typing")
-    assert (got["user_id"], got["room_id"]) == (str(alice.id), room)
-    await asyncio.sleep(0.3)
+    for ws in (wa1, wa2, wa1, wa2):
+        await ws.send_json({"type": "typing", "room_id": room})
+    for ws in (wa1, wa2):  # a frame's answer: everything this socket sent before it was handled
+        await ws.send_json({"type": "nonsense"})
+        await until(ws, lambda f: f["type"] == "error")
+    sentinel = await client.post(f"/rooms/{room}/messages", json={"content": "after"}, headers=alice.headers)
+    last = (await sentinel.json())["id"]
+    seen = []
+    while (frame := await until(wb, lambda f: f["type"] in ("typing", "message")))["id"] != last:
+        seen.append(frame)
+    assert [(f["type"], f["user_id"], f["room_id"]) for f in seen] == [("typing", str(alice.id), room)]
     events = await client.app[STORE].read_all(after=head)
     assert [e.type for e in events].count("typing.started") == 1
-    await wa.close()
-    await wb.close()
+    for ws in (wa1, wa2, wb):
+        await ws.close()
 
 
 async def test_read_frames_move_markers_and_are_broadcast(client: Client) -> None:
@@ -351,11 +388,14 @@ async def test_a_non_member_gets_nothing_of_a_private_room(client: Client) -> No
     await wa.send_json({"type": "typing", "room_id": secret})
     await wb.send_json({"type": "read", "room_id": secret, "message_id": (await client.app[STORE].head()) - 1})
     await we.send_json({"type": "join", "room_id": secret})
-    seen = await frames_for(we, 1.0)
+    await until(we, lambda f: f["type"] == "error")  # the join is answered (refused) before the sentinel
+    last = await sentinel(client, alice, lobby)
+    seen = await frames_until(we, lambda f: f.get("id") == last)
     assert all(f.get("room_id") != secret for f in seen), seen
     assert not any("classified" in str(f) for f in seen)
     resumed = await connect(client, eve, lobby, since=0)
-    assert all(f.get("room_id") != secret for f in await frames_for(resumed, 0.5))
+    last = await sentinel(client, alice, lobby)
+    assert all(f.get("room_id") != secret for f in await frames_until(resumed, lambda f: f.get("id") == last))
     for ws in (we, wa, wb, resumed):
         await ws.close()
 
@@ -364,13 +404,18 @@ async def test_a_non_member_gets_nothing_of_a_private_room(client: Client) -> No
 async def test_a_kicked_member_stops_receiving_the_room(client: Client) -> None:
     alice, bob = await signup(client), await signup(client)
     room = await make_room(client, alice, members=[bob])
+    lobby = await make_room(client, alice, members=[bob])
     wb = await connect(client, bob, room)
+    await wb.send_json({"type": "join", "room_id": lobby})
+    await until(wb, lambda f: f["type"] == "subscribed" and f["room_id"] == lobby)
     resp = await client.delete(f"/rooms/{room}/members/{bob.id}", headers=alice.headers)
     assert resp.status in (200, 204)
-    notice = await until(wb, lambda f: f["type"] == "leave", timeout=1.0)
+    notice = await until(wb, lambda f: f["type"] == "leave")
     assert notice["user_id"] == str(bob.id)
     await client.post(f"/rooms/{room}/messages", json={"content": "after kick"}, headers=alice.headers)
-    assert not [f for f in await frames_for(wb, 0.5) if f.get("content") == "after kick"]
+    last = await sentinel(client, alice, lobby)  # in a room bob still has
+    frames = await frames_until(wb, lambda f: f.get("id") == last)
+    assert not [f for f in frames if f.get("content") == "after kick"]
     await wb.close()
 
 
@@ -396,16 +441,28 @@ async def test_logout_closes_that_sessions_sockets_with_4401(client: Client) -> 
     ws = await connect(client, alice, room)
     resp = await client.post("/auth/logout", json={"refresh_token": alice.refresh_token})
     assert resp.status == 204
-    await frames_for(ws, 2.0)
+    await until_closed(ws)
     assert ws.close_code == 4401
 
 
-async def test_an_expiring_token_closes_with_4401(aiohttp_client: Callable[..., Any], settings: Settings) -> None:
-    client = await aiohttp_client(create_app(settings.with_overrides(access_token_ttl=2)))
+async def test_an_expiring_token_closes_with_4401(client: Client) -> None:
+    """A token that expires a few seconds after it is made: however slow the machine, the socket
+    opens before the expiry (the lifetime doubles until it does) and closes with 4401 after it."""
     alice = await signup(client)
     room = await make_room(client, alice)
-    ws = await connect(client, alice, room)
-    await frames_for(ws, 4.0)
+    session = decode_access_token(client.app[SETTINGS], alice.access_token).session_id
+    lifetime = 2
+    while True:
+        short = client.app[SETTINGS].with_overrides(access_token_ttl=lifetime)
+        token = issue_access_token(short, alice.id, session)
+        try:
+            ws = await client.ws_connect("/ws", params={"token": token, "room_id": room})
+            break
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status != 401:  # 401: expired on the way, too slow for this lifetime
+                raise
+            lifetime *= 2
+    await until_closed(ws, timeout=lifetime + 15)
     assert ws.close_code == 4401
 
 
@@ -424,7 +481,14 @@ async def test_message_rate_limit_answers_with_retry_after_and_appends_nothing(c
     ws = await connect(client, alice, room)
     for i in range(60):
         await ws.send_json(message(room, f"flood {i}", f"f{i}"))
-    frames = await frames_for(ws, 2.0)
+    answered: set[str] = set()
+
+    def all_answered(f: dict[str, Any]) -> bool:
+        if f["type"] in ("ack", "error"):
+            answered.add(f["client_msg_id"])
+        return len(answered) == 60
+
+    frames = await frames_until(ws, all_answered)  # each frame gets an ack or an error, once
     errors = [f for f in frames if f["type"] == "error"]
     acks = [f for f in frames if f["type"] == "ack"]
     assert errors

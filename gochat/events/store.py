@@ -65,6 +65,7 @@ class EventStore:
         max_batch: int = 1000,
         pipeline: int = 1,
         inline: Sequence[InlineProjector] = (),
+        commit_timeout: float | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -72,6 +73,7 @@ class EventStore:
         self.max_batch = max_batch
         self.pipeline = max(1, pipeline)
         self.inline = list(inline)
+        self.commit_timeout = commit_timeout
         self.listeners: list[CommitListener] = []
         self.stats = WriterStats()
         self.flush_observer: Callable[[float, int], None] | None = None
@@ -216,7 +218,13 @@ class EventStore:
 
     async def _commit_or_isolate(self, batch: list[Group]) -> list[RecordedEvent]:
         try:
-            return await self._commit(batch)
+            # Bounded: a transaction that does not answer in time is abandoned (aiopg closes its
+            # connection, which rolls it back unless the COMMIT got there first; a retry with the
+            # same client_msg_id then finds the original), and its callers get Unavailable, rather
+            # than every append on the node waiting behind it. A database going away usually fails
+            # at once; this is for one that does not answer (or a connection whose wake-up was lost).
+            async with asyncio.timeout(self.commit_timeout):
+                return await self._commit(batch)
         except Exception as exc:
             if is_connection_error(exc) or isinstance(exc, Unavailable) or len(batch) == 1:
                 err = Unavailable("database unavailable") if is_connection_error(exc) else exc

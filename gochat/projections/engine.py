@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ..db import Cursor, Database, Executor, StatementBatch
+from ..errors import Unavailable
 from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.types import EventType
@@ -158,6 +159,9 @@ class ProjectionRunner:
             try:
                 for p in projections:
                     await self.catch_up(p)
+            except Unavailable as exc:  # the database is down: try again in a moment, quietly
+                log.warning("projection_follow_paused", error=exc.message)
+                pause = 1.0
             except Exception:
                 log.exception("projection_follow_failed")
                 pause = 1.0

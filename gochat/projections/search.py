@@ -114,6 +114,28 @@ async def ensure_language(db: Database, language: str) -> bool:
         return True
 
 
+# --- read-your-writes ---------------------------------------------------------------------------
+# The newest of the user's own events the index has not taken in yet: a scan of the (short) stretch
+# of the log past the checkpoint only (which has no row before the first catch-up that moved it).
+_OWN_PENDING = (
+    "SELECT max(e.id) FROM events e WHERE e.actor_id = %s AND e.type = ANY(%s)"
+    " AND e.id > coalesce((SELECT position FROM projection_checkpoints WHERE name = %s), 0)"
+)
+_INDEXED_UP_TO = "SELECT coalesce(max(position), 0) FROM projection_checkpoints WHERE name = %s"
+_CHANGES_INDEX = [EventType.MESSAGE_POSTED.value, EventType.MESSAGE_EDITED.value, EventType.MESSAGE_DELETED.value]
+
+
+async def own_pending_write(db: Database, user_id: UUID) -> int | None:
+    """The id of the user's newest post, edit or delete not yet in the index; None when none is."""
+    found = await db.fetchval(_OWN_PENDING, (user_id, _CHANGES_INDEX, SearchProjection.name))
+    return None if found is None else int(found)
+
+
+async def indexed_up_to(db: Database) -> int:
+    """The log position the index has taken in."""
+    return int(await db.fetchval(_INDEXED_UP_TO, (SearchProjection.name,)))
+
+
 # --- the query (inside Database.read(user): row-level security applies) ---------------------------
 @dataclass(frozen=True, slots=True)
 class After:

@@ -17,7 +17,7 @@ from uuid import UUID
 import structlog
 
 from ..db import Database
-from ..errors import NotFound, VersionConflict
+from ..errors import NotFound, Unavailable, VersionConflict
 from ..events import EventStore, NewEvent
 from ..presence_store import PresenceStore
 from ..projections import presence as q
@@ -99,6 +99,8 @@ class PresenceService:
                 await self.sweep()
             except asyncio.CancelledError:
                 raise
+            except Unavailable as exc:
+                log.warning("presence_sweep_paused", error=exc.message)
             except Exception:
                 log.exception("presence_sweep_failed")
 

@@ -1,0 +1,89 @@
+// One message as an element: author, time, text (always as text), edits, reactions, the thread
+// summary, and its actions (react, reply in thread, edit, delete).
+import { h } from "../dom.js";
+import { clock, fullTime, plural } from "../format.js";
+import { state } from "../store.js";
+import { linkified } from "../linkify.js";
+import { avatar } from "./avatar.js";
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+
+// End-to-end encrypted rooms carry Megolm envelopes the server cannot read, and neither can this
+// client yet (it has no Olm/Megolm implementation): it says so instead of showing ciphertext, and
+// offers nothing that would have to write plaintext there (posting, editing, thread replies).
+export const ENCRYPTED_TEXT = "🔒 Encrypted message: open it in a client with end-to-end encryption.";
+export const isEncrypted = (roomId) => Boolean(state.rooms.get(roomId)?.encrypted);
+
+/**
+ * actions: {react(m, emoji), thread(m), edit(m), remove(m)}; options: {continued, inThread}.
+ */
+export function messageElement(m, users, actions, { continued = false, inThread = false } = {}) {
+  const mine = m.user_id === state.me?.id;
+  const sealed = isEncrypted(m.room_id);
+  const canDelete = mine || ["owner", "admin"].includes(state.rooms.get(m.room_id)?.role);
+  const name = users.name(m.user_id);
+  const el = h("article.message" + (continued ? ".continued" : "") + (mine ? ".mine" : "") + (m.deleted ? ".deleted" : ""), {
+    tabIndex: -1,
+    dataset: { id: m.id, userId: m.user_id },
+    attrs: { "aria-label": `${name}, ${fullTime(m.timestamp)}` },
+  });
+  const gutter = continued
+    ? h("span.gutter", {}, h("time.hover-time", { text: clock(m.timestamp), dateTime: m.timestamp, title: fullTime(m.timestamp) }))
+    : h("span.gutter", {}, avatar(users, m.user_id, { presence: state.presence.get(m.user_id) ?? "offline" }));
+  const body = h("div.message-body", {},
+    continued ? null : h("header.message-head", {},
+      h("span.author", { text: name }),
+      users.handle(m.user_id) ? h("span.handle", { text: users.handle(m.user_id) }) : null,
+      h("time", { text: clock(m.timestamp), dateTime: m.timestamp, title: fullTime(m.timestamp) })),
+    m.deleted
+      ? h("p.content.tombstone", { text: "This message was deleted." })
+      : sealed
+        ? h("p.content.sealed", { text: ENCRYPTED_TEXT })
+        : h("p.content", {}, linkified(m.content), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
+    m.deleted ? null : reactionsRow(m, actions),
+    !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
+  el.append(gutter, body);
+  if (!m.deleted) el.append(toolbar(m, actions, { mine, canDelete, inThread, sealed }));
+  setButtonsTabbable(el, false);
+  return el;
+}
+
+function reactionsRow(m, actions) {
+  const reactions = m.reactions ?? [];
+  if (!reactions.length) return null;
+  return h("div.reactions", {}, reactions.map((r) => h("button.reaction" + (r.me ? ".mine" : ""), {
+    type: "button",
+    attrs: { "aria-pressed": r.me ? "true" : "false", "aria-label": `${r.emoji} ${plural(r.count, "reaction")}${r.me ? ", including yours" : ""}` },
+    on: { click: () => actions.react(m, r.emoji) },
+  }, h("span.emoji", { text: r.emoji }), h("span.count", { text: String(r.count) }))));
+}
+
+function toolbar(m, actions, { mine, canDelete, inThread, sealed }) {
+  const bar = h("div.message-actions", { attrs: { role: "group", "aria-label": "Message actions" } });
+  const picker = h("div.picker", { hidden: true, attrs: { role: "group", "aria-label": "Pick a reaction" } },
+    QUICK_REACTIONS.map((emoji) => h("button.icon-button", { type: "button", attrs: { "aria-label": `React with ${emoji}` }, on: { click: () => { picker.hidden = true; react.focus(); actions.react(m, emoji); } } }, emoji)));
+  const react = h("button.icon-button", { type: "button", title: "Add a reaction", attrs: { "aria-label": "Add a reaction", "aria-expanded": "false" }, on: { click: () => {
+    picker.hidden = !picker.hidden;
+    react.setAttribute("aria-expanded", String(!picker.hidden));
+    if (!picker.hidden) picker.querySelector("button").focus();
+  } } }, "☺");
+  bar.append(picker, react);
+  if (!inThread && !m.thread_root && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Reply in thread", attrs: { "aria-label": "Reply in thread" }, on: { click: () => actions.thread(m) } }, "↩"));
+  if (mine && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Edit", attrs: { "aria-label": "Edit message" }, on: { click: () => actions.edit(m) } }, "✎"));
+  if (canDelete) {
+    const del = h("button.icon-button.danger", { type: "button", title: "Delete", attrs: { "aria-label": "Delete message" }, on: { click: () => {
+      if (del.dataset.armed) { actions.remove(m); return; }
+      del.dataset.armed = "1";
+      del.textContent = "Delete?";
+      del.setAttribute("aria-label", "Confirm: delete this message");
+      setTimeout(() => { delete del.dataset.armed; del.textContent = "🗑"; del.setAttribute("aria-label", "Delete message"); }, 4000);
+    } } }, "🗑");
+    bar.append(del);
+  }
+  return bar;
+}
+
+/** Only the message that holds focus has its buttons in the tab order (see timeline.js). */
+export function setButtonsTabbable(el, tabbable) {
+  for (const b of el.querySelectorAll("button")) b.tabIndex = tabbable ? 0 : -1;
+}
