@@ -25,6 +25,7 @@ from .api.edge import security_headers, setup_cors
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
+from .api.people import routes as people_routes
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
@@ -43,11 +44,15 @@ from .keys import (
     BROKER,
     DB,
     DEVICES,
+    DIRECTORY,
+    DMS,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
     METRICS,
     METRICS_SAMPLER,
+    NOTIFICATIONS,
+    PEOPLE_LIVE,
     PRESENCE,
     PRESENCE_SERVICE,
     PROJECTIONS,
@@ -67,6 +72,7 @@ from .keys import (
 )
 from .metrics import Metrics
 from .metrics_sources import Sampler
+from .people_live import PeopleLive
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
@@ -79,7 +85,11 @@ from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
 from .services.devices import DeviceService
+from .services.dms import DirectMessages
+from .services.mentions import Mentions
 from .services.messages import MessageService
+from .services.notifications import Notifications
+from .services.people import Directory
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
@@ -127,6 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(people_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
     app.router.add_routes(web_client_routes)
@@ -216,6 +227,17 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[TIME_TRAVEL] = TimeTravel(db, store)
     app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
+    # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)
+    runner = app[PROJECTIONS]
+    notifications = runner.get("notifications")
+
+    async def sync_notifications() -> int:
+        return await runner.catch_up(notifications)
+
+    users = UserQueries(db)
+    app[DIRECTORY] = Directory(db, store)
+    app[DMS] = DirectMessages(db, app[ROOMS])
+    app[NOTIFICATIONS] = Notifications(db, store, sync_notifications, users.existing)
     yield
 
 
@@ -291,9 +313,24 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     presence.start()
     app[ACCOUNTS].revocation_listeners.append(relay.close_session)
     app[HUB], app[RELAY], app[PRESENCE_SERVICE] = hub, relay, presence
+    # people (step 12): mentions resolve @here against presence; notifications and profile frames
+    people_live = PeopleLive(hub, relay, db, node_id=settings.node_id, rooms_of=rooms_of)
+    await people_live.start()
+    app[PROJECTIONS].listeners.append(people_live.on_applied)
+    runner = app[PROJECTIONS]
+    store.add_listener(lambda _events: runner.nudge())  # notifications right after their message
+    app[PEOPLE_LIVE] = people_live
+    store_presence = app[PRESENCE]
+
+    async def online(user_ids: list[str]) -> set[str]:
+        return await store_presence.online(user_ids)
+
+    app[MESSAGES].annotate = Mentions(db, online).annotate
     try:
         yield
     finally:
+        app[PROJECTIONS].listeners.remove(people_live.on_applied)
+        await people_live.close()
         await presence.close()
         await relay.close()
 

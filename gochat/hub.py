@@ -90,6 +90,11 @@ class Connection:
     heard: float = 0.0  # loop clock: the last frame from the client (set by Hub.add, then by ws.py)
     pinged: float = 0.0  # loop clock: our last ping
     jitter: float = 1.0
+    # `"user_id":"<id>"` of users whose room frames this socket does not get (blocked, on request)
+    hidden: tuple[bytes, ...] = ()
+
+    def hides(self, data: bytes) -> bool:
+        return any(pattern in data for pattern in self.hidden)
 
 
 class Hub:
@@ -176,7 +181,7 @@ class Hub:
         out = self.frames_out  # per frame, not per socket (metrics_sources.py)
         out[kind] = out.get(kind, 0) + len(subs)
         for conn, mark in subs.items():
-            if event_id <= mark:
+            if event_id <= mark or (conn.hidden and conn.hides(data)):
                 continue
             if conn.held is not None:
                 conn.held.append((room, event_id, data))

@@ -13,13 +13,17 @@ from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
 from .metrics_sources import Sampler
+from .people_live import PeopleLive
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
 from .services.devices import DeviceService
+from .services.dms import DirectMessages
 from .services.messages import MessageService
+from .services.notifications import Notifications
+from .services.people import Directory
 from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
@@ -53,6 +57,10 @@ SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
+DIRECTORY = web.AppKey("directory", Directory)
+DMS = web.AppKey("dms", DirectMessages)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
+PEOPLE_LIVE = web.AppKey("people_live", PeopleLive)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])

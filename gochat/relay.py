@@ -54,6 +54,7 @@ REMOVALS = frozenset({"member.left", "member.kicked", "member.banned"})
 
 RoomsOf = Callable[[UUID], Awaitable[Iterable[UUID]]]
 EventHook = Callable[[RecordedEvent], None]
+ChannelHandler = Callable[[bytes], None]
 
 
 @dataclass(slots=True)
@@ -104,6 +105,8 @@ class Relay:
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.hooks: list[EventHook] = []
+        # Channels of other modules (people_live.py: frames addressed to users): their payloads as published.
+        self.channel_handlers: dict[str, ChannelHandler] = {}
         self.gaps_filled = 0
         self.lag_observer: Callable[[float], None] | None = None
         self.tracing: Telemetry | None = None  # set by the app when OpenTelemetry is on
@@ -225,6 +228,10 @@ class Relay:
 
     # --- the broker ----------------------------------------------------------------------------
     def _on_broker(self, channel: str, payload: bytes) -> None:
+        handler = self.channel_handlers.get(channel)
+        if handler is not None:
+            handler(payload)
+            return
         header, _, data = payload.partition(b"\n")
         node, id_, version, stream, type_, member, *trace = header.decode().split("|")
         if node == self.node_id:
@@ -367,6 +374,12 @@ class Relay:
                     self._deliver_presence(e)
             if len(events) < 1000:
                 return
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Send a payload to the other nodes' handler of `channel`, in order with room frames, kept
+        and retried like them while the broker is down."""
+        self._outbox.append((channel, payload))
+        self._kick_publisher()
 
     # --- control ---------------------------------------------------------------------------------
     async def close_session(self, session_id: UUID) -> None:

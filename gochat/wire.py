@@ -39,12 +39,16 @@ def _message(e: RecordedEvent) -> Frame:
         f["thread_root"] = e.data["thread_root"]
     if e.data.get("attachments"):
         f["attachments"] = e.data["attachments"]
+    if e.data.get("mentions"):
+        f["mentions"] = e.data["mentions"]
     return f
 
 
 def _edited(e: RecordedEvent) -> Frame:
     f = _base("message_edited", e)
     f.update(message_id=e.data["message_id"], content=e.data["content"], edited_at=f["timestamp"])
+    if e.data.get("mentions"):
+        f["mentions"] = e.data["mentions"]
     return f
 
 

@@ -35,6 +35,7 @@ from .keys import (
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
+    NOTIFICATIONS,
     PRESENCE_SERVICE,
     RATE_LIMITER,
     RELAY,
@@ -159,6 +160,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn = Connection(user, str(claims.session_id), ws, request.transport, expires_at=claims.expires_at)  # type: ignore[arg-type]
     session = _Session(request, conn)
     structlog.contextvars.bind_contextvars(user_id=str(user), ip=client_ip(request))
+    if request.query.get("hide_blocked", "").lower() in ("1", "true"):
+        # step 12: room frames of users the caller blocked are not sent to this socket (docs/api.md)
+        blocked = await app[NOTIFICATIONS].blocked_ids(user)
+        conn.hidden = tuple(f'"user_id":"{u}"'.encode() for u in sorted(blocked, key=str))
     hub.add(conn)  # closes it with 4401 once the token expires
     try:
         await app[PRESENCE_SERVICE].connected(user)
@@ -320,8 +325,8 @@ class _Session:
             if removed.skips(e):
                 continue
             rendered = render(e)
-            if rendered is not None:
-                self.hub.send_event(self.conn, e.stream_id, e.id, frame(rendered), e.type)
+            if rendered is not None and not self.conn.hides(data := frame(rendered)):
+                self.hub.send_event(self.conn, e.stream_id, e.id, data, e.type)
             last = e.id
         for room in removed.rooms:  # not a member at the end of the stretch: nothing live either
             self.hub.unsubscribe(self.conn, room)

@@ -2,6 +2,17 @@
 -- never edited (tests/test_schema.py fails when it drifts). Change sql/migrations (tables, indexes)
 -- or sql/functions|triggers|policies (one object per file), then regenerate this file.
 
+CREATE TABLE blocks (
+    user_id uuid NOT NULL,
+    blocked_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT blocks_pkey PRIMARY KEY (user_id, blocked_id)
+);
+CREATE INDEX blocks_blocked ON public.blocks USING btree (blocked_id, user_id);
+ALTER TABLE blocks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE blocks FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON blocks TO gochat_app;
+
 CREATE TABLE device_inbox (
     id bigint DEFAULT nextval('device_inbox_id_seq'::regclass) NOT NULL,
     user_id uuid NOT NULL,
@@ -94,12 +105,53 @@ CREATE TABLE messages (
     last_reply_id bigint,
     client_msg_id text,
     attachments jsonb,
+    mentions jsonb,
     CONSTRAINT messages_pkey PRIMARY KEY (room_id, id)
 );
 CREATE INDEX messages_thread ON public.messages USING btree (room_id, thread_root, id) WHERE (thread_root IS NOT NULL);
 ALTER TABLE messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE messages FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON messages TO gochat_app;
+
+CREATE TABLE notification_levels (
+    user_id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    level text NOT NULL,
+    CONSTRAINT notification_levels_pkey PRIMARY KEY (user_id, room_id),
+    CONSTRAINT notification_levels_level_check CHECK ((level = ANY (ARRAY['all'::text, 'mentions'::text, 'muted'::text])))
+);
+CREATE INDEX notification_levels_room_all ON public.notification_levels USING btree (room_id) WHERE (level = 'all'::text);
+ALTER TABLE notification_levels ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notification_levels FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON notification_levels TO gochat_app;
+
+CREATE TABLE notification_prefs (
+    user_id uuid NOT NULL,
+    dnd_until timestamp with time zone,
+    CONSTRAINT notification_prefs_pkey PRIMARY KEY (user_id)
+);
+ALTER TABLE notification_prefs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notification_prefs FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON notification_prefs TO gochat_app;
+
+CREATE TABLE notifications (
+    user_id uuid NOT NULL,
+    message_id bigint NOT NULL,
+    room_id uuid NOT NULL,
+    actor_id uuid,
+    reason text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    event_id bigint NOT NULL,
+    read boolean DEFAULT false NOT NULL,
+    silent boolean DEFAULT false NOT NULL,
+    CONSTRAINT notifications_pkey PRIMARY KEY (user_id, message_id)
+);
+CREATE INDEX notifications_event ON public.notifications USING btree (event_id);
+CREATE INDEX notifications_message ON public.notifications USING btree (message_id);
+CREATE INDEX notifications_room_unread ON public.notifications USING btree (user_id, room_id, message_id) WHERE (NOT read);
+ALTER TABLE notifications ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notifications FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON notifications TO gochat_app;
 
 CREATE TABLE one_time_keys (
     user_id uuid NOT NULL,
@@ -177,6 +229,16 @@ ALTER TABLE room_message_counts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE room_message_counts FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON room_message_counts TO gochat_app;
 
+CREATE TABLE room_settings (
+    room_id uuid NOT NULL,
+    room_mentions text DEFAULT 'admins'::text NOT NULL,
+    CONSTRAINT room_settings_pkey PRIMARY KEY (room_id),
+    CONSTRAINT room_settings_room_mentions_check CHECK ((room_mentions = ANY (ARRAY['admins'::text, 'members'::text])))
+);
+ALTER TABLE room_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE room_settings FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON room_settings TO gochat_app;
+
 CREATE TABLE rooms (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -230,6 +292,27 @@ CREATE TABLE session_families (
     CONSTRAINT session_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'admin'::text])))
 );
 CREATE INDEX session_families_user ON public.session_families USING btree (user_id) WHERE (revoked_at IS NULL);
+
+CREATE TABLE user_profiles (
+    user_id uuid NOT NULL,
+    username text NOT NULL,
+    username_norm text NOT NULL,
+    display_name text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    erased boolean DEFAULT false NOT NULL,
+    username_skeleton text,
+    status_text text,
+    status_emoji text,
+    status_expires_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT user_profiles_pkey PRIMARY KEY (user_id)
+);
+CREATE INDEX user_profiles_display ON public.user_profiles USING btree (lower(display_name) text_pattern_ops) WHERE (NOT erased);
+CREATE INDEX user_profiles_skeleton ON public.user_profiles USING btree (username_skeleton);
+CREATE INDEX user_profiles_username ON public.user_profiles USING btree (username_norm text_pattern_ops) WHERE (NOT erased);
+ALTER TABLE user_profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE user_profiles FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON user_profiles TO gochat_app;
 
 CREATE TABLE users (
     id uuid NOT NULL,
@@ -292,7 +375,8 @@ BEGIN
            jsonb_agg(jsonb_build_object(
                'room_id', i.stream_id, 'id', i.id, 'user_id', i.actor_id, 'content', i.data->'content',
                'created_at', v_at, 'thread_root', i.data->'thread_root', 'client_msg_id', i.client_msg_id,
-               'attachments', i.data->'attachments') ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
+               'attachments', i.data->'attachments', 'mentions', i.data->'mentions')
+               ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
     INTO v_versions, v_posts FROM i;
     IF cardinality(posted) > 0 THEN
         FOREACH fn IN ARRAY posted LOOP
@@ -316,6 +400,134 @@ BEGIN
     FOR e IN SELECT * FROM events WHERE id = ANY(ids) ORDER BY id LOOP
         EXECUTE format('SELECT %s($1)', fn) USING e;
     END LOOP;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_notifications(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+DECLARE
+    mid bigint;
+    other uuid;
+BEGIN
+    CASE e.type
+    WHEN 'message.posted' THEN
+        IF e.actor_id IN (SELECT u.id FROM users u WHERE u.erased) THEN
+            RETURN;  -- a rebuild after the author's erasure: their messages are tombstones
+        END IF;
+        -- most posts notify nobody (no mention, not a group, nobody at level `all`): three index
+        -- probes instead of the targets query, since this runs for every message of the log
+        IF jsonb_typeof(e.data->'mentions') = 'array'
+           OR EXISTS (SELECT 1 FROM rooms r WHERE r.id = e.stream_id AND r.type = 'group')
+           OR EXISTS (SELECT 1 FROM notification_levels l WHERE l.room_id = e.stream_id AND l.level = 'all') THEN
+            INSERT INTO notifications (user_id, message_id, room_id, actor_id, reason, created_at, event_id, silent)
+            SELECT t.user_id, e.id, e.stream_id, e.actor_id, t.reason, e.recorded_at, e.id,
+                   coalesce((SELECT p.dnd_until > e.recorded_at FROM notification_prefs p
+                             WHERE p.user_id = t.user_id), false)
+            FROM gochat_notification_targets(e.stream_id, e.actor_id, e.id, e.data->'mentions', e.data->'here') t
+            ON CONFLICT DO NOTHING;
+        END IF;
+        -- writing in a room reads it (as the receipts projection moves the author's marker)
+        UPDATE notifications SET read = true
+        WHERE user_id = e.actor_id AND room_id = e.stream_id AND message_id < e.id AND NOT read;
+    WHEN 'message.edited' THEN
+        IF e.actor_id IN (SELECT u.id FROM users u WHERE u.erased) THEN
+            RETURN;
+        END IF;
+        mid := (e.data->>'message_id')::bigint;
+        -- only its author's edit of a message before it, not deleted. `messages` (history) may be
+        -- ahead of this projection, but a message deleted later loses its notifications then anyway
+        IF mid >= e.id OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = e.stream_id AND m.id = mid
+                                      AND m.user_id = e.actor_id AND NOT m.deleted) THEN
+            RETURN;
+        END IF;
+        -- the notifications of the message become those of its new text: dropped for whoever it no
+        -- longer names, added (unread, delivered again by event_id) for whoever it names now
+        WITH t AS (SELECT x.user_id, x.reason
+                   FROM gochat_notification_targets(e.stream_id, e.actor_id, mid, e.data->'mentions',
+                                                    e.data->'here') x),
+        gone AS (DELETE FROM notifications n
+                 WHERE n.message_id = mid AND n.room_id = e.stream_id AND n.user_id NOT IN (SELECT t.user_id FROM t))
+        INSERT INTO notifications (user_id, message_id, room_id, actor_id, reason, created_at, event_id, silent)
+        SELECT t.user_id, mid, e.stream_id, e.actor_id, t.reason, e.recorded_at, e.id,
+               coalesce((SELECT p.dnd_until > e.recorded_at FROM notification_prefs p WHERE p.user_id = t.user_id),
+                        false)
+        FROM t
+        ON CONFLICT (user_id, message_id) DO UPDATE
+            SET reason = EXCLUDED.reason, event_id = EXCLUDED.event_id, read = false, silent = EXCLUDED.silent
+            WHERE notifications.reason <> EXCLUDED.reason;
+    WHEN 'message.deleted' THEN
+        DELETE FROM notifications WHERE message_id = (e.data->>'message_id')::bigint AND room_id = e.stream_id;
+    WHEN 'receipt.read' THEN
+        UPDATE notifications SET read = true
+        WHERE user_id = e.actor_id AND room_id = e.stream_id AND message_id <= (e.data->>'message_id')::bigint
+          AND NOT read;
+    WHEN 'member.left', 'member.kicked', 'member.banned' THEN
+        DELETE FROM notifications WHERE user_id = (e.data->>'user_id')::uuid AND room_id = e.stream_id;
+    WHEN 'user.erased' THEN
+        DELETE FROM notifications WHERE user_id = e.stream_id OR actor_id = e.stream_id;
+        DELETE FROM notification_levels WHERE user_id = e.stream_id;
+        DELETE FROM notification_prefs WHERE user_id = e.stream_id;
+        DELETE FROM blocks WHERE user_id = e.stream_id OR blocked_id = e.stream_id;
+    WHEN 'notification.level_set' THEN
+        INSERT INTO notification_levels (user_id, room_id, level)
+        VALUES (e.stream_id, (e.data->>'room_id')::uuid, e.data->>'level')
+        ON CONFLICT (user_id, room_id) DO UPDATE SET level = EXCLUDED.level;
+    WHEN 'notification.read' THEN
+        UPDATE notifications SET read = true
+        WHERE user_id = e.stream_id AND message_id = (e.data->>'message_id')::bigint;
+    WHEN 'notification.read_all' THEN
+        UPDATE notifications SET read = true
+        WHERE user_id = e.stream_id AND message_id <= (e.data->>'up_to')::bigint AND NOT read;
+    WHEN 'user.dnd_set' THEN
+        INSERT INTO notification_prefs (user_id, dnd_until) VALUES (e.stream_id, (e.data->>'until')::timestamptz)
+        ON CONFLICT (user_id) DO UPDATE SET dnd_until = EXCLUDED.dnd_until;
+    WHEN 'user.blocked' THEN
+        other := (e.data->>'user_id')::uuid;
+        INSERT INTO blocks (user_id, blocked_id, created_at) VALUES (e.stream_id, other, e.recorded_at)
+        ON CONFLICT DO NOTHING;
+        DELETE FROM notifications WHERE user_id = e.stream_id AND actor_id = other;
+    WHEN 'user.unblocked' THEN
+        DELETE FROM blocks WHERE user_id = e.stream_id AND blocked_id = (e.data->>'user_id')::uuid;
+    ELSE
+        NULL;
+    END CASE;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_people(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+BEGIN
+    CASE e.type
+    WHEN 'user.registered' THEN
+        INSERT INTO user_profiles (user_id, username, username_norm, display_name, created_at,
+                                   username_skeleton, updated_at)
+        VALUES (e.stream_id, e.data->>'username', e.data->>'username_norm', e.data->>'display_name',
+                e.recorded_at, e.data->>'username_skeleton', e.recorded_at)
+        ON CONFLICT (user_id) DO NOTHING;
+    WHEN 'user.profile_updated' THEN
+        UPDATE user_profiles SET display_name = e.data->>'display_name', updated_at = e.recorded_at
+        WHERE user_id = e.stream_id AND NOT erased;
+    WHEN 'user.status_set' THEN
+        UPDATE user_profiles SET status_text = nullif(e.data->>'text', ''),
+            status_emoji = nullif(e.data->>'emoji', ''),
+            status_expires_at = (e.data->>'expires_at')::timestamptz, updated_at = e.recorded_at
+        WHERE user_id = e.stream_id;
+    WHEN 'user.erased' THEN
+        -- the old name stays claimed in the log; nothing of the person stays here
+        -- as the users projection does (projections/users.py)
+        UPDATE user_profiles SET username = 'deleted-' || replace(e.stream_id::text, '-', ''),
+            username_norm = 'deleted-' || replace(e.stream_id::text, '-', ''), display_name = 'deleted user',
+            erased = true, username_skeleton = NULL, status_text = NULL, status_emoji = NULL,
+            status_expires_at = NULL, updated_at = e.recorded_at
+        WHERE user_id = e.stream_id;
+    WHEN 'room.settings_changed' THEN
+        INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
+        ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+    ELSE
+        NULL;
+    END CASE;
 END
 $$;
 
@@ -364,14 +576,16 @@ CREATE FUNCTION gochat_history_posted(posts jsonb) RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 BEGIN
-    INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)
+    INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments,
+                          mentions)
     SELECT x.room_id, x.id, x.user_id,
            CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN '' ELSE x.content END,
            x.created_at, x.thread_root, x.client_msg_id,
-           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.attachments END
+           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.attachments END,
+           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.mentions END
     FROM jsonb_to_recordset(posts) AS x(room_id uuid, id bigint, user_id uuid, content text,
                                        created_at timestamptz, thread_root bigint, client_msg_id text,
-                                       attachments jsonb)
+                                       attachments jsonb, mentions jsonb)
     ON CONFLICT (room_id, id) DO NOTHING;
     UPDATE messages m SET reply_count = m.reply_count + x.n, last_reply_id = greatest(m.last_reply_id, x.last)
     FROM (SELECT r.room_id, r.thread_root, count(*) AS n, max(r.id) AS last
@@ -379,6 +593,39 @@ BEGIN
           WHERE r.thread_root IS NOT NULL GROUP BY r.room_id, r.thread_root) x
     WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL;
 END
+$$;
+
+CREATE FUNCTION gochat_notification_targets(room uuid, actor uuid, at_id bigint, mentions jsonb, here jsonb) RETURNS TABLE(user_id uuid, reason text)
+    LANGUAGE sql STABLE PARALLEL UNSAFE COST 100 ROWS 1000
+AS $$
+    -- a DM: a group room created for two (its member set, fixed at creation, is in group_key)
+    WITH r AS (SELECT rr.type, rr.type = 'group' AND rr.group_key NOT LIKE '%,%,%' AS dm FROM rooms rr WHERE rr.id = room),
+    ments AS (SELECT m FROM jsonb_array_elements(CASE jsonb_typeof(mentions) WHEN 'array' THEN mentions
+                                                     ELSE '[]'::jsonb END) AS m),
+    cand AS (
+        SELECT (m->>'user_id')::uuid AS uid, 1 AS pri, 'mention' AS why FROM ments WHERE m->>'kind' = 'user'
+        UNION ALL
+        SELECT h::uuid, 2, 'here'
+        FROM jsonb_array_elements_text(CASE jsonb_typeof(here) WHEN 'array' THEN here ELSE '[]'::jsonb END) AS h
+        UNION ALL
+        SELECT ms.user_id, 3, 'room' FROM memberships ms
+        WHERE ms.room_id = room AND ms.state = 'joined' AND EXISTS (SELECT 1 FROM ments WHERE m->>'kind' = 'room')
+        UNION ALL
+        SELECT ms.user_id, CASE WHEN r.dm THEN 4 ELSE 5 END, CASE WHEN r.dm THEN 'dm' ELSE 'message' END
+        FROM memberships ms CROSS JOIN r
+        WHERE ms.room_id = room AND ms.state = 'joined'
+          AND coalesce((SELECT l.level FROM notification_levels l WHERE l.user_id = ms.user_id AND l.room_id = room),
+                       CASE WHEN r.type = 'group' THEN 'all' ELSE 'mentions' END) = 'all'
+    )
+    SELECT DISTINCT ON (c.uid) c.uid, c.why
+    FROM cand c
+    JOIN memberships ms ON ms.room_id = room AND ms.user_id = c.uid AND ms.state = 'joined' AND ms.since_id < at_id
+    CROSS JOIN r
+    WHERE c.uid IS DISTINCT FROM actor
+      AND coalesce((SELECT l.level FROM notification_levels l WHERE l.user_id = c.uid AND l.room_id = room),
+                   CASE WHEN r.type = 'group' THEN 'all' ELSE 'mentions' END) <> 'muted'
+      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = c.uid AND b.blocked_id = actor)
+    ORDER BY c.uid, c.pri
 $$;
 
 CREATE FUNCTION gochat_readable_rooms() RETURNS SETOF uuid
@@ -512,6 +759,11 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON public.events FOR EACH STAT
 CREATE TRIGGER events_no_update_delete BEFORE DELETE OR UPDATE ON public.events FOR EACH ROW EXECUTE FUNCTION events_refuse_change();
 
 -- Policies
+CREATE POLICY blocks_owner ON blocks FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY blocks_read ON blocks FOR SELECT TO gochat_app
+    USING ((user_id = gochat_uid()));
 CREATE POLICY memberships_owner ON memberships FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
@@ -529,6 +781,21 @@ CREATE POLICY messages_read ON messages FOR SELECT TO gochat_app
     USING (((gochat_uid() IS NOT NULL) AND ((EXISTS ( SELECT 1
    FROM memberships m
   WHERE ((m.room_id = messages.room_id) AND (m.user_id = gochat_uid()) AND (m.state = 'joined'::text)))) OR gochat_can_read(room_id))));
+CREATE POLICY notification_levels_owner ON notification_levels FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY notification_levels_read ON notification_levels FOR SELECT TO gochat_app
+    USING ((user_id = gochat_uid()));
+CREATE POLICY notification_prefs_owner ON notification_prefs FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY notification_prefs_read ON notification_prefs FOR SELECT TO gochat_app
+    USING ((user_id = gochat_uid()));
+CREATE POLICY notifications_owner ON notifications FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY notifications_read ON notifications FOR SELECT TO gochat_app
+    USING (((user_id = gochat_uid()) AND gochat_can_read(room_id)));
 CREATE POLICY reactions_owner ON reactions FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
@@ -546,8 +813,18 @@ CREATE POLICY room_message_counts_owner ON room_message_counts FOR ALL TO CURREN
     WITH CHECK (true);
 CREATE POLICY room_message_counts_read ON room_message_counts FOR SELECT TO gochat_app
     USING (gochat_can_read(room_id));
+CREATE POLICY room_settings_owner ON room_settings FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY room_settings_read ON room_settings FOR SELECT TO gochat_app
+    USING (gochat_can_see(room_id));
 CREATE POLICY rooms_owner ON rooms FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
 CREATE POLICY rooms_read ON rooms FOR SELECT TO gochat_app
     USING (gochat_can_see(id));
+CREATE POLICY user_profiles_owner ON user_profiles FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY user_profiles_read ON user_profiles FOR SELECT TO gochat_app
+    USING ((gochat_uid() IS NOT NULL));

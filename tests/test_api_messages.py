@@ -36,7 +36,8 @@ async def test_a_post_answers_the_message_and_is_read_back_at_once(client: Any) 
     assert (message["content"], message["user_id"], message["room_id"]) == ("hello", str(alice.id), room)
     assert message["timestamp"].endswith("Z")
     page = await ok(await client.get(messages_url(room), headers=bob.headers))
-    assert page == {"messages": [message], "has_more": False}
+    assert page == {"messages": [message], "has_more": False, "users": {str(alice.id): page["users"][str(alice.id)]}}
+    assert page["users"][str(alice.id)]["username"] == alice.username
 
 
 async def test_a_retry_with_the_same_client_msg_id_answers_the_original(client: Any) -> None:

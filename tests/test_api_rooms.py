@@ -59,12 +59,12 @@ async def test_my_rooms_carry_unread_counts_and_the_last_message(client: Any) ->
     body = await ok(await client.get("/rooms", headers=bob.headers))
     assert [r["id"] for r in body["rooms"]] == [busy["id"], quiet["id"]]
     first = body["rooms"][0]
-    assert set(first) == ROOM_KEYS | {"role", "unread_count", "last_read_id", "last_message"}
+    assert set(first) == ROOM_KEYS | {"role", "unread_count", "last_read_id", "last_message", "mention_count"}
     assert (first["unread_count"], first["role"], first["last_message"]) == (2, "member", last)
     mine = await ok(await client.get("/rooms", headers=alice.headers))
     assert [r["unread_count"] for r in mine["rooms"]] == [0, 0]
     outsider = await signup(client)
-    assert await ok(await client.get("/rooms", headers=outsider.headers)) == {"rooms": []}
+    assert await ok(await client.get("/rooms", headers=outsider.headers)) == {"rooms": [], "users": {}}
 
 
 async def test_a_room_shows_its_members(client: Any) -> None:

@@ -18,6 +18,7 @@ from aiohttp import ClientResponse
 from helpers import PASSWORD, Account, bearer, login, signup, unique_name
 
 from gochat.app import create_app
+from gochat.auth.confusables import skeleton, skeleton_stream
 from gochat.keys import ACCOUNTS, DB, PROJECTIONS, SETTINGS, STORE
 from gochat.ratelimit import Limit
 from gochat.settings import Settings
@@ -77,9 +78,13 @@ async def test_display_name_defaults_to_the_username(client: Client) -> None:
 
 async def test_the_user_lifecycle_is_in_the_log(client: Client) -> None:
     alice = await signup(client, "Alice")
-    claimed, registered = await events_of(client, "username.claimed", "user.registered")
+    claimed, look_alike, registered = await events_of(client, "username.claimed", "user.registered")
     assert claimed.type == "username.claimed"
     assert claimed.data == {"user_id": str(alice.id)}
+    # the name's UTS #39 skeleton is claimed too, so a look-alike name loses the same race
+    assert (look_alike.type, look_alike.data) == ("username.claimed", {"user_id": str(alice.id)})
+    assert look_alike.stream_id == skeleton_stream(skeleton("Alice"))
+    assert registered.data["username_skeleton"] == skeleton("Alice")
     assert registered.stream_id == alice.id
     assert registered.data["username"] == "Alice"
     assert registered.data["username_norm"] == "alice"
@@ -104,7 +109,7 @@ async def test_concurrent_signups_of_one_name_one_wins(client: Client) -> None:
     responses = await asyncio.gather(*(client.post("/auth/signup", json=b) for b in bodies))
     assert sorted(r.status for r in responses) == [201, 409, 409]
     assert len(await events_of(client, "user.registered")) == 1
-    assert len(await events_of(client, "username.claimed")) == 1
+    assert len(await events_of(client, "username.claimed")) == 2  # the name and its skeleton
 
 
 async def test_a_name_claimed_in_the_log_is_taken_even_before_the_users_table_shows_it(client: Client) -> None:

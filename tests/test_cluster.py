@@ -483,3 +483,40 @@ async def test_sigterm_acks_what_it_committed_closes_with_1001_and_a_resend_else
         logged = await whole_history(again, room)
     assert sorted(m["content"] for m in logged) == sorted(f"m{i}" for i in range(count))
     assert {m["id"] for m in logged} == {r["id"] for r in resent.values()}
+
+
+# --- people (step 12): frames addressed to users ------------------------------------------------------
+async def next_frame(ws: aiohttp.ClientWebSocketResponse, pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async with asyncio.timeout(20):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT, f"socket ended: {msg}"
+            frame: dict[str, Any] = msg.json()
+            if pred(frame):
+                return frame
+
+
+async def test_a_mention_on_node_a_reaches_the_user_s_socket_on_node_b(
+    cluster: Cluster, people: Callable[[str], Awaitable[GochatClient]]
+) -> None:
+    a, b = await cluster(2)
+    alice, bob = await people(a.url), await people(b.url)
+    room = await alice.create_room("Team", "private", members=[uid(bob)])
+    bob_name = (await bob.request("GET", "/me"))["username"]
+    async with aiohttp.ClientSession() as session:
+        # bob's socket on B subscribes to no room: notifications are addressed to the user
+        ws = await session.ws_connect(b.url + "/ws", params={"token": bob.access_token or ""})
+        sent = await alice.post(room["id"], f"@{bob_name} ship it?")
+        frame = await next_frame(ws, lambda f: f["type"] == "notification")
+        note = frame["notification"]
+        assert (note["message_id"], note["reason"], note["room_id"]) == (sent["id"], "mention", room["id"])
+        assert note["actor"]["id"] == uid(alice)
+        profile = await alice.request("PUT", "/me/status", json={"text": "shipping"})
+        # bob's socket on B subscribed to the room now sees alice's status change made on A
+        await ws.send_json({"type": "join", "room_id": room["id"]})
+        await next_frame(ws, lambda f: f["type"] == "subscribed")
+        await alice.request("PUT", "/me/status", json={"text": "shipped"})
+        updated = await next_frame(ws, lambda f: f["type"] == "user_updated")
+        assert updated["user"]["status"]["text"] == "shipped"
+        assert profile["status"]["text"] == "shipping"
+        await ws.close()

@@ -59,7 +59,7 @@ class RandomLog:
         self.actions = [
             (self._create_room, 3), (self._join, 6), (self._invite, 2), (self._leave, 2), (self._kick, 1),
             (self._ban, 1), (self._unban, 1), (self._role, 1), (self._post, 30), (self._edit, 4),
-            (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2),
+            (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2), (self._people, 4),
         ]  # fmt: skip
 
     def chance(self, p: float) -> bool:
@@ -176,8 +176,25 @@ class RandomLog:
                 data["thread_root"] = root
         if self.chance(0.05):
             data["attachments"] = [{"file_id": str(uuid.UUID(int=self.rng.getrandbits(128))), "name": "a.png"}]
+        if self.chance(0.3):
+            data.update(self._mentions())
         cmid = f"c{self.rng.getrandbits(40)}" if self.chance(0.5) else None
         self.pending.append(NewEvent("message.posted", room.id, data, actor_id=author, client_msg_id=cmid))
+
+    def _mentions(self) -> dict[str, Any]:
+        """Mention entities as services/mentions.py stores them (offsets are not checked here)."""
+        entities: list[dict[str, Any]] = [
+            {"kind": "user", "offset": 0, "length": 4, "user_id": str(u)}
+            for u in self.rng.sample(self.users, self.rng.randint(1, 3))
+        ]
+        data: dict[str, Any] = {}
+        if self.chance(0.2):
+            entities.append({"kind": "room", "offset": 0, "length": 5})
+        if self.chance(0.2):
+            entities.append({"kind": "here", "offset": 0, "length": 5})
+            data["here"] = sorted(str(u) for u in self.rng.sample(self.users, 3))
+        data["mentions"] = entities
+        return data
 
     def _on_message(self, type_: str, **extra: Any) -> None:
         if (room := self._room()) is None or (target := self._message(room, room.messages)) is None:
@@ -187,7 +204,8 @@ class RandomLog:
         self.pending.append(NewEvent(type_, room.id, {"message_id": target, **extra}, actor_id=actor))
 
     def _edit(self) -> None:
-        self._on_message("message.edited", content=f"edited {self.rng.randint(0, 10**6)}")
+        extra = self._mentions() if self.chance(0.4) else {}
+        self._on_message("message.edited", content=f"edited {self.rng.randint(0, 10**6)}", **extra)
 
     def _delete(self) -> None:
         self._on_message("message.deleted")
@@ -221,6 +239,32 @@ class RandomLog:
             case _:
                 data = {"display_name": f"D{self.rng.randint(0, 99)}"}
                 self.pending.append(NewEvent("user.profile_updated", user, data, actor_id=user))
+
+    def _people(self) -> None:
+        """Step 12: notification levels, do-not-disturb, blocks, reading notifications, statuses."""
+        user, other = self.rng.sample(self.users, 2)
+        room = self._room()
+        kind = "user.status_set"
+        data: dict[str, Any] = {"text": "away", "emoji": None, "expires_at": None}
+        match self.rng.randint(0, 6):
+            case 0 if room is not None:
+                kind, data = "notification.level_set", {
+                    "room_id": str(room.id), "level": self.rng.choice(("all", "mentions", "muted"))
+                }  # fmt: skip
+            case 1:
+                until = self.rng.choice((None, "infinity", "2000-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00"))
+                kind, data = "user.dnd_set", {"until": until}
+            case 2:
+                kind, data = self.rng.choice(("user.blocked", "user.unblocked")), {"user_id": str(other)}
+            case 3 if room is not None and room.messages:
+                kind, data = "notification.read", {"message_id": self.rng.choice(room.messages)}
+            case 4 if room is not None and room.messages:
+                kind, data = "notification.read_all", {"up_to": self.rng.choice(room.messages)}
+            case 5 if room is not None:
+                data = {"room_mentions": self.rng.choice(("admins", "members"))}
+                self.pending.append(NewEvent("room.settings_changed", room.id, data, actor_id=user))
+                return
+        self.pending.append(NewEvent(kind, user, data, actor_id=user))
 
 
 class EveryTypeLog(RandomLog):
@@ -314,6 +358,9 @@ async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
         if event_id % EVERY == 0:
             live[event_id] = await dump(db)
     positions = sorted(live)
+    final = live[positions[-1]]
+    for table in ("notifications", "notification_levels", "blocks", "user_profiles"):
+        assert final[table], f"the random log left {table} empty: the comparison would prove nothing"
 
     rebuilt_db = await fresh_db()
     await copy_log(db, rebuilt_db)

@@ -12,7 +12,8 @@ from marshmallow import fields, validate
 from ..errors import ValidationFailed
 from ..events.catalog import ENCRYPTED_MAX
 from ..events.fields import Emoji, Text
-from ..keys import MESSAGES
+from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS
+from ..people_wire import users_map
 from . import schemas as sc
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -78,7 +79,16 @@ async def history(request: web.Request) -> web.Response:
     before = query_int(request, "before", None, 1, MAX_ID)
     after = query_int(request, "after", None, 1, MAX_ID)
     found = await request.app[MESSAGES].history(user, room_id, before=before, after=after, limit=_limit(request))
-    return json({"messages": [message_json(m) for m in found.messages], "has_more": found.has_more})
+    messages = found.messages
+    if request.query.get("hide_blocked", "").lower() in ("1", "true"):
+        hidden = await request.app[NOTIFICATIONS].blocked_ids(user)
+        messages = [m for m in messages if m.user_id not in hidden]
+    # step 12: the users the page names (authors, mentioned), keyed by id (docs/api.md)
+    named = {m.user_id for m in messages if m.user_id} | {
+        UUID(x["user_id"]) for m in messages for x in (m.mentions or ()) if x.get("user_id")
+    }
+    users = users_map(await request.app[DIRECTORY].people(user, sorted(named, key=str)))
+    return json({"messages": [message_json(m) for m in messages], "has_more": found.has_more, "users": users})
 
 
 @routes.get(MESSAGE_ID)

@@ -10,7 +10,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from ..events.catalog import ROLES, ROOM_TYPES
 from ..events.fields import Text, UUIDStr
-from ..keys import MESSAGES, ROOM_VIEWS, ROOMS
+from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS, ROOM_VIEWS, ROOMS
+from ..people_wire import users_map
 from ..services.room_views import directory_cursor
 from ..services.rooms import MAX_INITIAL_MEMBERS
 from . import schemas as sc
@@ -67,8 +68,14 @@ def caller_and_room(request: web.Request) -> tuple[UUID, UUID]:
 @routes.get("/rooms")
 @documented("The caller's rooms, most recently active first", responses={200: sc.RoomList})
 async def my_rooms(request: web.Request) -> web.Response:
-    entries = await request.app[MESSAGES].my_rooms(current_user_id(request))
-    return json({"rooms": [room_entry_json(e) for e in entries]})
+    user = current_user_id(request)
+    entries = await request.app[MESSAGES].my_rooms(user)
+    # step 12: mention_count beside unread_count, and the users the entries name (docs/api.md)
+    counts = await request.app[NOTIFICATIONS].mention_counts(user)
+    rooms = [{**room_entry_json(e), "mention_count": counts.get(e.room["id"], 0)} for e in entries]
+    authors = {e.last_message.user_id for e in entries if e.last_message and e.last_message.user_id}
+    users = users_map(await request.app[DIRECTORY].people(user, sorted(authors, key=str)))
+    return json({"rooms": rooms, "users": users})
 
 
 @routes.post("/rooms")
@@ -110,7 +117,15 @@ async def get_room(request: web.Request) -> web.Response:
     detail = await request.app[ROOM_VIEWS].detail(*caller_and_room(request))
     acc = detail.access
     membership = {"state": acc.state, "role": acc.role} if acc.state else None
-    return json({**room_json(acc.room), "members": [member_json(m) for m in detail.members], "membership": membership})
+    users = users_map(await request.app[DIRECTORY].people(acc.user_id, [m["user_id"] for m in detail.members]))
+    return json(
+        {
+            **room_json(acc.room),
+            "members": [member_json(m) for m in detail.members],
+            "membership": membership,
+            "users": users,
+        }
+    )
 
 
 @routes.patch("/rooms/{room_id}")

@@ -73,6 +73,8 @@ def message_json(m: Message) -> dict[str, Any]:
         out["deleted"] = True
     if m.attachments:
         out["attachments"] = m.attachments
+    if m.mentions:
+        out["mentions"] = m.mentions
     if m.thread_root:
         out["thread_root"] = m.thread_root
     else:

@@ -33,6 +33,8 @@ class UserRegistered(_Strict):
     display_name = Text(required=True, min_len=1, max_len=64, no_bidi=True)
     # argon2id PHC string, so the users table can be rebuilt from the log; exports redact this field
     password_hash = fields.String(load_default=None, allow_none=True)
+    # UTS #39 skeleton of the normalized name (auth/confusables.py): display names are compared to it
+    username_skeleton = fields.String()
 
 
 class UsernameClaimed(_Strict):
@@ -91,6 +93,15 @@ class MemberRoleChanged(_Strict):
 
 
 # --- messages (stream: the room's id; message_id = id of the message.posted event) --------------
+class Mention(_Strict):
+    """A mention entity (services/mentions.py): `offset`/`length` in code points of the content."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(("user", "room", "here")))
+    offset = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    length = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    user_id = UUIDStr()  # kind "user" only
+
+
 class _Content(_Strict):
     """`content` is text, or in an encrypted room (`encrypted`, set by the server, absent otherwise)
     an opaque envelope the server cannot read, allowed to be longer than the text it carries."""
@@ -107,10 +118,16 @@ class _Content(_Strict):
 class MessagePosted(_Content):
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
+    # step 12: mentions parsed at send time; `here`: the members online then, for @here (both only
+    # when there are mentions: other events keep the shape they had)
+    mentions = fields.List(fields.Nested(Mention))
+    here = fields.List(UUIDStr())
 
 
 class MessageEdited(_Content):
     message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    mentions = fields.List(fields.Nested(Mention))
+    here = fields.List(UUIDStr())
 
 
 class MessageRef(_Strict):
@@ -124,6 +141,34 @@ class ReactionChanged(_Strict):
 
 class TypingStarted(_Strict):
     pass
+
+
+# --- people (step 12): streams are the acting user's id, except room.settings_changed ------------
+class UserStatusSet(_Strict):
+    """Empty text and emoji clear the status."""
+
+    text = Text(load_default="", max_len=100, no_bidi=True)
+    emoji = fields.String(load_default=None, allow_none=True)
+    expires_at = fields.String(load_default=None, allow_none=True)  # RFC 3339, UTC
+
+
+class RoomSettingsChanged(_Strict):
+    room_mentions = fields.String(required=True, validate=validate.OneOf(("admins", "members")))
+
+
+class NotificationLevelSet(_Strict):
+    room_id = UUIDStr(required=True)
+    level = fields.String(required=True, validate=validate.OneOf(("all", "mentions", "muted")))
+
+
+class NotificationReadAll(_Strict):
+    up_to = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class DndSet(_Strict):
+    """`until`: do not disturb until then; "infinity" until turned off; null: off."""
+
+    until = fields.String(load_default=None, allow_none=True)
 
 
 # --- fast paths for the hot types (about a tenth of marshmallow's cost; tests/test_event_fast_paths.py
@@ -187,4 +232,12 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    reg.register("user.status_set", UserStatusSet())
+    reg.register("room.settings_changed", RoomSettingsChanged())
+    reg.register("notification.level_set", NotificationLevelSet())
+    reg.register("notification.read", MessageRef())
+    reg.register("notification.read_all", NotificationReadAll())
+    reg.register("user.dnd_set", DndSet())
+    reg.register("user.blocked", MemberRef())
+    reg.register("user.unblocked", MemberRef())
     return reg

@@ -36,3 +36,12 @@ class EventType(StrEnum):
     REACTION_REMOVED = "reaction.removed"
     RECEIPT_READ = "receipt.read"
     TYPING_STARTED = "typing.started"
+    # people (step 12): the acting user's stream, except ROOM_SETTINGS_CHANGED (the room's)
+    USER_STATUS_SET = "user.status_set"
+    ROOM_SETTINGS_CHANGED = "room.settings_changed"
+    NOTIFICATION_LEVEL_SET = "notification.level_set"
+    NOTIFICATION_READ = "notification.read"
+    NOTIFICATION_READ_ALL = "notification.read_all"
+    USER_DND_SET = "user.dnd_set"
+    USER_BLOCKED = "user.blocked"
+    USER_UNBLOCKED = "user.unblocked"

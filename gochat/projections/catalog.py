@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .base import Projection
 from .history import HistoryProjection
+from .notifications import NotificationsProjection
+from .people import PeopleProjection
 from .presence import PresenceProjection
 from .receipts import ReceiptsProjection
 from .rooms import RoomsProjection
@@ -20,4 +22,6 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         ReceiptsProjection(),
         PresenceProjection(),
         SearchProjection(search_language),
+        PeopleProjection(),
+        NotificationsProjection(),
     ]

@@ -27,13 +27,14 @@ from .runs import apply_in_runs
 from .users import ERASED_AUTHORS
 
 _EDIT = (
-    "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s"
+    "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s,"
+    " mentions = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE %s::jsonb END"
     " WHERE room_id = %s AND id = %s AND NOT deleted"
 )
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
 _DELETE = (
-    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
-    "           WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
+    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true,"
+    "           deleted_id = %(event)s WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
     " c AS (UPDATE messages m SET reply_count = m.reply_count - 1 FROM d"
     "       WHERE m.room_id = %(room)s AND m.id = d.thread_root AND m.thread_root IS NULL)"
     " DELETE FROM reactions WHERE room_id = %(room)s AND message_id = %(id)s AND EXISTS (SELECT 1 FROM d)"
@@ -46,7 +47,7 @@ _REACT = (
 )
 # Erasure, in three statements: one statement cannot update a root and its replies both.
 _ERASE = (
-    "UPDATE messages SET content = '', attachments = NULL, deleted = true, deleted_id = %(event)s"
+    "UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true, deleted_id = %(event)s"
     " WHERE user_id = %(user)s AND NOT deleted;"
     " UPDATE messages m SET reply_count = m.reply_count - x.n"
     " FROM (SELECT room_id, thread_root, count(*) AS n FROM messages"
@@ -85,7 +86,8 @@ class HistoryProjection(Projection):
             case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
             case EventType.MESSAGE_EDITED:
-                await cur.execute(_EDIT, (d["content"], e.recorded_at, room, d["message_id"]))
+                mentions = orjson.dumps(d["mentions"]).decode() if d.get("mentions") else None
+                await cur.execute(_EDIT, (d["content"], e.recorded_at, mentions, room, d["message_id"]))
             case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, {"event": e.id, "room": room, "id": d["message_id"]})
             case EventType.REACTION_ADDED | EventType.REACTION_REMOVED if e.actor_id is not None:
@@ -106,6 +108,7 @@ class HistoryProjection(Projection):
                 "thread_root": e.data.get("thread_root"),
                 "client_msg_id": e.client_msg_id,
                 "attachments": e.data.get("attachments"),
+                "mentions": e.data.get("mentions"),
             }
             for e in events
         ]
@@ -135,6 +138,7 @@ class Message:
     client_msg_id: str | None
     attachments: list[dict[str, Any]] | None
     reactions: tuple[Reaction, ...] = ()
+    mentions: list[dict[str, Any]] | None = None  # entities (services/mentions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ class Context:
 
 COLUMNS = (
     "m.id, m.room_id, m.user_id, m.content, m.created_at, m.edited_at, m.deleted, m.thread_root,"
-    " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments"
+    " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments, m.mentions"
 )
 # The message's reactions for the viewer, [[emoji, count, me], ...] first used first: one primary-key
 # range per message returned (a scalar subquery runs only for the rows a LIMIT lets through).
@@ -167,10 +171,10 @@ REACTIONS = (
 
 def message_row(row: Sequence[Any]) -> Message:
     """A Message from COLUMNS followed by REACTIONS."""
-    id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files, reactions = row
+    id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files, mentions, reacts = row
     return Message(
         id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files,
-        tuple(Reaction(e, n, me) for e, n, me in reactions),
+        tuple(Reaction(e, n, me) for e, n, me in reacts), mentions or None,
     )  # fmt: skip
 
 

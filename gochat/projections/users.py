@@ -96,3 +96,9 @@ class UserQueries:
         async with self.db.cursor() as cur:
             await cur.execute("SELECT id FROM users WHERE id = ANY(%s::uuid[]) AND NOT erased", (ids,))
             return {row[0] for row in await cur.fetchall()}
+
+    async def skeleton_taken(self, skel: str) -> bool:
+        """Whether a user's name has this skeleton (auth/confusables.py; projections/people.py)."""
+        async with self.db.cursor() as cur:
+            await cur.execute("SELECT 1 FROM user_profiles WHERE username_skeleton = %s LIMIT 1", (skel,))
+            return await cur.fetchone() is not None

@@ -20,11 +20,12 @@ from typing import Any
 
 import structlog
 
+from ..auth.confusables import RESERVED_NAMES, is_mixed_script, skeleton, skeleton_stream
 from ..auth.names import normalize_username, username_stream
 from ..auth.passwords import Passwords
 from ..auth.store import Issued, SessionStore
 from ..auth.tokens import AccessClaims, issue_access_token
-from ..errors import Conflict, NotFound, Unauthorized, VersionConflict
+from ..errors import Conflict, NotFound, Unauthorized, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
 from ..projections.users import User, UserQueries
 from ..settings import Settings
@@ -85,16 +86,21 @@ class AccountService:
         norm = normalize_username(username)
         if await self.users.by_name(norm) is not None:
             raise _taken()  # the common case, answered before paying for a hash
+        skel = await self._impersonation_check(username, norm)
         user_id = uuid.uuid4()
         registered = {
             "username": username,
             "username_norm": norm,
             "display_name": display_name or username,
             "password_hash": await self.passwords.hash(password),
+            "username_skeleton": skel,
         }
         try:
             await self.store.append(
                 NewEvent("username.claimed", username_stream(norm), {"user_id": str(user_id)},
+                         actor_id=user_id, expected_version=NO_STREAM),
+                # look-alike names race on their skeleton's stream as equal names do on theirs
+                NewEvent("username.claimed", skeleton_stream(skel), {"user_id": str(user_id)},
                          actor_id=user_id, expected_version=NO_STREAM),
                 NewEvent("user.registered", user_id, registered, actor_id=user_id, expected_version=NO_STREAM),
             )  # fmt: skip
@@ -140,6 +146,22 @@ class AccountService:
             NewEvent("user.profile_updated", user_id, {"display_name": display_name}, actor_id=user_id)
         )
         return await self._user(user_id)
+
+    async def _impersonation_check(self, username: str, norm: str) -> str:
+        """Refuse reserved words, mixed scripts and names that look like a taken one (docs/api.md,
+        Impersonation); returns the name's skeleton."""
+        if norm in RESERVED_NAMES:
+            raise ValidationFailed("invalid request", details={"username": ["This name is reserved."]})
+        if is_mixed_script(username):
+            raise ValidationFailed("invalid request", details={"username": ["Must not mix scripts."]})
+        skel = skeleton(username)
+        if await self.users.skeleton_taken(skel):
+            raise Conflict(
+                "username looks like one that is taken",
+                code="username_confusable",
+                details={"username": ["Too similar to an existing name."]},
+            )
+        return skel
 
     # --- queries --------------------------------------------------------------------------------
     async def get(self, user_id: uuid.UUID) -> User:

@@ -6,7 +6,7 @@ row-level security hides other rooms' rows underneath. A refused command appends
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,9 @@ from .devices import check_envelope
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
+#: What to store with a text besides it (author, room, content): mention entities (services/mentions.py).
+Annotate = Callable[[UUID, UUID, str], Awaitable[dict[str, Any]]]
+
 
 @dataclass(frozen=True, slots=True)
 class Posted:
@@ -34,6 +37,7 @@ def message_from_event(e: RecordedEvent) -> h.Message:
     return h.Message(
         e.id, e.stream_id, e.actor_id, e.data["content"], e.recorded_at, None, False,
         e.data.get("thread_root"), 0, None, e.client_msg_id, e.data.get("attachments"),
+        mentions=e.data.get("mentions"),
     )  # fmt: skip
 
 
@@ -58,6 +62,7 @@ class MessageService:
     def __init__(self, db: Database, store: EventStore) -> None:
         self.db = db
         self.store = store
+        self.annotate: Annotate | None = None
         # room id -> created encrypted; kept for good, since a room's encryption never changes
         self._encrypted: dict[UUID, bool] = {}
 
@@ -120,6 +125,8 @@ class MessageService:
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
         data = await self._encryption(room_id, data)
+        if self.annotate is not None and not data.get("encrypted"):
+            data = {**data, **await self.annotate(user_id, room_id, data["content"])}
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         result = await self.store.append_one(event)
         if not result.duplicate:
@@ -139,6 +146,8 @@ class MessageService:
             _alive(message)
         if content.strip() != message.content:
             data = await self._encryption(room_id, {"message_id": message_id, "content": content})
+            if self.annotate is not None and not data.get("encrypted"):
+                data = {**data, **await self.annotate(user_id, room_id, content)}
             await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
         return await self.get(user_id, room_id, message_id)
 

@@ -19,6 +19,7 @@
 -- inserting, and the writer takes its general path, which catches the projection up first.
 --
 -- batch: [[stream, type, schema_version, data, metadata, actor, client_msg_id], ...] in id order.
+-- The posts handed to `posted` carry the keys gochat_history_posted.sql lists (mentions: step 12).
 CREATE OR REPLACE FUNCTION gochat_append(batch jsonb, names text[], posted text[] DEFAULT '{}')
 RETURNS TABLE (o_head bigint, o_at timestamptz, o_versions integer[], o_names text[],
                o_positions bigint[])
@@ -56,7 +57,8 @@ BEGIN
            jsonb_agg(jsonb_build_object(
                'room_id', i.stream_id, 'id', i.id, 'user_id', i.actor_id, 'content', i.data->'content',
                'created_at', v_at, 'thread_root', i.data->'thread_root', 'client_msg_id', i.client_msg_id,
-               'attachments', i.data->'attachments') ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
+               'attachments', i.data->'attachments', 'mentions', i.data->'mentions')
+               ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
     INTO v_versions, v_posts FROM i;
     IF cardinality(posted) > 0 THEN
         FOREACH fn IN ARRAY posted LOOP

@@ -5,7 +5,7 @@
 -- batch commits in one round trip with its projections. Their plans are kept per connection.
 --
 -- `posts`: a JSON array of {room_id, id, user_id, content, created_at, thread_root, client_msg_id,
--- attachments}, in id order; each function reads the keys it needs. Every row they touch is found
+-- attachments, mentions}, in id order; each function reads the keys it needs. Every row they touch is found
 -- by its key, so sequential scans, hash and merge joins are ruled out: a plan kept from small tables
 -- must not scan grown ones, and the planner, expecting 100 rows from jsonb_to_recordset, hashed the
 -- whole of `receipts` and `rooms` on every append once (docs/benchmarks.md, sql/migrations/084).
@@ -16,14 +16,16 @@
 CREATE OR REPLACE FUNCTION gochat_history_posted(posts jsonb) RETURNS void
 LANGUAGE plpgsql SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
-    INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments)
+    INSERT INTO messages (room_id, id, user_id, content, created_at, thread_root, client_msg_id, attachments,
+                          mentions)
     SELECT x.room_id, x.id, x.user_id,
            CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN '' ELSE x.content END,
            x.created_at, x.thread_root, x.client_msg_id,
-           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.attachments END
+           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.attachments END,
+           CASE WHEN x.user_id IN (SELECT u.id FROM users u WHERE u.erased) THEN NULL ELSE x.mentions END
     FROM jsonb_to_recordset(posts) AS x(room_id uuid, id bigint, user_id uuid, content text,
                                        created_at timestamptz, thread_root bigint, client_msg_id text,
-                                       attachments jsonb)
+                                       attachments jsonb, mentions jsonb)
     ON CONFLICT (room_id, id) DO NOTHING;
     UPDATE messages m SET reply_count = m.reply_count + x.n, last_reply_id = greatest(m.last_reply_id, x.last)
     FROM (SELECT r.room_id, r.thread_root, count(*) AS n, max(r.id) AS last
