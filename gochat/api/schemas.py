@@ -9,37 +9,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from ..events.catalog import ROLES, ROOM_TYPES
 
 Str, Int, Bool, UUID, Time = fields.String, fields.Integer, fields.Boolean, fields.UUID, fields.DateTime
 
 
+class Open(Schema):
+    """Answers may carry more keys than described (PROTOCOL.md: extend freely); those described
+    are checked."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
 def req(field: type[fields.Field[Any]], **kw: object) -> fields.Field[Any]:
     return field(required=True, **kw)  # type: ignore[arg-type]
 
 
-class ErrorBody(Schema):
+class ErrorBody(Open):
     code = req(Str, metadata={"description": "machine-readable, e.g. rate_limited"})
     message = req(Str)
     details = fields.Dict()
 
 
-class Error(Schema):
+class Error(Open):
     """PROTOCOL.md's error shape, for every refusal."""
 
     error = fields.Nested(ErrorBody, required=True)
 
 
-class User(Schema):
+class User(Open):
     id = req(UUID)
     username = req(Str)
     display_name = req(Str)
     created_at = req(Time)
 
 
-class Tokens(Schema):
+class Tokens(Open):
     user = fields.Nested(User, required=True)
     access_token = req(Str)
     refresh_token = req(Str)
@@ -47,7 +55,7 @@ class Tokens(Schema):
     expires_in = req(Int)
 
 
-class Room(Schema):
+class Room(Open):
     id = req(UUID)
     name = req(Str)
     type = req(Str, validate=validate.OneOf(ROOM_TYPES))
@@ -59,13 +67,13 @@ class Room(Schema):
     encrypted = req(Bool, metadata={"description": "end-to-end encrypted: content is a Megolm envelope"})
 
 
-class Reaction(Schema):
+class Reaction(Open):
     emoji = req(Str)
     count = req(Int)
     me = req(Bool)
 
 
-class Message(Schema):
+class Message(Open):
     id = req(Int)
     message_id = req(Int)
     room_id = req(UUID)
@@ -89,13 +97,13 @@ class RoomEntry(Room):
     last_message = fields.Nested(Message, required=True, allow_none=True)
 
 
-class Member(Schema):
+class Member(Open):
     user_id = req(UUID)
     role = req(Str)
     joined_at = req(Time, allow_none=True)
 
 
-class Membership(Schema):
+class Membership(Open):
     state = req(Str)
     role = req(Str, allow_none=True)
 
@@ -105,43 +113,44 @@ class RoomDetail(Room):
     membership = fields.Nested(Membership, required=True, allow_none=True)
 
 
-class RoomList(Schema):
+class RoomList(Open):
     rooms = fields.List(fields.Nested(RoomEntry), required=True)
+    users = fields.Dict(metadata={"description": "the people named in the rooms, by id"})
 
 
-class Directory(Schema):
+class Directory(Open):
     rooms = fields.List(fields.Nested(Room), required=True)
     next = req(Str, allow_none=True)
 
 
-class MemberState(Schema):
+class MemberState(Open):
     user_id = req(UUID)
     state = req(Str, validate=validate.OneOf(["joined", "invited"]))
 
 
-class MemberRole(Schema):
+class MemberRole(Open):
     user_id = req(UUID)
     role = req(Str, validate=validate.OneOf(ROLES))
 
 
-class MessagePage(Schema):
+class MessagePage(Open):
     messages = fields.List(fields.Nested(Message), required=True)
     has_more = req(Bool)
 
 
-class Context(Schema):
+class Context(Open):
     messages = fields.List(fields.Nested(Message), required=True)
     has_more_before = req(Bool)
     has_more_after = req(Bool)
 
 
-class Thread(Schema):
+class Thread(Open):
     root = fields.Nested(Message, required=True)
     messages = fields.List(fields.Nested(Message), required=True)
     has_more = req(Bool)
 
 
-class Receipt(Schema):
+class Receipt(Open):
     room_id = req(UUID)
     last_read_id = req(Int, allow_none=True)
     unread_count = req(Int)
@@ -152,30 +161,30 @@ class SearchHit(Message):
     rank = req(fields.Float)
 
 
-class SearchPage(Schema):
+class SearchPage(Open):
     results = fields.List(fields.Nested(SearchHit), required=True)
     next_cursor = req(Str, allow_none=True)
 
 
-class Presence(Schema):
+class Presence(Open):
     user_id = req(UUID)
     status = req(Str, validate=validate.OneOf(["online", "offline"]))
     last_seen = req(Time, allow_none=True)
 
 
-class StateRoom(Schema):
+class StateRoom(Open):
     id = req(UUID)
     name = req(Str)
     topic = req(Str)
     type = req(Str)
 
 
-class Position(Schema):
+class Position(Open):
     id = req(Int)
     timestamp = req(Time)
 
 
-class RoomState(Schema):
+class RoomState(Open):
     room = fields.Nested(StateRoom, required=True)
     members = fields.List(fields.Nested(Member), required=True)
     messages = fields.List(fields.Nested(Message), required=True)
@@ -183,29 +192,29 @@ class RoomState(Schema):
     at = fields.Nested(Position, required=True)
 
 
-class Health(Schema):
+class Health(Open):
     status = req(Str)
 
 
-class Ready(Schema):
+class Ready(Open):
     status = req(Str, validate=validate.OneOf(["ok", "degraded", "draining", "unavailable"]))
     checks = req(fields.Dict, keys=Str(), values=Str())
 
 
 # --- end-to-end encryption (api/devices.py) --------------------------------------------------------
-class IdentityKeys(Schema):
+class IdentityKeys(Open):
     curve25519 = req(Str)
     ed25519 = req(Str)
 
 
-class Device(Schema):
+class Device(Open):
     user_id = req(UUID)
     device_id = req(Str)
     identity_keys = fields.Nested(IdentityKeys, required=True)
     display_name = req(Str)
 
 
-class KeyCount(Schema):
+class KeyCount(Open):
     one_time_keys_left = req(Int)
     low = req(Bool, metadata={"description": "time to upload more one-time keys"})
 
@@ -214,11 +223,11 @@ class RegisteredDevice(Device, KeyCount):
     pass
 
 
-class DeviceList(Schema):
+class DeviceList(Open):
     devices = fields.List(fields.Nested(Device), required=True)
 
 
-class OneTimeKey(Schema):
+class OneTimeKey(Open):
     key_id = req(Str)
     key = req(Str)
     signature = req(Str)
@@ -229,15 +238,15 @@ class ClaimedDevice(Device):
     one_time_key = fields.Nested(OneTimeKey, required=True, allow_none=True)
 
 
-class Claimed(Schema):
+class Claimed(Open):
     keys = fields.List(fields.Nested(ClaimedDevice), required=True)
 
 
-class Queued(Schema):
+class Queued(Open):
     queued = req(Int)
 
 
-class InboxItem(Schema):
+class InboxItem(Open):
     id = req(Int)
     sender_id = req(UUID)
     sender_device = req(Str)
@@ -245,16 +254,16 @@ class InboxItem(Schema):
     created_at = req(Time)
 
 
-class Inbox(Schema):
+class Inbox(Open):
     messages = fields.List(fields.Nested(InboxItem), required=True)
 
 
-class InboxQuery(Schema):
+class InboxQuery(Open):
     after = Int(validate=validate.Range(min=0, max=2**63 - 1))
     limit = Int(validate=validate.Range(min=1, max=500))
 
 
-class AnyObject(Schema):
+class AnyObject(Open):
     """A JSON object (the API documents themselves)."""
 
     class Meta:
