@@ -50,6 +50,7 @@ def plan(mode: str) -> list[Job]:
             Job("history 1M", "bench.history", ("--messages", "1000000"), "history-1000000", "history"),
             Job("search 100k", "bench.search", ("--messages", "100000", "--no-append"), "search-100000", "search"),
             Job("search 1M", "bench.search", ("--messages", "1000000"), "search-1000000", "search"),
+            Job("uploads", "bench.uploads", ()),
         ]
     small_history = ("--rooms", "50", "--other-rooms", "500", "--samples", "200")
     small_search = ("--rooms", "100", "--samples", "50", "--no-append")
@@ -93,6 +94,7 @@ def plan(mode: str) -> list[Job]:
         Job("history 200k", "bench.history", ("--messages", "200000", *small_history), "history-200000", "history"),
         Job("search 20k", "bench.search", ("--messages", "20000", *small_search), "search-20000", "search"),
         Job("search 100k", "bench.search", ("--messages", "100000", *small_search), "search-100000", "search"),
+        Job("uploads", "bench.uploads", ("--images", "20")),
     ]
 
 

@@ -9,7 +9,9 @@ everything it accepted before the pool closes.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import structlog
@@ -19,21 +21,28 @@ from . import migrations
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
+from .api.bots import routes as bot_routes
+from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
 from .api.documents import routes as document_routes
 from .api.edge import security_headers, setup_cors
+from .api.files import routes as file_routes
 from .api.messages import routes as message_routes
 from .api.metrics import routes as metrics_routes
 from .api.middleware import request_context
+from .api.moderation import routes as moderation_routes
 from .api.people import routes as people_routes
 from .api.presence import routes as presence_routes
 from .api.rooms import routes as room_routes
 from .api.search import routes as search_routes
 from .api.timetravel import routes as timetravel_routes
+from .api.webhooks import routes as webhook_routes
+from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.store import SessionStore
 from .broker import Broker, MemoryBroker
 from .broker_redis import RedisBroker, connect_redis
+from .commands.service import CommandService
 from .db import Database
 from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
@@ -41,16 +50,21 @@ from .events import EventStore, build_registry
 from .hub import Hub
 from .keys import (
     ACCOUNTS,
+    ADMIN,
+    BOTS,
     BROKER,
+    COMMANDS,
     DB,
     DEVICES,
     DIRECTORY,
     DMS,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
     METRICS,
     METRICS_SAMPLER,
+    MODERATION,
     NOTIFICATIONS,
     PEOPLE_LIVE,
     PRESENCE,
@@ -69,9 +83,18 @@ from .keys import (
     TELEMETRY,
     TIME_TRAVEL,
     TYPING_DEBOUNCE,
+    WEBHOOK_DELIVERER,
+    WEBHOOKS,
 )
+from .media.clamd import Clamd
+from .media.storage import BlobStore, LocalBlobStore
+from .media.storage_s3 import S3BlobStore
 from .metrics import Metrics
 from .metrics_sources import Sampler
+from .moderation.admin import AdminService
+from .moderation.gate import ModerationGate
+from .moderation.service import ModerationService
+from .netguard import Allowlist, GuardedClient
 from .people_live import PeopleLive
 from .presence_store import MemoryPresenceStore, PresenceStore
 from .presence_store_redis import RedisPresenceStore
@@ -84,8 +107,10 @@ from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.mentions import Mentions
 from .services.messages import MessageService
 from .services.notifications import Notifications
@@ -99,6 +124,8 @@ from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
 from .telemetry import setup as setup_telemetry
 from .web import routes as web_client_routes
+from .webhooks.deliver import Deliverer
+from .webhooks.service import WebhookService
 from .ws import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
@@ -126,6 +153,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(_telemetry)
+    app.cleanup_ctx.append(_files)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -137,9 +165,17 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(timetravel_routes)
     app.router.add_routes(presence_routes)
     app.router.add_routes(metrics_routes)
+    app.router.add_routes(file_routes)
     app.router.add_routes(people_routes)
     app.router.add_routes(device_routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_routes(bot_routes)
+    app.router.add_routes(webhook_routes)
+    app.cleanup_ctx.append(_webhooks)
+    app.router.add_routes(moderation_routes)
+    app.cleanup_ctx.append(_moderation)
+    app.router.add_routes(command_routes)
+    app.cleanup_ctx.append(_commands)
     app.router.add_routes(web_client_routes)
     app.router.add_routes(document_routes)
     app.on_response_prepare.append(security_headers)
@@ -225,6 +261,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
+    app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
     app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)
@@ -376,6 +413,38 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(telemetry.close)
 
 
+async def _files(app: web.Application) -> AsyncIterator[None]:
+    """Uploads: blob storage (S3 when GOCHAT_S3_URL is set, else data_dir/files), the media pool,
+    clamd when CLAMD_URL is set, and the collector of unreferenced blobs."""
+    settings = app[SETTINGS]
+    blobs: BlobStore
+    if settings.s3_url is not None:
+        blobs = await S3BlobStore.connect(
+            settings.s3_url, settings.s3_bucket, access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key, region=settings.s3_region, prefix=settings.s3_prefix,
+        )  # fmt: skip
+    else:
+        blobs = LocalBlobStore(settings.data_dir / "files")
+    spool_dir = settings.data_dir / "uploads"
+    shutil.rmtree(spool_dir, ignore_errors=True)  # what a crash left half-received
+    pool = ThreadPoolExecutor(max_workers=settings.media_workers, thread_name_prefix="media")
+    files = FileService(
+        app[DB], app[STORE], app[MESSAGES], blobs, spool_dir=spool_dir, pool=pool,
+        max_upload_bytes=settings.max_upload_bytes, quota_bytes=settings.upload_quota_bytes,
+        image_max_pixels=settings.image_max_pixels, thumbnail_px=settings.thumbnail_px,
+        media_workers=settings.media_workers, clamd=Clamd(settings.clamd_url) if settings.clamd_url else None,
+    )  # fmt: skip
+    app[STORE].add_listener(files.on_commit)
+    files.start()
+    app[FILES] = files
+    try:
+        yield
+    finally:
+        await files.close()
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # an image in work finishes
+        await blobs.close()
+
+
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:
     """Which node answered: behind a load balancer or `serve --workers`, for operators and tests.
     Not on a WebSocket upgrade: the response lives as long as the socket (~420 bytes each)."""
@@ -386,6 +455,66 @@ async def _node_header(request: web.Request, response: web.StreamResponse) -> No
 
 async def _mark_draining(app: web.Application) -> None:
     app[STATE]["draining"] = True
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Webhooks: the service, and the deliverer working the outbox the webhook_outbox follower fills."""
+    settings = app[SETTINGS]
+    try:
+        allow = Allowlist.parse(settings.webhook_allow)
+    except ValueError as exc:
+        raise SettingsError(f"GOCHAT_WEBHOOK_ALLOW: {exc}") from None
+    app[WEBHOOKS] = WebhookService(app[DB], allow, app[BOTS], app[MESSAGES])
+    client = GuardedClient(allow, timeout=settings.webhook_timeout)
+    deliverer = Deliverer(
+        app[DB],
+        app[STORE],
+        client,
+        max_attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+    )
+    deliverer.start()
+    app[WEBHOOK_DELIVERER] = deliverer
+    try:
+        yield
+    finally:
+        await deliverer.close()
+
+
+async def _moderation(app: web.Application) -> AsyncIterator[None]:
+    """Moderation: the gate every post passes (mutes, slow mode), room moderation, server admins."""
+    settings, db, store, redis = app[SETTINGS], app[DB], app[STORE], app.get(REDIS)
+    # Slow mode is a room rule, not a load limit: on even with GOCHAT_RATE_LIMITS=off.
+    limiter: RateLimiter = MemoryRateLimiter()
+    if redis is not None:
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix)
+    gate = ModerationGate(db, limiter)
+    store.add_listener(gate.committed)
+    app[MESSAGES].gate = gate.check
+    app[MODERATION] = ModerationService(db, store, app[MESSAGES], app[ROOMS])
+    accounts = app[ACCOUNTS]
+    admin = AdminService(
+        db, store, UserQueries(db), accounts.sessions, accounts.revocation_listeners, BotTokenStore(db)
+    )
+    accounts.login_checks.append(admin.check_active)
+    app[ADMIN] = admin
+    try:
+        yield
+    finally:
+        await limiter.close()
+
+
+async def _commands(app: web.Application) -> AsyncIterator[None]:
+    """Slash commands; bots' are called through the same SSRF guard as webhooks."""
+    settings = app[SETTINGS]
+    client = GuardedClient(Allowlist.parse(settings.webhook_allow), timeout=settings.webhook_timeout)
+    db = app[DB]
+    app[COMMANDS] = CommandService(db, UserQueries(db), app[MESSAGES], app[ROOMS], app[MODERATION], client)
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def dev_app() -> web.Application:

@@ -8,19 +8,24 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from .broker import Broker
+from .commands.service import CommandService
 from .db import Database
 from .events import EventRegistry, EventStore
 from .hub import Hub
 from .metrics import Metrics
 from .metrics_sources import Sampler
+from .moderation.admin import AdminService
+from .moderation.service import ModerationService
 from .people_live import PeopleLive
 from .presence_store import PresenceStore
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
 from .relay import Relay
 from .services.accounts import AccountService
+from .services.bots import BotService
 from .services.devices import DeviceService
 from .services.dms import DirectMessages
+from .services.files import FileService
 from .services.messages import MessageService
 from .services.notifications import Notifications
 from .services.people import Directory
@@ -32,6 +37,8 @@ from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings
 from .telemetry import Telemetry
+from .webhooks.deliver import Deliverer
+from .webhooks.service import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -55,6 +62,13 @@ ROOM_VIEWS = web.AppKey("room_views", RoomViews)
 MESSAGES = web.AppKey("messages", MessageService)
 SEARCH = web.AppKey("search", SearchService)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+BOTS = web.AppKey("bots", BotService)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
+WEBHOOK_DELIVERER = web.AppKey("webhook_deliverer", Deliverer)
+MODERATION = web.AppKey("moderation", ModerationService)
+ADMIN = web.AppKey("admin", AdminService)
+COMMANDS = web.AppKey("commands", CommandService)
+FILES = web.AppKey("files", FileService)
 # One typing event per user and room per interval on this node, across the user's sockets.
 TYPING_DEBOUNCE = web.AppKey("typing_debounce", TypingDebounce)
 DIRECTORY = web.AppKey("directory", Directory)

@@ -34,6 +34,8 @@ WRITE_LIMITS = {
     "refresh": Limit(30, 30 / 60),
     "write": Limit(60, 60 / 6),
 }
+# Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
+BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
 LogFormat = Literal["json", "console"]
 
 
@@ -180,6 +182,27 @@ class Settings:
     # presence projection this often to mark them offline.
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
+    # Step 15 (integrations): frames a socket may have in flight, bot budgets, webhook delivery.
+    ws_max_inflight: int = 64
+    bot_rate_limit: Limit = BOT_RATE_LIMIT
+    webhook_allow: str = ""  # netguard.Allowlist: addresses, networks, host names webhooks may reach anyway
+    webhook_max_attempts: int = 8
+    webhook_timeout: float = 5.0
+    webhook_backoff: float = 1.0
+    webhook_backoff_max: float = 3600.0
+    # Files (docs/configuration.md, "Files"): local blobs under data_dir/files unless s3_url is set.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    upload_quota_bytes: int = 1024 * 1024 * 1024  # per user, live uploads; 0 = unlimited
+    image_max_pixels: int = 40_000_000
+    thumbnail_px: int = 400
+    media_workers: int = 2
+    s3_url: str | None = None
+    s3_bucket: str = "gochat"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "files/"
+    clamd_url: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
     # Bounds on waiting for the database (docs/reliability.md): for a pooled connection (the pool
     # exhausted, or the database unreachable), and for one group-commit transaction. Past either,
@@ -272,14 +295,22 @@ class Settings:
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),
             search_limit_per_user=_limit(env, "GOCHAT_SEARCH_LIMIT", SEARCH_LIMIT_PER_USER),
+            ws_max_inflight=_int(env, "GOCHAT_WS_MAX_INFLIGHT", 64, 1, 10_000),
+            bot_rate_limit=_limit(env, "GOCHAT_BOT_RATE_LIMIT", BOT_RATE_LIMIT),
+            webhook_allow=env.get("GOCHAT_WEBHOOK_ALLOW", ""),
+            webhook_max_attempts=_int(env, "GOCHAT_WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+            webhook_timeout=_float(env, "GOCHAT_WEBHOOK_TIMEOUT", 5.0, 0.1, 60.0),
+            webhook_backoff=_float(env, "GOCHAT_WEBHOOK_BACKOFF", 1.0, 0.01, 3600.0),
+            webhook_backoff_max=_float(env, "GOCHAT_WEBHOOK_BACKOFF_MAX", 3600.0, 0.01, 86400.0),
             db_acquire_timeout=_float(env, "GOCHAT_DB_ACQUIRE_TIMEOUT", 5.0, 0.1, 600.0),
             db_commit_timeout=_float(env, "GOCHAT_DB_COMMIT_TIMEOUT", 2.0, 0.1, 600.0),
             db_statement_timeout=_float(env, "GOCHAT_DB_STATEMENT_TIMEOUT", 10.0, 0.1, 3600.0),
+            **_file_settings(env),  # type: ignore[arg-type]
         )
         tls_cert_file, tls_key_file = _tls_files(env)
         settings = replace(
             settings,
-            write_limits={k: _limit(env, f"GOCHAT_LIMIT_{k.upper()}", v) for k, v in WRITE_LIMITS.items()},
+            write_limits={k: _limit(env, f"GOCHAT_LIMIT_{k.upper()}", v) for k, v in _write_defaults(env).items()},
             trusted_proxies=_networks(env, "GOCHAT_TRUSTED_PROXIES"),
             hsts_max_age=_int(env, "GOCHAT_HSTS_MAX_AGE", 365 * 24 * 3600, 0, 10 * 365 * 24 * 3600),
             otlp_endpoint=_url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https")),
@@ -292,6 +323,32 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _write_defaults(env: Mapping[str, str]) -> dict[str, Limit]:
+    """WRITE_LIMITS, with GOCHAT_UPLOAD_LIMIT (step 11's name for the upload budget) as the upload
+    default: GOCHAT_LIMIT_UPLOAD wins when both are set."""
+    return {**WRITE_LIMITS, "upload": _limit(env, "GOCHAT_UPLOAD_LIMIT", WRITE_LIMITS["upload"])}
+
+
+def _file_settings(env: Mapping[str, str]) -> dict[str, object]:
+    clamd = env.get("CLAMD_URL", "").strip() or None
+    if clamd is not None and not (clamd.startswith(("tcp://", "unix://", "/"))):
+        raise SettingsError("CLAMD_URL must be tcp://host:port, unix:///path or an absolute socket path")
+    return {
+        "max_upload_bytes": _int(env, "GOCHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1, 1 << 40),
+        "upload_quota_bytes": _int(env, "GOCHAT_UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024, 0, 1 << 50),
+        "image_max_pixels": _int(env, "GOCHAT_IMAGE_MAX_PIXELS", 40_000_000, 1, 1 << 32),
+        "thumbnail_px": _int(env, "GOCHAT_THUMBNAIL_SIZE", 400, 16, 4096),
+        "media_workers": _int(env, "GOCHAT_MEDIA_WORKERS", 2, 1, 64),
+        "s3_url": _url(env, "GOCHAT_S3_URL", ("http", "https")),
+        "s3_bucket": env.get("GOCHAT_S3_BUCKET", "").strip() or "gochat",
+        "s3_access_key": env.get("GOCHAT_S3_ACCESS_KEY") or None,
+        "s3_secret_key": env.get("GOCHAT_S3_SECRET_KEY") or None,
+        "s3_region": env.get("GOCHAT_S3_REGION", "").strip() or "us-east-1",
+        "s3_prefix": env.get("GOCHAT_S3_PREFIX", "files/").strip(),
+        "clamd_url": clamd,
+    }
 
 
 def ensure_dev_secret(settings: Settings) -> Settings:

@@ -107,6 +107,18 @@ def _room_updated(e: RecordedEvent) -> Frame:
     return f
 
 
+def _file(e: RecordedEvent) -> Frame:
+    # Room events like any other: every event of a room stream is a frame, so the relay's
+    # per-room sequence has no holes (a hole waits for a gap fill from the log).
+    if e.type == "file.uploaded":
+        f = _base("file_uploaded", e)
+        f["file"] = e.data["attachment"]
+    else:
+        f = _base("file_deleted", e)
+        f["file_id"] = e.data["file_id"]
+    return f
+
+
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "message.posted": _message,
     "message.edited": _edited,
@@ -117,6 +129,8 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "typing.started": _typing,
     "room.updated": _room_updated,
     **dict.fromkeys(_MEMBER_KIND, _member),
+    "file.uploaded": _file,
+    "file.deleted": _file,
 }
 
 

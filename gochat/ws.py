@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -23,15 +24,20 @@ from aiohttp import WSMsgType, web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
+from .api.commands import command_result
 from .api.docs import Answer, documented
 from .api.limits import client_ip
 from .api.schemas import WebSocketQuery
+from .auth import scopes
+from .auth.tokens import BotGrant
 from .errors import BadRequest, Forbidden, GochatError, NotFound, RateLimited, Unavailable, ValidationFailed
 from .events.fields import UUIDStr
 from .events.model import RecordedEvent, uuid_text
 from .events.types import EventType
 from .hub import Connection, Hub, frame
 from .keys import (
+    COMMANDS,
+    FILES,
     HUB,
     LOCAL_RATE_LIMITER,
     MESSAGES,
@@ -49,6 +55,7 @@ from .keys import (
 from .ratelimit import Limit
 from .relay import REMOVALS
 from .services.access import room_access
+from .services.messages import Posted
 from .services.typing import typing
 from .telemetry import Telemetry
 from .wire import render, timestamp
@@ -68,7 +75,9 @@ class ClientFrame(Schema):
 
     type = fields.String(
         required=True,
-        validate=validate.OneOf(("message", "typing", "read", "join", "leave", "edit", "delete", "react", "unreact")),
+        validate=validate.OneOf(
+            ("message", "typing", "read", "join", "leave", "edit", "delete", "react", "unreact", "command")
+        ),
     )
     room_id = UUIDStr()
     content = fields.String()
@@ -76,6 +85,8 @@ class ClientFrame(Schema):
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64))
     emoji = fields.String(validate=validate.Length(min=1, max=32))
     since = fields.Integer(strict=True, validate=validate.Range(min=0))
+    # ids of files the sender uploaded to the room (POST /rooms/:id/files with send=false)
+    attachments = fields.List(fields.String(), validate=validate.Length(max=10))
 
 
 _FRAME_SCHEMA = ClientFrame()
@@ -149,6 +160,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if wait:
         raise RateLimited("connecting too often", retry_after=wait)
     if room is not None:
+        if claims.bot is not None:
+            scopes.require(claims.bot, write=False, room=room)
         await _ensure_member(request, user, room)
 
     # The hub pings and notices dead peers (hub.py); pings and pongs reach the read loop, which
@@ -158,7 +171,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     assert request.transport is not None
     _cap_kernel_buffer(request.transport, settings.ws_socket_sndbuf)
     conn = Connection(user, str(claims.session_id), ws, request.transport, expires_at=claims.expires_at)  # type: ignore[arg-type]
-    session = _Session(request, conn)
+    session = _Session(request, conn, claims.bot)
     structlog.contextvars.bind_contextvars(user_id=str(user), ip=client_ip(request))
     if request.query.get("hide_blocked", "").lower() in ("1", "true"):
         # step 12: room frames of users the caller blocked are not sent to this socket (docs/api.md)
@@ -264,9 +277,21 @@ class _Session:
     Slots and a class-level handler table: one of these lives as long as each socket, and a dict
     of bound methods per instance cost ~1 KiB of every idle connection (bench/ws_idle.py)."""
 
-    __slots__ = ("app", "conn", "hub", "limit_key", "request", "tracing", "user")
+    __slots__ = (
+        "app",
+        "conn",
+        "grant",
+        "hub",
+        "inflight",
+        "inflight_bytes",
+        "limit_key",
+        "limits",
+        "request",
+        "tracing",
+        "user",
+    )
 
-    def __init__(self, request: web.Request, conn: Connection) -> None:
+    def __init__(self, request: web.Request, conn: Connection, grant: BotGrant | None = None) -> None:
         self.request = request
         self.app = request.app
         self.conn = conn
@@ -274,6 +299,15 @@ class _Session:
         self.user = conn.user_id
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
         self.tracing: Telemetry | None = self.app.get(TELEMETRY)  # None unless OpenTelemetry is on
+        self.limits = (CONNECTION_LIMIT, USER_LIMIT)
+        self.grant = grant  # a bot's token: what its frames may do, and its own rate limit
+        if grant is not None:
+            bot_limit = self.app[SETTINGS].bot_rate_limit
+            self.limits = (bot_limit, bot_limit)
+        # Replies of pipelined frames, oldest first (made by the first one: most sockets never
+        # pipeline); each waits for the one before it, so the last one done means all are.
+        self.inflight: deque[asyncio.Task[None]] | None = None
+        self.inflight_bytes = 0
 
     # --- subscriptions and resume -----------------------------------------------------------------
     async def subscribe(self, rooms: list[UUID], since: int | None) -> None:
@@ -343,6 +377,13 @@ class _Session:
             if msg.type == WSMsgType.TEXT:
                 if hub.draining:
                     continue  # not taken, so not acked: the client sends it again elsewhere (hub.py)
+                data = self._pipelinable(msg.data)
+                if data is not None:
+                    await self.pipeline(data, msg.data)
+                    continue
+                await self.drain()  # any other frame waits for the pipelined ones: replies stay in order
+                if hub.draining:
+                    continue  # began while it waited: not taken (as above)
                 hub.handling += 1
                 try:
                     await self.handle(msg.data)
@@ -354,6 +395,95 @@ class _Session:
                 self.error("unsupported_frame", "send JSON text frames")
             elif msg.type == WSMsgType.ERROR:
                 break
+
+    # --- pipelined posts -----------------------------------------------------------------------------
+    # A post to a subscribed room needs no read before its append, so the loop queues it and takes
+    # the next frame while it commits: the group commit takes a socket's posts in the order they
+    # were queued (store.submit), and each reply waits for the one before it, so the room's order
+    # and the acks both follow the send order. At most `ws_max_inflight` wait; beyond that the loop
+    # stops reading (TCP then pushes back on the sender) until the oldest is acked.
+    def _pipelinable(self, text: str) -> dict[str, Any] | None:
+        """A valid `message` frame for a room this socket subscribes to, else None (handle())."""
+        try:
+            raw = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        data = quick_load(raw) if isinstance(raw, dict) else None
+        if data is None or data["type"] != "message" or "room_id" not in data:
+            return None
+        return data if UUID(data["room_id"]) in self.conn.rooms else None
+
+    async def pipeline(self, data: dict[str, Any], text: str) -> None:
+        self.hub.count_in("message")  # handle() counts the other frames
+        inflight = self.inflight
+        if inflight is None:
+            inflight = self.inflight = deque()
+        while inflight and inflight[0].done():
+            inflight.popleft()
+        settings = self.app[SETTINGS]
+        # The posts in flight also commit together and reach every reader as one burst: keep that
+        # burst within an eighth of a reader's buffer, or a reader that reads in gulps (its kernel
+        # and library buffers full between two reads) would be cut off (4008) by one burst.
+        size = len(text)
+        budget = settings.ws_max_buffer_bytes // 8
+        while inflight and (len(inflight) >= settings.ws_max_inflight or self.inflight_bytes + size > budget):
+            await asyncio.wait((inflight[0],))  # backpressure: read nothing more until the oldest is acked
+            inflight.popleft()
+        if self.hub.draining:
+            return  # draining began while it waited: not taken, so not acked (the client resends it)
+        room, cmid = UUID(data["room_id"]), data.get("client_msg_id")
+        self.hub.handling += 1  # until the reply is written: a draining node waits for it
+        self.inflight_bytes += size
+        work: Awaitable[Posted] | GochatError
+        try:
+            try:
+                self._permit(data)
+                await self._rate_limit()
+                work = await self.app[MESSAGES].submit_post_as_subscriber(
+                    self.user, room, data.get("content", ""), client_msg_id=cmid
+                )
+            except GochatError as exc:
+                work = exc  # replied to in its turn, like an ack
+        except BaseException:  # the handler cancelled (the peer went away): nothing was queued
+            self.hub.handling -= 1
+            self.inflight_bytes -= size
+            raise
+        previous = inflight[-1] if inflight else None
+        inflight.append(asyncio.get_running_loop().create_task(self._reply(previous, room, cmid, work, size)))
+
+    async def _reply(
+        self,
+        previous: asyncio.Task[None] | None,
+        room: UUID,
+        cmid: str | None,
+        work: Awaitable[Posted] | GochatError,
+        size: int,
+    ) -> None:
+        try:
+            try:
+                if isinstance(work, GochatError):
+                    raise work
+                reply = self._ack(room, cmid, await work)
+            except RateLimited as exc:
+                reply = self._error_body(exc.code, exc.message, cmid, retry_after=round(exc.retry_after, 3))
+            except GochatError as exc:
+                reply = self._error_body(exc.code, exc.message, cmid, details=exc.details or None)
+            if previous is not None and not previous.done():
+                await asyncio.wait((previous,))
+            self.hub.send(self.conn, frame(reply), reply["type"])  # "ack" or "error"
+        except Exception:
+            # What handle() would let escape (and the socket end with): close it, the client resumes.
+            log.exception("ws_pipelined_frame_failed")
+            self.hub.close(self.conn, 1011, b"internal error")
+        finally:
+            self.hub.handling -= 1
+            self.inflight_bytes -= size
+
+    async def drain(self) -> None:
+        """Wait until every pipelined frame has been replied to."""
+        if self.inflight:
+            await asyncio.wait((self.inflight[-1],))
+            self.inflight.clear()
 
     async def handle(self, text: str) -> None:
         tracing = self.tracing
@@ -385,6 +515,7 @@ class _Session:
                 except ValidationError as exc:
                     raise ValidationFailed("invalid frame", details=exc.messages_dict) from None
             kind = data["type"]
+            self._permit(data)
             await self._rate_limit()
             await _HANDLERS[kind](self, data)
         except RateLimited as exc:
@@ -394,23 +525,34 @@ class _Session:
         finally:
             self.hub.count_in(kind)
 
+    def _permit(self, data: dict[str, Any]) -> None:
+        """A bot's frame within its token's scopes (subscribing reads; every other frame writes)."""
+        if self.grant is not None:
+            room = UUID(data["room_id"]) if "room_id" in data else None
+            scopes.require(self.grant, write=data["type"] not in ("join", "leave"), room=room, roomless_ok=True)
+
     async def _rate_limit(self) -> None:
         # A connection lives on one node: its budget stays local (an id() is not unique across
         # processes, and a Redis round trip per frame buys nothing). A user's spans every node.
         if self.limit_key is None:
             # Not id(conn): a recycled id would hand a new connection an old, spent bucket.
             self.limit_key = f"ws-conn:{uuid.uuid4().hex}"
-        wait = await self.app[LOCAL_RATE_LIMITER].acquire(self.limit_key, CONNECTION_LIMIT)
-        wait = wait or await self.app[RATE_LIMITER].acquire(f"ws-user:{self.user}", USER_LIMIT)
+        per_connection, per_user = self.limits
+        wait = await self.app[LOCAL_RATE_LIMITER].acquire(self.limit_key, per_connection)
+        wait = wait or await self.app[RATE_LIMITER].acquire(f"ws-user:{self.user}", per_user)
         if wait:
             raise RateLimited("slow down", retry_after=wait)
 
     def error(self, code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> None:
+        self.hub.send(self.conn, frame(self._error_body(code, message, client_msg_id, **extra)), "error")
+
+    @staticmethod
+    def _error_body(code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if client_msg_id is not None:
             body["client_msg_id"] = client_msg_id
         body.update({k: v for k, v in extra.items() if v is not None})
-        self.hub.send(self.conn, frame(body), "error")
+        return body
 
     @staticmethod
     def _room(data: dict[str, Any]) -> UUID:
@@ -428,13 +570,22 @@ class _Session:
     async def on_message(self, data: dict[str, Any]) -> None:
         room = self._room(data)
         messages = self.app[MESSAGES]
-        # Subscribed means a member still (see post_as_subscriber): no read before the append.
-        post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
-        result = await post(self.user, room, data.get("content", ""), client_msg_id=data.get("client_msg_id"))
+        content, cmid = data.get("content", ""), data.get("client_msg_id")
+        if data.get("attachments"):
+            files = await self.app[FILES].attachments(self.user, room, data["attachments"])
+            result = await messages.post(self.user, room, content, client_msg_id=cmid, attachments=files)
+        else:
+            # Subscribed means a member still (see post_as_subscriber): no read before the append.
+            post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
+            result = await post(self.user, room, content, client_msg_id=cmid)
+        self.hub.send(self.conn, frame(self._ack(room, cmid, result)), "ack")
+
+    @staticmethod
+    def _ack(room: UUID, client_msg_id: str | None, result: Posted) -> dict[str, Any]:
         message = result.message
         ack: dict[str, Any] = {
             "type": "ack",
-            "client_msg_id": data.get("client_msg_id"),
+            "client_msg_id": client_msg_id,
             "message_id": message.id,
             "id": message.id,
             "room_id": uuid_text(room),
@@ -442,7 +593,7 @@ class _Session:
         }
         if result.duplicate:
             ack["duplicate"] = True
-        self.hub.send(self.conn, frame(ack), "ack")
+        return ack
 
     async def on_typing(self, data: dict[str, Any]) -> None:
         room = self._room(data)
@@ -480,6 +631,12 @@ class _Session:
         else:
             await messages.unreact(self.user, room, message_id, data["emoji"])
 
+    async def on_command(self, data: dict[str, Any]) -> None:
+        """A slash command (commands/service.py): its result goes to this socket alone."""
+        room, cmid = self._room(data), data.get("client_msg_id")
+        outcome = await self.app[COMMANDS].run(self.user, room, data.get("content", ""), cmid)
+        self.hub.send(self.conn, frame(command_result(outcome, room, cmid)), "command_result")
+
 
 _HANDLERS: dict[str, Callable[[_Session, dict[str, Any]], Awaitable[None]]] = {
     "message": _Session.on_message,
@@ -491,6 +648,7 @@ _HANDLERS: dict[str, Callable[[_Session, dict[str, Any]], Awaitable[None]]] = {
     "delete": _Session.on_delete,
     "react": _Session.on_react,
     "unreact": _Session.on_react,
+    "command": _Session.on_command,
 }
 
 

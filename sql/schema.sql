@@ -2,6 +2,13 @@
 -- never edited (tests/test_schema.py fails when it drifts). Change sql/migrations (tables, indexes)
 -- or sql/functions|triggers|policies (one object per file), then regenerate this file.
 
+CREATE TABLE blob_refs (
+    blob text NOT NULL,
+    refs integer NOT NULL,
+    CONSTRAINT blob_refs_pkey PRIMARY KEY (blob)
+);
+CREATE INDEX blob_refs_unreferenced ON public.blob_refs USING btree (blob) WHERE (refs <= 0);
+
 CREATE TABLE blocks (
     user_id uuid NOT NULL,
     blocked_id uuid NOT NULL,
@@ -12,6 +19,37 @@ CREATE INDEX blocks_blocked ON public.blocks USING btree (blocked_id, user_id);
 ALTER TABLE blocks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE blocks FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON blocks TO gochat_app;
+
+CREATE TABLE bot_tokens (
+    id uuid NOT NULL,
+    bot_id uuid NOT NULL,
+    name text NOT NULL,
+    token_hash bytea NOT NULL,
+    rooms uuid[],
+    scopes text[] NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT bot_tokens_pkey PRIMARY KEY (id),
+    CONSTRAINT bot_tokens_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT bot_tokens_token_hash_check CHECK ((octet_length(token_hash) = 32))
+);
+CREATE INDEX bot_tokens_bot ON public.bot_tokens USING btree (bot_id);
+
+CREATE TABLE bots (
+    user_id uuid NOT NULL,
+    created_by uuid NOT NULL,
+    room_id uuid,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT bots_pkey PRIMARY KEY (user_id)
+);
+CREATE INDEX bots_created_by ON public.bots USING btree (created_by);
+
+CREATE TABLE deactivated_users (
+    user_id uuid NOT NULL,
+    since timestamp with time zone NOT NULL,
+    CONSTRAINT deactivated_users_pkey PRIMARY KEY (user_id)
+);
 
 CREATE TABLE device_inbox (
     id bigint DEFAULT nextval('device_inbox_id_seq'::regclass) NOT NULL,
@@ -60,6 +98,44 @@ CREATE UNIQUE INDEX events_idempotency ON public.events USING btree (actor_id, s
 CREATE INDEX events_recorded_at ON public.events USING brin (recorded_at);
 CREATE INDEX events_stream_id ON public.events USING btree (stream_id, id);
 CREATE INDEX events_type_id ON public.events USING btree (type, id);
+
+CREATE TABLE files (
+    id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    uploader_id uuid,
+    blob text NOT NULL,
+    thumbnail_blob text,
+    name text NOT NULL,
+    size bigint NOT NULL,
+    content_type text NOT NULL,
+    kind text NOT NULL,
+    attachment jsonb NOT NULL,
+    uploaded_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    deleted_id bigint,
+    CONSTRAINT files_pkey PRIMARY KEY (id)
+);
+CREATE INDEX files_uploader ON public.files USING btree (uploader_id) WHERE (deleted_id IS NULL);
+ALTER TABLE files ENABLE ROW LEVEL SECURITY;
+ALTER TABLE files FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON files TO gochat_app;
+
+CREATE TABLE incoming_webhooks (
+    id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    bot_id uuid NOT NULL,
+    name text NOT NULL,
+    token_hash bytea NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT incoming_webhooks_pkey PRIMARY KEY (id),
+    CONSTRAINT incoming_webhooks_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT incoming_webhooks_token_hash_check CHECK ((octet_length(token_hash) = 32))
+);
+CREATE INDEX incoming_webhooks_room ON public.incoming_webhooks USING btree (room_id);
+ALTER TABLE incoming_webhooks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE incoming_webhooks FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE memberships (
     room_id uuid NOT NULL,
@@ -165,6 +241,17 @@ CREATE TABLE one_time_keys (
     CONSTRAINT one_time_keys_user_id_device_id_fkey FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
 );
 
+CREATE TABLE pins (
+    room_id uuid NOT NULL,
+    message_id bigint NOT NULL,
+    pinned_by uuid,
+    pinned_at timestamp with time zone NOT NULL,
+    CONSTRAINT pins_pkey PRIMARY KEY (room_id, message_id)
+);
+ALTER TABLE pins ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pins FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON pins TO gochat_app;
+
 CREATE TABLE presence (
     user_id uuid NOT NULL,
     status text NOT NULL,
@@ -219,6 +306,25 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_expires ON public.refresh_tokens USING btree (expires_at);
 CREATE INDEX refresh_tokens_family ON public.refresh_tokens USING btree (family_id);
 
+CREATE TABLE reports (
+    id bigint NOT NULL,
+    room_id uuid NOT NULL,
+    message_id bigint NOT NULL,
+    reporter uuid NOT NULL,
+    reason text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    state text DEFAULT 'open'::text NOT NULL,
+    action text,
+    resolved_by uuid,
+    resolved_at timestamp with time zone,
+    CONSTRAINT reports_pkey PRIMARY KEY (id),
+    CONSTRAINT reports_state_check CHECK ((state = ANY (ARRAY['open'::text, 'resolved'::text])))
+);
+CREATE INDEX reports_room ON public.reports USING btree (room_id, state, id);
+ALTER TABLE reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reports FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON reports TO gochat_app;
+
 CREATE TABLE room_message_counts (
     room_id uuid NOT NULL,
     live_count bigint DEFAULT 0 NOT NULL,
@@ -228,6 +334,26 @@ CREATE TABLE room_message_counts (
 ALTER TABLE room_message_counts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE room_message_counts FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON room_message_counts TO gochat_app;
+
+CREATE TABLE room_moderation (
+    room_id uuid NOT NULL,
+    slow_mode_seconds integer DEFAULT 0 NOT NULL,
+    CONSTRAINT room_moderation_pkey PRIMARY KEY (room_id)
+);
+ALTER TABLE room_moderation ENABLE ROW LEVEL SECURITY;
+ALTER TABLE room_moderation FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON room_moderation TO gochat_app;
+
+CREATE TABLE room_mutes (
+    room_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    until timestamp with time zone NOT NULL,
+    muted_by uuid,
+    CONSTRAINT room_mutes_pkey PRIMARY KEY (room_id, user_id)
+);
+ALTER TABLE room_mutes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE room_mutes FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON room_mutes TO gochat_app;
 
 CREATE TABLE room_settings (
     room_id uuid NOT NULL,
@@ -282,6 +408,12 @@ CREATE TABLE search_config (
     CONSTRAINT search_config_only_row_check CHECK (only_row)
 );
 
+CREATE TABLE server_admins (
+    user_id uuid NOT NULL,
+    since timestamp with time zone NOT NULL,
+    CONSTRAINT server_admins_pkey PRIMARY KEY (user_id)
+);
+
 CREATE TABLE session_families (
     id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -292,6 +424,20 @@ CREATE TABLE session_families (
     CONSTRAINT session_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'admin'::text])))
 );
 CREATE INDEX session_families_user ON public.session_families USING btree (user_id) WHERE (revoked_at IS NULL);
+
+CREATE TABLE slash_commands (
+    room_id uuid NOT NULL,
+    name text NOT NULL,
+    bot_id uuid NOT NULL,
+    description text NOT NULL,
+    usage text DEFAULT ''::text NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT slash_commands_pkey PRIMARY KEY (room_id, name)
+);
+ALTER TABLE slash_commands ENABLE ROW LEVEL SECURITY;
+ALTER TABLE slash_commands FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE user_profiles (
     user_id uuid NOT NULL,
@@ -327,6 +473,39 @@ CREATE TABLE users (
 );
 CREATE INDEX users_erased ON public.users USING btree (id) WHERE erased;
 CREATE UNIQUE INDEX users_username_norm ON public.users USING btree (username_norm);
+
+CREATE TABLE webhook_deliveries (
+    webhook_id uuid NOT NULL,
+    event_id bigint NOT NULL,
+    room_id uuid NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    last_status integer,
+    last_error text,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (webhook_id, event_id),
+    CONSTRAINT webhook_deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'dead'::text])))
+);
+CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (state = 'pending'::text);
+ALTER TABLE webhook_deliveries ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook_deliveries FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE webhooks (
+    id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    event_types text[] NOT NULL,
+    since_event_id bigint NOT NULL,
+    created_by uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    CONSTRAINT webhooks_pkey PRIMARY KEY (id)
+);
+CREATE INDEX webhooks_room ON public.webhooks USING btree (room_id) WHERE (deleted_at IS NULL);
+ALTER TABLE webhooks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhooks FORCE ROW LEVEL SECURITY;
 
 -- Functions
 
@@ -391,6 +570,19 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION gochat_apply_bots(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+BEGIN
+    CASE e.type
+    WHEN 'bot.created' THEN
+        INSERT INTO bots (user_id, created_by, room_id, created_at)
+        VALUES (e.stream_id, (e.data->>'created_by')::uuid, (e.data->>'room_id')::uuid, e.recorded_at)
+        ON CONFLICT (user_id) DO NOTHING;
+    END CASE;
+END
+$$;
+
 CREATE FUNCTION gochat_apply_events(fn regproc, ids bigint[]) RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
 AS $$
@@ -400,6 +592,89 @@ BEGIN
     FOR e IN SELECT * FROM events WHERE id = ANY(ids) ORDER BY id LOOP
         EXECUTE format('SELECT %s($1)', fn) USING e;
     END LOOP;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_files(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+DECLARE
+    f record;
+BEGIN
+    CASE e.type
+    WHEN 'file.uploaded' THEN
+        INSERT INTO files (id, room_id, uploader_id, blob, thumbnail_blob, name, size, content_type, kind,
+                           attachment, uploaded_id, created_at)
+        VALUES ((e.data->>'file_id')::uuid, e.stream_id, e.actor_id, e.data->>'blob', e.data->>'thumbnail_blob',
+                e.data->>'name', (e.data->>'size')::bigint, e.data->>'content_type', e.data->>'kind',
+                e.data->'attachment', e.id, e.recorded_at)
+        ON CONFLICT (id) DO NOTHING;
+        IF FOUND THEN
+            INSERT INTO blob_refs AS b (blob, refs)
+            SELECT x, 1 FROM unnest(ARRAY[e.data->>'blob', e.data->>'thumbnail_blob']) x WHERE x IS NOT NULL
+            ON CONFLICT (blob) DO UPDATE SET refs = b.refs + 1;
+        END IF;
+    WHEN 'file.deleted' THEN
+        FOR f IN
+            UPDATE files SET deleted_id = e.id
+            WHERE id = (e.data->>'file_id')::uuid AND room_id = e.stream_id AND deleted_id IS NULL
+            RETURNING blob, thumbnail_blob
+        LOOP
+            UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
+        END LOOP;
+    WHEN 'user.erased' THEN
+        FOR f IN
+            UPDATE files SET deleted_id = e.id WHERE uploader_id = e.stream_id AND deleted_id IS NULL
+            RETURNING blob, thumbnail_blob
+        LOOP
+            UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
+        END LOOP;
+    ELSE
+        NULL;
+    END CASE;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_moderation(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+BEGIN
+    CASE e.type
+    WHEN 'member.muted' THEN
+        INSERT INTO room_mutes (room_id, user_id, until, muted_by)
+        VALUES (e.stream_id, (e.data->>'user_id')::uuid,
+                e.recorded_at + (e.data->>'minutes')::int * interval '1 minute', e.actor_id)
+        ON CONFLICT (room_id, user_id) DO UPDATE SET until = EXCLUDED.until, muted_by = EXCLUDED.muted_by;
+    WHEN 'member.unmuted' THEN
+        DELETE FROM room_mutes WHERE room_id = e.stream_id AND user_id = (e.data->>'user_id')::uuid;
+    WHEN 'room.slow_mode_set' THEN
+        INSERT INTO room_moderation (room_id, slow_mode_seconds) VALUES (e.stream_id, (e.data->>'seconds')::int)
+        ON CONFLICT (room_id) DO UPDATE SET slow_mode_seconds = EXCLUDED.slow_mode_seconds;
+    WHEN 'message.reported' THEN
+        INSERT INTO reports (id, room_id, message_id, reporter, reason, created_at)
+        VALUES (e.id, e.stream_id, (e.data->>'message_id')::bigint, e.actor_id, e.data->>'reason', e.recorded_at)
+        ON CONFLICT (id) DO NOTHING;
+    WHEN 'report.resolved' THEN
+        UPDATE reports SET state = 'resolved', action = e.data->>'action', resolved_by = e.actor_id,
+                           resolved_at = e.recorded_at
+        WHERE id = (e.data->>'report_id')::bigint AND room_id = e.stream_id;
+    WHEN 'message.pinned' THEN
+        INSERT INTO pins (room_id, message_id, pinned_by, pinned_at)
+        VALUES (e.stream_id, (e.data->>'message_id')::bigint, e.actor_id, e.recorded_at)
+        ON CONFLICT DO NOTHING;
+    WHEN 'message.unpinned' THEN
+        DELETE FROM pins WHERE room_id = e.stream_id AND message_id = (e.data->>'message_id')::bigint;
+    WHEN 'user.admin_set' THEN
+        IF (e.data->>'admin')::boolean THEN
+            INSERT INTO server_admins (user_id, since) VALUES (e.stream_id, e.recorded_at) ON CONFLICT DO NOTHING;
+        ELSE
+            DELETE FROM server_admins WHERE user_id = e.stream_id;
+        END IF;
+    WHEN 'user.deactivated' THEN
+        INSERT INTO deactivated_users (user_id, since) VALUES (e.stream_id, e.recorded_at) ON CONFLICT DO NOTHING;
+    WHEN 'user.reactivated' THEN
+        DELETE FROM deactivated_users WHERE user_id = e.stream_id;
+    END CASE;
 END
 $$;
 
@@ -528,6 +803,19 @@ BEGIN
     ELSE
         NULL;
     END CASE;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_webhook_outbox(e events) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, event_id, room_id, next_attempt_at, updated_at)
+    SELECT w.id, e.id, e.stream_id, e.recorded_at, e.recorded_at
+    FROM webhooks w
+    WHERE w.room_id = e.stream_id AND w.deleted_at IS NULL AND e.type = ANY (w.event_types)
+      AND e.id > w.since_event_id
+    ON CONFLICT DO NOTHING;
 END
 $$;
 
@@ -764,6 +1052,14 @@ CREATE POLICY blocks_owner ON blocks FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY blocks_read ON blocks FOR SELECT TO gochat_app
     USING ((user_id = gochat_uid()));
+CREATE POLICY files_owner ON files FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY files_read ON files FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
+CREATE POLICY incoming_webhooks_owner ON incoming_webhooks FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
 CREATE POLICY memberships_owner ON memberships FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
@@ -796,6 +1092,11 @@ CREATE POLICY notifications_owner ON notifications FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY notifications_read ON notifications FOR SELECT TO gochat_app
     USING (((user_id = gochat_uid()) AND gochat_can_read(room_id)));
+CREATE POLICY pins_owner ON pins FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY pins_read ON pins FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
 CREATE POLICY reactions_owner ON reactions FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
@@ -808,10 +1109,25 @@ CREATE POLICY receipts_owner ON receipts FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY receipts_read ON receipts FOR SELECT TO gochat_app
     USING ((user_id = gochat_uid()));
+CREATE POLICY reports_owner ON reports FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY reports_read ON reports FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
 CREATE POLICY room_message_counts_owner ON room_message_counts FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
 CREATE POLICY room_message_counts_read ON room_message_counts FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
+CREATE POLICY room_moderation_owner ON room_moderation FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY room_moderation_read ON room_moderation FOR SELECT TO gochat_app
+    USING (gochat_can_read(room_id));
+CREATE POLICY room_mutes_owner ON room_mutes FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY room_mutes_read ON room_mutes FOR SELECT TO gochat_app
     USING (gochat_can_read(room_id));
 CREATE POLICY room_settings_owner ON room_settings FOR ALL TO CURRENT_USER
     USING (true)
@@ -823,8 +1139,17 @@ CREATE POLICY rooms_owner ON rooms FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY rooms_read ON rooms FOR SELECT TO gochat_app
     USING (gochat_can_see(id));
+CREATE POLICY slash_commands_owner ON slash_commands FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
 CREATE POLICY user_profiles_owner ON user_profiles FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
 CREATE POLICY user_profiles_read ON user_profiles FOR SELECT TO gochat_app
     USING ((gochat_uid() IS NOT NULL));
+CREATE POLICY webhook_deliveries_owner ON webhook_deliveries FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY webhooks_owner ON webhooks FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);

@@ -10,6 +10,7 @@ are held to the same answer on those too.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -60,7 +61,9 @@ class RandomLog:
             (self._create_room, 3), (self._join, 6), (self._invite, 2), (self._leave, 2), (self._kick, 1),
             (self._ban, 1), (self._unban, 1), (self._role, 1), (self._post, 30), (self._edit, 4),
             (self._delete, 4), (self._react, 8), (self._read, 8), (self._other, 2), (self._people, 4),
+            (self._file, 3),
         ]  # fmt: skip
+        self.files: list[tuple[UUID, str]] = []  # (room, file id)
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -223,6 +226,29 @@ class RandomLog:
         user = self._pick_state(room, "joined")
         self.pending.append(NewEvent("receipt.read", room.id, {"message_id": target}, actor_id=user))
 
+    def _file(self) -> None:
+        """An upload (now and then posted with a message), or a file dropped; a few blobs shared
+        by many files, so reference counts rise and fall."""
+        if (room := self._room()) is None:
+            return
+        if self.files and self.chance(0.3):
+            room_id, file_id = self.rng.choice(self.files)
+            data = {"file_id": file_id if self.chance(0.9) else str(uuid.UUID(int=self.rng.getrandbits(128)))}
+            self.pending.append(NewEvent(EventType.FILE_DELETED, room_id, data, actor_id=self.rng.choice(self.users)))
+            return
+        file_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+        blob = hashlib.sha256(b"%d" % self.rng.randint(0, 4)).hexdigest()
+        thumb = hashlib.sha256(b"t%d" % self.rng.randint(0, 4)).hexdigest() if self.chance(0.5) else None
+        meta: dict[str, Any] = {"name": "f.png", "size": 3, "content_type": "image/png", "kind": "image"}
+        attachment: dict[str, Any] = {"id": file_id, **meta}
+        upload = {"file_id": file_id, **meta, "blob": blob, "thumbnail_blob": thumb, "attachment": attachment}
+        author = self._pick_state(room, "joined")
+        self.files.append((room.id, file_id))
+        self.pending.append(NewEvent(EventType.FILE_UPLOADED, room.id, upload, actor_id=author))
+        if self.chance(0.7):
+            post = {"content": "", "attachments": [attachment]}
+            self.pending.append(NewEvent(EventType.MESSAGE_POSTED, room.id, post, actor_id=author))
+
     def _other(self) -> None:
         user = self.rng.choice(self.users)
         room = self._room()
@@ -274,7 +300,7 @@ class EveryTypeLog(RandomLog):
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed)
-        self.actions += [(self._erase, 1), (self._claim, 1)]
+        self.actions += [(self._erase, 1), (self._claim, 1), (self._moderate, 6)]
         self.erased: set[UUID] = set()
 
     def _erase(self) -> None:
@@ -288,6 +314,32 @@ class EveryTypeLog(RandomLog):
         user = self.rng.choice(self.users)
         stream = uuid.uuid5(uuid.NAMESPACE_OID, f"name:{self.rng.randint(0, 10**6)}")
         self.pending.append(NewEvent(EventType.USERNAME_CLAIMED, stream, {"user_id": str(user)}, actor_id=user))
+
+    def _moderate(self) -> None:
+        """Step 15's events: bots, mutes, slow mode, reports, pins, server roles, deactivation."""
+        user = self.rng.choice(self.users)
+        room = self._room()
+        if room is None:
+            return
+        target = self._pick_state(room, "joined")
+        message = self._message(room, room.messages) or 1
+        kinds: list[tuple[EventType, UUID, dict[str, Any]]] = [
+            (EventType.BOT_CREATED, uuid.UUID(int=self.rng.getrandbits(128)),
+             {"created_by": str(user), "room_id": str(room.id)}),
+            (EventType.MEMBER_MUTED, room.id, {"user_id": str(target), "minutes": self.rng.randint(1, 60)}),
+            (EventType.MEMBER_UNMUTED, room.id, {"user_id": str(target)}),
+            (EventType.ROOM_SLOW_MODE_SET, room.id, {"seconds": self.rng.choice((0, 5, 60))}),
+            (EventType.MESSAGE_REPORTED, room.id, {"message_id": message, "reason": "spam"}),
+            (EventType.REPORT_RESOLVED, room.id,
+             {"report_id": self.rng.randint(1, 2000), "action": self.rng.choice(("dismiss", "delete"))}),
+            (EventType.MESSAGE_PINNED, room.id, {"message_id": message}),
+            (EventType.MESSAGE_UNPINNED, room.id, {"message_id": message}),
+            (EventType.USER_ADMIN_SET, user, {"admin": self.chance(0.7)}),
+            (EventType.USER_DEACTIVATED, user, {}),
+            (EventType.USER_REACTIVATED, user, {}),
+        ]  # fmt: skip
+        kind, stream, data = self.rng.choice(kinds)
+        self.pending.append(NewEvent(kind, stream, data, actor_id=user))
 
 
 def test_the_log_holds_every_event_type() -> None:

@@ -9,6 +9,7 @@ then refuses tokens of a revoked login (raising 401: returning True would make a
 
 from __future__ import annotations
 
+import re
 import uuid
 import warnings
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp_jwt import JWTMiddleware
 
+from ..auth import scopes
+from ..auth.bot_tokens import is_bot_token
 from ..auth.tokens import ALGORITHM, AccessClaims, InvalidToken, decode_access_token
-from ..errors import Unauthorized
-from ..keys import ACCOUNTS, SETTINGS
+from ..errors import Forbidden, Unauthorized
+from ..keys import ACCOUNTS, BOTS, SETTINGS
 
 CLAIMS = web.RequestKey("claims", AccessClaims)
 # aiohttp-jwt keeps its payload under a plain string key; gochat reads CLAIMS instead.
@@ -31,6 +34,7 @@ PUBLIC_PATHS = (
     r"^/(healthz|readyz|metrics|openapi\.json|asyncapi\.json|favicon\.ico|ws)?$",
     r"^/docs(/.*)?$",
     r"^/static/",
+    r"^/hooks/[A-Za-z0-9_-]+$",  # incoming webhooks: the secret in the path is the credential
 )
 
 
@@ -49,7 +53,10 @@ def bearer_token(request: web.Request) -> str:
 
 
 async def authenticate(app: web.Application, token: str) -> AccessClaims:
-    """A valid access token of a live session, else 401: for HTTP (below) and WebSocket `?token=`."""
+    """A valid access token of a live session, else 401: for HTTP (below) and WebSocket `?token=`.
+    A bot's API token is accepted too (its claims carry `bot`: what the token may reach)."""
+    if is_bot_token(token):
+        return await app[BOTS].authenticate(token)
     claims = decode_access_token(app[SETTINGS], token)
     await app[ACCOUNTS].authenticate(claims)
     return claims
@@ -67,7 +74,7 @@ def jwt_middleware(secret: str, issuer: str, audience: str) -> Any:
         await request.app[ACCOUNTS].authenticate(request[CLAIMS])
         return False
 
-    return JWTMiddleware(
+    people = JWTMiddleware(
         secret,
         request_property="jwt_payload",
         whitelist=PUBLIC_PATHS,
@@ -77,6 +84,36 @@ def jwt_middleware(secret: str, issuer: str, audience: str) -> Any:
         audience=audience,
         issuer=issuer,
     )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        # Bot API tokens are not JWTs: checked here, in front of aiohttp-jwt, with their scopes.
+        token = _bot_bearer(request)
+        if token is None or any(re.match(p, request.path) for p in PUBLIC_PATHS):
+            return await people(request, handler)  # type: ignore[no-any-return]
+        if request.match_info.http_exception is not None:
+            raise request.match_info.http_exception
+        claims = await request.app[BOTS].authenticate(token)
+        assert claims.bot is not None
+        if "/bots" in request.path:
+            raise Forbidden("bots do not manage bots", code="insufficient_scope")
+        room = request.match_info.get("room_id")
+        try:
+            room_id = uuid.UUID(room) if room else None
+        except ValueError:
+            room_id = None
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        scopes.require(claims.bot, write=write, room=room_id, roomless_ok=request.path == "/me")
+        request[CLAIMS] = claims
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return middleware
+
+
+def _bot_bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and is_bot_token(token) else None
 
 
 def current_user_id(request: web.Request) -> uuid.UUID:

@@ -30,6 +30,15 @@ PATH_PARAMS: dict[str, fields.Field[Any]] = {
     "user_id": fields.UUID(),
     "message_id": fields.Integer(validate=validate.Range(min=1, max=2**63 - 1)),
     "emoji": fields.String(),
+    "bot_id": fields.UUID(),
+    "token_id": fields.UUID(),
+    "webhook_id": fields.UUID(),
+    "hook_id": fields.UUID(),
+    "file_id": fields.UUID(),
+    "report_id": fields.Integer(validate=validate.Range(min=1, max=2**63 - 1)),
+    "event_id": fields.Integer(validate=validate.Range(min=1, max=2**63 - 1)),
+    "name": fields.String(),
+    "secret": fields.String(),
 }
 
 

@@ -3,16 +3,17 @@ edit, delete, reactions, threads, and read markers."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import marshmallow
 from aiohttp import web
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
 from ..errors import ValidationFailed
 from ..events.catalog import ENCRYPTED_MAX
 from ..events.fields import Emoji, Text
-from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS
+from ..keys import DIRECTORY, FILES, MESSAGES, NOTIFICATIONS
 from ..people_wire import users_map
 from . import schemas as sc
 from .docs import NO_CONTENT, documented
@@ -26,9 +27,16 @@ MESSAGE_ID = "/rooms/{room_id}/messages/{message_id}"
 
 
 class PostBody(Strict):
-    content = Text(required=True, min_len=1, max_len=ENCRYPTED_MAX)  # text: MESSAGE_MAX, checked by the event
+    content = Text(required=True, min_len=0, max_len=ENCRYPTED_MAX)  # text: MESSAGE_MAX, checked by the event
     client_msg_id = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
     thread_root = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), load_default=None)
+    # ids of files the caller uploaded to the room (POST /rooms/:id/files with send=false)
+    attachments = fields.List(fields.String(), validate=validate.Length(max=10), load_default=None)
+
+    @validates_schema
+    def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data.get("content") and not data.get("attachments") and "content" in data:
+            raise marshmallow.ValidationError("Must not be empty.", field_name="content")
 
 
 class EditBody(Strict):
@@ -66,9 +74,11 @@ def _limit(request: web.Request) -> int:
 async def post_message(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, PostBody())
+    files = await request.app[FILES].attachments(user, room_id, body["attachments"]) if body["attachments"] else None
     posted = await request.app[MESSAGES].post(
-        user, room_id, body["content"], client_msg_id=body["client_msg_id"], thread_root=body["thread_root"]
-    )
+        user, room_id, body["content"], client_msg_id=body["client_msg_id"], thread_root=body["thread_root"],
+        attachments=files,
+    )  # fmt: skip
     return json(message_json(posted.message), status=200 if posted.duplicate else 201)
 
 

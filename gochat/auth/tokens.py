@@ -36,11 +36,23 @@ class TokenExpired(Unauthorized):
 
 
 @dataclass(frozen=True, slots=True)
+class BotGrant:
+    """What a bot's API token allows (auth/bot_tokens.py): actions, and rooms (None: all of the bot's)."""
+
+    token_id: uuid.UUID
+    scopes: frozenset[str]
+    rooms: frozenset[uuid.UUID] | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccessClaims:
     user_id: uuid.UUID
     #: the refresh-token family (one login): revoking it ends every token and socket of that login
+    #: (for a bot: its API token's id)
     session_id: uuid.UUID
     expires_at: int
+    #: set when the caller is a bot authenticated by an API token
+    bot: BotGrant | None = None
 
 
 def _secret(settings: Settings) -> str:

@@ -116,12 +116,19 @@ class _Content(_Strict):
 
 
 class MessagePosted(_Content):
+    # may be empty only when the message carries attachments (a file sent without a caption)
+    content = Text(required=True, min_len=0, max_len=ENCRYPTED_MAX)
     thread_root = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
     attachments = fields.List(fields.Dict(), load_default=None, allow_none=True)
     # step 12: mentions parsed at send time; `here`: the members online then, for @here (both only
     # when there are mentions: other events keep the shape they had)
     mentions = fields.List(fields.Nested(Mention))
     here = fields.List(UUIDStr())
+
+    @validates_schema
+    def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data.get("content") and not data.get("attachments"):
+            raise ValidationError("Must not be empty.", field_name="content")
 
 
 class MessageEdited(_Content):
@@ -141,6 +148,29 @@ class ReactionChanged(_Strict):
 
 class TypingStarted(_Strict):
     pass
+
+
+# --- files (stream: the room's id; services/files.py) -------------------------------------------
+FILE_KINDS = ("image", "audio", "voice", "video", "pdf", "text", "file")
+_SHA256 = validate.Regexp(r"^[0-9a-f]{64}$")
+
+
+class FileUploaded(_Strict):
+    """A file stored (content-addressed by the sha256 of the bytes kept) and shared in the room."""
+
+    file_id = UUIDStr(required=True)
+    name = Text(required=True, min_len=1, max_len=255)
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    content_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(required=True, validate=validate.OneOf(FILE_KINDS))
+    blob = fields.String(required=True, validate=_SHA256)
+    thumbnail_blob = fields.String(load_default=None, allow_none=True, validate=_SHA256)
+    # what a message carrying the file shows (services/files.py `attachment`)
+    attachment = fields.Dict(required=True)
+
+
+class FileDeleted(_Strict):
+    file_id = UUIDStr(required=True)
 
 
 # --- people (step 12): streams are the acting user's id, except room.settings_changed ------------
@@ -209,6 +239,45 @@ def fast_empty(data: Mapping[str, Any]) -> dict[str, Any] | None:
     return {} if not data else None
 
 
+class BotCreated(_Strict):
+    """Stream: the bot's user id, appended with its user.registered (a bot is a user without a password)."""
+
+    created_by = UUIDStr(required=True)
+    room_id = UUIDStr(load_default=None, allow_none=True)
+
+
+MUTE_MAX_MINUTES = 60 * 24 * 365
+SLOW_MODE_MAX_SECONDS = 24 * 3600
+REPORT_ACTIONS = ("dismiss", "delete", "mute", "kick", "ban")
+
+
+class MemberMuted(_Strict):
+    """Stream: the room. The mute lasts `minutes` from the event's time."""
+
+    user_id = UUIDStr(required=True)
+    minutes = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MUTE_MAX_MINUTES))
+
+
+class SlowModeSet(_Strict):
+    seconds = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=SLOW_MODE_MAX_SECONDS))
+
+
+class MessageReported(_Strict):
+    message_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    reason = Text(required=True, min_len=1, max_len=500)
+
+
+class ReportResolved(_Strict):
+    report_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    action = fields.String(required=True, validate=validate.OneOf(REPORT_ACTIONS))
+
+
+class AdminSet(_Strict):
+    """Stream: the user. Appended by `gochat users admin` only."""
+
+    admin = fields.Boolean(required=True)
+
+
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
     reg.register("user.registered", UserRegistered())
@@ -232,6 +301,19 @@ def build_registry() -> EventRegistry:
     reg.register("reaction.removed", ReactionChanged(), fast=fast_reaction)
     reg.register("receipt.read", MessageRef(), fast=fast_message_ref)
     reg.register("typing.started", TypingStarted(), fast=fast_empty)
+    reg.register("bot.created", BotCreated())
+    reg.register("member.muted", MemberMuted())
+    reg.register("member.unmuted", MemberRef())
+    reg.register("room.slow_mode_set", SlowModeSet())
+    reg.register("message.reported", MessageReported())
+    reg.register("report.resolved", ReportResolved())
+    reg.register("message.pinned", MessageRef())
+    reg.register("message.unpinned", MessageRef())
+    reg.register("user.admin_set", AdminSet())
+    reg.register("user.deactivated", _Strict())
+    reg.register("user.reactivated", _Strict())
+    reg.register("file.uploaded", FileUploaded())
+    reg.register("file.deleted", FileDeleted())
     reg.register("user.status_set", UserStatusSet())
     reg.register("room.settings_changed", RoomSettingsChanged())
     reg.register("notification.level_set", NotificationLevelSet())

@@ -109,29 +109,33 @@ class EventStore:
         """
         if not events:
             return []
+        # A caller cancelled here cancels only its own wait: the group stays queued and is committed
+        # with its batch (the writer skips futures already done), like any append already accepted.
+        tracing = self.tracing
+        if tracing is None:
+            return await self.submit(*events)
+        span = tracing.start("events.append", attributes={"gochat.events": len(events)})
+        with tracing.current(span):
+            try:
+                return await self.submit(*events)
+            finally:
+                span.end()
+
+    def submit(self, *events: NewEvent) -> asyncio.Future[list[AppendResult]]:
+        """`append` in two halves: validate and queue now (raising as `append` does), and return
+        the future its commit resolves. Appends submitted one after another commit in that order,
+        so a caller can queue the next before the previous committed (a WebSocket's pipeline)."""
         if not self._accepting:
             raise Unavailable("the event store is not accepting appends (shutting down)")
         data = [self.registry.validate(e.type, e.data) for e in events]
         schema_versions = [self.registry.spec(e.type).version for e in events]
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         group = Group(list(events), data, schema_versions, future)
-        tracing = self.tracing
-        if tracing is None:
-            self._queue.append(group)
-            self._launch()
-            # A caller cancelled here cancels only its own wait: the group stays queued and is
-            # committed with its batch (the writer skips futures already done), like any append
-            # already accepted.
-            return await future
-        span = tracing.start("events.append", attributes={"gochat.events": len(events)})
-        with tracing.current(span):
-            group.link = tracing.link_to_current()
-            self._queue.append(group)
-            self._launch()
-            try:
-                return await future
-            finally:
-                span.end()
+        if self.tracing is not None:
+            group.link = self.tracing.link_to_current()  # the commit's span links to the caller's
+        self._queue.append(group)
+        self._launch()
+        return future
 
     async def append_one(self, event: NewEvent) -> AppendResult:
         return (await self.append(event))[0]
@@ -292,6 +296,18 @@ class EventStore:
     async def read_streams(self, stream_ids: Iterable[UUID], after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events of several streams after a global position, in id order (WebSocket resume)."""
         return await self._select("stream_id = ANY(%s) AND id > %s", (list(stream_ids), after), limit)
+
+    async def read_stream_types(
+        self, stream_id: UUID, types: Iterable[str], before: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        """A stream's events of some types, newest first, older than `before` (a room's moderation history)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND type = ANY(%s) AND id < %s"
+                " ORDER BY id DESC LIMIT %s",
+                (stream_id, list(types), before if before is not None else 2**62, limit),
+            )
+            return [self._row_to_event(r) for r in await cur.fetchall()]
 
     async def get(self, event_id: int) -> RecordedEvent | None:
         found = await self._select("id = %s", (event_id,), 1)

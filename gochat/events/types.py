@@ -36,6 +36,22 @@ class EventType(StrEnum):
     REACTION_REMOVED = "reaction.removed"
     RECEIPT_READ = "receipt.read"
     TYPING_STARTED = "typing.started"
+    # step 15: bots (stream: the bot's user id), moderation (stream: the room's id, or the user's
+    # for the server-wide ones)
+    BOT_CREATED = "bot.created"
+    MEMBER_MUTED = "member.muted"
+    MEMBER_UNMUTED = "member.unmuted"
+    ROOM_SLOW_MODE_SET = "room.slow_mode_set"
+    MESSAGE_REPORTED = "message.reported"
+    REPORT_RESOLVED = "report.resolved"
+    MESSAGE_PINNED = "message.pinned"
+    MESSAGE_UNPINNED = "message.unpinned"
+    USER_ADMIN_SET = "user.admin_set"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    # files (stream: the room's id; services/files.py)
+    FILE_UPLOADED = "file.uploaded"
+    FILE_DELETED = "file.deleted"
     # people (step 12): the acting user's stream, except ROOM_SETTINGS_CHANGED (the room's)
     USER_STATUS_SET = "user.status_set"
     ROOM_SETTINGS_CHANGED = "room.settings_changed"

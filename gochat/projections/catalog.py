@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from ..moderation.projection import ModerationProjection
+from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
+from .bots import BotsProjection
+from .files import FilesProjection
 from .history import HistoryProjection
 from .notifications import NotificationsProjection
 from .people import PeopleProjection
@@ -22,6 +26,10 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         ReceiptsProjection(),
         PresenceProjection(),
         SearchProjection(search_language),
+        BotsProjection(),
+        WebhookOutbox(),
+        ModerationProjection(),
+        FilesProjection(),
         PeopleProjection(),
         NotificationsProjection(),
     ]

@@ -9,9 +9,11 @@ different one empties the table, and the catch-up that follows indexes the log a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -39,8 +41,12 @@ _POST = (
     " created_at timestamptz)"
     " WHERE x.user_id IS NULL OR x.user_id NOT IN " + ERASED_AUTHORS + " ON CONFLICT (room_id, message_id) DO NOTHING"
 )
+# An edit changes the text, not the attachments: their names (from the message's row) stay indexed.
 _EDIT = (
-    "UPDATE message_search SET tsv = gochat_search_document(%s::regconfig, %s) WHERE room_id = %s AND message_id = %s"
+    "UPDATE message_search SET tsv = gochat_search_document(%(cfg)s::regconfig, concat_ws(' ', %(content)s::text,"
+    " (SELECT string_agg(a->>'name' || ' ' || regexp_replace(a->>'name', '[._-]+', ' ', 'g'), ' ')"
+    "  FROM messages m, jsonb_array_elements(m.attachments) a WHERE m.room_id = %(room)s AND m.id = %(id)s)))"
+    " WHERE room_id = %(room)s AND message_id = %(id)s"
 )
 _DELETE = "DELETE FROM message_search WHERE room_id = %s AND message_id = %s"
 _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather than an index on every insert
@@ -67,7 +73,9 @@ class SearchProjection(Projection):
             case EventType.MESSAGE_POSTED:
                 await self._post(cur, [e])
             case EventType.MESSAGE_EDITED if not e.data.get("encrypted"):
-                await cur.execute(_EDIT, (self.language, e.data["content"], e.stream_id, e.data["message_id"]))
+                params = {"cfg": self.language, "content": e.data["content"], "room": e.stream_id,
+                          "id": e.data["message_id"]}  # fmt: skip
+                await cur.execute(_EDIT, params)
             case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))
             case EventType.USER_ERASED:
@@ -79,7 +87,7 @@ class SearchProjection(Projection):
                 "room_id": e.stream_id,
                 "id": e.id,
                 "user_id": e.actor_id,
-                "content": e.data["content"],
+                "content": searchable(e.data),
                 "created_at": e.recorded_at,
             }
             for e in events
@@ -88,6 +96,18 @@ class SearchProjection(Projection):
         if not rows:
             return
         await cur.execute(_POST, {"cfg": self.language, "rows": orjson.dumps(rows).decode()})
+
+
+_NAME_SEPARATORS = re.compile(r"[._\-]+")
+
+
+def searchable(data: Mapping[str, Any]) -> str:
+    """A post's text as indexed: its content, then the names of its attachments (find a file by name)."""
+    names = [str(a.get("name", "")) for a in data.get("attachments") or () if isinstance(a, dict)]
+    if not names:
+        return str(data["content"])
+    # PostgreSQL's parser reads "q3-report.pdf" as one host name: the name's words are added apart too
+    return " ".join([data["content"], *names, *(_NAME_SEPARATORS.sub(" ", n) for n in names)])
 
 
 async def ensure_language(db: Database, language: str) -> bool:

@@ -80,6 +80,8 @@ class AccountService:
         self.sessions = sessions
         self.passwords = passwords
         self.revocation_listeners: list[RevocationListener] = []
+        # Run after a correct password, before a session starts (a deactivated account: moderation/admin.py).
+        self.login_checks: list[Callable[[uuid.UUID], Awaitable[None]]] = []
 
     # --- commands -------------------------------------------------------------------------------
     async def signup(self, username: str, password: str, display_name: str | None = None) -> Tokens:
@@ -116,6 +118,8 @@ class AccountService:
         ok = await self.passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok:
             raise InvalidCredentials("invalid username or password")
+        for check in self.login_checks:
+            await check(user.id)
         return await self._new_session(user)
 
     async def refresh(self, refresh_token: str) -> Tokens:

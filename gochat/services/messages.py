@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ..db import Cursor, Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..events import EventStore, NewEvent, RecordedEvent
+from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
 from ..projections import history as h
 from ..projections import receipts as rq
 from ..projections import rooms as rooms_q
@@ -65,6 +65,8 @@ class MessageService:
         self.annotate: Annotate | None = None
         # room id -> created encrypted; kept for good, since a room's encryption never changes
         self._encrypted: dict[UUID, bool] = {}
+        # Checked before every post (author, room): mutes and slow mode (moderation/gate.py).
+        self.gate: Callable[[UUID, UUID], Awaitable[None]] | None = None
 
     async def _encryption(self, room_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
         """`data` as appended: in an encrypted room the content must be an envelope, and is marked."""
@@ -119,16 +121,33 @@ class MessageService:
         on others within the broker's delay): the same window `post`'s read-then-append leaves.
         The read costs four round trips, more than the append and the fan-out of a message
         together (docs/benchmarks.md, WebSocket gateway)."""
-        return await self._append_post(user_id, room_id, {"content": content}, client_msg_id)
+        return await (await self.submit_post_as_subscriber(user_id, room_id, content, client_msg_id=client_msg_id))
+
+    async def submit_post_as_subscriber(
+        self, user_id: UUID, room_id: UUID, content: str, *, client_msg_id: str | None = None
+    ) -> Awaitable[Posted]:
+        """`post_as_subscriber` in two halves: queued when this returns (a bad frame raises here),
+        finished by awaiting what it returns. Posts submitted one after another are appended in
+        that order, and their results may be awaited in any order (ws.py pipelines a socket's)."""
+        if self.gate is not None:
+            await self.gate(user_id, room_id)
+        data = await self._encryption(room_id, {"content": content})
+        event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
+        return self._posted(user_id, room_id, self.store.submit(event))
 
     async def _append_post(
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
+        if self.gate is not None:
+            await self.gate(user_id, room_id)
         data = await self._encryption(room_id, data)
         if self.annotate is not None and not data.get("encrypted"):
             data = {**data, **await self.annotate(user_id, room_id, data["content"])}
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
-        result = await self.store.append_one(event)
+        return await self._posted(user_id, room_id, self.store.submit(event))
+
+    async def _posted(self, user_id: UUID, room_id: UUID, pending: Awaitable[list[AppendResult]]) -> Posted:
+        result = (await pending)[0]
         if not result.duplicate:
             return Posted(message_from_event(result.event), False)
         if result.event.type != "message.posted":
@@ -162,7 +181,13 @@ class MessageService:
                 acc.require_moderator()
         if not message.deleted:
             data = {"message_id": message_id}
-            await self.store.append_one(NewEvent("message.deleted", room_id, data, actor_id=user_id))
+            # its files go with it, in the same append (projections/files.py; blobs collected after)
+            dropped = [
+                NewEvent("file.deleted", room_id, {"file_id": a["id"]}, actor_id=user_id)
+                for a in message.attachments or ()
+                if isinstance(a, dict) and "id" in a
+            ]
+            await self.store.append(NewEvent("message.deleted", room_id, data, actor_id=user_id), *dropped)
 
     async def react(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
         await self._reaction(user_id, room_id, message_id, emoji, add=True)

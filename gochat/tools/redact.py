@@ -25,6 +25,7 @@ _ERASED_FIELDS: dict[str, dict[str, Any]] = {
     EventType.USER_PROFILE_UPDATED: {"display_name": ERASED_NAME},
     EventType.MESSAGE_POSTED: {"content": "", "attachments": None},
     EventType.MESSAGE_EDITED: {"content": ""},
+    EventType.FILE_UPLOADED: {"name": "", "attachment": None},  # the bytes themselves are deleted (files projection)
 }
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..auth.bot_tokens import BotTokenStore
+from ..auth.names import normalize_username
 from ..auth.store import SessionStore
 from ..errors import NotFound
 from ..events import EventStore, build_registry
+from ..moderation.admin import AdminService
 from ..projections.catalog import all_projections
 from ..projections.engine import InlineProjections, ProjectionRunner
 from ..projections.users import UserQueries
@@ -17,7 +20,7 @@ from . import run
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("users", help="user administration: erase", description="User administration.")
+    parser = sub.add_parser("users", help="user administration: erase, admin", description="User administration.")
     commands = parser.add_subparsers(dest="users_command", metavar="COMMAND")
     commands.required = True
     erase = commands.add_parser(
@@ -29,6 +32,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     erase.add_argument("user", metavar="USER", help="the user's id or username")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(func=cmd_erase)
+    admin = commands.add_parser(
+        "admin",
+        help="make a user a server administrator (or, with --revoke, no longer one)",
+        description="Server administrators list and search users, deactivate and reactivate accounts and "
+        "read any room's moderation history (docs/api.md, 'Server administration').",
+    )
+    admin.add_argument("--username", required=True, help="the user's name")
+    admin.add_argument("--revoke", action="store_true", help="take the role away")
+    admin.set_defaults(func=cmd_admin)
+
+
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    async def main(open_database: run.OpenDatabase) -> int:
+        async with open_database(settings) as db:
+            user = await UserQueries(db).by_name(normalize_username(args.username))
+            if user is None or user.erased:
+                print(f"gochat users admin: no user named {args.username!r}", file=sys.stderr)
+                return 1
+            store = EventStore(db, build_registry(), node_id=settings.node_id)
+            store.inline.append(InlineProjections(store, all_projections(settings.search_language)))
+            sessions = SessionStore(db, settings.refresh_token_ttl)
+            service = AdminService(db, store, UserQueries(db), sessions, (), BotTokenStore(db))
+            store.start()
+            try:
+                changed = await service.set_admin(user.id, not args.revoke)
+            finally:
+                await store.close()
+        role = "no longer a server administrator" if args.revoke else "a server administrator"
+        print(f"{user.username} ({user.id}) is {role}{'' if changed else ' (unchanged)'}")
+        return 0
+
+    return run.run(main)
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,1 @@
+"""Room moderation (mutes, slow mode, reports, pins) and server administration."""

@@ -1,0 +1,1 @@
+"""Outgoing webhooks (an outbox follower of the log, a deliverer) and incoming webhooks."""

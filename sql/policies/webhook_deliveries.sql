@@ -1,0 +1,4 @@
+-- webhook_deliveries (sql/migrations/171_webhooks.sql): gochat's owner role only; the app role (user-facing reads)
+-- sees no row: these hold secrets and are served only through the webhook services.
+DROP POLICY IF EXISTS webhook_deliveries_owner ON webhook_deliveries;
+CREATE POLICY webhook_deliveries_owner ON webhook_deliveries FOR ALL TO CURRENT_USER USING (true) WITH CHECK (true);
