@@ -6,11 +6,13 @@ declaration, and runs schemathesis against a real server with it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import fields
 
 from .. import __version__
@@ -40,8 +42,25 @@ def _text_lengths(self: Any, field: fields.Field[Any], **kwargs: Any) -> dict[st
     return out
 
 
+def _name_resolver() -> Callable[[Any], str]:
+    """Schemas by class name; a second class of the same name (each route module has its own
+    `Strict`; bots and devices both a `RegisterBody`) is named after its module too, rather than
+    apispec's numbered rename with a warning."""
+    owners: dict[str, type] = {}
+
+    def resolve(schema: Any) -> str:
+        cls = resolve_schema_cls(schema)
+        cls = cls[0] if isinstance(cls, list) else cls
+        name = cls.__name__.removesuffix("Schema") or cls.__name__
+        if owners.setdefault(name, cls) is not cls:
+            name = f"{cls.__module__.rsplit('.', 1)[-1]}.{name}"
+        return name
+
+    return resolve
+
+
 def new_spec(title: str, description: str) -> tuple[APISpec, MarshmallowPlugin]:
-    plugin = MarshmallowPlugin()
+    plugin = MarshmallowPlugin(schema_name_resolver=_name_resolver())
     spec = APISpec(
         title=title,
         version=__version__,
