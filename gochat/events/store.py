@@ -111,15 +111,7 @@ class EventStore:
             return []
         # A caller cancelled here cancels only its own wait: the group stays queued and is committed
         # with its batch (the writer skips futures already done), like any append already accepted.
-        tracing = self.tracing
-        if tracing is None:
-            return await self.submit(*events)
-        span = tracing.start("events.append", attributes={"gochat.events": len(events)})
-        with tracing.current(span):
-            try:
-                return await self.submit(*events)
-            finally:
-                span.end()
+        return await self.submit(*events)
 
     def submit(self, *events: NewEvent) -> asyncio.Future[list[AppendResult]]:
         """`append` in two halves: validate and queue now (raising as `append` does), and return
@@ -131,8 +123,14 @@ class EventStore:
         schema_versions = [self.registry.spec(e.type).version for e in events]
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         group = Group(list(events), data, schema_versions, future)
-        if self.tracing is not None:
-            group.link = self.tracing.link_to_current()  # the commit's span links to the caller's
+        tracing = self.tracing
+        if tracing is not None:
+            # The events.append span, under the caller's, lasts from queueing to commit (posts
+            # call submit directly); the transaction that commits the group links to it.
+            span = tracing.start("events.append", attributes={"gochat.events": len(events)})
+            with tracing.current(span):
+                group.link = tracing.link_to_current()
+            future.add_done_callback(lambda _: span.end())
         self._queue.append(group)
         self._launch()
         return future
