@@ -157,6 +157,10 @@ class ProjectionRunner:
         for listener in self.listeners:
             try:
                 await listener(projection, after, upto)
+            except Unavailable as exc:
+                # The database went away between the apply and the listener's read (a restart): its
+                # live push is lost, what it reports stays in the projection (the notifications inbox).
+                log.warning("projection_listener_unavailable", projection=projection.name, error=str(exc))
             except Exception:
                 log.exception("projection_listener_failed", projection=projection.name)
 
