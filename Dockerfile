@@ -15,5 +15,6 @@ WORKDIR /home/gochat
 ENV PORT=8080 GOCHAT_DATA_DIR=/home/gochat/var
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os,urllib.request;urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"8080\")}/healthz')"
-# DATABASE_URL and JWT_SECRET come from the platform (fly secrets set ...). STOPSIGNAL is SIGTERM: drain.
+# DATABASE_URL and JWT_SECRET come from the platform (fly secrets set ...). SIGTERM drains (docs/deploy.md).
+STOPSIGNAL SIGTERM
 CMD ["gochat", "serve"]

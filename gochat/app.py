@@ -25,6 +25,8 @@ from .api.authn import jwt_middleware
 from .api.bots import routes as bot_routes
 from .api.commands import routes as command_routes
 from .api.devices import routes as device_routes
+from .api.documents import routes as document_routes
+from .api.edge import security_headers, setup_cors
 from .api.files import routes as file_routes
 from .api.invitations import routes as invitation_routes
 from .api.messages import routes as message_routes
@@ -66,6 +68,7 @@ from .keys import (
     LOGIN_THROTTLE,
     MESSAGES,
     METRICS,
+    METRICS_SAMPLER,
     MODERATION,
     NOTIFICATIONS,
     PEOPLE_LIVE,
@@ -82,6 +85,7 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TELEMETRY,
     TIME_TRAVEL,
     TYPING_DEBOUNCE,
     WEBHOOK_DELIVERER,
@@ -93,6 +97,7 @@ from .media.clamd import Clamd
 from .media.storage import BlobStore, LocalBlobStore
 from .media.storage_s3 import S3BlobStore
 from .metrics import Metrics
+from .metrics_sources import Sampler
 from .moderation.admin import AdminService
 from .moderation.gate import ModerationGate
 from .moderation.service import ModerationService
@@ -125,6 +130,7 @@ from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
+from .telemetry import setup as setup_telemetry
 from .web import routes as web_client_routes
 from .webhooks.deliver import Deliverer
 from .webhooks.service import WebhookService
@@ -141,7 +147,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STATE] = {"probes": {}, "draining": False}
     app[REGISTRY] = build_registry()
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(redis=settings.redis_url is not None)
+    telemetry = setup_telemetry(settings.otlp_endpoint, node_id=settings.node_id, metrics=app[METRICS])
+    if telemetry is not None:
+        app[TELEMETRY] = telemetry
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_accounts)
@@ -151,6 +160,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_login_throttle)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(_metrics)
+    app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_files)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
@@ -176,6 +187,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(command_routes)
     app.cleanup_ctx.append(_commands)
     app.router.add_routes(web_client_routes)
+    app.router.add_routes(document_routes)
+    app.on_response_prepare.append(security_headers)
+    setup_cors(app)  # keep last: CORS covers the routes registered before it
     return app
 
 
@@ -396,6 +410,47 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         await people_live.close()
         await presence.close()
         await relay.close()
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    """The group-commit observer, the commit listener that counts messages, and the sampler."""
+    metrics, store, redis = app[METRICS], app[STORE], app.get(REDIS)
+    store.flush_observer = metrics.observe_flush
+
+    async def redis_ping() -> bool:
+        assert redis is not None
+        try:
+            return bool(await asyncio.wait_for(redis.ping(), 1.0))
+        except Exception:
+            return False
+
+    sampler = Sampler(
+        metrics,
+        hub=app[HUB],
+        db=app[DB],
+        projections=[p.name for p in app[PROJECTIONS].projections],
+        redis_ping=redis_ping if redis is not None else None,
+    )
+    store.add_listener(sampler.on_commit)
+    sampler.start()
+    app[METRICS_SAMPLER] = sampler
+    try:
+        yield
+    finally:
+        await sampler.close()
+
+
+async def _telemetry(app: web.Application) -> AsyncIterator[None]:
+    """With OpenTelemetry on: hand the tracer to the traced places; flush the exporters at the end."""
+    telemetry = app.get(TELEMETRY)
+    if telemetry is None:
+        yield
+        return
+    app[STORE].tracing = app[PROJECTIONS].tracing = app[RELAY].tracing = telemetry
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(telemetry.close)
 
 
 async def _files(app: web.Application) -> AsyncIterator[None]:

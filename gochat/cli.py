@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, migrations, schema
+from .cli_examples import add_examples
 from .errors import GochatError
 from .log import configure_logging, get_logger
 from .runtime import collect_young_less_often, freeze_startup_heap
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         database="embedded" if settings.embedded_database else "external",
         broker="redis" if settings.redis_url else "memory",
+        tls=settings.tls_cert_file is not None,
         node=settings.node_id,
         open_files=open_files,
     )
@@ -60,6 +62,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover
         pass
+    from .api.edge import tls_context
+
+    ssl_context = tls_context(settings)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_heap)  # after every cleanup_ctx resource is up
     web.run_app(
@@ -71,6 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print=None,
         loop=loop,
         reuse_port=args.reuse_port or None,
+        ssl_context=ssl_context,
     )
     log.info("stopped")
     return 0
@@ -152,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     dump.set_defaults(func=cmd_schema_dump)
     register_event_tools(sub)
+    add_examples(parser)
     return parser
 
 

@@ -254,6 +254,13 @@ class Database:
             raise Unavailable(f"cannot connect to the database: {exc}".strip()) from exc
         return cls(pool, acquire_timeout=acquire_timeout)
 
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(lent out, idle, callers waiting) for the metrics. aiopg keeps its waiters in the pool's
+        condition variable and has no public count of them."""
+        pool = self.pool
+        waiters = getattr(getattr(pool, "_cond", None), "_waiters", None) or ()
+        return pool.size - pool.freesize, pool.freesize, len(waiters)
+
     async def close(self) -> None:
         self.pool.close()
         await self.pool.wait_closed()

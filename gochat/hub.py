@@ -110,9 +110,13 @@ class Hub:
         self._dirty: set[Connection] = set()
         self._scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Plain counters the metrics sampler reads (metrics_sources.py): no metric object per delivery.
         self.deliveries = 0
         self.slow_closed = 0
         self.dead_closed = 0
+        self.opened = 0
+        self.frames_in: dict[str, int] = {}
+        self.frames_out: dict[str, int] = {}
         self.draining = False
         self.handling = 0  # client frames being handled now (ws.py)
 
@@ -121,6 +125,7 @@ class Hub:
         """Register a connection; True when it is the user's first on this node."""
         conns = self.users.setdefault(conn.user_id, set())
         conns.add(conn)
+        self.opened += 1
         loop = asyncio.get_running_loop()
         conn.heard = loop.time()
         conn.jitter = random.uniform(0.5, 1.0)
@@ -161,7 +166,7 @@ class Hub:
         return user_id in self.users
 
     # --- delivery --------------------------------------------------------------------------------
-    def publish(self, room: UUID, event_id: int, data: bytes) -> None:
+    def publish(self, room: UUID, event_id: int, data: bytes, kind: str = "event") -> None:
         """Queue one framed event on every subscriber of `room` (never awaits).
 
         A frame at or below a connection's high-water mark for the room was sent to it already and
@@ -173,6 +178,8 @@ class Hub:
         subs = self.rooms.get(room)
         if not subs:
             return
+        out = self.frames_out  # per frame, not per socket (metrics_sources.py)
+        out[kind] = out.get(kind, 0) + len(subs)
         for conn, mark in subs.items():
             if event_id <= mark or (conn.hidden and conn.hides(data)):
                 continue
@@ -182,7 +189,7 @@ class Hub:
                 subs[conn] = event_id  # a value replaced, not a key added: safe while iterating
                 self._queue(conn, data)
 
-    def send_event(self, conn: Connection, room: UUID, event_id: int, data: bytes) -> bool:
+    def send_event(self, conn: Connection, room: UUID, event_id: int, data: bytes, kind: str | None = None) -> bool:
         """Queue one framed event of `room` on one connection (a resume's replay), unless the
         connection no longer subscribes to the room or was sent that event already."""
         subs = self.rooms.get(room)
@@ -192,15 +199,28 @@ class Hub:
         if mark is None or event_id <= mark:
             return False
         subs[conn] = event_id
-        self._queue(conn, data)
+        if kind is None:  # a held frame, counted when it was published
+            self._queue(conn, data)
+        else:
+            self.send(conn, data, kind)
         return True
 
-    def send(self, conn: Connection, data: bytes) -> None:
+    def send(self, conn: Connection, data: bytes, kind: str = "other") -> None:
+        out = self.frames_out
+        out[kind] = out.get(kind, 0) + 1
         self._queue(conn, data)
 
-    def send_to_user(self, user_id: UUID, data: bytes) -> None:
+    def send_to_user(self, user_id: UUID, data: bytes, kind: str = "other") -> None:
         for conn in self.users.get(user_id, ()):
-            self._queue(conn, data)
+            self.send(conn, data, kind)
+
+    def count_in(self, kind: str) -> None:
+        """A client frame of `kind` arrived (ws.py)."""
+        self.frames_in[kind] = self.frames_in.get(kind, 0) + 1
+
+    @property
+    def connections(self) -> int:
+        return sum(len(conns) for conns in self.users.values())
 
     def _queue(self, conn: Connection, data: bytes) -> None:
         if conn.closing:

@@ -14,6 +14,7 @@ from .events import EventRegistry, EventStore
 from .hub import Hub
 from .login_throttle import LoginThrottle
 from .metrics import Metrics
+from .metrics_sources import Sampler
 from .moderation.admin import AdminService
 from .moderation.service import ModerationService
 from .people_live import PeopleLive
@@ -37,6 +38,7 @@ from .services.search import SearchService
 from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings
+from .telemetry import Telemetry
 from .webhooks.deliver import Deliverer
 from .webhooks.service import WebhookService
 
@@ -81,3 +83,7 @@ PEOPLE_LIVE = web.AppKey("people_live", PeopleLive)
 DEVICES = web.AppKey("devices", DeviceService)
 # Flags and small state the readiness probe reads.
 STATE = web.AppKey("state", dict[str, Any])
+# Feeds METRICS from the hot paths' plain counters (once a second and before every scrape).
+METRICS_SAMPLER = web.AppKey("metrics_sampler", Sampler)
+# Set only when OTEL_EXPORTER_OTLP_ENDPOINT is: the app's tracer and OTLP exporters (telemetry.py).
+TELEMETRY = web.AppKey("telemetry", Telemetry)

@@ -34,6 +34,7 @@ from .events.model import RecordedEvent
 from .events.store import EventStore
 from .hub import Hub, encode_text_frame
 from .projections.current import CurrentLog
+from .telemetry import Telemetry
 from .wire import render
 
 log = structlog.get_logger("gochat.relay")
@@ -65,8 +66,11 @@ class _Room:
     filling: asyncio.Task[None] | None = None
 
 
-def _envelope(node: str, e: RecordedEvent, member: str | None, data: bytes) -> bytes:
-    return f"{node}|{e.id}|{e.version}|{e.stream_id}|{e.type}|{member or '-'}\n".encode() + data
+def _envelope(node: str, e: RecordedEvent, member: str | None, data: bytes, traceparent: str | None = None) -> bytes:
+    """`node|id|version|stream|type|member[|traceparent]` and a newline, then the frame. The
+    traceparent (W3C) is there only while OpenTelemetry is on: enable it once every node reads it."""
+    tail = f"|{traceparent}" if traceparent else ""
+    return f"{node}|{e.id}|{e.version}|{e.stream_id}|{e.type}|{member or '-'}{tail}\n".encode() + data
 
 
 class Relay:
@@ -109,6 +113,7 @@ class Relay:
         self.channel_handlers: dict[str, ChannelHandler] = {}
         self.gaps_filled = 0
         self.lag_observer: Callable[[float], None] | None = None
+        self.tracing: Telemetry | None = None  # set by the app when OpenTelemetry is on
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -167,6 +172,8 @@ class Relay:
 
     # --- local commits ---------------------------------------------------------------------------
     def on_commit(self, events: Sequence[RecordedEvent]) -> None:
+        # The committing transaction's span (telemetry.py), carried to the other nodes.
+        traceparent = self.tracing.traceparent() if self.tracing is not None else None
         for e in events:
             for hook in self.hooks:
                 hook(e)
@@ -181,7 +188,7 @@ class Relay:
             data = orjson.dumps(frame)
             member = frame["user_id"] if e.type in REMOVALS else None
             self._offer(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(data))
-            self._outbox.append((ROOM_PREFIX + str(e.stream_id), _envelope(self.node_id, e, member, data)))
+            self._outbox.append((ROOM_PREFIX + str(e.stream_id), _envelope(self.node_id, e, member, data, traceparent)))
         self._kick_publisher()
 
     def _kick_publisher(self) -> None:
@@ -230,7 +237,7 @@ class Relay:
             handler(payload)
             return
         header, _, data = payload.partition(b"\n")
-        node, id_, version, stream, type_, member = header.decode().split("|")
+        node, id_, version, stream, type_, member, *trace = header.decode().split("|")
         if node == self.node_id:
             return
         if channel == PRESENCE_CHANNEL:
@@ -244,9 +251,26 @@ class Relay:
         if self.lag_observer is not None and data:
             with contextlib.suppress(Exception):
                 self.lag_observer(time.time() - _frame_time(data))
-        self._offer(
-            UUID(stream), int(version), int(id_), type_, None if member == "-" else member, encode_text_frame(data)
+        offer = (
+            UUID(stream),
+            int(version),
+            int(id_),
+            type_,
+            None if member == "-" else member,
+            encode_text_frame(data),
         )
+        if trace and self.tracing is not None:
+            tracing = self.tracing
+            span = tracing.start(
+                "relay.deliver",
+                parent=tracing.extract({"traceparent": trace[0]}),
+                attributes={"gochat.event_id": int(id_), "gochat.event_type": type_, "gochat.from_node": node},
+            )
+            with tracing.current(span):
+                self._offer(*offer)
+            span.end()
+            return
+        self._offer(*offer)
 
     def _on_health(self, healthy: bool) -> None:
         if not healthy and self._poller is None:
@@ -279,7 +303,7 @@ class Relay:
         self, room: UUID, state: _Room, version: int, id_: int, type_: str, member: str | None, framed: bytes
     ) -> None:
         state.version, state.last_id = version, id_
-        self.hub.publish(room, id_, framed)
+        self.hub.publish(room, id_, framed, type_)
         if member is not None:
             self.hub.drop_room_for(UUID(member), room)
             if room not in self.hub.rooms:
@@ -404,7 +428,7 @@ class Relay:
             for conn in self.hub.rooms.get(room, ()):
                 if id(conn) not in sent:
                     sent.add(id(conn))
-                    self.hub.send(conn, framed)
+                    self.hub.send(conn, framed, "presence")
 
     def _schedule(self, coro: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coro)

@@ -6,6 +6,7 @@ valid `Settings` or raises `SettingsError` with a single human line naming the v
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -21,9 +22,19 @@ MIN_SECRET_BYTES = 32
 LOGIN_LIMIT_PER_IP = Limit(30, 30 / 60)
 SIGNUP_LIMIT_PER_IP = Limit(20, 20 / 3600)
 SEARCH_LIMIT_PER_USER = Limit(30, 30 / 10)
+# Per-user budgets of the write routes (api/limits.py `limited`), each GOCHAT_LIMIT_<KIND>=N/SECONDS;
+# `write` covers the write routes without a budget of their own; `refresh` is per client address.
+WRITE_LIMITS = {
+    "post": Limit(60, 60 / 3),
+    "room": Limit(30, 30 / 60),
+    "invite": Limit(30, 30 / 60),
+    "reaction": Limit(60, 60 / 6),
+    "upload": Limit(20, 20 / 60),
+    "refresh": Limit(30, 30 / 60),
+    "write": Limit(60, 60 / 6),
+}
 # Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
 BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
-UPLOAD_LIMIT_PER_USER = Limit(20, 20 / 60)
 LogFormat = Literal["json", "console"]
 
 
@@ -94,6 +105,29 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR networks (`10.0.0.0/8, 127.0.0.1`)."""
+    out = []
+    for raw in env.get(name, "").split(","):
+        if raw.strip():
+            try:
+                out.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+            except ValueError:
+                raise SettingsError(f"{name}: {raw.strip()!r} is not an IP address or CIDR network") from None
+    return tuple(out)
+
+
+def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
+    cert, key = env.get("TLS_CERT_FILE", "").strip(), env.get("TLS_KEY_FILE", "").strip()
+    if bool(cert) != bool(key):
+        raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+    for name, value in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+        if value and not os.access(value, os.R_OK):
+            raise SettingsError(f"{name}={value!r} is not a readable file")
+    return (Path(cert) if cert else None), (Path(key) if key else None)
+
+
 def _search_language(env: Mapping[str, str]) -> str:
     """A configuration name (`english`, `pg_catalog.german`); whether it exists is checked against
     the database at start-up."""
@@ -156,7 +190,6 @@ class Settings:
     webhook_backoff_max: float = 3600.0
     # Files (docs/configuration.md, "Files"): local blobs under data_dir/files unless s3_url is set.
     max_upload_bytes: int = 25 * 1024 * 1024
-    upload_limit_per_user: Limit = UPLOAD_LIMIT_PER_USER
     upload_quota_bytes: int = 1024 * 1024 * 1024  # per user, live uploads; 0 = unlimited
     image_max_pixels: int = 40_000_000
     thumbnail_px: int = 400
@@ -185,6 +218,15 @@ class Settings:
     pg_statement_timeout: float = 8.0
     # Seconds between purges of expired refresh tokens and dead login families (0: never).
     session_purge_interval: float = 3600.0
+    write_limits: dict[str, Limit] = field(default_factory=lambda: dict(WRITE_LIMITS))
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDR networks).
+    trusted_proxies: tuple[str, ...] = ()
+    # Strict-Transport-Security max-age on answers over HTTPS (0: no header).
+    hsts_max_age: int = 365 * 24 * 3600
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # OTLP/HTTP collector for traces and metrics (OpenTelemetry); unset: telemetry is off.
+    otlp_endpoint: str | None = None
 
     @property
     def development(self) -> bool:
@@ -274,6 +316,16 @@ class Settings:
             session_purge_interval=_float(env, "GOCHAT_SESSION_PURGE_INTERVAL", 3600.0, 0.0, 7 * 86400.0),
             **_file_settings(env),  # type: ignore[arg-type]
         )
+        tls_cert_file, tls_key_file = _tls_files(env)
+        settings = replace(
+            settings,
+            write_limits={k: _limit(env, f"GOCHAT_LIMIT_{k.upper()}", v) for k, v in _write_defaults(env).items()},
+            trusted_proxies=_networks(env, "GOCHAT_TRUSTED_PROXIES"),
+            hsts_max_age=_int(env, "GOCHAT_HSTS_MAX_AGE", 365 * 24 * 3600, 0, 10 * 365 * 24 * 3600),
+            otlp_endpoint=_url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https")),
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+        )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])
         return settings
@@ -282,13 +334,18 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def _write_defaults(env: Mapping[str, str]) -> dict[str, Limit]:
+    """WRITE_LIMITS, with GOCHAT_UPLOAD_LIMIT (step 11's name for the upload budget) as the upload
+    default: GOCHAT_LIMIT_UPLOAD wins when both are set."""
+    return {**WRITE_LIMITS, "upload": _limit(env, "GOCHAT_UPLOAD_LIMIT", WRITE_LIMITS["upload"])}
+
+
 def _file_settings(env: Mapping[str, str]) -> dict[str, object]:
     clamd = env.get("CLAMD_URL", "").strip() or None
     if clamd is not None and not (clamd.startswith(("tcp://", "unix://", "/"))):
         raise SettingsError("CLAMD_URL must be tcp://host:port, unix:///path or an absolute socket path")
     return {
         "max_upload_bytes": _int(env, "GOCHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1, 1 << 40),
-        "upload_limit_per_user": _limit(env, "GOCHAT_UPLOAD_LIMIT", UPLOAD_LIMIT_PER_USER),
         "upload_quota_bytes": _int(env, "GOCHAT_UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024, 0, 1 << 50),
         "image_max_pixels": _int(env, "GOCHAT_IMAGE_MAX_PIXELS", 40_000_000, 1, 1 << 32),
         "thumbnail_px": _int(env, "GOCHAT_THUMBNAIL_SIZE", 400, 16, 4096),

@@ -10,6 +10,10 @@ The supervisor does what must happen once: the embedded PostgreSQL (when DATABAS
 the migrations, the development JWT secret. It restarts a worker that dies, with backoff, under a
 fresh node id (the dead one's presence expires with its heartbeat), and on SIGTERM or SIGINT it
 passes SIGTERM on so every worker drains, then exits.
+
+Metrics: the workers share one PROMETHEUS_MULTIPROC_DIR (the operator's, emptied at start, or a
+temporary one), so `GET /metrics` on any worker shows the whole node (metrics.py). A dead
+worker's live gauges are dropped at once; its counters stay, so node totals never go backwards.
 """
 
 from __future__ import annotations
@@ -19,17 +23,22 @@ import contextlib
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from types import FrameType
+
+from prometheus_client import multiprocess
 
 from . import migrations
 from .db import Database
 from .embedded import EmbeddedPostgres
 from .log import get_logger
+from .metrics import MULTIPROC_ENV
 from .settings import Settings, ensure_dev_secret
 
 log = get_logger("gochat.workers")
@@ -75,6 +84,7 @@ class Supervisor:
         self.env = dict(os.environ)
         self._stopping = False
         self._embedded: EmbeddedPostgres | None = None
+        self._metrics_dir: str | None = None  # ours to remove at exit
 
     # --- once, before the workers -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -93,6 +103,20 @@ class Supervisor:
         applied = asyncio.run(_migrate(dsn))
         log.info("migrated", applied=applied)
         self.env["GOCHAT_MIGRATE_ON_START"] = "off"
+        self.env[MULTIPROC_ENV] = self._prepare_metrics_dir()
+
+    def _prepare_metrics_dir(self) -> str:
+        given = os.environ.get(MULTIPROC_ENV)
+        if given:
+            # prometheus_client's rule: the directory is emptied before the processes start, or
+            # a previous run's counters would be added to this one's.
+            os.makedirs(given, exist_ok=True)
+            for name in os.listdir(given):
+                if name.endswith(".db"):
+                    os.unlink(os.path.join(given, name))
+            return given
+        self._metrics_dir = tempfile.mkdtemp(prefix="gochat-metrics-")
+        return self._metrics_dir
 
     # --- the workers ---------------------------------------------------------------------------------
     def node_id(self, worker: _Worker) -> str:
@@ -126,6 +150,8 @@ class Supervisor:
         finally:
             if self._embedded is not None:
                 self._embedded.stop()
+            if self._metrics_dir is not None:
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _watch(self) -> None:
         now = time.monotonic()
@@ -140,10 +166,16 @@ class Supervisor:
             if code is None:
                 continue
             lived = now - worker.started
+            self._forget_metrics(worker.proc.pid)
             worker.failures = 1 if lived >= STABLE_AFTER else worker.failures + 1
             delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (worker.failures - 1))
             worker.restart_at = now + delay
             log.warning("worker_exited", worker=worker.index, code=code, lived_s=round(lived, 1), restart_in_s=delay)
+
+    def _forget_metrics(self, pid: int) -> None:
+        """A dead worker's live gauges (its connections, its pool) leave the node's sums."""
+        with contextlib.suppress(OSError):
+            multiprocess.mark_process_dead(pid, self.env[MULTIPROC_ENV])  # type: ignore[no-untyped-call]
 
     def _drain(self) -> int:
         """SIGTERM every worker (each closes its sockets with 1001 and flushes its writes), then wait."""

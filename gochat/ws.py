@@ -25,7 +25,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .api.authn import authenticate
 from .api.commands import command_result
+from .api.docs import Answer, documented
 from .api.limits import client_ip
+from .api.schemas import WebSocketQuery
 from .api.util import MAX_ID
 from .auth import scopes
 from .auth.tokens import BotGrant
@@ -49,6 +51,7 @@ from .keys import (
     SETTINGS,
     STATE,
     STORE,
+    TELEMETRY,
     TYPING_DEBOUNCE,
 )
 from .ratelimit import Limit
@@ -56,6 +59,7 @@ from .relay import REMOVALS
 from .services.access import room_access
 from .services.messages import Posted
 from .services.typing import typing
+from .telemetry import Telemetry
 from .wire import render, timestamp
 
 log = structlog.get_logger("gochat.ws")
@@ -129,6 +133,12 @@ def _origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     return origin.split("://", 1)[-1] == request.host
 
 
+@documented(
+    "Open the WebSocket (the protocol: /asyncapi.json)",
+    query=WebSocketQuery,
+    responses={101: Answer(None, "Switching Protocols: frames follow (see /asyncapi.json)")},
+    tags=("service",),
+)
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
@@ -280,6 +290,7 @@ class _Session:
         "limit_key",
         "limits",
         "request",
+        "tracing",
         "user",
     )
 
@@ -290,6 +301,7 @@ class _Session:
         self.hub: Hub = self.app[HUB]
         self.user = conn.user_id
         self.limit_key: str | None = None  # made by the first frame: most sockets stay quiet
+        self.tracing: Telemetry | None = self.app.get(TELEMETRY)  # None unless OpenTelemetry is on
         self.limits = (CONNECTION_LIMIT, USER_LIMIT)
         self.grant = grant  # a bot's token: what its frames may do, and its own rate limit
         if grant is not None:
@@ -313,7 +325,8 @@ class _Session:
             for room in rooms:
                 self.hub.subscribe(conn, room)
                 await relay.watch(room)
-                self.hub.send(conn, frame({"type": "subscribed", "room_id": str(room), "head": relay.head(room)}))
+                subscribed = {"type": "subscribed", "room_id": str(room), "head": relay.head(room)}
+                self.hub.send(conn, frame(subscribed), "subscribed")
             last = 0 if since is None else await self._replay(rooms, since)
         except BaseException:
             # The replay failed (the database down): these rooms' live frames would follow a gap.
@@ -321,7 +334,7 @@ class _Session:
             for room in rooms:
                 if room in conn.rooms:
                     self.hub.unsubscribe(conn, room)
-                    self.hub.send(conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+                    self.hub.send(conn, frame({"type": "unsubscribed", "room_id": str(room)}), "unsubscribed")
             with contextlib.suppress(Exception):
                 for room in rooms:
                     await relay.unwatch_if_idle(room)
@@ -339,7 +352,9 @@ class _Session:
         if len(events) > cap:
             head = await store.head()
             self.hub.send(
-                self.conn, frame({"type": "resync_required", "id": head, "room_ids": [str(r) for r in rooms]})
+                self.conn,
+                frame({"type": "resync_required", "id": head, "room_ids": [str(r) for r in rooms]}),
+                "resync_required",
             )
             return head
         last = since
@@ -349,7 +364,7 @@ class _Session:
                 continue
             rendered = render(e)
             if rendered is not None and not self.conn.hides(data := frame(rendered)):
-                self.hub.send_event(self.conn, e.stream_id, e.id, data)
+                self.hub.send_event(self.conn, e.stream_id, e.id, data, e.type)
             last = e.id
         for room in removed.rooms:  # not a member at the end of the stretch: nothing live either
             self.hub.unsubscribe(self.conn, room)
@@ -403,6 +418,7 @@ class _Session:
         return data if UUID(data["room_id"]) in self.conn.rooms else None
 
     async def pipeline(self, data: dict[str, Any], text: str) -> None:
+        self.hub.count_in("message")  # handle() counts the other frames
         inflight = self.inflight
         if inflight is None:
             inflight = self.inflight = deque()
@@ -458,7 +474,7 @@ class _Session:
                 reply = self._error_body(exc.code, exc.message, cmid, details=exc.details or None)
             if previous is not None and not previous.done():
                 await asyncio.wait((previous,))
-            self.hub.send(self.conn, frame(reply))
+            self.hub.send(self.conn, frame(reply), reply["type"])  # "ack" or "error"
         except Exception:
             # What handle() would let escape (and the socket end with): close it, the client resumes.
             log.exception("ws_pipelined_frame_failed")
@@ -474,7 +490,19 @@ class _Session:
             self.inflight.clear()
 
     async def handle(self, text: str) -> None:
+        tracing = self.tracing
+        if tracing is None:
+            await self._handle(text)
+            return
+        # A trace per frame (not one per socket, which would last as long as the connection).
+        span = tracing.start("ws.frame", parent=tracing.root(), attributes={"gochat.user_id": str(self.user)})
+        with tracing.current(span):
+            await self._handle(text)
+        span.end()
+
+    async def _handle(self, text: str) -> None:
         client_msg_id = None
+        kind = "invalid"  # until the frame parses
         try:
             try:
                 raw = orjson.loads(text)
@@ -490,13 +518,16 @@ class _Session:
                     data = _FRAME_SCHEMA.load(raw)
                 except ValidationError as exc:
                     raise ValidationFailed("invalid frame", details=exc.messages_dict) from None
+            kind = data["type"]
             self._permit(data)
             await self._rate_limit()
-            await _HANDLERS[data["type"]](self, data)
+            await _HANDLERS[kind](self, data)
         except RateLimited as exc:
             self.error(exc.code, exc.message, client_msg_id, retry_after=round(exc.retry_after, 3))
         except GochatError as exc:
             self.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
+        finally:
+            self.hub.count_in(kind)
 
     def _permit(self, data: dict[str, Any]) -> None:
         """A bot's frame within its token's scopes (subscribing reads; every other frame writes)."""
@@ -517,7 +548,7 @@ class _Session:
             raise RateLimited("slow down", retry_after=wait)
 
     def error(self, code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> None:
-        self.hub.send(self.conn, frame(self._error_body(code, message, client_msg_id, **extra)))
+        self.hub.send(self.conn, frame(self._error_body(code, message, client_msg_id, **extra)), "error")
 
     @staticmethod
     def _error_body(code: str, message: str, client_msg_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -551,7 +582,7 @@ class _Session:
             # Subscribed means a member still (see post_as_subscriber): no read before the append.
             post = messages.post_as_subscriber if room in self.conn.rooms else messages.post
             result = await post(self.user, room, content, client_msg_id=cmid)
-        self.hub.send(self.conn, frame(self._ack(room, cmid, result)))
+        self.hub.send(self.conn, frame(self._ack(room, cmid, result)), "ack")
 
     @staticmethod
     def _ack(room: UUID, client_msg_id: str | None, result: Posted) -> dict[str, Any]:
@@ -587,7 +618,7 @@ class _Session:
         room = self._room(data)
         self.hub.unsubscribe(self.conn, room)
         await self.app[RELAY].unwatch_if_idle(room)
-        self.hub.send(self.conn, frame({"type": "unsubscribed", "room_id": str(room)}))
+        self.hub.send(self.conn, frame({"type": "unsubscribed", "room_id": str(room)}), "unsubscribed")
 
     async def on_edit(self, data: dict[str, Any]) -> None:
         await self.app[MESSAGES].edit(self.user, self._room(data), self._message_id(data), data.get("content", ""))
@@ -608,7 +639,7 @@ class _Session:
         """A slash command (commands/service.py): its result goes to this socket alone."""
         room, cmid = self._room(data), data.get("client_msg_id")
         outcome = await self.app[COMMANDS].run(self.user, room, data.get("content", ""), cmid)
-        self.hub.send(self.conn, frame(command_result(outcome, room, cmid)))
+        self.hub.send(self.conn, frame(command_result(outcome, room, cmid)), "command_result")
 
 
 _HANDLERS: dict[str, Callable[[_Session, dict[str, Any]], Awaitable[None]]] = {

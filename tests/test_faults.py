@@ -190,6 +190,7 @@ async def test_redis_stopped_for_seconds_under_two_nodes_loses_and_repeats_nothi
             await start_node(
                 name, database_url, own_redis.url, redis_prefix, tmp_path,
                 GOCHAT_RATE_LIMITS="on", GOCHAT_SEARCH_LIMIT="20/600",
+                GOCHAT_LIMIT_POST="100000/1",  # the writers post flat out: only the search budget is under test
                 GOCHAT_PRESENCE_TTL="2", GOCHAT_PRESENCE_SWEEP_INTERVAL="0.5",
             )
         )  # fmt: skip

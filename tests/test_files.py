@@ -229,7 +229,9 @@ async def test_the_storage_quota_refuses_what_would_exceed_it(small: Any) -> Non
 async def test_uploads_are_rate_limited_per_user(aiohttp_client: Any, settings: Settings) -> None:
     from gochat.ratelimit import Limit
 
-    client = await aiohttp_client(create_app(settings.with_overrides(upload_limit_per_user=Limit(2, 1 / 3600))))
+    client = await aiohttp_client(
+        create_app(settings.with_overrides(write_limits={**settings.write_limits, "upload": Limit(2, 1 / 3600)}))
+    )
     alice, _, room = await room_with(client)
     await uploaded(client, alice, room, b"1")
     await uploaded(client, alice, room, b"2")

@@ -33,9 +33,9 @@ class RecordingHub(Hub):
         super().__init__()
         self.got: dict[UUID, list[int]] = {}
 
-    def publish(self, room: UUID, event_id: int, data: bytes) -> None:
+    def publish(self, room: UUID, event_id: int, data: bytes, kind: str = "event") -> None:
         self.got.setdefault(room, []).append(event_id)
-        super().publish(room, event_id, data)
+        super().publish(room, event_id, data, kind)
 
 
 @dataclass(eq=False)

@@ -10,8 +10,10 @@ from ..errors import RateLimited
 from ..events.fields import Text
 from ..keys import ACCOUNTS, LOGIN_THROTTLE, SETTINGS
 from ..services.accounts import InvalidCredentials, Tokens
+from . import schemas as sc
 from .authn import current_user_id
-from .limits import client_ip, enforce
+from .docs import NO_CONTENT, documented
+from .limits import client_ip, enforce, limited
 from .util import json, load_body
 
 routes = web.RouteTableDef()
@@ -49,6 +51,7 @@ def _tokens(tokens: Tokens, status: int = 200) -> web.Response:
 
 
 @routes.post("/auth/signup")
+@documented("Sign up", body=SignupBody, responses={201: sc.Tokens})
 async def signup(request: web.Request) -> web.Response:
     await enforce(request, f"signup:ip:{client_ip(request)}", request.app[SETTINGS].signup_limit_per_ip)
     body = await load_body(request, SignupBody())
@@ -57,6 +60,7 @@ async def signup(request: web.Request) -> web.Response:
 
 
 @routes.post("/auth/login")
+@documented("Log in", body=LoginBody, responses={200: sc.Tokens})
 async def login(request: web.Request) -> web.Response:
     settings, throttle, ip = request.app[SETTINGS], request.app[LOGIN_THROTTLE], client_ip(request)
     await enforce(request, f"login:ip:{ip}", settings.login_limit_per_ip)
@@ -77,12 +81,20 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/auth/refresh")
+@documented(
+    "Trade a refresh token for a new pair (once: a reuse ends the session)",
+    body=RefreshBody,
+    responses={200: sc.Tokens},
+)
+@limited("refresh", per="ip")
 async def refresh(request: web.Request) -> web.Response:
     body = await load_body(request, RefreshBody())
     return _tokens(await request.app[ACCOUNTS].refresh(body["refresh_token"]))
 
 
 @routes.post("/auth/logout")
+@documented("Log out: revoke the refresh token's session", body=RefreshBody, responses={204: NO_CONTENT})
+@limited("refresh", per="ip")
 async def logout(request: web.Request) -> web.Response:
     body = await load_body(request, RefreshBody())
     await request.app[ACCOUNTS].logout(body["refresh_token"])
@@ -90,12 +102,15 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/me")
+@documented("The caller's profile", responses={200: sc.User})
 async def me(request: web.Request) -> web.Response:
     user = await request.app[ACCOUNTS].get(current_user_id(request))
     return json(user.public())
 
 
 @routes.patch("/me")
+@documented("Edit the caller's profile", body=ProfileBody, responses={200: sc.User})
+@limited("write")
 async def update_me(request: web.Request) -> web.Response:
     body = await load_body(request, ProfileBody())
     user = await request.app[ACCOUNTS].update_profile(current_user_id(request), body["display_name"])

@@ -31,7 +31,7 @@ warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module=r"aiohtt
 # unanchored "/" would whitelist everything). /ws authenticates itself from its query string.
 PUBLIC_PATHS = (
     r"^/auth/(signup|login|refresh|logout)$",
-    r"^/(healthz|readyz|metrics|openapi\.json|favicon\.ico|ws)?$",
+    r"^/(healthz|readyz|metrics|openapi\.json|asyncapi\.json|favicon\.ico|ws)?$",
     r"^/docs(/.*)?$",
     r"^/static/",
     r"^/hooks/[A-Za-z0-9_-]+$",  # incoming webhooks: the secret in the path is the credential

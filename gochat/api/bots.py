@@ -12,7 +12,10 @@ from ..auth.bot_tokens import SCOPES
 from ..auth.names import Username
 from ..events.fields import Text, UUIDStr
 from ..keys import BOTS
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .util import json, load_body, path_uuid
 
 routes = web.RouteTableDef()
@@ -37,6 +40,8 @@ class TokenBody(Strict):
 
 
 @routes.post("/rooms/{room_id}/bots")
+@documented("Make a bot in the room", body=CreateBotBody, responses={201: sc.AnyObject}, tags=("bots",))
+@limited("write")
 async def create_bot(request: web.Request) -> web.Response:
     body = await load_body(request, CreateBotBody())
     bot = await request.app[BOTS].create(
@@ -46,11 +51,14 @@ async def create_bot(request: web.Request) -> web.Response:
 
 
 @routes.get("/bots")
+@documented("The caller's bots", responses={200: sc.AnyObject}, tags=("bots",))
 async def my_bots(request: web.Request) -> web.Response:
     return json({"bots": [b.public() for b in await request.app[BOTS].mine(current_user_id(request))]})
 
 
 @routes.post("/bots/{bot_id}/tokens")
+@documented("Issue a bot API token (shown once)", body=TokenBody, responses={201: sc.AnyObject}, tags=("bots",))
+@limited("write")
 async def issue_token(request: web.Request) -> web.Response:
     body = await load_body(request, TokenBody())
     rooms = None if body["rooms"] is None else [UUID(r) for r in body["rooms"]]
@@ -62,12 +70,15 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 @routes.get("/bots/{bot_id}/tokens")
+@documented("A bot's tokens", responses={200: sc.AnyObject}, tags=("bots",))
 async def list_tokens(request: web.Request) -> web.Response:
     tokens = await request.app[BOTS].list_tokens(current_user_id(request), path_uuid(request, "bot_id"))
     return json({"tokens": [t.public() for t in tokens]})
 
 
 @routes.delete("/bots/{bot_id}/tokens/{token_id}")
+@documented("Revoke a bot token", responses={204: NO_CONTENT}, tags=("bots",))
+@limited("write")
 async def revoke_token(request: web.Request) -> web.Response:
     await request.app[BOTS].revoke_token(
         current_user_id(request), path_uuid(request, "bot_id"), path_uuid(request, "token_id")

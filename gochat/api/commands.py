@@ -14,7 +14,10 @@ from ..commands.service import Outcome
 from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import COMMANDS
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .shapes import message_json
 from .util import json, load_body, path_uuid
 
@@ -50,12 +53,15 @@ def command_result(outcome: Outcome, room_id: UUID, client_msg_id: str | None) -
 
 
 @routes.get("/rooms/{room_id}/commands")
+@documented("The room's slash commands", responses={200: sc.AnyObject}, tags=("commands",))
 async def available(request: web.Request) -> web.Response:
     found = await request.app[COMMANDS].available(current_user_id(request), path_uuid(request, "room_id"))
     return json({"commands": found})
 
 
 @routes.post("/rooms/{room_id}/commands")
+@documented("Run a slash command", body=RunBody, responses={200: sc.AnyObject}, tags=("commands",))
+@limited("post")
 async def run(request: web.Request) -> web.Response:
     body = await load_body(request, RunBody())
     room_id = path_uuid(request, "room_id")
@@ -64,6 +70,8 @@ async def run(request: web.Request) -> web.Response:
 
 
 @routes.put("/rooms/{room_id}/commands/{name}")
+@documented("Register a bot's command", body=RegisterBody, responses={201: sc.AnyObject}, tags=("commands",))
+@limited("write")
 async def register(request: web.Request) -> web.Response:
     body = await load_body(request, RegisterBody())
     name = request.match_info["name"]
@@ -74,6 +82,8 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.delete("/rooms/{room_id}/commands/{name}")
+@documented("Unregister a command", responses={204: NO_CONTENT}, tags=("commands",))
+@limited("write")
 async def unregister(request: web.Request) -> web.Response:
     await request.app[COMMANDS].unregister(
         current_user_id(request), path_uuid(request, "room_id"), request.match_info["name"]

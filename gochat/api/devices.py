@@ -10,15 +10,19 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..e2e.store import Device, InboxItem
+from ..errors import BadRequest
 from ..keys import DEVICES
 from ..ratelimit import Limit
 from ..services.devices import LOW_KEYS, MAX_KEYS_PER_UPLOAD, MAX_TO_DEVICE
+from . import schemas as sc
 from .authn import current_user_id
-from .limits import enforce
+from .docs import NO_CONTENT, documented
+from .limits import enforce, limited
 from .util import MAX_ID, json, load_body, path_uuid, query_int
 
 routes = web.RouteTableDef()
 CLAIM_LIMIT = Limit(burst=60, per_second=1.0)  # claiming drains the targets' one-time keys
+DEVICE_PATH = {"device_id": fields.String(validate=validate.Length(min=1, max=64))}
 
 
 class _Strict(Schema):
@@ -100,10 +104,20 @@ def _count(left: int) -> dict[str, Any]:
 
 
 def _device_id(request: web.Request) -> str:
-    return request.match_info["device_id"]
+    device_id = request.match_info["device_id"]
+    if not 1 <= len(device_id) <= 64 or "\x00" in device_id:  # PostgreSQL text takes no NUL
+        raise BadRequest("device_id is not a valid device id", code="invalid_id")
+    return device_id
 
 
 @routes.put("/devices/{device_id}")
+@documented(
+    "Register (or re-register) one of the caller's devices with its keys",
+    body=RegisterBody,
+    path=DEVICE_PATH,
+    responses={201: sc.RegisteredDevice, 200: sc.RegisteredDevice},
+)
+@limited("write")
 async def register(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, RegisterBody())
@@ -117,6 +131,8 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.post("/devices/{device_id}/keys")
+@documented("Upload one-time and fallback keys", body=_Keys, path=DEVICE_PATH, responses={200: sc.KeyCount})
+@limited("write")
 async def upload(request: web.Request) -> web.Response:
     body = await load_body(request, _Keys())
     left = await request.app[DEVICES].upload_keys(
@@ -126,18 +142,22 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/devices")
+@documented("The caller's devices", responses={200: sc.DeviceList})
 async def mine(request: web.Request) -> web.Response:
     devices = await request.app[DEVICES].devices(current_user_id(request))
     return json({"devices": [device_json(d) for d in devices]})
 
 
 @routes.delete("/devices/{device_id}")
+@documented("Remove one of the caller's devices", path=DEVICE_PATH, responses={204: NO_CONTENT})
+@limited("write")
 async def remove(request: web.Request) -> web.Response:
     await request.app[DEVICES].remove(current_user_id(request), _device_id(request))
     return web.Response(status=204)
 
 
 @routes.get("/users/{user_id}/devices")
+@documented("A user's devices and identity keys", responses={200: sc.DeviceList})
 async def user_devices(request: web.Request) -> web.Response:
     current_user_id(request)
     devices = await request.app[DEVICES].devices(path_uuid(request, "user_id"))
@@ -145,6 +165,7 @@ async def user_devices(request: web.Request) -> web.Response:
 
 
 @routes.post("/keys/claim")
+@documented("Claim one one-time key per device (each handed out once)", body=ClaimBody, responses={200: sc.Claimed})
 async def claim(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, ClaimBody())
@@ -162,6 +183,13 @@ async def claim(request: web.Request) -> web.Response:
 
 
 @routes.post("/devices/{device_id}/send")
+@documented(
+    "Send to-device messages (Olm-encrypted room keys) to other devices",
+    body=SendBody,
+    path=DEVICE_PATH,
+    responses={200: sc.Queued},
+)
+@limited("write")
 async def send(request: web.Request) -> web.Response:
     body = await load_body(request, SendBody())
     messages: list[tuple[uuid.UUID, str, Any]] = [
@@ -172,6 +200,7 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.get("/devices/{device_id}/inbox")
+@documented("A device's mailbox after a position", query=sc.InboxQuery, path=DEVICE_PATH, responses={200: sc.Inbox})
 async def inbox(request: web.Request) -> web.Response:
     after = query_int(request, "after", 0, 0, MAX_ID) or 0
     limit = query_int(request, "limit", 100, 1, 500) or 100
@@ -180,6 +209,8 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 @routes.post("/devices/{device_id}/inbox/ack")
+@documented("Drop the mailbox up to a position", body=AckBody, path=DEVICE_PATH, responses={204: NO_CONTENT})
+@limited("write")
 async def ack(request: web.Request) -> web.Response:
     body = await load_body(request, AckBody())
     await request.app[DEVICES].ack(current_user_id(request), _device_id(request), body["upto"])

@@ -17,13 +17,17 @@ from ..keys import FILES, SETTINGS
 from ..media.names import content_disposition
 from ..media.spool import Spool, too_large
 from ..services.files import Download, Upload
+from . import schemas as sc
 from .authn import current_user_id
-from .limits import enforce
+from .docs import Answer, documented
+from .limits import limited
 from .rooms import Strict, caller_and_room
 from .shapes import message_json
 from .util import UnsupportedMediaType, json, path_uuid
 
 routes = web.RouteTableDef()
+# A download answers in the file's own type (application/octet-stream when it is not shown inline).
+FILE_BYTES = Answer("application/octet-stream", "the file's bytes, or the range asked for")
 FIELD_MAX = 4 * MESSAGE_MAX + 64  # bytes of a text field (a caption is at most 4000 characters)
 MULTIPART_SLACK = 64 * 1024  # boundaries, part headers and the small fields around the file
 CHUNK = 256 * 1024
@@ -79,6 +83,8 @@ async def _read_form(reader: MultipartReader, spool: Spool) -> tuple[str | None,
 
 
 @routes.post("/rooms/{room_id}/files")
+@documented("Upload a file (multipart/form-data)", responses={201: sc.AnyObject, 200: sc.AnyObject}, tags=("files",))
+@limited("upload")
 async def upload(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     settings, files = request.app[SETTINGS], request.app[FILES]
@@ -87,7 +93,6 @@ async def upload(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > settings.max_upload_bytes + MULTIPART_SLACK:
         raise too_large(settings.max_upload_bytes)
-    await enforce(request, f"upload:{user}", settings.upload_limit_per_user)
     await files.check_can_upload(user, room_id)  # before a byte of the body is read
     with files.spool() as spool:
         try:
@@ -170,10 +175,12 @@ def _unsatisfiable(size: int) -> web.Response:
 
 
 @routes.get("/files/{file_id}")
+@documented("A file's bytes", responses={200: FILE_BYTES, 206: FILE_BYTES}, tags=("files",))
 async def download(request: web.Request) -> web.StreamResponse:
     return await _serve(request, thumbnail=False)
 
 
 @routes.get("/files/{file_id}/thumbnail")
+@documented("An image's thumbnail", responses={200: FILE_BYTES, 206: FILE_BYTES}, tags=("files",))
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     return await _serve(request, thumbnail=True)

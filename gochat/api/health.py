@@ -6,16 +6,24 @@ from aiohttp import web
 
 from .. import migrations
 from ..keys import DB, STATE
+from . import schemas as sc
+from .docs import documented
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
+@documented("Liveness: the process answers", responses={200: sc.Health}, tags=("service",))
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
+@documented(
+    "Readiness: database, migrations, broker; 503 while draining or down",
+    responses={200: sc.Ready, 503: sc.Ready},
+    tags=("service",),
+)
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     checks: dict[str, str] = {}

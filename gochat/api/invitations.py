@@ -11,7 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import ROOMS
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .rooms import Strict, caller_and_room
 from .shapes import room_json, utc_time
 from .util import json, load_body
@@ -28,12 +31,15 @@ def invitation_json(invitation: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.get("/invitations")
+@documented("The caller's pending invitations", responses={200: sc.AnyObject})
 async def my_invitations(request: web.Request) -> web.Response:
     found = await request.app[ROOMS].invitations(current_user_id(request))
     return json({"invitations": [invitation_json(i) for i in found]})
 
 
 @routes.post("/invitations/{room_id}/accept")
+@documented("Accept an invitation: join the room", body=Strict, responses={200: sc.Room})
+@limited("write")
 async def accept(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     await load_body(request, Strict())
@@ -41,6 +47,8 @@ async def accept(request: web.Request) -> web.Response:
 
 
 @routes.post("/invitations/{room_id}/decline")
+@documented("Decline an invitation", body=Strict, responses={204: NO_CONTENT})
+@limited("write")
 async def decline(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     await load_body(request, Strict())

@@ -15,6 +15,9 @@ from ..events.catalog import ENCRYPTED_MAX
 from ..events.fields import Emoji, Text
 from ..keys import DIRECTORY, FILES, MESSAGES, NOTIFICATIONS
 from ..people_wire import users_map
+from . import schemas as sc
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .rooms import Strict, caller_and_room
 from .shapes import message_json
 from .util import MAX_ID, json, load_body, path_int, query_int
@@ -62,6 +65,12 @@ def _limit(request: web.Request) -> int:
 
 
 @routes.post("/rooms/{room_id}/messages")
+@documented(
+    "Post a message (a retry with the same client_msg_id answers the original with 200)",
+    body=PostBody,
+    responses={201: sc.Message, 200: sc.Message},
+)
+@limited("post")
 async def post_message(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, PostBody())
@@ -74,6 +83,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/messages")
+@documented("A page of a room's history", query=sc.HistoryQuery, responses={200: sc.MessagePage})
 async def history(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     before = query_int(request, "before", None, 1, MAX_ID)
@@ -92,11 +102,13 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGE_ID)
+@documented("One message", responses={200: sc.Message})
 async def get_message(request: web.Request) -> web.Response:
     return json(message_json(await request.app[MESSAGES].get(*_message_path(request))))
 
 
 @routes.get(MESSAGE_ID + "/context")
+@documented("Messages around one message", query=sc.PageQuery, responses={200: sc.Context})
 async def context(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     around = await request.app[MESSAGES].context(user, room_id, message_id, _limit(request))
@@ -110,6 +122,8 @@ async def context(request: web.Request) -> web.Response:
 
 
 @routes.patch(MESSAGE_ID)
+@documented("Edit one's message", body=EditBody, responses={200: sc.Message})
+@limited("write")
 async def edit(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     body = await load_body(request, EditBody())
@@ -117,6 +131,8 @@ async def edit(request: web.Request) -> web.Response:
 
 
 @routes.delete(MESSAGE_ID)
+@documented("Delete a message (its author or a moderator)", responses={204: NO_CONTENT})
+@limited("write")
 async def delete(request: web.Request) -> web.Response:
     await request.app[MESSAGES].delete(*_message_path(request))
     return web.Response(status=204)
@@ -124,6 +140,8 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.put(MESSAGE_ID + "/reactions/{emoji}")
 @routes.delete(MESSAGE_ID + "/reactions/{emoji}")
+@documented("Add (PUT) or remove (DELETE) the caller's reaction", responses={200: sc.Message})
+@limited("reaction")
 async def reaction(request: web.Request) -> web.Response:
     """PUT adds the caller's reaction, DELETE removes it; both answer the message as it now is."""
     user, room_id, message_id = _message_path(request)
@@ -134,6 +152,7 @@ async def reaction(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGE_ID + "/thread")
+@documented("A thread: its root and a page of replies", query=sc.ThreadQuery, responses={200: sc.Thread})
 async def thread(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     after = query_int(request, "after", None, 1, MAX_ID)
@@ -148,6 +167,8 @@ async def thread(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/read")
+@documented("Move the caller's read marker forward", body=ReadBody, responses={200: sc.Receipt})
+@limited("write")
 async def mark_read(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, ReadBody())

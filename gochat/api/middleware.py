@@ -12,7 +12,10 @@ import structlog
 from aiohttp import web
 
 from ..errors import GochatError, RateLimited, Unavailable
+from ..keys import METRICS, TELEMETRY
 from ..log import redact_text
+from ..metrics import UNMATCHED
+from ..telemetry import Telemetry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("gochat.http")
@@ -62,9 +65,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
+    tracing = request.app.get(TELEMETRY)
     try:
         try:
-            response = await handler(request)
+            if tracing is None:
+                response = await handler(request)
+            else:
+                response = await traced(tracing, request, handler)
         except (GochatError, web.HTTPException) as exc:
             status = exc.status
             response = render_error(exc)
@@ -76,12 +83,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].observe_request(request.method, route_of(request), status, elapsed)
         log.info(
             "request",
             method=request.method,
             path=redact_text(request.path_qs),
             status=status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(elapsed * 1000, 2),
             remote=request.remote,
         )
 
@@ -103,3 +112,35 @@ def render_error(exc: GochatError | web.HTTPException) -> web.Response:
         if name in exc.headers:
             resp.headers[name] = exc.headers[name]
     return resp
+
+
+def route_of(request: web.Request) -> str:
+    """The route pattern (`/rooms/{room_id}`), never the raw path: labels and span names stay few."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+async def traced(tracing: Telemetry, request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request as a server span continuing the caller's `traceparent`. Not the WebSocket upgrade:
+    its handler lasts as long as the socket; each of its frames is a trace of its own (ws.py)."""
+    route = route_of(request)
+    if route == "/ws":
+        return await handler(request)
+    span = tracing.start(
+        f"{request.method} {route}",
+        parent=tracing.extract(request.headers),
+        attributes={"http.request.method": request.method, "http.route": route},
+        kind="server",
+    )
+    status = 500
+    try:
+        with tracing.current(span):
+            response = await handler(request)
+        status = response.status
+        return response
+    except (GochatError, web.HTTPException) as exc:
+        status = exc.status
+        raise
+    finally:
+        span.set_attribute("http.response.status_code", status)
+        span.end()

@@ -13,7 +13,10 @@ from ..events.catalog import MUTE_MAX_MINUTES, REPORT_ACTIONS, SLOW_MODE_MAX_SEC
 from ..events.fields import Text
 from ..keys import ADMIN, MODERATION
 from ..wire import render, timestamp
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .shapes import message_json
 from .util import MAX_ID, json, load_body, path_int, path_uuid, query_int
 
@@ -54,6 +57,8 @@ def _state(request: web.Request, allowed: tuple[str, ...]) -> str | None:
 
 
 @routes.put("/rooms/{room_id}/mutes/{user_id}")
+@documented("Mute a member", body=MuteBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@limited("write")
 async def mute(request: web.Request) -> web.Response:
     body = await load_body(request, MuteBody())
     target = path_uuid(request, "user_id")
@@ -62,18 +67,23 @@ async def mute(request: web.Request) -> web.Response:
 
 
 @routes.delete("/rooms/{room_id}/mutes/{user_id}")
+@documented("Unmute a member", responses={204: NO_CONTENT}, tags=("moderation",))
+@limited("write")
 async def unmute(request: web.Request) -> web.Response:
     await request.app[MODERATION].unmute(*_room(request), path_uuid(request, "user_id"))
     return web.Response(status=204)
 
 
 @routes.get("/rooms/{room_id}/mutes")
+@documented("The room's mutes", responses={200: sc.AnyObject}, tags=("moderation",))
 async def mutes(request: web.Request) -> web.Response:
     found = await request.app[MODERATION].mutes(*_room(request))
     return json({"mutes": [{"user_id": u, "until": t} for u, t in sorted(found.items(), key=lambda kv: kv[1])]})
 
 
 @routes.put("/rooms/{room_id}/slow_mode")
+@documented("Set slow mode", body=SlowModeBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@limited("write")
 async def slow_mode(request: web.Request) -> web.Response:
     body = await load_body(request, SlowModeBody())
     await request.app[MODERATION].set_slow_mode(*_room(request), body["seconds"])
@@ -81,6 +91,8 @@ async def slow_mode(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/messages/{message_id}/reports")
+@documented("Report a message", body=ReportBody, responses={201: sc.AnyObject}, tags=("moderation",))
+@limited("write")
 async def report(request: web.Request) -> web.Response:
     body = await load_body(request, ReportBody())
     found = await request.app[MODERATION].report(*_room(request), path_int(request, "message_id"), body["reason"])
@@ -88,6 +100,7 @@ async def report(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/reports")
+@documented("The room's reports", responses={200: sc.AnyObject}, tags=("moderation",))
 async def reports(request: web.Request) -> web.Response:
     state = _state(request, ("open", "resolved"))
     limit = query_int(request, "limit", 50, 1, 100) or 50
@@ -96,6 +109,8 @@ async def reports(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/reports/{report_id}/resolve")
+@documented("Resolve a report", body=ResolveBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@limited("write")
 async def resolve(request: web.Request) -> web.Response:
     body = await load_body(request, ResolveBody())
     found = await request.app[MODERATION].resolve(
@@ -105,18 +120,23 @@ async def resolve(request: web.Request) -> web.Response:
 
 
 @routes.put("/rooms/{room_id}/pins/{message_id}")
+@documented("Pin a message", responses={204: NO_CONTENT}, tags=("moderation",))
+@limited("write")
 async def pin(request: web.Request) -> web.Response:
     await request.app[MODERATION].pin(*_room(request), path_int(request, "message_id"))
     return web.Response(status=204)
 
 
 @routes.delete("/rooms/{room_id}/pins/{message_id}")
+@documented("Unpin a message", responses={204: NO_CONTENT}, tags=("moderation",))
+@limited("write")
 async def unpin(request: web.Request) -> web.Response:
     await request.app[MODERATION].unpin(*_room(request), path_int(request, "message_id"))
     return web.Response(status=204)
 
 
 @routes.get("/rooms/{room_id}/pins")
+@documented("The room's pinned messages", responses={200: sc.AnyObject}, tags=("moderation",))
 async def pins(request: web.Request) -> web.Response:
     found = await request.app[MODERATION].pins(*_room(request))
     return json({"messages": [message_json(m) for m in found]})
@@ -124,6 +144,7 @@ async def pins(request: web.Request) -> web.Response:
 
 # --- server administrators ------------------------------------------------------------------------
 @routes.get("/admin/users")
+@documented("Users, for server administrators", responses={200: sc.AnyObject}, tags=("admin",))
 async def admin_users(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 200) or 50
     query = (request.query.get("q") or "").strip().casefold()[:64] or None
@@ -133,18 +154,23 @@ async def admin_users(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/users/{user_id}/deactivate")
+@documented("Deactivate a user", responses={204: NO_CONTENT}, tags=("admin",))
+@limited("write")
 async def deactivate(request: web.Request) -> web.Response:
     await request.app[ADMIN].deactivate(current_user_id(request), path_uuid(request, "user_id"))
     return web.Response(status=204)
 
 
 @routes.post("/admin/users/{user_id}/reactivate")
+@documented("Reactivate a user", responses={204: NO_CONTENT}, tags=("admin",))
+@limited("write")
 async def reactivate(request: web.Request) -> web.Response:
     await request.app[ADMIN].reactivate(current_user_id(request), path_uuid(request, "user_id"))
     return web.Response(status=204)
 
 
 @routes.get("/admin/rooms/{room_id}/moderation")
+@documented("A room's moderation history", responses={200: sc.AnyObject}, tags=("admin",))
 async def moderation_history(request: web.Request) -> web.Response:
     before = query_int(request, "before", None, 1, MAX_ID)
     limit = query_int(request, "limit", 50, 1, 200) or 50

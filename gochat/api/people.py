@@ -14,7 +14,10 @@ from ..errors import ValidationFailed
 from ..events.fields import Emoji, Text, UUIDStr
 from ..keys import DIRECTORY, DMS, NOTIFICATIONS
 from ..people_wire import notification_json, user_json, users_map
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .shapes import room_json
 from .util import MAX_ID, json, load_body, path_int, path_uuid, query_int
 
@@ -55,6 +58,7 @@ def _limit(request: web.Request, default: int) -> int:
 
 # --- users (search and the batch before /users/{user_id}) ------------------------------------------
 @routes.get("/users/search")
+@documented("Find people by name", responses={200: sc.AnyObject}, tags=("people",))
 async def search_users(request: web.Request) -> web.Response:
     found, cursor = await request.app[DIRECTORY].search(
         current_user_id(request), request.query.get("q", ""), _limit(request, 20), request.query.get("cursor")
@@ -63,6 +67,7 @@ async def search_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/users")
+@documented("Several users by id", responses={200: sc.AnyObject}, tags=("people",))
 async def batch_users(request: web.Request) -> web.Response:
     raw = [part for part in request.query.get("ids", "").split(",") if part.strip()]
     try:
@@ -74,11 +79,14 @@ async def batch_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user_id}")
+@documented("A user's public profile", responses={200: sc.AnyObject}, tags=("people",))
 async def get_user(request: web.Request) -> web.Response:
     return json(user_json(await request.app[DIRECTORY].get(current_user_id(request), path_uuid(request, "user_id"))))
 
 
 @routes.put("/me/status")
+@documented("Set the caller's status", body=StatusBody, responses={200: sc.AnyObject}, tags=("people",))
+@limited("write")
 async def set_status(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, StatusBody())
@@ -88,6 +96,8 @@ async def set_status(request: web.Request) -> web.Response:
 
 
 @routes.delete("/me/status")
+@documented("Clear the caller's status", responses={200: sc.AnyObject}, tags=("people",))
+@limited("write")
 async def clear_status(request: web.Request) -> web.Response:
     user = current_user_id(request)
     await request.app[DIRECTORY].set_status(user, "", None, None)
@@ -96,6 +106,13 @@ async def clear_status(request: web.Request) -> web.Response:
 
 # --- direct messages ---------------------------------------------------------------------------------
 @routes.post("/dms")
+@documented(
+    "Open (or find) the direct conversation with a user",
+    body=DmBody,
+    responses={201: sc.AnyObject, 200: sc.AnyObject},
+    tags=("people",),
+)
+@limited("room")
 async def open_dm(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, DmBody())
@@ -106,6 +123,7 @@ async def open_dm(request: web.Request) -> web.Response:
 
 
 @routes.get("/dms")
+@documented("The caller's direct conversations", responses={200: sc.AnyObject}, tags=("people",))
 async def list_dms(request: web.Request) -> web.Response:
     user = current_user_id(request)
     dms = await request.app[DMS].list(user)
@@ -115,6 +133,7 @@ async def list_dms(request: web.Request) -> web.Response:
 
 # --- notifications ------------------------------------------------------------------------------------
 @routes.get("/notifications")
+@documented("The caller's notifications, newest first", responses={200: sc.AnyObject}, tags=("people",))
 async def notifications(request: web.Request) -> web.Response:
     user = current_user_id(request)
     before = query_int(request, "cursor", None, 1, MAX_ID)
@@ -132,24 +151,33 @@ async def notifications(request: web.Request) -> web.Response:
 
 
 @routes.post("/notifications/read")
+@documented("Mark every notification read", responses={204: NO_CONTENT}, tags=("people",))
+@limited("write")
 async def read_all(request: web.Request) -> web.Response:
     await request.app[NOTIFICATIONS].mark_all_read(current_user_id(request))
     return web.Response(status=204)
 
 
 @routes.post("/notifications/{message_id}/read")
+@documented("Mark one notification read", responses={204: NO_CONTENT}, tags=("people",))
+@limited("write")
 async def read_one(request: web.Request) -> web.Response:
     await request.app[NOTIFICATIONS].mark_read(current_user_id(request), path_int(request, "message_id"))
     return web.Response(status=204)
 
 
 @routes.get("/rooms/{room_id}/notifications")
+@documented("The caller's notification level in a room", responses={200: sc.AnyObject}, tags=("people",))
 async def get_level(request: web.Request) -> web.Response:
     level = await request.app[NOTIFICATIONS].level(current_user_id(request), path_uuid(request, "room_id"))
     return json({"level": level})
 
 
 @routes.put("/rooms/{room_id}/notifications")
+@documented(
+    "Set the caller's notification level in a room", body=LevelBody, responses={200: sc.AnyObject}, tags=("people",)
+)
+@limited("write")
 async def set_level(request: web.Request) -> web.Response:
     user, room = current_user_id(request), path_uuid(request, "room_id")
     body = await load_body(request, LevelBody())
@@ -158,11 +186,14 @@ async def set_level(request: web.Request) -> web.Response:
 
 
 @routes.get("/me/dnd")
+@documented("The caller's do-not-disturb", responses={200: sc.AnyObject}, tags=("people",))
 async def get_dnd(request: web.Request) -> web.Response:
     return json(await request.app[NOTIFICATIONS].dnd(current_user_id(request)))
 
 
 @routes.put("/me/dnd")
+@documented("Set do-not-disturb", body=DndBody, responses={200: sc.AnyObject}, tags=("people",))
+@limited("write")
 async def set_dnd(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, DndBody())
@@ -172,12 +203,15 @@ async def set_dnd(request: web.Request) -> web.Response:
 
 # --- room settings -----------------------------------------------------------------------------------
 @routes.get("/rooms/{room_id}/settings")
+@documented("A room's settings", responses={200: sc.AnyObject}, tags=("people",))
 async def get_settings(request: web.Request) -> web.Response:
     settings = await request.app[DIRECTORY].room_settings(current_user_id(request), path_uuid(request, "room_id"))
     return json(settings)
 
 
 @routes.patch("/rooms/{room_id}/settings")
+@documented("Change a room's settings (admins)", body=RoomSettingsBody, responses={200: sc.AnyObject}, tags=("people",))
+@limited("write")
 async def set_settings(request: web.Request) -> web.Response:
     user, room = current_user_id(request), path_uuid(request, "room_id")
     body = await load_body(request, RoomSettingsBody())
@@ -187,18 +221,23 @@ async def set_settings(request: web.Request) -> web.Response:
 
 # --- blocking ----------------------------------------------------------------------------------------
 @routes.put("/users/{user_id}/block")
+@documented("Block a user", responses={204: NO_CONTENT}, tags=("people",))
+@limited("write")
 async def block(request: web.Request) -> web.Response:
     await request.app[NOTIFICATIONS].block(current_user_id(request), path_uuid(request, "user_id"))
     return web.Response(status=204)
 
 
 @routes.delete("/users/{user_id}/block")
+@documented("Unblock a user", responses={204: NO_CONTENT}, tags=("people",))
+@limited("write")
 async def unblock(request: web.Request) -> web.Response:
     await request.app[NOTIFICATIONS].unblock(current_user_id(request), path_uuid(request, "user_id"))
     return web.Response(status=204)
 
 
 @routes.get("/me/blocks")
+@documented("The users the caller blocked", responses={200: sc.AnyObject}, tags=("people",))
 async def blocks(request: web.Request) -> web.Response:
     user = current_user_id(request)
     found = await request.app[NOTIFICATIONS].blocked(user)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import PRESENCE_SERVICE
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import documented
 from .util import json, path_uuid
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/users/{user_id}/presence")
+@documented("A user's presence (oneself, or someone sharing a room)", responses={200: sc.Presence})
 async def get_presence(request: web.Request) -> web.Response:
     viewer = current_user_id(request)
     user_id = path_uuid(request, "user_id")

@@ -15,7 +15,10 @@ from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS, ROOM_VIEWS, ROOMS
 from ..people_wire import users_map
 from ..services.room_views import directory_cursor
 from ..services.rooms import MAX_INITIAL_MEMBERS
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .shapes import member_json, room_entry_json, room_json
 from .util import json, load_body, path_uuid, query_int
 
@@ -65,6 +68,7 @@ def caller_and_room(request: web.Request) -> tuple[UUID, UUID]:
 
 
 @routes.get("/rooms")
+@documented("The caller's rooms, most recently active first", responses={200: sc.RoomList})
 async def my_rooms(request: web.Request) -> web.Response:
     user = current_user_id(request)
     entries = await request.app[MESSAGES].my_rooms(user)
@@ -77,6 +81,12 @@ async def my_rooms(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms")
+@documented(
+    "Create a room (a group that exists is answered with 200)",
+    body=CreateRoomBody,
+    responses={201: sc.Room, 200: sc.Room},
+)
+@limited("room")
 async def create_room(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, CreateRoomBody())
@@ -93,6 +103,7 @@ async def create_room(request: web.Request) -> web.Response:
 
 # Before /rooms/{room_id}, which would take "directory" for a (malformed) room id.
 @routes.get("/rooms/directory")
+@documented("Public rooms by name", query=sc.DirectoryQuery, responses={200: sc.Directory})
 async def directory(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 100) or 50
     after = request.query.get("after") or None
@@ -106,6 +117,7 @@ async def directory(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}")
+@documented("A room with its members and the caller's membership", responses={200: sc.RoomDetail})
 async def get_room(request: web.Request) -> web.Response:
     detail = await request.app[ROOM_VIEWS].detail(*caller_and_room(request))
     acc = detail.access
@@ -122,6 +134,8 @@ async def get_room(request: web.Request) -> web.Response:
 
 
 @routes.patch("/rooms/{room_id}")
+@documented("Rename a room or change its topic (admins)", body=UpdateRoomBody, responses={200: sc.Room})
+@limited("write")
 async def update_room(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, UpdateRoomBody())
@@ -129,6 +143,8 @@ async def update_room(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/join")
+@documented("Join a room", body=Strict, responses={200: sc.Room})
+@limited("write")
 async def join(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     await load_body(request, Strict())
@@ -136,6 +152,8 @@ async def join(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/leave")
+@documented("Leave a room", body=Strict, responses={204: NO_CONTENT})
+@limited("write")
 async def leave(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     await load_body(request, Strict())
@@ -144,6 +162,8 @@ async def leave(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/members")
+@documented("Add or invite a member", body=AddMemberBody, responses={200: sc.MemberState})
+@limited("invite")
 async def add_member(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     body = await load_body(request, AddMemberBody())
@@ -152,6 +172,8 @@ async def add_member(request: web.Request) -> web.Response:
 
 
 @routes.delete("/rooms/{room_id}/members/{user_id}")
+@documented("Remove a member (moderators)", responses={204: NO_CONTENT})
+@limited("write")
 async def kick(request: web.Request) -> web.Response:
     (user, room_id), target = caller_and_room(request), path_uuid(request, "user_id")
     await request.app[ROOMS].kick(user, room_id, target)
@@ -159,6 +181,8 @@ async def kick(request: web.Request) -> web.Response:
 
 
 @routes.put("/rooms/{room_id}/members/{user_id}/role")
+@documented("Change a member's role (the owner)", body=RoleBody, responses={200: sc.MemberRole})
+@limited("write")
 async def set_role(request: web.Request) -> web.Response:
     (user, room_id), target = caller_and_room(request), path_uuid(request, "user_id")
     body = await load_body(request, RoleBody())
@@ -167,6 +191,8 @@ async def set_role(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/bans/{user_id}")
+@documented("Ban a user from the room (moderators)", body=BanBody, responses={204: NO_CONTENT})
+@limited("write")
 async def ban(request: web.Request) -> web.Response:
     (user, room_id), target = caller_and_room(request), path_uuid(request, "user_id")
     body = await load_body(request, BanBody())
@@ -175,6 +201,8 @@ async def ban(request: web.Request) -> web.Response:
 
 
 @routes.delete("/rooms/{room_id}/bans/{user_id}")
+@documented("Lift a ban (moderators)", responses={204: NO_CONTENT})
+@limited("write")
 async def unban(request: web.Request) -> web.Response:
     (user, room_id), target = caller_and_room(request), path_uuid(request, "user_id")
     await request.app[ROOMS].unban(user, room_id, target)

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from ..errors import ValidationFailed
 from ..keys import TIME_TRAVEL
+from . import schemas as sc
+from .docs import documented
 from .rooms import caller_and_room
 from .shapes import member_json, message_json, utc_time
 from .util import MAX_ID, json, query_int
@@ -32,6 +34,9 @@ def _at(request: web.Request) -> int | datetime:
 
 
 @routes.get("/rooms/{room_id}/state")
+@documented(
+    "A room as it was at a log position or time (room admins)", query=sc.StateQuery, responses={200: sc.RoomState}
+)
 async def room_state(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     at = _at(request)

@@ -55,7 +55,20 @@ async def load_body(request: web.Request, schema: marshmallow.Schema) -> dict[st
     except marshmallow.ValidationError as exc:
         details = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise ValidationFailed("invalid request", details=details) from None
+    if _has_nul(loaded):
+        # PostgreSQL stores no NUL in text or jsonb: refuse it here rather than fail in the database.
+        raise ValidationFailed("invalid request", details={"_schema": ["Must not contain NUL characters."]})
     return loaded
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def path_uuid(request: web.Request, name: str) -> uuid.UUID:

@@ -12,7 +12,10 @@ from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import WEBHOOKS
 from ..webhooks.outbox import EVENT_TYPES
+from . import schemas as sc
 from .authn import current_user_id
+from .docs import NO_CONTENT, documented
+from .limits import limited
 from .shapes import message_json
 from .util import json, load_body, path_int, path_uuid, query_int
 
@@ -44,6 +47,8 @@ class HookPostBody(Strict):
 
 
 @routes.post("/rooms/{room_id}/webhooks")
+@documented("Add an outgoing webhook", body=WebhookBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@limited("write")
 async def create_webhook(request: web.Request) -> web.Response:
     body = await load_body(request, WebhookBody())
     hook, secret = await request.app[WEBHOOKS].create(
@@ -53,12 +58,15 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks")
+@documented("The room's outgoing webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
 async def list_webhooks(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_outgoing(current_user_id(request), path_uuid(request, "room_id"))
     return json({"webhooks": [h.public() for h in hooks]})
 
 
 @routes.delete("/rooms/{room_id}/webhooks/{webhook_id}")
+@documented("Delete an outgoing webhook", responses={204: NO_CONTENT}, tags=("webhooks",))
+@limited("write")
 async def delete_webhook(request: web.Request) -> web.Response:
     await request.app[WEBHOOKS].delete(
         current_user_id(request), path_uuid(request, "room_id"), path_uuid(request, "webhook_id")
@@ -67,6 +75,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks/{webhook_id}/deliveries")
+@documented("A webhook's deliveries", responses={200: sc.AnyObject}, tags=("webhooks",))
 async def deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in STATES:
@@ -82,6 +91,8 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/webhooks/{webhook_id}/deliveries/{event_id}/retry")
+@documented("Retry a delivery", body=Strict, responses={204: NO_CONTENT}, tags=("webhooks",))
+@limited("write")
 async def retry_delivery(request: web.Request) -> web.Response:
     await load_body(request, Strict())
     await request.app[WEBHOOKS].retry(
@@ -94,6 +105,8 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/incoming_webhooks")
+@documented("Make an incoming webhook", body=IncomingBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@limited("write")
 async def create_incoming(request: web.Request) -> web.Response:
     body = await load_body(request, IncomingBody())
     hook, secret = await request.app[WEBHOOKS].create_incoming(
@@ -103,12 +116,15 @@ async def create_incoming(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/incoming_webhooks")
+@documented("The room's incoming webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
 async def list_incoming(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_incoming(current_user_id(request), path_uuid(request, "room_id"))
     return json({"incoming_webhooks": [h.public() for h in hooks]})
 
 
 @routes.delete("/rooms/{room_id}/incoming_webhooks/{hook_id}")
+@documented("Revoke an incoming webhook", responses={204: NO_CONTENT}, tags=("webhooks",))
+@limited("write")
 async def revoke_incoming(request: web.Request) -> web.Response:
     await request.app[WEBHOOKS].revoke_incoming(
         current_user_id(request), path_uuid(request, "room_id"), path_uuid(request, "hook_id")
@@ -117,6 +133,13 @@ async def revoke_incoming(request: web.Request) -> web.Response:
 
 
 @routes.post("/hooks/{secret}")
+@documented(
+    "Post through an incoming webhook",
+    body=HookPostBody,
+    responses={201: sc.Message, 200: sc.Message},
+    tags=("webhooks",),
+)
+@limited("post", per="ip")
 async def post_via_hook(request: web.Request) -> web.Response:
     """Public: the secret in the path is the credential."""
     body = await load_body(request, HookPostBody())

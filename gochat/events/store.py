@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ..db import Cursor, Database, is_connection_error
@@ -38,6 +38,9 @@ from ..errors import Unavailable
 from .model import AppendResult, NewEvent, RecordedEvent
 from .registry import EventRegistry
 from .transactions import COLUMNS, Group, InlineProjector, commit_fast, commit_general, fast_path_applies
+
+if TYPE_CHECKING:
+    from ..telemetry import Telemetry
 
 # A queue at least this long, met by an idle pipeline, is sent as two transactions (see _take_batch).
 SPLIT_AT = 100
@@ -74,6 +77,7 @@ class EventStore:
         self.listeners: list[CommitListener] = []
         self.stats = WriterStats()
         self.flush_observer: Callable[[float, int], None] | None = None
+        self.tracing: Telemetry | None = None  # set by the app when OpenTelemetry is on
         self._queue: deque[Group] = deque()
         self._flushes: set[asyncio.Task[None]] = set()
         self._last: asyncio.Task[None] | None = None
@@ -118,7 +122,16 @@ class EventStore:
         data = [self.registry.validate(e.type, e.data) for e in events]
         schema_versions = [self.registry.spec(e.type).version for e in events]
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Group(list(events), data, schema_versions, future))
+        group = Group(list(events), data, schema_versions, future)
+        tracing = self.tracing
+        if tracing is not None:
+            # The events.append span, under the caller's, lasts from queueing to commit (posts
+            # call submit directly); the transaction that commits the group links to it.
+            span = tracing.start("events.append", attributes={"gochat.events": len(events)})
+            with tracing.current(span):
+                group.link = tracing.link_to_current()
+            future.add_done_callback(lambda _: span.end())
+        self._queue.append(group)
         self._launch()
         return future
 
@@ -156,6 +169,14 @@ class EventStore:
         self._starting = False
         batch = self._take_batch(split=self._busy == 1)
         self._launch()  # what a split or max_batch left queued, when the pipeline has room
+        tracing = self.tracing
+        span = None
+        if tracing is not None:
+            links = [g.link for g in batch if g.link is not None]
+            # One caller: the transaction is a step of its trace. Several: a trace of its own,
+            # linked to each caller's.
+            parent = tracing.parent_of(links[0]) if len(links) == 1 else tracing.root()
+            span = tracing.start("events.commit", parent=parent, links=links if len(links) > 1 else ())
         started = time.perf_counter()
         try:
             committed = await self._commit_or_isolate(batch)
@@ -183,6 +204,16 @@ class EventStore:
             else:
                 assert g.results is not None
                 g.future.set_result(g.results)
+        if span is None:
+            self._notify(committed)
+            return
+        assert tracing is not None
+        span.set_attribute("gochat.events", len(committed))
+        with tracing.current(span):  # listeners (the relay) carry this span's context onwards
+            self._notify(committed)
+        span.end()
+
+    def _notify(self, committed: list[RecordedEvent]) -> None:
         if committed:
             for listener in self.listeners:
                 listener(committed)

@@ -97,6 +97,7 @@ class Group:
     future: asyncio.Future[list[AppendResult]]
     results: list[AppendResult] | None = None
     error: BaseException | None = None
+    link: Any = None  # with tracing on: a link to the caller's span, for the transaction's span
 
 
 def fast_path_applies(batch: list[Group]) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -22,6 +23,9 @@ from ..events.model import RecordedEvent
 from ..events.store import EventStore
 from ..events.types import EventType
 from .base import Projection
+
+if TYPE_CHECKING:
+    from ..telemetry import Telemetry
 
 log = structlog.get_logger("gochat.projections")
 
@@ -105,6 +109,7 @@ class ProjectionRunner:
         self.listeners: list[AppliedListener] = []
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.tracing: Telemetry | None = None  # set by the app when OpenTelemetry is on
         # Set by `nudge` (a commit on this node): the follower runs at once instead of at its next poll.
         self._wake = asyncio.Event()
         #: at least this long between two follower runs, however often it is nudged
@@ -130,7 +135,16 @@ class ProjectionRunner:
                 full = len(events) == self.page
                 events = [e for e in events if e.id <= head]
                 if events:
-                    await projection.apply_batch(cur, events)
+                    if self.tracing is None:
+                        await projection.apply_batch(cur, events)
+                    else:
+                        span = self.tracing.start(
+                            "projection.apply",
+                            attributes={"gochat.projection": projection.name, "gochat.events": len(events)},
+                        )
+                        with self.tracing.current(span):
+                            await projection.apply_batch(cur, events)
+                        span.end()
                 reached = events[-1].id if full and events else head
                 await advance(cur, [projection.name], reached)
                 applied += len(events)
@@ -143,6 +157,10 @@ class ProjectionRunner:
         for listener in self.listeners:
             try:
                 await listener(projection, after, upto)
+            except Unavailable as exc:
+                # The database went away between the apply and the listener's read (a restart): its
+                # live push is lost, what it reports stays in the projection (the notifications inbox).
+                log.warning("projection_listener_unavailable", projection=projection.name, error=str(exc))
             except Exception:
                 log.exception("projection_listener_failed", projection=projection.name)
 

@@ -51,3 +51,14 @@ async def status(db: Database, projections: Sequence[Projection]) -> Status:
         n.removeprefix(REBUILD_PREFIX): pos for n, (pos, _) in checkpoints.items() if n.startswith(REBUILD_PREFIX)
     }
     return Status(int(head), found, rebuilds)
+
+
+async def lags(db: Database, names: Sequence[str]) -> dict[str, int]:
+    """Events after each named projection's checkpoint (for the metrics; one cheap query)."""
+    async with db.cursor() as cur:
+        await cur.execute(
+            "SELECT n, (SELECT coalesce(max(id), 0) FROM events) - coalesce(c.position, 0)"
+            " FROM unnest(%s::text[]) AS n LEFT JOIN projection_checkpoints c ON c.name = n",
+            (list(names),),
+        )
+        return {name: int(lag) for name, lag in await cur.fetchall()}

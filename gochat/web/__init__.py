@@ -8,6 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..api.docs import Answer, documented
+
 STATIC_ROOT = Path(__file__).parent / "static"
 
 # No inline script or style, no eval, nothing from another origin; Trusted Types make any
@@ -48,11 +50,17 @@ def _file(path: Path) -> web.FileResponse:
 
 
 @routes.get("/")
+@documented("The web client's page", responses={200: Answer("text/html", "HTML")}, tags=("web client",))
 async def index(request: web.Request) -> web.FileResponse:
     return _file(STATIC_ROOT / "index.html")
 
 
 @routes.get("/static/{path:.+}")
+@documented(
+    "A file of the web client (scripts, styles, images)",
+    responses={200: Answer("*/*", "the file")},
+    tags=("web client",),
+)
 async def static(request: web.Request) -> web.FileResponse:
     root = STATIC_ROOT.resolve()
     target = (root / request.match_info["path"]).resolve()

@@ -1,0 +1,201 @@
+"""The AsyncAPI 3.0 document of the WebSocket protocol (PROTOCOL.md), from marshmallow schemas: the
+client frames are ws.py's own `ClientFrame`; the server frames, which wire.py and ws.py build as
+dicts, are described here (tests/test_openapi.py checks real frames against them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from .. import __version__
+from ..ws import ClientFrame
+from .openapi import new_spec
+from .schemas import WebSocketQuery
+
+Str, Int, UUID = fields.String, fields.Integer, fields.UUID
+NullableUUID = fields.UUID(required=True, allow_none=True)
+
+
+def _type(*names: str) -> fields.Field[Any]:
+    return fields.String(required=True, validate=validate.OneOf(names))
+
+
+class _RoomEvent(Schema):
+    """Every frame of a room event: its log position, room, author and commit time."""
+
+    id = Int(required=True, metadata={"description": "the event's log position (resume with since=id)"})
+    room_id = UUID(required=True)
+    user_id = fields.UUID(required=True, allow_none=True)
+    timestamp = Str(required=True, metadata={"format": "date-time"})
+
+
+class MessageFrame(_RoomEvent):
+    type = _type("message")
+    message_id = Int(required=True)
+    content = Str(required=True)
+    client_msg_id = Str()
+    thread_root = Int()
+    attachments = fields.List(fields.Dict())
+
+
+class MessageEditedFrame(_RoomEvent):
+    type = _type("message_edited")
+    message_id = Int(required=True)
+    content = Str(required=True)
+    edited_at = Str(required=True)
+
+
+class MessageDeletedFrame(_RoomEvent):
+    type = _type("message_deleted")
+    message_id = Int(required=True)
+
+
+class ReactionFrame(_RoomEvent):
+    type = _type("reaction")
+    message_id = Int(required=True)
+    emoji = Str(required=True)
+    action = _type("added", "removed")
+
+
+class ReadFrame(_RoomEvent):
+    type = _type("read")
+    message_id = Int(required=True)
+
+
+class TypingFrame(_RoomEvent):
+    type = _type("typing")
+
+
+class MemberFrame(_RoomEvent):
+    type = _type("join", "leave", "invite", "unban", "role")
+    actor_id = fields.UUID(required=True, allow_none=True)
+    reason = Str(validate=validate.OneOf(["kicked", "banned"]))
+    role = Str()
+
+
+class RoomUpdatedFrame(_RoomEvent):
+    type = _type("room_updated")
+    name = Str()
+    topic = Str()
+
+
+class PresenceFrame(Schema):
+    type = _type("presence")
+    user_id = Str(required=True)
+    status = _type("online", "offline")
+    last_seen = Str(required=True, allow_none=True)
+
+
+class AckFrame(Schema):
+    type = _type("ack")
+    client_msg_id = Str(required=True, allow_none=True)
+    message_id = Int(required=True)
+    id = Int(required=True)
+    room_id = UUID(required=True)
+    timestamp = Str(required=True)
+    duplicate = fields.Boolean()
+
+
+class ErrorFrame(Schema):
+    type = _type("error")
+    code = Str(required=True)
+    message = Str(required=True)
+    client_msg_id = Str()
+    details = fields.Dict()
+    retry_after = fields.Float()
+
+
+class SubscribedFrame(Schema):
+    type = _type("subscribed")
+    room_id = UUID(required=True)
+    head = Int(required=True, metadata={"description": "the room's newest event id here"})
+
+
+class UnsubscribedFrame(Schema):
+    type = _type("unsubscribed")
+    room_id = UUID(required=True)
+
+
+class ResyncRequiredFrame(Schema):
+    type = _type("resync_required")
+    id = Int(required=True)
+    room_ids = fields.List(UUID(), required=True)
+
+
+SERVER_FRAMES: dict[str, type[Schema]] = {
+    "message": MessageFrame,
+    "message_edited": MessageEditedFrame,
+    "message_deleted": MessageDeletedFrame,
+    "reaction": ReactionFrame,
+    "read": ReadFrame,
+    "typing": TypingFrame,
+    "member": MemberFrame,
+    "room_updated": RoomUpdatedFrame,
+    "presence": PresenceFrame,
+    "ack": AckFrame,
+    "error": ErrorFrame,
+    "subscribed": SubscribedFrame,
+    "unsubscribed": UnsubscribedFrame,
+    "resync_required": ResyncRequiredFrame,
+}
+CLOSE_CODES = {
+    1001: "the server is shutting down: reconnect (to another node) with since",
+    4008: "too far behind (slow consumer): reconnect with since",
+    4401: "the access token expired or the session was revoked",
+    4404: "the room does not exist or is not visible",
+}
+
+
+def build_asyncapi() -> dict[str, Any]:
+    _, plugin = new_spec("gochat", "")
+    assert plugin.converter is not None
+    converter = plugin.converter
+
+    def payload(schema: type[Schema]) -> dict[str, Any]:
+        out: dict[str, Any] = converter.schema2jsonschema(schema())  # type: ignore[no-untyped-call]
+        out.pop("description", None)
+        return out
+
+    messages: dict[str, Any] = {
+        "client_frame": {
+            "name": "client_frame",
+            "title": "A client frame",
+            "summary": "message, typing, read, join, leave, edit, delete, react, unreact (PROTOCOL.md)",
+            "contentType": "application/json",
+            "payload": payload(ClientFrame),
+        }
+    }
+    for name, schema in SERVER_FRAMES.items():
+        messages[name] = {"name": name, "contentType": "application/json", "payload": payload(schema)}
+    refs = {name: {"$ref": f"#/components/messages/{name}"} for name in messages}
+    close = "; ".join(f"{code}: {why}" for code, why in CLOSE_CODES.items())
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "gochat WebSocket protocol",
+            "version": __version__,
+            "description": "Connect to /ws?token=<access token>; frames are JSON text. Close codes: " + close,
+        },
+        "defaultContentType": "application/json",
+        "channels": {
+            "live": {
+                "address": "/ws",
+                "messages": refs,
+                "bindings": {"ws": {"query": payload(WebSocketQuery), "bindingVersion": "0.1.0"}},
+            }
+        },
+        "operations": {
+            "clientSends": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/live"},
+                "messages": [{"$ref": "#/channels/live/messages/client_frame"}],
+            },
+            "serverSends": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/live"},
+                "messages": [{"$ref": f"#/channels/live/messages/{n}"} for n in SERVER_FRAMES],
+            },
+        },
+        "components": {"messages": messages},
+    }
