@@ -57,11 +57,11 @@ Configuration comes from the environment: docs/configuration.md. Deploying: docs
   gochat projections rebuild all --page 10000
   gochat projections rebuild history --discard  # drop an interrupted rebuild's shadow tables""",
     ("users",): """\
-  gochat users erase alice
+  gochat users erase --username alice
   gochat users admin --username alice""",
     ("users", "erase"): """\
-  gochat users erase alice                      # asks for confirmation
-  gochat users erase 2b7e... --yes              # by id, no question (scripts)""",
+  gochat users erase --username alice           # shows the user, then asks for confirmation
+  gochat users erase --id 2b7e4d7a-9f0c-4c1e-8a55-0d6f3e2b9c11 --yes  # by id, no question (scripts)""",
     ("users", "admin"): """\
   gochat users admin --username alice           # alice may now administer the server
   gochat users admin --username alice --revoke  # and now no longer""",
