@@ -129,22 +129,24 @@ class MessageService:
         """`post_as_subscriber` in two halves: queued when this returns (a bad frame raises here),
         finished by awaiting what it returns. Posts submitted one after another are appended in
         that order, and their results may be awaited in any order (ws.py pipelines a socket's)."""
-        if self.gate is not None:
-            await self.gate(user_id, room_id)
-        data = await self._encryption(room_id, {"content": content})
-        if self.annotate is not None and not data.get("encrypted"):  # mentions, as `_append_post`
-            data = {**data, **await self.annotate(user_id, room_id, content)}
+        data = await self._prepared(user_id, room_id, {"content": content})
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return self._posted(user_id, room_id, self.store.submit(event))
 
-    async def _append_post(
-        self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
-    ) -> Posted:
+    async def _prepared(self, user_id: UUID, room_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """A post's data as appended, on every path: moderation's gate, the encrypted-room rule,
+        then mention entities (plaintext only)."""
         if self.gate is not None:
             await self.gate(user_id, room_id)
         data = await self._encryption(room_id, data)
         if self.annotate is not None and not data.get("encrypted"):
             data = {**data, **await self.annotate(user_id, room_id, data["content"])}
+        return data
+
+    async def _append_post(
+        self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
+    ) -> Posted:
+        data = await self._prepared(user_id, room_id, data)
         event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return await self._posted(user_id, room_id, self.store.submit(event))
 
