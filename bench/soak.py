@@ -256,9 +256,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with aiohttp.ClientSession(connector=connector) as http:
                 soak = Soak(nodes, envs, database_url, redis, http)
                 for n in range(args.connections):
+                    # every user reads: connection n is member n // rooms of room n % rooms (10 per
+                    # user at the defaults, under the server's 20 per user and node)
                     room_index = n % len(rooms)
                     members = users[room_index * 50 : room_index * 50 + 50]
-                    soak.readers.append(Reader(members[n % len(members)], rooms[room_index]))
+                    soak.readers.append(Reader(members[n // len(rooms) % len(members)], rooms[room_index]))
                 for reader in soak.readers:
                     reader.task = asyncio.ensure_future(soak.read(reader))
                 stop = time.monotonic() + args.minutes * 60

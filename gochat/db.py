@@ -8,7 +8,10 @@ Neon's pooler) would lose: per-request settings use `set_config(..., true)` insi
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import os
+import select
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -125,6 +128,30 @@ def _raise_if_timed_out(exc: asyncio.CancelledError) -> None:
 
 # aiopg connections made by our pools, by socket: see _FreshDescriptor.
 _open_connections: weakref.WeakSet[aiopg.Connection] = weakref.WeakSet()
+
+
+class _SelectAnyDescriptor:
+    """What aiopg.connection sees as its `select` module. When a query fails, aiopg asks whether
+    the connection's socket is still open with `select.select`, which raises ValueError for a
+    descriptor of 1024 or more (FD_SETSIZE): the exception escapes aiopg's reader callback, the
+    query's waiter is never told, and the query hangs until its timeout. Any node holding a
+    thousand sockets hits it on every SQL error (a unique violation on a retried client_msg_id,
+    a connection killed). The same question asked with poll(), which has no such limit."""
+
+    @staticmethod
+    def select(
+        rlist: list[int], wlist: list[int], xlist: list[int], timeout: float | None = None
+    ) -> tuple[list[int], list[int], list[int]]:
+        poller = select.poll()
+        for fd in rlist:
+            poller.register(fd, select.POLLIN)
+        ready = poller.poll(None if timeout is None else timeout * 1000)
+        if any(events & select.POLLNVAL for _, events in ready):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))  # what select() says of a closed fd
+        return [fd for fd, _ in ready], [], []
+
+
+aiopg.connection.select = _SelectAnyDescriptor  # type: ignore[assignment,attr-defined]
 
 
 class _FreshDescriptor(psycopg2.extensions.connection):

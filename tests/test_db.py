@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
+import resource
 import weakref
+
+import psycopg2.errors
+import pytest
 
 from gochat.db import Database, StatementBatch
 
@@ -36,3 +42,26 @@ async def test_a_used_cursor_is_freed_without_the_cyclic_collector(db: Database)
         assert ref() is None
     finally:
         gc.enable()
+
+
+async def test_a_failing_query_on_a_socket_numbered_past_1024_raises_at_once(database_url: str) -> None:
+    """aiopg checks the socket of a connection whose query failed with select(), which refuses
+    descriptors of 1024 and above: a node holding a thousand sockets (a soak at 5,000 found it)
+    then never woke the query, which waited for its timeout instead of raising."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    database = await Database.connect(database_url, minsize=1, maxsize=1)
+    try:
+        async with database.connection_cursor() as (conn, cur):
+            assert conn.raw.fileno() >= 1024
+            with pytest.raises(psycopg2.errors.DivisionByZero):
+                async with asyncio.timeout(5):  # aiopg's own timeout is 30 s
+                    await cur.execute("SELECT 1 / 0")
+            await cur.execute("SELECT 1")  # and the connection is still good
+            assert await cur.fetchone() == (1,)
+    finally:
+        await database.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

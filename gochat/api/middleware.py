@@ -75,6 +75,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except (GochatError, web.HTTPException) as exc:
             status = exc.status
             response = render_error(exc)
+        except ConnectionResetError:
+            # The client went away before its answer could start (a WebSocket handshake whose
+            # peer hung up): nobody to answer, nothing broken. aiohttp drops it quietly.
+            status = 499
+            raise
         except Exception:
             log.exception("unhandled_error")
             response = error_response(500, "internal_error", "internal server error")
