@@ -23,6 +23,7 @@ from it (ws.py stamps `heard`; the client's pong to our ping is one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import struct
@@ -293,7 +294,11 @@ class Hub:
                         conn.transport.abort()
                     elif silent > beat * conn.jitter and tick - conn.pinged > beat / 2:
                         conn.pinged = tick
-                        conn.transport.write(PING_FRAME)
+                        if not conn.transport.is_closing():
+                            # uvloop raises on a write to a transport closed under us; an escape
+                            # here would end this timer, and with it every ping and expiry check
+                            with contextlib.suppress(RuntimeError, OSError):
+                                conn.transport.write(PING_FRAME)
         self._sweeper = loop.call_later(self.expiry_sweep, self._sweep) if self.users else None
 
     def close(self, conn: Connection, code: int, reason: bytes = b"") -> None:

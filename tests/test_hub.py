@@ -158,3 +158,34 @@ async def test_overlapping_resumes_hold_live_frames_until_the_last_one_ends() ->
     await asyncio.sleep(0)
     assert peer.written == [b"f6", b"s2s3f7"]  # the held s3 is not sent twice
     assert conn.held is None
+
+
+@dataclass(eq=False)
+class ClosedUnderUs(Peer):
+    """A transport closed by the loop without the hub being told yet: uvloop raises on a write."""
+
+    def is_closing(self) -> bool:
+        return False  # the hub has not heard: the write is what fails
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+
+async def test_a_transport_closed_under_the_hub_does_not_stop_the_sweep() -> None:
+    """Found by the soak: one failed ping ended the sweep's timer for good, and with it every later
+    ping, dead-peer check and token expiry on the node."""
+    hub, room = Hub(expiry_sweep=0.01, heartbeat=0.05), uuid.uuid4()
+    broken = ClosedUnderUs()
+    conn = Connection(uuid.uuid4(), None, broken, broken)
+    hub.add(conn)
+    hub.subscribe(conn, room)
+    expiring = connect(hub, room, expires_at=time.time() + 0.5)
+    (talker,) = (c for c in hub.rooms[room] if c.transport is expiring)
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + 3
+    while not expiring.is_closing() and time.monotonic() < deadline:
+        talker.heard = loop.time()  # it talks, so only its token can end it
+        await asyncio.sleep(0.01)
+    assert broken.aborted  # pinged (the write failed), then dropped as dead
+    assert expiring.closed_with == CLOSE_TOKEN_EXPIRED  # the sweep went on past the failed ping
+    await hub.shutdown()
