@@ -282,7 +282,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
-    app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
+    app[BOTS] = BotService(
+        db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners, socket_ttl=app[SETTINGS].access_token_ttl
+    )
     app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)

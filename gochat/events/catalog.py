@@ -242,8 +242,8 @@ def fast_empty(data: Mapping[str, Any]) -> dict[str, Any] | None:
 class BotCreated(_Strict):
     """Stream: the bot's user id, appended with its user.registered (a bot is a user without a password)."""
 
-    created_by = UUIDStr(required=True)
-    room_id = UUIDStr(load_default=None, allow_none=True)
+    created_by = UUIDStr(required=True, allow_none=True)  # None: an operator (`gochat bots create`)
+    room_id = UUIDStr(load_default=None, allow_none=True)  # None: a server-wide bot
 
 
 MUTE_MAX_MINUTES = 60 * 24 * 365

@@ -53,6 +53,23 @@ def _taken() -> Conflict:
     return Conflict("username is taken", code="username_taken", details={"username": ["Already taken."]})
 
 
+async def impersonation_check(users: UserQueries, username: str, norm: str) -> str:
+    """Refuse reserved words, mixed scripts and names that look like a taken one (docs/api.md,
+    Impersonation); returns the name's skeleton. People at signup and bots alike pass it."""
+    if norm in RESERVED_NAMES:
+        raise ValidationFailed("invalid request", details={"username": ["This name is reserved."]})
+    if is_mixed_script(username):
+        raise ValidationFailed("invalid request", details={"username": ["Must not mix scripts."]})
+    skel = skeleton(username)
+    if await users.skeleton_taken(skel):
+        raise Conflict(
+            "username looks like one that is taken",
+            code="username_confusable",
+            details={"username": ["Too similar to an existing name."]},
+        )
+    return skel
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     user: User
@@ -152,20 +169,7 @@ class AccountService:
         return await self._user(user_id)
 
     async def _impersonation_check(self, username: str, norm: str) -> str:
-        """Refuse reserved words, mixed scripts and names that look like a taken one (docs/api.md,
-        Impersonation); returns the name's skeleton."""
-        if norm in RESERVED_NAMES:
-            raise ValidationFailed("invalid request", details={"username": ["This name is reserved."]})
-        if is_mixed_script(username):
-            raise ValidationFailed("invalid request", details={"username": ["Must not mix scripts."]})
-        skel = skeleton(username)
-        if await self.users.skeleton_taken(skel):
-            raise Conflict(
-                "username looks like one that is taken",
-                code="username_confusable",
-                details={"username": ["Too similar to an existing name."]},
-            )
-        return skel
+        return await impersonation_check(self.users, username, norm)
 
     # --- queries --------------------------------------------------------------------------------
     async def get(self, user_id: uuid.UUID) -> User:
