@@ -127,6 +127,7 @@ from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
+from .services.skeletons import record_missing_skeletons
 from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
@@ -298,6 +299,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[DIRECTORY] = Directory(db, store)
     app[DMS] = DirectMessages(db, app[ROOMS])
     app[NOTIFICATIONS] = Notifications(db, store, sync_notifications, users.existing)
+    # issue #18: users registered before skeletons were recorded get theirs (a no-op once done)
+    await record_missing_skeletons(db, store)
     yield
 
 
