@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token.set_defaults(func=cmd_token)
 
     listing = commands.add_parser("list", help="list every bot, room and server-wide", description="List every bot.")
-    listing.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    listing.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json lines")
     listing.set_defaults(func=cmd_list)
 
     revoke = commands.add_parser(
@@ -164,7 +164,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 break
             after = page[-1][1]
         if args.format == "json":
-            sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_APPEND_NEWLINE).decode())
+            for r in rows:  # JSON lines, as the log tools write
+                sys.stdout.write(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE).decode())
             return 0
         print(f"{'USERNAME':<32} {'ID':<36} {'ROOM':<36} {'TOKENS':>6}")
         for r in rows:
