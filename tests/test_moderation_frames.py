@@ -4,13 +4,17 @@ resume; reports and their resolution stay with the room's admins."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import jsonschema_rs
 from helpers import signup
+from test_cluster import Cluster, cluster, next_frame, people, uid  # noqa: F401  (fixtures)
 from test_ws import connect, frames_until, make_room, sentinel, until
 
+from gochat.client import GochatClient
 from gochat.keys import ADMIN
 
 Client = Any
@@ -106,3 +110,22 @@ async def test_a_moderation_history_entry_carries_its_live_frame_and_reports_non
     frames = {e["type"]: e["frame"] for e in history["events"]}
     assert frames["message.reported"] is None
     assert (frames["message.pinned"]["type"], frames["message.pinned"]["message_id"]) == ("message_pinned", message_id)
+
+
+async def test_a_mute_on_node_a_reaches_the_muted_member_on_node_b(
+    cluster: Cluster,  # noqa: F811
+    people: Callable[[str], Awaitable[GochatClient]],  # noqa: F811
+) -> None:
+    a, b = await cluster(2)
+    alice, bob = await people(a.url), await people(b.url)
+    room = await alice.create_room("Moderated", "private", members=[uid(bob)])
+    await bob.accept(room["id"])
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(b.url + "/ws", params={"token": bob.access_token or "", "room_id": room["id"]})
+        await next_frame(ws, lambda f: f["type"] == "subscribed")
+        await alice.request("PUT", f"/rooms/{room['id']}/mutes/{uid(bob)}", json={"minutes": 10})
+        mute = await next_frame(ws, lambda f: f["type"] in MODERATION)
+        assert (mute["type"], mute["user_id"], mute["actor_id"], mute["minutes"]) == ("mute", uid(bob), uid(alice), 10)
+        await alice.request("PUT", f"/rooms/{room['id']}/slow_mode", json={"seconds": 60})
+        assert (await next_frame(ws, lambda f: f["type"] in MODERATION))["seconds"] == 60
+        await ws.close()
