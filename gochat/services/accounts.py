@@ -105,7 +105,7 @@ class AccountService:
         norm = normalize_username(username)
         if await self.users.by_name(norm) is not None:
             raise _taken()  # the common case, answered before paying for a hash
-        skel = await self._impersonation_check(username, norm)
+        skel = await impersonation_check(self.users, username, norm)
         user_id = uuid.uuid4()
         registered = {
             "username": username,
@@ -167,9 +167,6 @@ class AccountService:
             NewEvent("user.profile_updated", user_id, {"display_name": display_name}, actor_id=user_id)
         )
         return await self._user(user_id)
-
-    async def _impersonation_check(self, username: str, norm: str) -> str:
-        return await impersonation_check(self.users, username, norm)
 
     # --- queries --------------------------------------------------------------------------------
     async def get(self, user_id: uuid.UUID) -> User:
