@@ -151,12 +151,12 @@ async def with_collisions(cur: Cursor, found: list[Person]) -> list[Person]:
     ]
 
 
-async def without_skeleton(cur: Cursor, limit: int) -> list[tuple[UUID, str, str]]:
-    """Users (not erased) whose username's skeleton is not on record: (id, username, username_norm)
-    of those registered before skeletons were (services/skeletons.py)."""
+async def without_skeleton(cur: Cursor, limit: int) -> list[tuple[UUID, str]]:
+    """Users (not erased) whose username's skeleton is not on record, (id, username): those
+    registered before skeletons were (services/skeletons.py)."""
     await cur.execute(
-        "SELECT user_id, username, username_norm FROM user_profiles WHERE username_skeleton IS NULL AND NOT erased"
+        "SELECT user_id, username FROM user_profiles WHERE username_skeleton IS NULL AND NOT erased"
         " ORDER BY user_id LIMIT %s",
         (limit,),
     )
-    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+    return [(r[0], r[1]) for r in await cur.fetchall()]

@@ -9,12 +9,16 @@ So a server starting finds them (an index of just them, sql/migrations/152) and 
 `user.skeleton_set` per user, which the people projection applies: the skeleton is then in the
 log, and a rebuild keeps it.
 
-Each event is appended expecting the user's stream where it was read, so nodes starting together
-record a user's skeleton once (the loser's append conflicts and is skipped). Two older users whose
-names already look alike both keep their names and both get the skeleton: each blocks newcomers.
+Events go 500 users to an append (a large old database is done in seconds, before the server
+serves), each expecting the user's stream where it was read, so nodes starting together record a
+user's skeleton once (a conflicting page is retried one by one, skipping the users it conflicts
+on, until the next start). Two older users whose names already look alike both keep their names
+and both get the skeleton: each blocks newcomers.
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 import structlog
 
@@ -31,30 +35,34 @@ PAGE = 500
 
 
 async def record_missing_skeletons(db: Database, store: EventStore, *, page: int = PAGE) -> int:
-    """Append `user.skeleton_set` for every user without a skeleton on record; returns how many."""
+    """Append `user.skeleton_set` for every user without a skeleton on record, a page of users per
+    append; returns how many were recorded."""
     recorded = 0
-    skipped: set[object] = set()
+    skipped: set[UUID] = set()
     while True:
         async with db.cursor() as cur:
-            found = [u for u in await pq.without_skeleton(cur, page + len(skipped)) if u[0] not in skipped]
+            found = [u for u in await pq.without_skeleton(cur, page + len(skipped)) if u[0] not in skipped][:page]
         if not found:
             break
-        for user_id, username, _norm in found[:page]:
-            last = await store.last_in_stream(user_id)
-            if last is None:  # a profile with no stream cannot be: leave it alone
+        versions = await store.stream_versions([user_id for user_id, _ in found])
+        events = []
+        for user_id, username in found:
+            if user_id not in versions:  # a profile without its user's stream cannot be: leave it be
                 skipped.add(user_id)
                 continue
-            event = NewEvent(
-                EventType.USER_SKELETON_SET,
-                user_id,
-                {"username_skeleton": skeleton(username)},
-                expected_version=last.version,
-            )
-            try:
-                await store.append_one(event)
-                recorded += 1
-            except VersionConflict:
-                skipped.add(user_id)  # another node recorded it, or the user acted meanwhile: next start
+            data = {"username_skeleton": skeleton(username)}
+            events.append(NewEvent(EventType.USER_SKELETON_SET, user_id, data, expected_version=versions[user_id]))
+        try:
+            await store.append(*events)
+            recorded += len(events)
+        except VersionConflict:
+            # Another node is at it, or a user acted since the read: one by one, skipping those.
+            for event in events:
+                try:
+                    await store.append_one(event)
+                    recorded += 1
+                except VersionConflict:
+                    skipped.add(event.stream_id)
     if recorded:
         log.info("skeletons_recorded", users=recorded, skipped=len(skipped))
     return recorded
