@@ -6,6 +6,7 @@ keeps them)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -117,3 +118,18 @@ async def test_an_upgraded_database_finds_and_protects_the_people_it_had(
     # The skeletons are in the log: rebuilding the projection from it keeps them.
     await Rebuild(upgraded, client.app[STORE], target(all_projections(), "people")).run()
     assert await skeletons(upgraded) == {**recorded, newcomer.id: skeleton(newcomer.username)}
+
+
+async def test_nodes_starting_together_record_each_skeleton_once(db: Database, store: EventStore) -> None:
+    users = [uuid.uuid4() for _ in range(7)]
+    for n, user in enumerate(users):
+        await store.append(*registered_then(f"old{n}_{uuid.uuid4().hex[:6]}", user, user))
+    # two nodes' start-ups at once (pages of 3: several appends each, racing page by page)
+    first, second = await asyncio.gather(
+        record_missing_skeletons(db, store, page=3), record_missing_skeletons(db, store, page=3)
+    )
+    assert first + second == len(users)
+    async with db.cursor() as cur:
+        await cur.execute("SELECT stream_id FROM events WHERE type = %s", (EventType.USER_SKELETON_SET.value,))
+        assert sorted(r[0] for r in await cur.fetchall()) == sorted(users)
+    assert all(skel is not None for skel in (await skeletons(db)).values())
