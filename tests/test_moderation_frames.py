@@ -41,6 +41,7 @@ async def test_room_members_see_moderation_live_and_on_resume_but_not_reports(cl
     assert (await client.delete(f"/rooms/{room}/mutes/{member.id}", headers=owner.headers)).status == 204
     unmute = await until(ws_member, lambda f: f["type"] in MODERATION)
     assert (unmute["type"], unmute["user_id"], unmute["actor_id"]) == ("unmute", str(member.id), str(owner.id))
+    assert (await until(ws_reporter, lambda f: f["type"] in MODERATION))["id"] == unmute["id"]
 
     await client.put(f"/rooms/{room}/slow_mode", json={"seconds": 30}, headers=owner.headers)
     slow = await until(ws_reporter, lambda f: f["type"] in MODERATION)

@@ -160,3 +160,13 @@ async def without_skeleton(cur: Cursor, limit: int) -> list[tuple[UUID, str]]:
         (limit,),
     )
     return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def still_without_skeleton(cur: Cursor, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these users still have no skeleton on record."""
+    await cur.execute(
+        "SELECT user_id FROM user_profiles"
+        " WHERE user_id = ANY(%s::uuid[]) AND username_skeleton IS NULL AND NOT erased",
+        (list(ids),),
+    )
+    return {r[0] for r in await cur.fetchall()}

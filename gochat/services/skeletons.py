@@ -44,9 +44,16 @@ async def record_missing_skeletons(db: Database, store: EventStore, *, page: int
             found = [u for u in await pq.without_skeleton(cur, page + len(skipped)) if u[0] not in skipped][:page]
         if not found:
             break
-        versions = await store.stream_versions([user_id for user_id, _ in found])
+        ids = [user_id for user_id, _ in found]
+        versions = await store.stream_versions(ids)
+        # Read after the versions: a user recorded meanwhile (another node) drops out here; one
+        # recorded after this read makes the append below conflict, since its version moved on.
+        async with db.cursor() as cur:
+            still = await pq.still_without_skeleton(cur, ids)
         events = []
         for user_id, username in found:
+            if user_id not in still:
+                continue
             if user_id not in versions:  # a profile without its user's stream cannot be: leave it be
                 skipped.add(user_id)
                 continue
