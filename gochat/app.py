@@ -127,6 +127,7 @@ from .services.presence import PresenceService
 from .services.room_views import RoomViews
 from .services.rooms import RoomService
 from .services.search import SearchService
+from .services.skeletons import record_missing_skeletons
 from .services.timetravel import TimeTravel
 from .services.typing import TypingDebounce
 from .settings import Settings, SettingsError, ensure_dev_secret
@@ -282,7 +283,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGES] = MessageService(db, store)
     app[SEARCH] = SearchService(db, app[SETTINGS].search_language)
     app[TIME_TRAVEL] = TimeTravel(db, store)
-    app[BOTS] = BotService(db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners)
+    app[BOTS] = BotService(
+        db, store, BotTokenStore(db), app[ACCOUNTS].revocation_listeners, socket_ttl=app[SETTINGS].access_token_ttl
+    )
     app[TYPING_DEBOUNCE] = TypingDebounce(app[SETTINGS].ws_typing_interval)
     app[DEVICES] = DeviceService(KeyStore(db))
     # people (step 12): commands on the notifications projection catch it up themselves (read-your-writes)
@@ -296,6 +299,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[DIRECTORY] = Directory(db, store)
     app[DMS] = DirectMessages(db, app[ROOMS])
     app[NOTIFICATIONS] = Notifications(db, store, sync_notifications, users.existing)
+    # issue #18: users registered before skeletons were recorded get theirs (a no-op once done)
+    await record_missing_skeletons(db, store)
     yield
 
 

@@ -65,6 +65,23 @@ Configuration comes from the environment: docs/configuration.md. Deploying: docs
     ("users", "admin"): """\
   gochat users admin --username alice           # alice may now administer the server
   gochat users admin --username alice --revoke  # and now no longer""",
+    ("bots",): """\
+  gochat bots create --username deploy-bot --display-name "Deploy bot"
+  gochat bots token --username deploy-bot --scope read --scope write
+  gochat bots list
+  gochat bots revoke --username deploy-bot""",
+    ("bots", "create"): """\
+  gochat bots create --username deploy-bot      # a server-wide bot, in no room yet
+  gochat bots create --username ci-bot --display-name "CI results"  # shown name""",
+    ("bots", "token"): """\
+  gochat bots token --username deploy-bot --scope read --scope write   # the secret alone on stdout
+  gochat bots token --username ci-bot --name github --scope write --room 6f1c2a3b-8d9e-4f10-a2b3-c4d5e6f70812""",
+    ("bots", "list"): """\
+  gochat bots list                              # every bot, room and server-wide, with live tokens
+  gochat bots list --format json""",
+    ("bots", "revoke"): """\
+  gochat bots revoke --username deploy-bot      # every live token of the bot
+  gochat bots revoke --username deploy-bot --token 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e""",
 }
 
 

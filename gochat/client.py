@@ -257,7 +257,8 @@ class LiveSession:
             self.reconnects += 1
             try:
                 if code == _REAUTH:
-                    await self.client.refresh()
+                    if self.client.refresh_token is not None:  # a bot's API token has none: reconnect with it
+                        await self.client.refresh()
                     code = None
                 await self._connect()
                 return

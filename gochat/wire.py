@@ -7,10 +7,11 @@ or heard of it over the broker, and a resume replay sends exactly what live deli
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .events.model import RecordedEvent, uuid_text
+from .events.types import EventType
 
 Frame = dict[str, Any]
 
@@ -125,6 +126,38 @@ def _file(e: RecordedEvent) -> Frame:
     return f
 
 
+def _moderation(e: RecordedEvent) -> Frame:
+    """Room moderation every member sees (docs/api.md, "Moderation frames"): a mute or unmute (so
+    the muted member learns it, with `until`), slow mode, a pin or unpin. Reports and their
+    resolution are not sent: they stay with the room's admins (what a resolution does, a deletion
+    or a mute, is its own event and frame)."""
+    if e.type in (EventType.MEMBER_MUTED, EventType.MEMBER_UNMUTED):
+        f = _base("mute" if e.type == EventType.MEMBER_MUTED else "unmute", e)
+        # as member frames: user_id is the member concerned, actor_id the moderator
+        f["actor_id"] = f["user_id"]
+        f["user_id"] = e.data["user_id"]
+        if e.type == EventType.MEMBER_MUTED:
+            f["minutes"] = e.data["minutes"]
+            f["until"] = timestamp(e.recorded_at + timedelta(minutes=e.data["minutes"]))
+        return f
+    if e.type == EventType.ROOM_SLOW_MODE_SET:
+        f = _base("slow_mode", e)
+        f["seconds"] = e.data["seconds"]
+        return f
+    f = _base("message_pinned" if e.type == EventType.MESSAGE_PINNED else "message_unpinned", e)
+    f["message_id"] = e.data["message_id"]
+    return f
+
+
+#: Room events that are moderation, delivered live to the room (`_moderation`).
+MODERATION_FRAMES = (
+    EventType.MEMBER_MUTED,
+    EventType.MEMBER_UNMUTED,
+    EventType.ROOM_SLOW_MODE_SET,
+    EventType.MESSAGE_PINNED,
+    EventType.MESSAGE_UNPINNED,
+)
+
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "message.posted": _message,
     "message.edited": _edited,
@@ -137,6 +170,7 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     **dict.fromkeys(_MEMBER_KIND, _member),
     "file.uploaded": _file,
     "file.deleted": _file,
+    **dict.fromkeys(MODERATION_FRAMES, _moderation),
 }
 
 

@@ -27,7 +27,7 @@ CREATE TABLE bot_tokens (
     token_hash bytea NOT NULL,
     rooms uuid[],
     scopes text[] NOT NULL,
-    created_by uuid NOT NULL,
+    created_by uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     revoked_at timestamp with time zone,
     CONSTRAINT bot_tokens_pkey PRIMARY KEY (id),
@@ -38,7 +38,7 @@ CREATE INDEX bot_tokens_bot ON public.bot_tokens USING btree (bot_id);
 
 CREATE TABLE bots (
     user_id uuid NOT NULL,
-    created_by uuid NOT NULL,
+    created_by uuid,
     room_id uuid,
     created_at timestamp with time zone NOT NULL,
     CONSTRAINT bots_pkey PRIMARY KEY (user_id)
@@ -459,6 +459,7 @@ CREATE TABLE user_profiles (
 CREATE INDEX user_profiles_display ON public.user_profiles USING btree (lower(display_name) text_pattern_ops) WHERE (NOT erased);
 CREATE INDEX user_profiles_skeleton ON public.user_profiles USING btree (username_skeleton);
 CREATE INDEX user_profiles_username ON public.user_profiles USING btree (username_norm text_pattern_ops) WHERE (NOT erased);
+CREATE INDEX user_profiles_without_skeleton ON public.user_profiles USING btree (user_id) WHERE ((username_skeleton IS NULL) AND (NOT erased));
 ALTER TABLE user_profiles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE user_profiles FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON user_profiles TO gochat_app;
@@ -800,6 +801,10 @@ BEGIN
             erased = true, username_skeleton = NULL, status_text = NULL, status_emoji = NULL,
             status_expires_at = NULL, updated_at = e.recorded_at
         WHERE user_id = e.stream_id;
+    WHEN 'user.skeleton_set' THEN
+        -- a user registered before skeletons were recorded (services/skeletons.py)
+        UPDATE user_profiles SET username_skeleton = e.data->>'username_skeleton'
+        WHERE user_id = e.stream_id AND NOT erased;
     WHEN 'room.settings_changed' THEN
         INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
         ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;

@@ -322,6 +322,10 @@ class EveryTypeLog(RandomLog):
         user = self.rng.choice(self.users)
         stream = uuid.uuid5(uuid.NAMESPACE_OID, f"name:{self.rng.randint(0, 10**6)}")
         self.pending.append(NewEvent(EventType.USERNAME_CLAIMED, stream, {"user_id": str(user)}, actor_id=user))
+        # issue #18: an older user's skeleton recorded (services/skeletons.py), erased users' too; drawn
+        # from no random number, so every seed's log is otherwise the one it was
+        skel = {"username_skeleton": f"skel{stream.int % 50}"}
+        self.pending.append(NewEvent(EventType.USER_SKELETON_SET, user, skel))
 
     def _moderate(self) -> None:
         """Step 15's events: bots, mutes, slow mode, reports, pins, server roles, deactivation."""

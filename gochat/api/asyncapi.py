@@ -80,6 +80,25 @@ class RoomUpdatedFrame(_RoomEvent):
     topic = Str()
 
 
+class MuteFrame(_RoomEvent):
+    """A member muted (`until`, `minutes`) or unmuted: `user_id` is the member, `actor_id` the moderator."""
+
+    type = _type("mute", "unmute")
+    actor_id = fields.UUID(required=True, allow_none=True)
+    minutes = Int()
+    until = Str(metadata={"format": "date-time"})
+
+
+class SlowModeFrame(_RoomEvent):
+    type = _type("slow_mode")
+    seconds = Int(required=True, metadata={"description": "one message per this many seconds per member; 0: off"})
+
+
+class PinFrame(_RoomEvent):
+    type = _type("message_pinned", "message_unpinned")
+    message_id = Int(required=True)
+
+
 class PresenceFrame(Schema):
     type = _type("presence")
     user_id = Str(required=True)
@@ -138,6 +157,9 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "subscribed": SubscribedFrame,
     "unsubscribed": UnsubscribedFrame,
     "resync_required": ResyncRequiredFrame,
+    "mute": MuteFrame,
+    "slow_mode": SlowModeFrame,
+    "message_pinned": PinFrame,
 }
 CLOSE_CODES = {
     1001: "the server is shutting down: reconnect (to another node) with since",

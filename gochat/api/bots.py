@@ -1,5 +1,6 @@
-"""Bots over HTTP: a room admin makes a bot in the room, then issues (once shown), lists and revokes
-its API tokens. Bot tokens never reach these routes (api/authn.py): a bot makes no bots."""
+"""Bots over HTTP: a room admin makes a bot in the room, a server administrator one of no room
+(server-wide); its maker (and any server administrator) issues (once shown), lists and revokes its
+API tokens. Bot tokens never reach these routes (api/authn.py): a bot makes no bots."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from . import schemas as sc
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
-from .util import json, load_body, path_uuid
+from .util import json, load_body, path_uuid, query_int
 
 routes = web.RouteTableDef()
 
@@ -84,3 +85,30 @@ async def revoke_token(request: web.Request) -> web.Response:
         current_user_id(request), path_uuid(request, "bot_id"), path_uuid(request, "token_id")
     )
     return web.Response(status=204)
+
+
+@routes.delete("/bots/{bot_id}/tokens")
+@documented("Revoke every token of a bot", responses={200: sc.AnyObject}, tags=("bots",))
+@limited("write")
+async def revoke_all_tokens(request: web.Request) -> web.Response:
+    revoked = await request.app[BOTS].revoke_all(current_user_id(request), path_uuid(request, "bot_id"))
+    return json({"revoked": revoked})
+
+
+# --- server administrators ------------------------------------------------------------------------
+@routes.post("/admin/bots")
+@documented("Make a server-wide bot", body=CreateBotBody, responses={201: sc.AnyObject}, tags=("admin", "bots"))
+@limited("write")
+async def create_server_bot(request: web.Request) -> web.Response:
+    body = await load_body(request, CreateBotBody())
+    bot = await request.app[BOTS].create_server_bot(current_user_id(request), body["username"], body["display_name"])
+    return json({"bot": bot.public()}, status=201)
+
+
+@routes.get("/admin/bots")
+@documented("Every bot, for server administrators", responses={200: sc.AnyObject}, tags=("admin", "bots"))
+async def every_bot(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", 50, 1, 200) or 50
+    found = await request.app[BOTS].every(current_user_id(request), request.query.get("after"), limit)
+    after = found[-1][1] if len(found) == limit else None
+    return json({"bots": [bot.public() for bot, _ in found], "next": after})

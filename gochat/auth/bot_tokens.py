@@ -24,7 +24,7 @@ class TokenInfo:
     name: str
     scopes: list[str]
     rooms: list[uuid.UUID] | None
-    created_by: uuid.UUID
+    created_by: uuid.UUID | None  # None: issued by an operator (`gochat bots token`)
     created_at: datetime
     revoked_at: datetime | None
 
@@ -46,7 +46,12 @@ class BotTokenStore:
         self.db = db
 
     async def issue(
-        self, bot_id: uuid.UUID, name: str, scopes: list[str], rooms: list[uuid.UUID] | None, created_by: uuid.UUID
+        self,
+        bot_id: uuid.UUID,
+        name: str,
+        scopes: list[str],
+        rooms: list[uuid.UUID] | None,
+        created_by: uuid.UUID | None,
     ) -> tuple[str, TokenInfo]:
         """A new token (the secret, returned this once) and what is stored about it."""
         secret = PREFIX + secrets.token_urlsafe(32)
@@ -89,3 +94,12 @@ class BotTokenStore:
                 (token_id, bot_id),
             )
             return await cur.fetchone() is not None
+
+    async def revoke_all(self, bot_id: uuid.UUID) -> list[uuid.UUID]:
+        """Revoke every live token of the bot; returns their ids (their sockets are to be closed)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                "UPDATE bot_tokens SET revoked_at = now() WHERE bot_id = %s AND revoked_at IS NULL RETURNING id",
+                (bot_id,),
+            )
+            return [row[0] for row in await cur.fetchall()]

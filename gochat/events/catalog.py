@@ -37,6 +37,12 @@ class UserRegistered(_Strict):
     username_skeleton = fields.String()
 
 
+class UserSkeletonSet(_Strict):
+    """The skeleton of a user's username, for users whose user.registered predates it."""
+
+    username_skeleton = fields.String(required=True, validate=validate.Length(min=1))
+
+
 class UsernameClaimed(_Strict):
     """Stream: uuid5(namespace, normalized name), appended with NO_STREAM, so a name is taken once."""
 
@@ -242,8 +248,8 @@ def fast_empty(data: Mapping[str, Any]) -> dict[str, Any] | None:
 class BotCreated(_Strict):
     """Stream: the bot's user id, appended with its user.registered (a bot is a user without a password)."""
 
-    created_by = UUIDStr(required=True)
-    room_id = UUIDStr(load_default=None, allow_none=True)
+    created_by = UUIDStr(required=True, allow_none=True)  # None: an operator (`gochat bots create`)
+    room_id = UUIDStr(load_default=None, allow_none=True)  # None: a server-wide bot
 
 
 MUTE_MAX_MINUTES = 60 * 24 * 365
@@ -324,4 +330,5 @@ def build_registry() -> EventRegistry:
     reg.register("user.dnd_set", DndSet())
     reg.register("user.blocked", MemberRef())
     reg.register("user.unblocked", MemberRef())
+    reg.register("user.skeleton_set", UserSkeletonSet())
     return reg

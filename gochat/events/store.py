@@ -319,6 +319,15 @@ class EventStore:
             await self.db.fetchval("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,))
         )
 
+    async def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The current version of each of these streams that exists (one query)."""
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                "SELECT s, (SELECT max(version) FROM events WHERE stream_id = s) FROM unnest(%s::uuid[]) AS s",
+                (list(stream_ids),),
+            )
+            return {s: int(v) for s, v in await cur.fetchall() if v is not None}
+
     async def last_in_stream(self, stream_id: UUID) -> RecordedEvent | None:
         """The stream's newest event (a relay's baseline for a room)."""
         async with self.db.cursor() as cur:

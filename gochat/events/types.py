@@ -63,3 +63,6 @@ class EventType(StrEnum):
     USER_DND_SET = "user.dnd_set"
     USER_BLOCKED = "user.blocked"
     USER_UNBLOCKED = "user.unblocked"
+    # issue #18: the skeleton of the username of a user registered before skeletons were recorded
+    # (stream: the user's id; services/skeletons.py)
+    USER_SKELETON_SET = "user.skeleton_set"

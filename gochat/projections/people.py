@@ -29,6 +29,7 @@ class PeopleProjection(SqlProjection):
             EventType.USER_STATUS_SET,
             EventType.USER_ERASED,
             EventType.ROOM_SETTINGS_CHANGED,
+            EventType.USER_SKELETON_SET,
         }
     )
     inline = True
@@ -148,3 +149,24 @@ async def with_collisions(cur: Cursor, found: list[Person]) -> list[Person]:
         dataclasses.replace(p, name_collision=bool(owners.get(skels[p.id], set()) - {p.id})) if p.id in skels else p
         for p in found
     ]
+
+
+async def without_skeleton(cur: Cursor, limit: int) -> list[tuple[UUID, str]]:
+    """Users (not erased) whose username's skeleton is not on record, (id, username): those
+    registered before skeletons were (services/skeletons.py)."""
+    await cur.execute(
+        "SELECT user_id, username FROM user_profiles WHERE username_skeleton IS NULL AND NOT erased"
+        " ORDER BY user_id LIMIT %s",
+        (limit,),
+    )
+    return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def still_without_skeleton(cur: Cursor, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these users still have no skeleton on record."""
+    await cur.execute(
+        "SELECT user_id FROM user_profiles"
+        " WHERE user_id = ANY(%s::uuid[]) AND username_skeleton IS NULL AND NOT erased",
+        (list(ids),),
+    )
+    return {r[0] for r in await cur.fetchall()}

@@ -53,6 +53,23 @@ def _taken() -> Conflict:
     return Conflict("username is taken", code="username_taken", details={"username": ["Already taken."]})
 
 
+async def impersonation_check(users: UserQueries, username: str, norm: str) -> str:
+    """Refuse reserved words, mixed scripts and names that look like a taken one (docs/api.md,
+    Impersonation); returns the name's skeleton. People at signup and bots alike pass it."""
+    if norm in RESERVED_NAMES:
+        raise ValidationFailed("invalid request", details={"username": ["This name is reserved."]})
+    if is_mixed_script(username):
+        raise ValidationFailed("invalid request", details={"username": ["Must not mix scripts."]})
+    skel = skeleton(username)
+    if await users.skeleton_taken(skel):
+        raise Conflict(
+            "username looks like one that is taken",
+            code="username_confusable",
+            details={"username": ["Too similar to an existing name."]},
+        )
+    return skel
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     user: User
@@ -88,7 +105,7 @@ class AccountService:
         norm = normalize_username(username)
         if await self.users.by_name(norm) is not None:
             raise _taken()  # the common case, answered before paying for a hash
-        skel = await self._impersonation_check(username, norm)
+        skel = await impersonation_check(self.users, username, norm)
         user_id = uuid.uuid4()
         registered = {
             "username": username,
@@ -150,22 +167,6 @@ class AccountService:
             NewEvent("user.profile_updated", user_id, {"display_name": display_name}, actor_id=user_id)
         )
         return await self._user(user_id)
-
-    async def _impersonation_check(self, username: str, norm: str) -> str:
-        """Refuse reserved words, mixed scripts and names that look like a taken one (docs/api.md,
-        Impersonation); returns the name's skeleton."""
-        if norm in RESERVED_NAMES:
-            raise ValidationFailed("invalid request", details={"username": ["This name is reserved."]})
-        if is_mixed_script(username):
-            raise ValidationFailed("invalid request", details={"username": ["Must not mix scripts."]})
-        skel = skeleton(username)
-        if await self.users.skeleton_taken(skel):
-            raise Conflict(
-                "username looks like one that is taken",
-                code="username_confusable",
-                details={"username": ["Too similar to an existing name."]},
-            )
-        return skel
 
     # --- queries --------------------------------------------------------------------------------
     async def get(self, user_id: uuid.UUID) -> User:

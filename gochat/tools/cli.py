@@ -20,6 +20,7 @@ from ..events.scan import LogScan
 from ..projections.current import VIEW as CURRENT_VIEW
 from ..projections.users import UserQueries
 from ..settings import Settings
+from .bots import register as register_bot_tools
 from .export import export, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
@@ -77,6 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st.set_defaults(func=cmd_stats)
     register_projection_tools(sub)
     register_user_tools(sub)
+    register_bot_tools(sub)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

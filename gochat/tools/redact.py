@@ -26,6 +26,7 @@ _ERASED_FIELDS: dict[str, dict[str, Any]] = {
     EventType.MESSAGE_POSTED: {"content": "", "attachments": None},
     EventType.MESSAGE_EDITED: {"content": ""},
     EventType.FILE_UPLOADED: {"name": "", "attachment": None},  # the bytes themselves are deleted (files projection)
+    EventType.USER_SKELETON_SET: {},  # the skeleton goes, below
 }
 
 
@@ -53,6 +54,7 @@ class Redactor:
             data.update(_ERASED_FIELDS[row[3]])
             if row[3] == _REGISTERED:
                 data["username"] = data["username_norm"] = ERASED_USERNAME_PREFIX + UUID(row[1]).hex
+            data.pop("username_skeleton", None)  # auth/confusables.py: it spells the name too
         return (*row[:5], orjson.dumps(data).decode(), *row[6:])  # type: ignore[return-value]
 
 

@@ -25,6 +25,10 @@ BEGIN
             erased = true, username_skeleton = NULL, status_text = NULL, status_emoji = NULL,
             status_expires_at = NULL, updated_at = e.recorded_at
         WHERE user_id = e.stream_id;
+    WHEN 'user.skeleton_set' THEN
+        -- a user registered before skeletons were recorded (services/skeletons.py)
+        UPDATE user_profiles SET username_skeleton = e.data->>'username_skeleton'
+        WHERE user_id = e.stream_id AND NOT erased;
     WHEN 'room.settings_changed' THEN
         INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
         ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
