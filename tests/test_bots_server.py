@@ -144,6 +144,9 @@ async def test_operators_make_issue_list_and_revoke_server_wide_bots_from_the_cl
     # capsys first: the app (which the command's logging set-up also points at captured stderr)
     # stops before the capture closes.
     client.app[BOTS].socket_ttl = 2  # a bot's socket lives two seconds (GOCHAT_ACCESS_TOKEN_TTL)
+    # The command would point logging at the captured stderr, and the app serving in this process
+    # would cache its loggers there, writing into a closed file in every later test.
+    monkeypatch.setattr("gochat.cli.configure_logging", lambda *args, **kwargs: None)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("JWT_SECRET", "x" * 40)
 
