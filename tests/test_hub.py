@@ -7,7 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gochat.hub import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, PING_FRAME, Connection, Hub, encode_text_frame
+from gochat.live.connection import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, Connection
+from gochat.live.frames import PING_FRAME, encode_text_frame
+from gochat.live.hub import Hub
 
 
 @dataclass(eq=False)

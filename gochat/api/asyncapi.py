@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from .. import __version__
-from ..ws import ClientFrame
+from ..ws.frames import ClientFrame
 from .openapi import new_spec
 from .schemas import WebSocketQuery
 

@@ -19,7 +19,7 @@ import structlog
 from ..db import Database
 from ..errors import NotFound, Unavailable, VersionConflict
 from ..events import EventStore, NewEvent
-from ..presence_store import PresenceStore
+from ..live.presence_store import PresenceStore
 from ..projections import presence as q
 
 log = structlog.get_logger("gochat.presence")

@@ -114,6 +114,16 @@ class RoomService:
         await self.store.append(self._joined(room_id, user_id, user_id, "member"))
         return await self._room(user_id, room_id)
 
+    async def ensure_member(self, user_id: UUID, room_id: UUID) -> None:
+        """A subscription (WebSocket `?room_id=` or a `join` frame) means membership: a public room
+        is joined on the way; a room the user cannot read is a 404 (403 `banned` for a public one)."""
+        acc = await room_access(self.db, user_id, room_id)
+        if acc.joined:
+            return
+        if not acc.can_read:
+            raise NotFound("room not found") if acc.room["type"] != "public" else Forbidden("banned", code="banned")
+        await self.join(user_id, room_id)
+
     async def leave(self, user_id: UUID, room_id: UUID) -> None:
         acc = await room_access(self.db, user_id, room_id)
         if acc.state == "invited":
