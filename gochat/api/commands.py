@@ -1,5 +1,5 @@
 """Slash commands over HTTP: what a room offers (autocompletion), running one, and bots
-registering theirs. WebSocket `command` frames run them too (ws.py) and answer with the same
+registering theirs. WebSocket `command` frames run them too (ws/handlers.py) and answer with the same
 `command_result` object (shapes.py)."""
 
 from __future__ import annotations

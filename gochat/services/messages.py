@@ -117,7 +117,7 @@ class MessageService:
     ) -> Posted:
         """`post` for a WebSocket connection subscribed to the room: no read transaction first.
 
-        A subscription is a live proof of membership: ws.py makes one only for a member, and the
+        A subscription is a live proof of membership: ws/ makes one only for a member, and the
         relay drops it as the leave, kick or ban commits (on this node before the append returns,
         on others within the broker's delay): the same window `post`'s read-then-append leaves.
         The read costs four round trips, more than the append and the fan-out of a message
@@ -129,7 +129,7 @@ class MessageService:
     ) -> Awaitable[Posted]:
         """`post_as_subscriber` in two halves: queued when this returns (a bad frame raises here),
         finished by awaiting what it returns. Posts submitted one after another are appended in
-        that order, and their results may be awaited in any order (ws.py pipelines a socket's)."""
+        that order, and their results may be awaited in any order (ws/pipeline.py pipelines a socket's)."""
         data = await self._prepared(user_id, room_id, {"content": content})
         event = NewEvent(EventType.MESSAGE_POSTED, room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return self._posted(user_id, room_id, self.store.submit(event))

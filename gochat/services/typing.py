@@ -1,7 +1,7 @@
 """Typing notifications: an event in the log like every action, sent to the room's members.
 
 Debouncing: one per user and room per interval on a node, whichever of the user's sockets sends it
-(TypingDebounce, asked by ws.py); clients expire a typing indicator on their own after 5 s without
+(TypingDebounce, asked by ws/handlers.py); clients expire a typing indicator on their own after 5 s without
 a new one (docs/api.md).
 """
 
