@@ -20,6 +20,7 @@ from ..projections import receipts as rq
 from ..projections import rooms as rooms_q
 from .access import Access, access_in
 from .devices import check_envelope
+from .typing import typing as append_typing
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
@@ -214,6 +215,10 @@ class MessageService:
         data = {"message_id": message_id, "emoji": emoji}
         kind = EventType.REACTION_ADDED if add else EventType.REACTION_REMOVED
         await self.store.append_one(NewEvent(kind, room_id, data, actor_id=user_id))
+
+    async def typing(self, user_id: UUID, room_id: UUID) -> None:
+        """A member is typing (services/typing.py; the caller debounces)."""
+        await append_typing(self.db, self.store, user_id, room_id)
 
     async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> rq.Receipt:
         """Move the caller's marker to a message of the room; never backwards (an older message

@@ -12,8 +12,7 @@ from marshmallow import ValidationError
 
 from ..api.shapes import command_result
 from ..errors import BadRequest, GochatError, RateLimited, ValidationFailed
-from ..keys import COMMANDS, FILES, MESSAGES, RELAY, ROOMS, STORE, TYPING_DEBOUNCE
-from ..services.typing import typing
+from ..keys import COMMANDS, FILES, MESSAGES, RELAY, ROOMS, TYPING_DEBOUNCE
 from .frames import FRAME_SCHEMA, ack_body, message_id_of, quick_load, room_of
 from .resume import subscribe
 from .session import Session
@@ -79,7 +78,7 @@ async def on_typing(session: Session, data: dict[str, Any]) -> None:
     room, app = room_of(data), session.app
     if not app[TYPING_DEBOUNCE].allow(session.user, room):
         return  # debounced: one typing event per user and room per interval, across their sockets
-    await typing(app[STORE].db, app[STORE], session.user, room)
+    await app[MESSAGES].typing(session.user, room)
 
 
 async def on_read(session: Session, data: dict[str, Any]) -> None:
