@@ -1,8 +1,9 @@
 """The live side's small parts on their own: the envelope nodes exchange, the outbox that keeps
-what the broker refused, and the heartbeat sweep."""
+what the broker refused, the heartbeat sweep, and presence fan-out."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 
 from conftest import eventually
 
+from gochat.events import EventStore
 from gochat.events.model import RecordedEvent
 from gochat.events.types import EventType
 from gochat.live.broker import MemoryBroker, MemoryBus
@@ -17,7 +19,10 @@ from gochat.live.connection import CLOSE_TOKEN_EXPIRED, Connection
 from gochat.live.envelope import Header, decode, encode_control, encode_event
 from gochat.live.frames import PING_FRAME
 from gochat.live.heartbeat import sweep
+from gochat.live.hub import Hub
 from gochat.live.outbox import MAX_UNSENT_PER_CHANNEL, Outbox
+from gochat.live.presence import PRESENCE_SEEN, EventHook, PresenceFanout
+from gochat.live.tasks import Tasks
 
 
 def event(kind: EventType = EventType.MESSAGE_POSTED) -> RecordedEvent:
@@ -211,3 +216,48 @@ def test_without_a_heartbeat_the_sweep_only_closes_expired_tokens() -> None:
     assert sweep([silent], lambda conn, code, reason: None, now=0.0, tick=1e6, heartbeat=None) == 0
     assert peer.written == []
     assert not peer.aborted
+
+
+# --- presence fan-out -------------------------------------------------------------------------------
+async def test_a_presence_change_reaches_each_connection_in_the_user_s_rooms_once(store: EventStore) -> None:
+    user, first, second, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def rooms_of(who: uuid.UUID) -> list[uuid.UUID]:
+        return [first, second] if who == user else []
+
+    hub = Hub()
+    both, both_peer = socket(heard=0.0)
+    other, other_peer = socket(heard=0.0)
+    for conn, rooms in ((both, (first, second)), (other, (elsewhere,))):
+        hub.add(conn)
+        for room in rooms:
+            hub.subscribe(conn, room)
+    hooks: list[EventHook] = []
+    tasks = Tasks("test_task_failed")
+    fanout = PresenceFanout(hub, store, rooms_of, hooks, tasks)
+    change = event(EventType.PRESENCE_CHANGED)
+    change = dataclasses.replace(change, data={"user_id": str(user), "status": "online"})
+    fanout.committed(change)
+    await eventually(lambda: len(both_peer.written) == 1, what="presence sent")
+    assert b'"type":"presence"' in both_peer.written[0]
+    assert other_peer.written == []
+    await eventually(lambda: len(tasks) == 0, what="fan-out done")
+    fanout.announced(change.id)  # the same change over the broker: heard already, nothing to do
+    assert len(tasks) == 0
+    assert fanout.after == change.id
+    for conn in (both, other):
+        hub.remove(conn)
+
+
+async def no_rooms(user: uuid.UUID) -> list[uuid.UUID]:
+    return []
+
+
+async def test_presence_remembers_a_bounded_number_of_changes_heard(store: EventStore) -> None:
+    fanout = PresenceFanout(Hub(), store, no_rooms, [], Tasks("test_task_failed"))
+    assert fanout.heard(1)
+    assert not fanout.heard(1)
+    for event_id in range(2, PRESENCE_SEEN + 2):
+        assert fanout.heard(event_id)
+    assert fanout.heard(1)  # forgotten, the oldest: the log tail reads after `after` anyway
+    assert fanout.after == PRESENCE_SEEN + 1
