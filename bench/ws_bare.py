@@ -15,7 +15,7 @@ import uvloop
 from aiohttp import web
 
 HEARTBEAT = 25.0  # gochat's default GOCHAT_WS_HEARTBEAT
-MAX_FRAME = 64 * 1024  # gochat.ws.MAX_FRAME
+MAX_FRAME = 64 * 1024  # gochat.ws.frames.MAX_FRAME
 
 
 async def hold(request: web.Request) -> web.WebSocketResponse:

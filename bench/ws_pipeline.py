@@ -1,5 +1,5 @@
 """One WebSocket sending as fast as its acks allow: messages/s persisted and acked over one socket
-(ws.py pipelines a socket's frames; the target is >= 5,000/s).
+(ws/pipeline.py pipelines a socket's frames; the target is >= 5,000/s).
 
     python -m bench.ws_pipeline [--seconds 10] [--window 256] [--as bot|user] [--content-bytes 64]
 

@@ -43,14 +43,11 @@ from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.purge import purge_sessions_forever
 from .auth.store import SessionStore
-from .broker import Broker, MemoryBroker
-from .broker_redis import RedisBroker, connect_redis
 from .commands.service import CommandService
 from .db import Database
 from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
-from .hub import Hub
 from .keys import (
     ACCOUNTS,
     ADMIN,
@@ -91,6 +88,13 @@ from .keys import (
     WEBHOOK_DELIVERER,
     WEBHOOKS,
 )
+from .live.broker import Broker, MemoryBroker
+from .live.broker_redis import RedisBroker
+from .live.hub import Hub
+from .live.people import PeopleLive
+from .live.presence_store import MemoryPresenceStore, PresenceStore
+from .live.presence_store_redis import RedisPresenceStore
+from .live.relay import Relay
 from .login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle, NoThrottle
 from .login_throttle_redis import RedisLoginThrottle
 from .media.clamd import Clamd
@@ -102,9 +106,6 @@ from .moderation.admin import AdminService
 from .moderation.gate import ModerationGate
 from .moderation.service import ModerationService
 from .netguard import Allowlist, GuardedClient
-from .people_live import PeopleLive
-from .presence_store import MemoryPresenceStore, PresenceStore
-from .presence_store_redis import RedisPresenceStore
 from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
 from .projections.current import CurrentLog
@@ -113,7 +114,7 @@ from .projections.search import ensure_language
 from .projections.users import UserQueries
 from .ratelimit import MemoryRateLimiter, NoLimits, RateLimiter
 from .ratelimit_redis import RedisRateLimiter
-from .relay import Relay
+from .redis_client import connect_redis
 from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService
@@ -135,7 +136,7 @@ from .telemetry import setup as setup_telemetry
 from .web import routes as web_client_routes
 from .webhooks.deliver import Deliverer
 from .webhooks.service import WebhookService
-from .ws import shutdown_sockets, websocket
+from .ws.endpoint import shutdown_sockets, websocket
 
 log = structlog.get_logger("gochat.app")
 

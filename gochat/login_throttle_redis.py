@@ -14,8 +14,8 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from .broker_redis import TRANSPORT_ERRORS
 from .login_throttle import Backoff, MemoryLoginThrottle
+from .redis_client import TRANSPORT_ERRORS
 
 log = structlog.get_logger("gochat.login_throttle")
 

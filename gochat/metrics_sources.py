@@ -18,7 +18,7 @@ import structlog
 from .db import Database
 from .events import EventType
 from .events.model import RecordedEvent
-from .hub import Hub
+from .live.hub import Hub
 from .metrics import Metrics
 from .projections import status as projection_status
 

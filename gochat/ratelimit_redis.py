@@ -20,8 +20,8 @@ import time
 import structlog
 from redis.asyncio import Redis
 
-from .broker_redis import TRANSPORT_ERRORS
 from .ratelimit import Limit, MemoryRateLimiter
+from .redis_client import TRANSPORT_ERRORS
 
 log = structlog.get_logger("gochat.ratelimit")
 

@@ -33,7 +33,7 @@ WRITE_LIMITS = {
     "refresh": Limit(30, 30 / 60),
     "write": Limit(60, 60 / 6),
 }
-# Bots send in bulk over one socket (ws.py pipelines its frames): their own, larger budget.
+# Bots send in bulk over one socket (ws/pipeline.py pipelines its frames): their own, larger budget.
 BOT_RATE_LIMIT = Limit(10_000, 10_000 / 1)
 LogFormat = Literal["json", "console"]
 

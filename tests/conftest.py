@@ -30,13 +30,13 @@ from aiohttp.test_utils import TestClient
 
 from gochat import migrations
 from gochat.app import create_app
-from gochat.broker_redis import connect_redis
 from gochat.cli import main
 from gochat.db import Database
 from gochat.embedded import EmbeddedPostgres
 from gochat.events import EventStore, build_registry
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections
+from gochat.redis_client import connect_redis
 from gochat.settings import Settings
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"

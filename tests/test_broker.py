@@ -14,9 +14,9 @@ import pytest
 from conftest import RedisServer, _free_port, eventually, start_redis_server
 
 from gochat.app import create_app
-from gochat.broker import Broker, MemoryBroker, MemoryBus
-from gochat.broker_redis import RedisBroker
 from gochat.keys import BROKER
+from gochat.live.broker import Broker, MemoryBroker, MemoryBus
+from gochat.live.broker_redis import RedisBroker
 from gochat.settings import Settings
 
 NodeFactory = Callable[[], Awaitable[Broker]]

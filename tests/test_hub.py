@@ -7,7 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gochat.hub import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, PING_FRAME, Connection, Hub, encode_text_frame
+from gochat.live.connection import CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, Connection
+from gochat.live.frames import PING_FRAME, encode_text_frame
+from gochat.live.hub import Hub
 
 
 @dataclass(eq=False)
@@ -85,7 +87,7 @@ async def test_a_silent_connection_is_pinged_then_aborted_as_a_dead_peer() -> No
     loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < 1.5:  # past one heartbeat, short of two
-        talker.heard = loop.time()  # as ws.py stamps each frame it reads
+        talker.heard = loop.time()  # as ws/reader.py stamps each frame it reads
         await asyncio.sleep(0.01)
     assert PING_FRAME in silent.written
     assert not silent.aborted

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gochat.broker_redis import connect_redis
 from gochat.login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle
 from gochat.login_throttle_redis import RedisLoginThrottle
+from gochat.redis_client import connect_redis
 
 BACKOFF = Backoff(free=3, base=1.0, max_delay=8.0, forget_after=900.0)
 

@@ -13,10 +13,10 @@ from conftest import RedisServer
 from redis.asyncio import Redis
 
 from gochat.app import create_app
-from gochat.broker_redis import connect_redis
 from gochat.keys import PRESENCE
-from gochat.presence_store import MemoryPresenceCluster, MemoryPresenceStore, PresenceStore
-from gochat.presence_store_redis import RedisPresenceStore
+from gochat.live.presence_store import MemoryPresenceCluster, MemoryPresenceStore, PresenceStore
+from gochat.live.presence_store_redis import RedisPresenceStore
+from gochat.redis_client import connect_redis
 from gochat.settings import Settings
 
 TTL = 1.0

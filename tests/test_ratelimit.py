@@ -14,9 +14,9 @@ import pytest
 from conftest import RedisServer, _free_port
 from redis.asyncio import Redis
 
-from gochat.broker_redis import connect_redis
 from gochat.ratelimit import Limit, MemoryRateLimiter, RateLimiter
 from gochat.ratelimit_redis import RedisRateLimiter
+from gochat.redis_client import connect_redis
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -17,14 +17,15 @@ from uuid import UUID
 import pytest
 from conftest import eventually
 
-from gochat.broker import Broker, MemoryBroker, MemoryBus
-from gochat.broker_redis import RedisBroker
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
-from gochat.hub import Connection, Hub
+from gochat.live.broker import Broker, MemoryBroker, MemoryBus
+from gochat.live.broker_redis import RedisBroker
+from gochat.live.connection import Connection
+from gochat.live.hub import Hub
+from gochat.live.relay import Relay
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections
-from gochat.relay import Relay
 from gochat.services.presence import presence_stream
 
 

@@ -1,5 +1,6 @@
 """The shape of the package, read from its source: no import cycles, one home for the driver, event
-types named by their enumeration."""
+types named by their enumeration, the live side below the request layers, the WebSocket layer on
+api/'s edge only, membership decided by services, small modules on the live side."""
 
 from __future__ import annotations
 
@@ -102,23 +103,6 @@ def test_only_db_talks_to_the_driver() -> None:
     assert {name for name, packages in external.items() if packages & {"psycopg2", "aiopg"}} == {"gochat.db"}
 
 
-# Modules still naming event types by their strings, to convert once the steps changing them have
-# landed (step 10's report); the list may only shrink.
-NOT_YET_ON_EVENT_TYPE = {
-    "gochat.events.catalog",
-    "gochat.projections.rooms",
-    "gochat.projections.users",
-    "gochat.relay",
-    "gochat.services.accounts",
-    "gochat.services.erasure",
-    "gochat.services.messages",
-    "gochat.services.presence",
-    "gochat.services.rooms",
-    "gochat.services.typing",
-    "gochat.wire",
-}
-
-
 def test_event_types_are_named_by_the_enumeration() -> None:
     values = {t.value for t in EventType}
     spelled_out = {
@@ -130,4 +114,55 @@ def test_event_types_are_named_by_the_enumeration() -> None:
             for node in ast.walk(ast.parse(path.read_text()))
         )
     }
-    assert spelled_out <= NOT_YET_ON_EVENT_TYPE
+    assert spelled_out == set()
+
+
+def _package(prefix: str, modules: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {name: targets for name, targets in modules.items() if name == prefix or name.startswith(prefix + ".")}
+
+
+def test_the_live_side_knows_neither_http_nor_the_layers_above_it() -> None:
+    """gochat/live/ (fan-out, ordering, publishing, presence, backends) sees a socket only as the
+    Protocol of live/connection.py: no aiohttp, no views, no endpoint, no use cases."""
+    internal, external = _graph()
+    live = _package("gochat.live", internal)
+    assert "gochat.live.relay" in live
+    assert "gochat.live.sequencer" in live
+    assert {name for name in live if "aiohttp" in external[name]} == set()
+    above = ("gochat.api", "gochat.ws", "gochat.app", "gochat.services")
+    assert {(name, t) for name, targets in live.items() for t in targets if t.startswith(above)} == set()
+
+
+# What the WebSocket layer may take from api/: the HTTP edge both request layers share
+# (authentication, route documentation, client addresses behind proxies, the protocol's JSON
+# objects), never a view module or its helpers.
+HTTP_EDGE = {"gochat.api.authn", "gochat.api.docs", "gochat.api.limits", "gochat.api.schemas", "gochat.api.shapes"}
+
+
+def test_the_websocket_layer_uses_only_the_http_edge_of_api() -> None:
+    internal, _ = _graph()
+    ws = _package("gochat.ws", internal)
+    assert "gochat.ws.endpoint" in ws
+    used = {t for targets in ws.values() for t in targets if t.startswith("gochat.api")}
+    assert "gochat.api.authn" in used
+    assert used <= HTTP_EDGE
+
+
+def test_membership_is_decided_in_the_service_layer() -> None:
+    """Who may read or post in a room is services/access.py's answer, asked by use cases only: the
+    request layers call a service (RoomService.ensure_member for a subscription)."""
+    internal, _ = _graph()
+    askers = {name for name, targets in internal.items() if "gochat.services.access" in targets}
+    assert "gochat.services.rooms" in askers
+    assert {name for name in askers if name.startswith(("gochat.api", "gochat.ws", "gochat.live"))} == set()
+
+
+def test_live_and_websocket_modules_stay_small() -> None:
+    """One job per module: the live side and the WebSocket endpoint were two files of 20-30 KB."""
+    sizes = {
+        name: path.stat().st_size
+        for name, path in _modules().items()
+        if name.startswith(("gochat.live.", "gochat.ws."))
+    }
+    assert len(sizes) > 10
+    assert {name: size for name, size in sizes.items() if size > 12_500} == {}

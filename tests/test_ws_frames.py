@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from gochat.ws import ClientFrame, quick_load
+from gochat.ws.frames import ClientFrame, quick_load
 
 ROOM = "0b7f4a57-1f0e-4a8e-9d52-5d3f1f6c2a11"
 SCHEMA = ClientFrame()

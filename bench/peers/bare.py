@@ -2,7 +2,7 @@
 
 No persistence, no authentication, no per-room state beyond one set; what gochat pays for those
 shows as the distance to this. The fan-out encodes a frame once and writes it to every transport
-without awaiting, as gochat's hub does (gochat.hub.encode_text_frame), so the distance is not a
+without awaiting, as gochat's hub does (gochat.live.frames.encode_text_frame), so the distance is not a
 slower broadcast loop.
 
     python -m bench.peers.bare --host 127.0.0.1 --port 8081
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import uvloop
 from aiohttp import WSMsgType, web
 
-from gochat.hub import encode_text_frame
+from gochat.live.frames import encode_text_frame
 
 SOCKETS: web.AppKey[set[asyncio.Transport]] = web.AppKey("sockets", set)
 

@@ -1,6 +1,6 @@
 """The AsyncAPI 3.0 document of the WebSocket protocol (PROTOCOL.md), from marshmallow schemas: the
-client frames are ws.py's own `ClientFrame`; the server frames, which wire.py and ws.py build as
-dicts, are described here (tests/test_openapi.py checks real frames against them)."""
+client frames are ws/frames.py's own `ClientFrame`; the server frames, which live/wire.py and ws/
+build as dicts, are described here (tests/test_openapi.py checks real frames against them)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from .. import __version__
-from ..ws import ClientFrame
+from ..ws.frames import ClientFrame
 from .openapi import new_spec
 from .schemas import WebSocketQuery
 

@@ -1,16 +1,12 @@
 """Slash commands over HTTP: what a room offers (autocompletion), running one, and bots
-registering theirs. WebSocket `command` frames run them too (ws.py) and answer with the same
-`command_result` object."""
+registering theirs. WebSocket `command` frames run them too (ws/handlers.py) and answer with the same
+`command_result` object (shapes.py)."""
 
 from __future__ import annotations
-
-from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..commands.service import Outcome
 from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import COMMANDS
@@ -18,7 +14,7 @@ from . import schemas as sc
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
-from .shapes import message_json
+from .shapes import command_result
 from .util import json, load_body, path_uuid
 
 routes = web.RouteTableDef()
@@ -38,18 +34,6 @@ class RegisterBody(Strict):
     description = Text(required=True, min_len=1, max_len=200)
     usage = Text(load_default="", max_len=200)
     url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
-
-
-def command_result(outcome: Outcome, room_id: UUID, client_msg_id: str | None) -> dict[str, Any]:
-    """The answer to a command: shown to the caller alone (`ephemeral`), or `public` (then `message`
-    is what it posted, which every subscriber of the room also receives)."""
-    body: dict[str, Any] = {"type": "command_result", "command": f"/{outcome.command}", "room_id": str(room_id),
-                            "visibility": outcome.visibility, "text": outcome.text}  # fmt: skip
-    if outcome.message is not None:
-        body["message"] = message_json(outcome.message)
-    if client_msg_id is not None:
-        body["client_msg_id"] = client_msg_id
-    return body
 
 
 @routes.get("/rooms/{room_id}/commands")

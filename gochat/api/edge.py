@@ -16,7 +16,7 @@ from .limits import forwarded
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 CORS_EXPOSE = ("Retry-After", "X-Request-ID", "X-Gochat-Node")
 CORS_ALLOW = ("Authorization", "Content-Type", "X-Request-ID")
-# Routes that are not for cross-origin browsers: the WebSocket checks Origin itself (ws.py).
+# Routes that are not for cross-origin browsers: the WebSocket checks Origin itself (ws/endpoint.py).
 NO_CORS = frozenset({"/ws"})
 
 

@@ -127,7 +127,7 @@ def route_of(request: web.Request) -> str:
 
 async def traced(tracing: Telemetry, request: web.Request, handler: Handler) -> web.StreamResponse:
     """The request as a server span continuing the caller's `traceparent`. Not the WebSocket upgrade:
-    its handler lasts as long as the socket; each of its frames is a trace of its own (ws.py)."""
+    its handler lasts as long as the socket; each of its frames is a trace of its own (ws/handlers.py)."""
     route = route_of(request)
     if route == "/ws":
         return await handler(request)

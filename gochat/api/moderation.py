@@ -12,7 +12,7 @@ from ..errors import ValidationFailed
 from ..events.catalog import MUTE_MAX_MINUTES, REPORT_ACTIONS, SLOW_MODE_MAX_SECONDS
 from ..events.fields import Text
 from ..keys import ADMIN, MODERATION
-from ..wire import render, timestamp
+from ..live.wire import render, timestamp
 from . import schemas as sc
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented

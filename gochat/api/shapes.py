@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+from ..commands.service import Outcome
 from ..projections.history import Message
 from ..projections.receipts import RoomEntry
 
@@ -82,3 +84,15 @@ def message_json(m: Message) -> dict[str, Any]:
         out["last_reply_id"] = m.last_reply_id
     out["reactions"] = [{"emoji": r.emoji, "count": r.count, "me": r.me} for r in m.reactions]
     return out
+
+
+def command_result(outcome: Outcome, room_id: UUID, client_msg_id: str | None) -> dict[str, Any]:
+    """The answer to a command: shown to the caller alone (`ephemeral`), or `public` (then `message`
+    is what it posted, which every subscriber of the room also receives)."""
+    body: dict[str, Any] = {"type": "command_result", "command": f"/{outcome.command}", "room_id": str(room_id),
+                            "visibility": outcome.visibility, "text": outcome.text}  # fmt: skip
+    if outcome.message is not None:
+        body["message"] = message_json(outcome.message)
+    if client_msg_id is not None:
+        body["client_msg_id"] = client_msg_id
+    return body

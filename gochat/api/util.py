@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import BadRequest, GochatError, ValidationFailed
+from ..events.fields import MAX_ID as MAX_ID  # re-exported: the api modules take it from here
 
 
 class UnsupportedMediaType(GochatError):
@@ -78,9 +79,6 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise BadRequest(f"{name} is not a valid UUID", code="invalid_id") from None
-
-
-MAX_ID = 2**63 - 1  # bigint: log positions, message ids
 
 
 def path_int(request: web.Request, name: str) -> int:

@@ -1,5 +1,5 @@
 """What a bot's API token may reach: its actions (`read`, `write`) and its rooms. One rule for the
-HTTP middleware (api/authn.py) and WebSocket frames (ws.py)."""
+HTTP middleware (api/authn.py) and WebSocket frames (ws/)."""
 
 from __future__ import annotations
 

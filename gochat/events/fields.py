@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+MAX_ID = 2**63 - 1  # bigint: log positions, message ids; the largest a client may send
+
 # Bidirectional overrides and isolates: refused in names, where they make spoofing easy.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 

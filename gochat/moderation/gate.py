@@ -18,8 +18,8 @@ from ..db import Database
 from ..errors import Forbidden, RateLimited
 from ..events import RecordedEvent
 from ..events.types import EventType
+from ..live.wire import timestamp
 from ..ratelimit import Limit, RateLimiter
-from ..wire import timestamp
 from .projection import RoomRules, room_rules
 
 # Events after which a room's rules must be read again.

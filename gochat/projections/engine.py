@@ -105,7 +105,7 @@ class ProjectionRunner:
         self.store = store
         self.projections = list(projections)
         self.page = page
-        # e.g. notification delivery (people_live.py): acts on what a follower just wrote
+        # e.g. notification delivery (live/people.py): acts on what a follower just wrote
         self.listeners: list[AppliedListener] = []
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()

@@ -13,6 +13,7 @@ import orjson
 
 from ..db import Cursor, Database, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 
 
@@ -22,18 +23,18 @@ class RoomsProjection(Projection):
     tables = ("rooms", "memberships")
     handles = frozenset(
         {
-            "room.created",
-            "room.updated",
-            "member.joined",
-            "member.left",
-            "member.kicked",
-            "member.invited",
-            "member.declined",
-            "member.banned",
-            "member.unbanned",
-            "member.role_changed",
-            "message.posted",
-            "user.erased",
+            EventType.ROOM_CREATED,
+            EventType.ROOM_UPDATED,
+            EventType.MEMBER_JOINED,
+            EventType.MEMBER_LEFT,
+            EventType.MEMBER_KICKED,
+            EventType.MEMBER_INVITED,
+            EventType.MEMBER_DECLINED,
+            EventType.MEMBER_BANNED,
+            EventType.MEMBER_UNBANNED,
+            EventType.MEMBER_ROLE_CHANGED,
+            EventType.MESSAGE_POSTED,
+            EventType.USER_ERASED,
         }
     )
 
@@ -42,7 +43,7 @@ class RoomsProjection(Projection):
         # statement for the batch instead of one per message.
         latest: dict[Any, int] = {}
         for e in events:
-            if e.type == "message.posted":
+            if e.type == EventType.MESSAGE_POSTED:
                 latest[e.stream_id] = e.id
             elif e.type in self.handles:
                 await self.apply(cur, e)
@@ -54,7 +55,7 @@ class RoomsProjection(Projection):
         d = e.data
         room = e.stream_id
         match e.type:
-            case "room.created":
+            case EventType.ROOM_CREATED:
                 members = d.get("members")
                 await cur.execute(
                     "INSERT INTO rooms (id, name, type, topic, created_by, created_at, group_key, encrypted)"
@@ -63,12 +64,12 @@ class RoomsProjection(Projection):
                      ",".join(sorted(members)) if d["type"] == "group" and members else None,
                      bool(d.get("encrypted"))),
                 )  # fmt: skip
-            case "room.updated":
+            case EventType.ROOM_UPDATED:
                 await cur.execute(
                     "UPDATE rooms SET name = coalesce(%s, name), topic = coalesce(%s, topic) WHERE id = %s",
                     (d.get("name"), d.get("topic"), room),
                 )
-            case "member.joined":
+            case EventType.MEMBER_JOINED:
                 await cur.execute(
                     "INSERT INTO memberships (room_id, user_id, state, role, joined_at, since_id)"
                     " VALUES (%s, %s, 'joined', %s, %s, %s)"
@@ -78,25 +79,25 @@ class RoomsProjection(Projection):
                     (room, d["user_id"], d["role"], e.recorded_at, e.id),
                 )
                 await self._count(cur, room)
-            case "member.left" | "member.kicked" | "member.unbanned":
-                state = "banned" if e.type == "member.unbanned" else "joined"
+            case EventType.MEMBER_LEFT | EventType.MEMBER_KICKED | EventType.MEMBER_UNBANNED:
+                state = "banned" if e.type == EventType.MEMBER_UNBANNED else "joined"
                 await cur.execute(
                     "DELETE FROM memberships WHERE room_id = %s AND user_id = %s AND state IN (%s, 'invited')",
                     (room, d["user_id"], state),
                 )
                 await self._count(cur, room)
-            case "member.invited":
+            case EventType.MEMBER_INVITED:
                 await cur.execute(
                     "INSERT INTO memberships (room_id, user_id, state, since_id, invited_by, invited_at)"
                     " VALUES (%s, %s, 'invited', %s, %s, %s) ON CONFLICT (room_id, user_id) DO NOTHING",
                     (room, d["user_id"], e.id, e.actor_id, e.recorded_at),
                 )
-            case "member.declined":
+            case EventType.MEMBER_DECLINED:
                 await cur.execute(
                     "DELETE FROM memberships WHERE room_id = %s AND user_id = %s AND state = 'invited'",
                     (room, d["user_id"]),
                 )
-            case "member.banned":
+            case EventType.MEMBER_BANNED:
                 await cur.execute(
                     "INSERT INTO memberships (room_id, user_id, state, role, since_id)"
                     " VALUES (%s, %s, 'banned', 'member', %s) ON CONFLICT (room_id, user_id)"
@@ -104,7 +105,7 @@ class RoomsProjection(Projection):
                     (room, d["user_id"], e.id),
                 )
                 await self._count(cur, room)
-            case "user.erased":
+            case EventType.USER_ERASED:
                 await cur.execute(
                     "WITH gone AS (DELETE FROM memberships WHERE user_id = %s RETURNING room_id, state)"
                     " UPDATE rooms r SET member_count = r.member_count - g.n"
@@ -112,7 +113,7 @@ class RoomsProjection(Projection):
                     " WHERE r.id = g.room_id",
                     (e.stream_id,),
                 )
-            case "member.role_changed":
+            case EventType.MEMBER_ROLE_CHANGED:
                 await cur.execute(
                     "UPDATE memberships SET role = %s WHERE room_id = %s AND user_id = %s AND state = 'joined'",
                     (d["role"], room, d["user_id"]),

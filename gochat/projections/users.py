@@ -16,6 +16,7 @@ from typing import Any
 
 from ..db import Database, Executor
 from ..events.model import RecordedEvent
+from ..events.types import EventType
 from .base import Projection
 
 ERASED_NAME = "deleted user"
@@ -44,22 +45,22 @@ class User:
 class UsersProjection(Projection):
     name = "users"
     tables = ("users",)
-    handles = frozenset({"user.registered", "user.profile_updated", "user.erased"})
+    handles = frozenset({EventType.USER_REGISTERED, EventType.USER_PROFILE_UPDATED, EventType.USER_ERASED})
 
     async def apply(self, cur: Executor, event: RecordedEvent) -> None:
         d, at, user = event.data, event.recorded_at, event.stream_id
-        if event.type == "user.registered":
+        if event.type == EventType.USER_REGISTERED:
             await cur.execute(
                 "INSERT INTO users (id, username, username_norm, display_name, password_hash, created_at, updated_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
                 (user, d["username"], d["username_norm"], d["display_name"], d.get("password_hash"), at, at),
             )
-        elif event.type == "user.profile_updated":
+        elif event.type == EventType.USER_PROFILE_UPDATED:
             await cur.execute(
                 "UPDATE users SET display_name = %s, updated_at = %s WHERE id = %s AND NOT erased",
                 (d["display_name"], at, user),
             )
-        elif event.type == "user.erased":
+        elif event.type == EventType.USER_ERASED:
             anonymous = ERASED_USERNAME_PREFIX + user.hex
             await cur.execute(
                 "UPDATE users SET username = %s, username_norm = %s, display_name = %s, password_hash = NULL,"

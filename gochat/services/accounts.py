@@ -27,6 +27,7 @@ from ..auth.store import Issued, SessionStore
 from ..auth.tokens import AccessClaims, issue_access_token
 from ..errors import Conflict, NotFound, Unauthorized, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
+from ..events.types import EventType
 from ..projections.users import User, UserQueries
 from ..settings import Settings
 
@@ -116,12 +117,12 @@ class AccountService:
         }
         try:
             await self.store.append(
-                NewEvent("username.claimed", username_stream(norm), {"user_id": str(user_id)},
+                NewEvent(EventType.USERNAME_CLAIMED, username_stream(norm), {"user_id": str(user_id)},
                          actor_id=user_id, expected_version=NO_STREAM),
                 # look-alike names race on their skeleton's stream as equal names do on theirs
-                NewEvent("username.claimed", skeleton_stream(skel), {"user_id": str(user_id)},
+                NewEvent(EventType.USERNAME_CLAIMED, skeleton_stream(skel), {"user_id": str(user_id)},
                          actor_id=user_id, expected_version=NO_STREAM),
-                NewEvent("user.registered", user_id, registered, actor_id=user_id, expected_version=NO_STREAM),
+                NewEvent(EventType.USER_REGISTERED, user_id, registered, actor_id=user_id, expected_version=NO_STREAM),
             )  # fmt: skip
         except VersionConflict:
             raise _taken() from None
@@ -164,7 +165,7 @@ class AccountService:
     async def update_profile(self, user_id: uuid.UUID, display_name: str) -> User:
         await self.get(user_id)
         await self.store.append(
-            NewEvent("user.profile_updated", user_id, {"display_name": display_name}, actor_id=user_id)
+            NewEvent(EventType.USER_PROFILE_UPDATED, user_id, {"display_name": display_name}, actor_id=user_id)
         )
         return await self._user(user_id)
 

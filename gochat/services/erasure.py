@@ -17,6 +17,7 @@ from ..auth.names import normalize_username
 from ..auth.store import SessionStore
 from ..errors import NotFound
 from ..events import EventStore, NewEvent
+from ..events.types import EventType
 from ..projections.users import User, UserQueries
 
 
@@ -54,5 +55,5 @@ class ErasureService:
         revoked = await self.sessions.revoke_user(user.id)
         if user.erased:
             return Erased(user.id, None, len(revoked))
-        result = await self.store.append_one(NewEvent("user.erased", user.id, {}))
+        result = await self.store.append_one(NewEvent(EventType.USER_ERASED, user.id, {}))
         return Erased(user.id, result.event.id, len(revoked))

@@ -14,11 +14,13 @@ from uuid import UUID
 from ..db import Cursor, Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
+from ..events.types import EventType
 from ..projections import history as h
 from ..projections import receipts as rq
 from ..projections import rooms as rooms_q
 from .access import Access, access_in
 from .devices import check_envelope
+from .typing import typing as append_typing
 
 MAX_DISTINCT_EMOJI = 50  # per message, as Slack caps it
 
@@ -116,7 +118,7 @@ class MessageService:
     ) -> Posted:
         """`post` for a WebSocket connection subscribed to the room: no read transaction first.
 
-        A subscription is a live proof of membership: ws.py makes one only for a member, and the
+        A subscription is a live proof of membership: ws/ makes one only for a member, and the
         relay drops it as the leave, kick or ban commits (on this node before the append returns,
         on others within the broker's delay): the same window `post`'s read-then-append leaves.
         The read costs four round trips, more than the append and the fan-out of a message
@@ -128,9 +130,9 @@ class MessageService:
     ) -> Awaitable[Posted]:
         """`post_as_subscriber` in two halves: queued when this returns (a bad frame raises here),
         finished by awaiting what it returns. Posts submitted one after another are appended in
-        that order, and their results may be awaited in any order (ws.py pipelines a socket's)."""
+        that order, and their results may be awaited in any order (ws/pipeline.py pipelines a socket's)."""
         data = await self._prepared(user_id, room_id, {"content": content})
-        event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
+        event = NewEvent(EventType.MESSAGE_POSTED, room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return self._posted(user_id, room_id, self.store.submit(event))
 
     async def _prepared(self, user_id: UUID, room_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
@@ -147,14 +149,14 @@ class MessageService:
         self, user_id: UUID, room_id: UUID, data: dict[str, Any], client_msg_id: str | None
     ) -> Posted:
         data = await self._prepared(user_id, room_id, data)
-        event = NewEvent("message.posted", room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
+        event = NewEvent(EventType.MESSAGE_POSTED, room_id, data, actor_id=user_id, client_msg_id=client_msg_id)
         return await self._posted(user_id, room_id, self.store.submit(event))
 
     async def _posted(self, user_id: UUID, room_id: UUID, pending: Awaitable[list[AppendResult]]) -> Posted:
         result = (await pending)[0]
         if not result.duplicate:
             return Posted(message_from_event(result.event), False)
-        if result.event.type != "message.posted":
+        if result.event.type != EventType.MESSAGE_POSTED:
             raise Conflict("that client_msg_id was already used for something else", code="client_msg_id_reused")
         return Posted(await self.get(user_id, room_id, result.event.id), True)
 
@@ -171,7 +173,7 @@ class MessageService:
             data = await self._encryption(room_id, {"message_id": message_id, "content": content})
             if self.annotate is not None and not data.get("encrypted"):
                 data = {**data, **await self.annotate(user_id, room_id, content)}
-            await self.store.append_one(NewEvent("message.edited", room_id, data, actor_id=user_id))
+            await self.store.append_one(NewEvent(EventType.MESSAGE_EDITED, room_id, data, actor_id=user_id))
         return await self.get(user_id, room_id, message_id)
 
     async def delete(self, user_id: UUID, room_id: UUID, message_id: int) -> None:
@@ -187,11 +189,11 @@ class MessageService:
             data = {"message_id": message_id}
             # its files go with it, in the same append (projections/files.py; blobs collected after)
             dropped = [
-                NewEvent("file.deleted", room_id, {"file_id": a["id"]}, actor_id=user_id)
+                NewEvent(EventType.FILE_DELETED, room_id, {"file_id": a["id"]}, actor_id=user_id)
                 for a in message.attachments or ()
                 if isinstance(a, dict) and "id" in a
             ]
-            await self.store.append(NewEvent("message.deleted", room_id, data, actor_id=user_id), *dropped)
+            await self.store.append(NewEvent(EventType.MESSAGE_DELETED, room_id, data, actor_id=user_id), *dropped)
 
     async def react(self, user_id: UUID, room_id: UUID, message_id: int, emoji: str) -> None:
         await self._reaction(user_id, room_id, message_id, emoji, add=True)
@@ -211,8 +213,12 @@ class MessageService:
         if add and distinct >= MAX_DISTINCT_EMOJI:
             raise Conflict(f"a message takes at most {MAX_DISTINCT_EMOJI} different emoji", code="too_many_reactions")
         data = {"message_id": message_id, "emoji": emoji}
-        kind = "reaction.added" if add else "reaction.removed"
+        kind = EventType.REACTION_ADDED if add else EventType.REACTION_REMOVED
         await self.store.append_one(NewEvent(kind, room_id, data, actor_id=user_id))
+
+    async def typing(self, user_id: UUID, room_id: UUID) -> None:
+        """A member is typing (services/typing.py; the caller debounces)."""
+        await append_typing(self.db, self.store, user_id, room_id)
 
     async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> rq.Receipt:
         """Move the caller's marker to a message of the room; never backwards (an older message
@@ -223,7 +229,9 @@ class MessageService:
             receipt = await rq.get_receipt(cur, room_id, user_id)
         if receipt is not None and message_id <= receipt.last_read_id:
             return receipt
-        await self.store.append_one(NewEvent("receipt.read", room_id, {"message_id": message_id}, actor_id=user_id))
+        await self.store.append_one(
+            NewEvent(EventType.RECEIPT_READ, room_id, {"message_id": message_id}, actor_id=user_id)
+        )
         async with self.db.read(user_id) as cur:
             return await rq.get_receipt(cur, room_id, user_id) or rq.Receipt(message_id, 0)
 

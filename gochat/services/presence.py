@@ -19,7 +19,8 @@ import structlog
 from ..db import Database
 from ..errors import NotFound, Unavailable, VersionConflict
 from ..events import EventStore, NewEvent
-from ..presence_store import PresenceStore
+from ..events.types import EventType
+from ..live.presence_store import PresenceStore
 from ..projections import presence as q
 
 log = structlog.get_logger("gochat.presence")
@@ -65,7 +66,7 @@ class PresenceService:
             if current is not None and current["status"] == status:
                 return
             event = NewEvent(
-                "presence.changed",
+                EventType.PRESENCE_CHANGED,
                 presence_stream(user_id),
                 {"user_id": str(user_id), "status": status},
                 actor_id=user_id,

@@ -16,6 +16,7 @@ from uuid import UUID
 from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
+from ..events.types import EventType
 from ..projections import notifications as nq
 from ..projections import rooms as q
 from .access import access_in, room_access
@@ -79,10 +80,12 @@ class RoomService:
             data = {"name": name, "type": type_, "topic": topic}
         if encrypted:
             data["encrypted"] = True
-        events = [NewEvent("room.created", room_id, data, actor_id=user_id, expected_version=NO_STREAM)]
-        events.append(NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": "owner"}, actor_id=user_id))
+        events = [NewEvent(EventType.ROOM_CREATED, room_id, data, actor_id=user_id, expected_version=NO_STREAM)]
+        events.append(
+            NewEvent(EventType.MEMBER_JOINED, room_id, {"user_id": str(user_id), "role": "owner"}, actor_id=user_id)
+        )
         events += [
-            NewEvent("member.joined", room_id, {"user_id": str(m), "role": "member"}, actor_id=user_id)
+            NewEvent(EventType.MEMBER_JOINED, room_id, {"user_id": str(m), "role": "member"}, actor_id=user_id)
             if type_ == "group"
             else self._invited(room_id, m, user_id)
             for m in sorted(others, key=str)
@@ -98,7 +101,7 @@ class RoomService:
     async def update(self, user_id: UUID, room_id: UUID, changes: dict[str, str]) -> dict[str, Any]:
         (await room_access(self.db, user_id, room_id)).require_moderator()
         if changes:
-            await self.store.append(NewEvent("room.updated", room_id, changes, actor_id=user_id))
+            await self.store.append(NewEvent(EventType.ROOM_UPDATED, room_id, changes, actor_id=user_id))
         return await self._room(user_id, room_id)
 
     async def join(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
@@ -114,6 +117,16 @@ class RoomService:
         await self.store.append(self._joined(room_id, user_id, user_id, "member"))
         return await self._room(user_id, room_id)
 
+    async def ensure_member(self, user_id: UUID, room_id: UUID) -> None:
+        """A subscription (WebSocket `?room_id=` or a `join` frame) means membership: a public room
+        is joined on the way; a room the user cannot read is a 404 (403 `banned` for a public one)."""
+        acc = await room_access(self.db, user_id, room_id)
+        if acc.joined:
+            return
+        if not acc.can_read:
+            raise NotFound("room not found") if acc.room["type"] != "public" else Forbidden("banned", code="banned")
+        await self.join(user_id, room_id)
+
     async def leave(self, user_id: UUID, room_id: UUID) -> None:
         acc = await room_access(self.db, user_id, room_id)
         if acc.state == "invited":
@@ -123,7 +136,7 @@ class RoomService:
             raise Conflict("you are not a member of this room", code="not_a_member")
         if acc.room["type"] == "group" and acc.joined:
             raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
-        events = [NewEvent("member.left", room_id, {"user_id": str(user_id)}, actor_id=user_id)]
+        events = [NewEvent(EventType.MEMBER_LEFT, room_id, {"user_id": str(user_id)}, actor_id=user_id)]
         if acc.role == "owner":
             events += await self._successor(user_id, room_id)
         await self.store.append(*events)
@@ -139,7 +152,12 @@ class RoomService:
             return []
         heir = next((m for m in rest if m["role"] == "admin"), rest[0])
         return [
-            NewEvent("member.role_changed", room_id, {"user_id": str(heir["user_id"]), "role": "owner"}, actor_id=owner)
+            NewEvent(
+                EventType.MEMBER_ROLE_CHANGED,
+                room_id,
+                {"user_id": str(heir["user_id"]), "role": "owner"},
+                actor_id=owner,
+            )
         ]
 
     async def add_member(self, actor: UUID, room_id: UUID, target: UUID) -> str:
@@ -169,7 +187,9 @@ class RoomService:
 
     async def decline(self, user_id: UUID, room_id: UUID) -> None:
         await self._invitation(user_id, room_id)
-        await self.store.append(NewEvent("member.declined", room_id, {"user_id": str(user_id)}, actor_id=user_id))
+        await self.store.append(
+            NewEvent(EventType.MEMBER_DECLINED, room_id, {"user_id": str(user_id)}, actor_id=user_id)
+        )
 
     async def invitations(self, user_id: UUID) -> list[dict[str, Any]]:
         async with self.db.read(user_id) as cur:
@@ -188,7 +208,7 @@ class RoomService:
         state = await self._moderate(actor, room_id, target)
         if state not in ("joined", "invited"):
             raise NotFound("that user is not a member of this room", code="not_a_member")
-        await self.store.append(NewEvent("member.kicked", room_id, {"user_id": str(target)}, actor_id=actor))
+        await self.store.append(NewEvent(EventType.MEMBER_KICKED, room_id, {"user_id": str(target)}, actor_id=actor))
 
     async def ban(self, actor: UUID, room_id: UUID, target: UUID, reason: str = "") -> None:
         state = await self._moderate(actor, room_id, target)
@@ -196,14 +216,14 @@ class RoomService:
             return
         await self._check_users([target])
         data = {"user_id": str(target), "reason": reason}
-        await self.store.append(NewEvent("member.banned", room_id, data, actor_id=actor))
+        await self.store.append(NewEvent(EventType.MEMBER_BANNED, room_id, data, actor_id=actor))
 
     async def unban(self, actor: UUID, room_id: UUID, target: UUID) -> None:
         acc = await room_access(self.db, actor, room_id)
         acc.require_moderator()
         if await self._target_state(actor, room_id, target) != "banned":
             raise NotFound("that user is not banned", code="not_banned")
-        await self.store.append(NewEvent("member.unbanned", room_id, {"user_id": str(target)}, actor_id=actor))
+        await self.store.append(NewEvent(EventType.MEMBER_UNBANNED, room_id, {"user_id": str(target)}, actor_id=actor))
 
     async def set_role(self, actor: UUID, room_id: UUID, target: UUID, role: str) -> None:
         acc = await room_access(self.db, actor, room_id)
@@ -212,7 +232,7 @@ class RoomService:
         if await self._target_state(actor, room_id, target) != "joined":
             raise NotFound("that user is not a member of this room", code="not_a_member")
         data = {"user_id": str(target), "role": role}
-        await self.store.append(NewEvent("member.role_changed", room_id, data, actor_id=actor))
+        await self.store.append(NewEvent(EventType.MEMBER_ROLE_CHANGED, room_id, data, actor_id=actor))
 
     async def _refuse_blocked(self, actor: UUID, others: Iterable[UUID]) -> None:
         """Nobody is put into a group with, or invited by, someone either side blocked (as DMs)."""
@@ -243,8 +263,8 @@ class RoomService:
 
     @staticmethod
     def _invited(room_id: UUID, user_id: UUID, actor: UUID) -> NewEvent:
-        return NewEvent("member.invited", room_id, {"user_id": str(user_id)}, actor_id=actor)
+        return NewEvent(EventType.MEMBER_INVITED, room_id, {"user_id": str(user_id)}, actor_id=actor)
 
     @staticmethod
     def _joined(room_id: UUID, user_id: UUID, actor: UUID, role: str) -> NewEvent:
-        return NewEvent("member.joined", room_id, {"user_id": str(user_id), "role": role}, actor_id=actor)
+        return NewEvent(EventType.MEMBER_JOINED, room_id, {"user_id": str(user_id), "role": role}, actor_id=actor)

@@ -1,7 +1,7 @@
 """Typing notifications: an event in the log like every action, sent to the room's members.
 
 Debouncing: one per user and room per interval on a node, whichever of the user's sockets sends it
-(TypingDebounce, asked by ws.py); clients expire a typing indicator on their own after 5 s without
+(TypingDebounce, asked by ws/handlers.py); clients expire a typing indicator on their own after 5 s without
 a new one (docs/api.md).
 """
 
@@ -13,12 +13,13 @@ from uuid import UUID
 
 from ..db import Database
 from ..events import EventStore, NewEvent
+from ..events.types import EventType
 from .access import room_access
 
 
 async def typing(db: Database, store: EventStore, user_id: UUID, room_id: UUID) -> None:
     (await room_access(db, user_id, room_id)).require_post()
-    await store.append(NewEvent("typing.started", room_id, {}, actor_id=user_id))
+    await store.append(NewEvent(EventType.TYPING_STARTED, room_id, {}, actor_id=user_id))
 
 
 class TypingDebounce:

@@ -24,8 +24,8 @@ import structlog
 
 from ..db import Database
 from ..events import EventStore, RecordedEvent
+from ..live.wire import render, timestamp
 from ..netguard import GuardedClient, describe
-from ..wire import render, timestamp
 from . import outbox
 from .signing import signature
 

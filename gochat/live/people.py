@@ -16,24 +16,22 @@ and send the frame to their own sockets.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
 from uuid import UUID
 
 import orjson
-import structlog
 
-from .db import Database
-from .events.model import RecordedEvent
-from .events.types import EventType
-from .hub import Hub, encode_text_frame
-from .people_wire import jsonable, notification_json, user_json, users_map
-from .projections import notifications as nq
-from .projections import people as pq
-from .projections.base import Projection
-from .relay import Relay, RoomsOf
-
-log = structlog.get_logger("gochat.people_live")
+from ..db import Database
+from ..events.model import RecordedEvent
+from ..events.types import EventType
+from ..people_wire import jsonable, notification_json, user_json, users_map
+from ..projections import notifications as notification_queries
+from ..projections import people as people_queries
+from ..projections.base import Projection
+from .frames import encode_text_frame
+from .hub import Hub
+from .presence import RoomsOf
+from .relay import Relay
+from .tasks import Tasks
 
 USER_CHANNEL = "user"
 PROFILE_CHANNEL = "profile"
@@ -47,7 +45,7 @@ class PeopleLive:
         self.db = db
         self.node_id = node_id
         self.rooms_of = rooms_of
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = Tasks("people_live_task_failed")
         self.delivered = 0
 
     async def start(self) -> None:
@@ -58,19 +56,20 @@ class PeopleLive:
         await self.relay.broker.subscribe(PROFILE_CHANNEL)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.tasks.cancel()
 
     # --- notifications ---------------------------------------------------------------------------
     async def on_applied(self, projection: Projection, after: int, upto: int) -> None:
         if projection.name != "notifications":
             return
         async with self.db.cursor() as cur:
-            fresh = await nq.fresh(cur, after, upto)
+            fresh = await notification_queries.fresh(cur, after, upto)
             if not fresh:
                 return
             actors = {n.actor_id for n in fresh if n.actor_id is not None}
-            people = users_map(await pq.with_collisions(cur, await pq.people(cur, sorted(actors))))
+            people = users_map(
+                await people_queries.with_collisions(cur, await people_queries.people(cur, sorted(actors)))
+            )
         for n in fresh:
             body = notification_json(n)
             body["actor"] = people.get(str(n.actor_id))
@@ -92,13 +91,13 @@ class PeopleLive:
     # --- profiles --------------------------------------------------------------------------------
     def _on_commit(self, e: RecordedEvent) -> None:
         if e.type in PROFILE_EVENTS:
-            self._schedule(self._profile(e.stream_id))
+            self.tasks.spawn(self._profile(e.stream_id))
             self.relay.publish(PROFILE_CHANNEL, f"{self.node_id}|{e.stream_id}\n".encode())
 
     def _on_profile(self, payload: bytes) -> None:
         node, _, user = payload.partition(b"\n")[0].decode().partition("|")
         if node != self.node_id:
-            self._schedule(self._profile(UUID(user)))
+            self.tasks.spawn(self._profile(UUID(user)))
 
     async def _profile(self, user_id: UUID) -> None:
         local = set(self.hub.users)
@@ -106,7 +105,7 @@ class PeopleLive:
         if not rooms and user_id not in local:
             return
         async with self.db.cursor() as cur:
-            found = await pq.with_collisions(cur, await pq.people(cur, [user_id]))
+            found = await people_queries.with_collisions(cur, await people_queries.people(cur, [user_id]))
         if not found:
             return
         framed = encode_text_frame(orjson.dumps(jsonable({"type": "user_updated", "user": user_json(found[0])})))
@@ -116,13 +115,3 @@ class PeopleLive:
             if id(conn) not in sent:
                 sent.add(id(conn))
                 self.hub.send(conn, framed)
-
-    def _schedule(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("people_live_task_failed", error=repr(task.exception()))

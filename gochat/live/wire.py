@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .events.model import RecordedEvent, uuid_text
-from .events.types import EventType
+from ..events.model import RecordedEvent, uuid_text
+from ..events.types import EventType
 
 Frame = dict[str, Any]
 
@@ -69,7 +69,7 @@ def _reaction(e: RecordedEvent) -> Frame:
     f.update(
         message_id=e.data["message_id"],
         emoji=e.data["emoji"],
-        action="added" if e.type == "reaction.added" else "removed",
+        action="added" if e.type == EventType.REACTION_ADDED else "removed",
     )
     return f
 
@@ -84,15 +84,15 @@ def _typing(e: RecordedEvent) -> Frame:
     return _base("typing", e)
 
 
-_MEMBER_KIND = {
-    "member.joined": "join",
-    "member.left": "leave",
-    "member.kicked": "leave",
-    "member.banned": "leave",
-    "member.invited": "invite",
-    "member.declined": "decline",
-    "member.unbanned": "unban",
-    "member.role_changed": "role",
+_MEMBER_KIND: dict[str, str] = {
+    EventType.MEMBER_JOINED: "join",
+    EventType.MEMBER_LEFT: "leave",
+    EventType.MEMBER_KICKED: "leave",
+    EventType.MEMBER_BANNED: "leave",
+    EventType.MEMBER_INVITED: "invite",
+    EventType.MEMBER_DECLINED: "decline",
+    EventType.MEMBER_UNBANNED: "unban",
+    EventType.MEMBER_ROLE_CHANGED: "role",
 }
 
 
@@ -101,8 +101,8 @@ def _member(e: RecordedEvent) -> Frame:
     # user_id is the member concerned; the actor (who kicked, invited...) is reported separately.
     f["actor_id"] = f["user_id"]
     f["user_id"] = e.data["user_id"]
-    if e.type in ("member.kicked", "member.banned"):
-        f["reason"] = "kicked" if e.type == "member.kicked" else "banned"
+    if e.type in (EventType.MEMBER_KICKED, EventType.MEMBER_BANNED):
+        f["reason"] = "kicked" if e.type == EventType.MEMBER_KICKED else "banned"
     if "role" in e.data:
         f["role"] = e.data["role"]
     return f
@@ -117,7 +117,7 @@ def _room_updated(e: RecordedEvent) -> Frame:
 def _file(e: RecordedEvent) -> Frame:
     # Room events like any other: every event of a room stream is a frame, so the relay's
     # per-room sequence has no holes (a hole waits for a gap fill from the log).
-    if e.type == "file.uploaded":
+    if e.type == EventType.FILE_UPLOADED:
         f = _base("file_uploaded", e)
         f["file"] = e.data["attachment"]
     else:
@@ -158,20 +158,29 @@ MODERATION_FRAMES = (
     EventType.MESSAGE_UNPINNED,
 )
 
+# The one list of what room subscribers receive live (and on resume): an event type with no entry
+# here is not sent to sockets. A room event left out still takes a version of the room's stream,
+# which every node's sequencer (sequencer.py) then skips only by a gap fill from the log: a delay
+# for the room's next frame.
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
-    "message.posted": _message,
-    "message.edited": _edited,
-    "message.deleted": _deleted,
-    "reaction.added": _reaction,
-    "reaction.removed": _reaction,
-    "receipt.read": _read,
-    "typing.started": _typing,
-    "room.updated": _room_updated,
+    EventType.MESSAGE_POSTED: _message,
+    EventType.MESSAGE_EDITED: _edited,
+    EventType.MESSAGE_DELETED: _deleted,
+    EventType.REACTION_ADDED: _reaction,
+    EventType.REACTION_REMOVED: _reaction,
+    EventType.RECEIPT_READ: _read,
+    EventType.TYPING_STARTED: _typing,
+    EventType.ROOM_UPDATED: _room_updated,
     **dict.fromkeys(_MEMBER_KIND, _member),
-    "file.uploaded": _file,
-    "file.deleted": _file,
+    EventType.FILE_UPLOADED: _file,
+    EventType.FILE_DELETED: _file,
     **dict.fromkeys(MODERATION_FRAMES, _moderation),
 }
+
+
+# Membership events after which the member concerned stops receiving the room (the relay drops
+# their subscriptions, a resume's replay stops there).
+REMOVALS = frozenset({EventType.MEMBER_LEFT, EventType.MEMBER_KICKED, EventType.MEMBER_BANNED})
 
 
 def render(e: RecordedEvent) -> Frame | None:

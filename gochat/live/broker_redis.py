@@ -21,31 +21,12 @@ from contextlib import suppress
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
+from ..redis_client import TRANSPORT_ERRORS, connect_redis
 from .broker import BrokerBase
 
 log = structlog.get_logger("gochat.broker")
-
-# What an unreachable or failing Redis raises through redis-py.
-TRANSPORT_ERRORS = (RedisError, OSError, TimeoutError)
-
-
-def connect_redis(url: str, *, timeout: float = 1.0, retries: int = 1) -> Redis:
-    """A client that fails fast: short timeouts, at most `retries` immediate reconnects per command
-    (one absorbs a pooled connection left stale by a Redis restart)."""
-    return Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), retries),
-        health_check_interval=0,
-        decode_responses=False,
-    )
 
 
 class RedisBroker(BrokerBase):

@@ -3,7 +3,7 @@ loop iteration, and a bounded outbound buffer per connection.
 
 Why write to the transport ourselves: a broadcast must never await one client, and on this kind of
 machine the per-delivery `send()` system call dominates. So a frame is serialized and framed once
-(`encode_text_frame`), the same bytes are queued on every subscriber, and one callback per loop
+(frames.py), the same bytes are queued on every subscriber, and one callback per loop
 iteration writes each connection's queue in a single `transport.write`. The transport's own write
 buffer is the per-connection queue: when it passes `max_buffer` (the client stopped reading), the
 connection is closed with 4008 and resumes later with `since`. No task per connection.
@@ -11,91 +11,24 @@ connection is closed with 4008 and resumes later with `since`. No task per conne
 aiohttp writes uncompressed frames synchronously in one call, so its control frames (pong, close)
 never interleave with ours inside a frame.
 
-Heartbeat. The hub pings idle connections itself, from the one sweep that also closes expired
-tokens, rather than aiohttp's heartbeat: that is a timer per socket, a task and a timer per ping in
-flight (~2 KiB a socket while it waits for the pong), and sockets opened together ping together
-(1,000 in one loop turn stalled it 10-35 ms every 25 s under load). A connection silent for
-`heartbeat` x its jitter (0.5-1, fixed per connection, so pings spread out) gets a ping; one silent
-for twice `heartbeat` is a dead peer and its transport is aborted. Any frame counts as hearing
-from it (ws.py stamps `heard`; the client's pong to our ping is one).
+The heartbeat (pings, dead peers, expired tokens) is heartbeat.py's, run from one timer here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 import random
-import struct
 import time
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
-import orjson
 import structlog
 
+from .connection import CLOSE_SLOW_CONSUMER, Connection, HeldFrame
+from .heartbeat import sweep
+
 log = structlog.get_logger("gochat.hub")
-
-CLOSE_SLOW_CONSUMER = 4008
-CLOSE_TOKEN_EXPIRED = 4401
-PING_FRAME = b"\x89\x00"  # unmasked, empty
-_HDR1 = struct.Struct("!BB")
-_HDR2 = struct.Struct("!BBH")
-_HDR8 = struct.Struct("!BBQ")
-
-
-def encode_text_frame(payload: bytes) -> bytes:
-    """One complete, unmasked, uncompressed server-to-client text frame (RFC 6455 section 5.2)."""
-    n = len(payload)
-    if n < 126:
-        return _HDR1.pack(0x81, n) + payload
-    if n < 65536:
-        return _HDR2.pack(0x81, 126, n) + payload
-    return _HDR8.pack(0x81, 127, n) + payload
-
-
-def frame(message: dict[str, Any]) -> bytes:
-    return encode_text_frame(orjson.dumps(message))
-
-
-class Transport(Protocol):
-    def write(self, data: bytes) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-    def is_closing(self) -> bool: ...
-    def abort(self) -> None: ...
-
-
-class Socket(Protocol):
-    """What the hub needs of a WebSocket (aiohttp's WebSocketResponse in production)."""
-
-    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
-
-
-@dataclass(eq=False, slots=True)
-class Connection:
-    user_id: UUID
-    session_id: str | None
-    socket: Socket
-    transport: Transport
-    rooms: set[UUID] = field(default_factory=set)
-    pending: list[bytes] = field(default_factory=list)
-    closing: bool = False
-    # While a resume replays the log, live frames wait here (see ws.py): no gap. `holds` counts the
-    # resumes in progress on the connection (join frames may overlap); the last release delivers.
-    held: list[tuple[UUID, int, bytes]] | None = None
-    holds: int = 0
-    delivered: int = 0
-    expires_at: float = math.inf  # wall clock: the access token's expiry, when the socket closes (4401)
-    heard: float = 0.0  # loop clock: the last frame from the client (set by Hub.add, then by ws.py)
-    pinged: float = 0.0  # loop clock: our last ping
-    jitter: float = 1.0
-    # `"user_id":"<id>"` of users whose room frames this socket does not get (blocked, on request)
-    hidden: tuple[bytes, ...] = ()
-
-    def hides(self, data: bytes) -> bool:
-        return any(pattern in data for pattern in self.hidden)
 
 
 class Hub:
@@ -119,7 +52,7 @@ class Hub:
         self.frames_in: dict[str, int] = {}
         self.frames_out: dict[str, int] = {}
         self.draining = False
-        self.handling = 0  # client frames being handled now (ws.py)
+        self.handling = 0  # client frames being handled now (ws/)
 
     # --- membership of the fan-out ------------------------------------------------------------
     def add(self, conn: Connection) -> bool:
@@ -185,7 +118,7 @@ class Hub:
             if event_id <= mark or (conn.hidden and conn.hides(data)):
                 continue
             if conn.held is not None:
-                conn.held.append((room, event_id, data))
+                conn.held.append(HeldFrame(room, event_id, data))
             else:
                 subs[conn] = event_id  # a value replaced, not a key added: safe while iterating
                 self._queue(conn, data)
@@ -216,7 +149,7 @@ class Hub:
             self.send(conn, data, kind)
 
     def count_in(self, kind: str) -> None:
-        """A client frame of `kind` arrived (ws.py)."""
+        """A client frame of `kind` arrived (ws/)."""
         self.frames_in[kind] = self.frames_in.get(kind, 0) + 1
 
     @property
@@ -270,35 +203,16 @@ class Hub:
         if conn.holds:
             return
         held, conn.held = conn.held or [], None
-        for room, event_id, data in held:
-            self.send_event(conn, room, event_id, data)
+        for waiting in held:
+            self.send_event(conn, waiting.room, waiting.event_id, waiting.data)
 
     # --- closing ---------------------------------------------------------------------------------
     def _sweep(self) -> None:
-        """Close the sockets whose access token expired; ping idle ones and abort dead ones (see the
-        module doc). One timer for the node, not one per socket: a TimerHandle per connection cost
-        ~0.5 KiB (bench/ws_idle.py)."""
-        now = time.time()
+        """One timer for the node, not one per socket: a TimerHandle per connection cost ~0.5 KiB
+        (bench/ws_idle.py)."""
         loop = asyncio.get_running_loop()
-        tick = loop.time()
-        beat = self.heartbeat
-        for conns in self.users.values():
-            for conn in conns:
-                if conn.expires_at <= now:
-                    self.close(conn, CLOSE_TOKEN_EXPIRED, b"token expired")
-                elif beat is not None and not conn.closing:
-                    silent = tick - conn.heard
-                    if silent > 2 * beat:
-                        self.dead_closed += 1
-                        conn.closing = True
-                        conn.transport.abort()
-                    elif silent > beat * conn.jitter and tick - conn.pinged > beat / 2:
-                        conn.pinged = tick
-                        if not conn.transport.is_closing():
-                            # uvloop raises on a write to a transport closed under us; an escape
-                            # here would end this timer, and with it every ping and expiry check
-                            with contextlib.suppress(RuntimeError, OSError):
-                                conn.transport.write(PING_FRAME)
+        conns = (conn for conns in self.users.values() for conn in conns)
+        self.dead_closed += sweep(conns, self.close, now=time.time(), tick=loop.time(), heartbeat=self.heartbeat)
         self._sweeper = loop.call_later(self.expiry_sweep, self._sweep) if self.users else None
 
     def close(self, conn: Connection, code: int, reason: bytes = b"") -> None:

@@ -24,7 +24,7 @@ from itertools import islice
 import structlog
 from redis.asyncio import Redis
 
-from .broker_redis import TRANSPORT_ERRORS
+from ..redis_client import TRANSPORT_ERRORS
 from .presence_store import DEFAULT_TTL, PresenceBase
 
 log = structlog.get_logger("gochat.presence")
