@@ -125,6 +125,16 @@ def _file(e: RecordedEvent) -> Frame:
     return f
 
 
+def _link_preview(e: RecordedEvent) -> Frame:
+    # The message's author is the frame's user_id (the previewer appends in their name).
+    f = _base("link_preview", e)
+    f.update(message_id=e.data["message_id"], previews=e.data["previews"])
+    # Only read back through projections/current.py, for a message deleted since: no previews.
+    if e.data.get("deleted"):
+        f["deleted"] = True
+    return f
+
+
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     "message.posted": _message,
     "message.edited": _edited,
@@ -137,6 +147,7 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     **dict.fromkeys(_MEMBER_KIND, _member),
     "file.uploaded": _file,
     "file.deleted": _file,
+    "message.link_preview": _link_preview,
 }
 
 

@@ -63,3 +63,5 @@ class EventType(StrEnum):
     USER_DND_SET = "user.dnd_set"
     USER_BLOCKED = "user.blocked"
     USER_UNBLOCKED = "user.unblocked"
+    # link previews (stream: the room's id; gochat/previews/): what a message's URLs showed
+    MESSAGE_LINK_PREVIEW = "message.link_preview"

@@ -129,6 +129,13 @@ async def room_mentions(cur: Cursor, room_id: UUID) -> str:
     return str(row[0]) if row else "admins"
 
 
+async def link_previews(cur: Cursor, room_id: UUID) -> bool:
+    """Whether the room shows link previews (on unless its admins turned them off)."""
+    await cur.execute("SELECT link_previews FROM room_settings WHERE room_id = %s", (room_id,))
+    row = await cur.fetchone()
+    return bool(row[0]) if row else True
+
+
 async def usernames(cur: Cursor, norms: Sequence[str]) -> dict[str, UUID]:
     """The users (not erased) with these normalized usernames."""
     if not norms:

@@ -26,6 +26,7 @@ _ERASED_FIELDS: dict[str, dict[str, Any]] = {
     EventType.MESSAGE_POSTED: {"content": "", "attachments": None},
     EventType.MESSAGE_EDITED: {"content": ""},
     EventType.FILE_UPLOADED: {"name": "", "attachment": None},  # the bytes themselves are deleted (files projection)
+    EventType.MESSAGE_LINK_PREVIEW: {"previews": []},  # the links an erased user posted
 }
 
 

@@ -26,8 +26,13 @@ BEGIN
             status_expires_at = NULL, updated_at = e.recorded_at
         WHERE user_id = e.stream_id;
     WHEN 'room.settings_changed' THEN
-        INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
-        ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        -- each setting the event names (one or more of them); the others keep their value
+        INSERT INTO room_settings AS s (room_id, room_mentions, link_previews)
+        VALUES (e.stream_id, coalesce(e.data->>'room_mentions', 'admins'),
+                coalesce((e.data->>'link_previews')::boolean, true))
+        ON CONFLICT (room_id) DO UPDATE SET
+            room_mentions = coalesce(e.data->>'room_mentions', s.room_mentions),
+            link_previews = coalesce((e.data->>'link_previews')::boolean, s.link_previews);
     ELSE
         NULL;
     END CASE;
