@@ -45,6 +45,7 @@ from .messages import MessageService, message_from_event
 log = structlog.get_logger("gochat.files")
 MAX_ATTACHMENTS = 10
 GC_INTERVAL = 600.0  # seconds between sweeps that also catch erasures made by another process
+_DROPPING = frozenset((EventType.FILE_DELETED, EventType.USER_ERASED, EventType.MESSAGE_DELETED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,8 +307,9 @@ class FileService:
 
     # --- collection -----------------------------------------------------------------------------
     def on_commit(self, events: Sequence[RecordedEvent]) -> None:
-        """Store listener: a file dropped (a message deleted, a user erased) wakes the collector."""
-        if any(e.type in (EventType.FILE_DELETED, EventType.USER_ERASED) for e in events):
+        """Store listener: a file dropped (a message deleted, a user erased) wakes the collector
+        (message.deleted itself: a link preview's image goes with its message, gochat/previews/)."""
+        if any(e.type in _DROPPING for e in events):
             self._wake.set()
 
     def start(self) -> None:
