@@ -98,7 +98,12 @@ async def start_site(aiohttp_server: Callable[..., Any], secret_base: str = "") 
 
 def preview_settings(settings: Settings, **more: Any) -> Settings:
     return settings.with_overrides(
-        preview_allow="127.0.0.1", preview_timeout=5.0, preview_max_bytes=MAX_HTML, rate_limits=False, **more
+        previews=True,
+        preview_allow="127.0.0.1",
+        preview_timeout=5.0,
+        preview_max_bytes=MAX_HTML,
+        rate_limits=False,
+        **more,
     )
 
 

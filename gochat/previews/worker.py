@@ -193,7 +193,10 @@ class Previewer:
             entry = await self._fetch(url)
             future.set_result(entry)
             return entry
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: whoever waits on it gets it; nobody else need
             raise
