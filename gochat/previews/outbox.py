@@ -129,8 +129,8 @@ async def release(cur: Cursor, message_ids: Sequence[int]) -> None:
 async def wanted(cur: Cursor, room_id: uuid.UUID, message_id: int) -> bool:
     """The message is still there and its room has previews on (the rooms and people projections)."""
     await cur.execute(
-        "SELECT NOT m.deleted AND coalesce(s.link_previews, true) FROM messages m"
-        " LEFT JOIN room_settings s ON s.room_id = m.room_id WHERE m.room_id = %s AND m.id = %s",
+        "SELECT NOT m.deleted AND coalesce(p.enabled, true) FROM messages m"
+        " LEFT JOIN room_link_previews p ON p.room_id = m.room_id WHERE m.room_id = %s AND m.id = %s",
         (room_id, message_id),
     )
     row = await cur.fetchone()

@@ -21,7 +21,7 @@ from .base import SqlProjection
 
 class PeopleProjection(SqlProjection):
     name = "people"
-    tables = ("user_profiles", "room_settings")
+    tables = ("user_profiles", "room_settings", "room_link_previews")
     handles = frozenset(
         {
             EventType.USER_REGISTERED,
@@ -131,7 +131,7 @@ async def room_mentions(cur: Cursor, room_id: UUID) -> str:
 
 async def link_previews(cur: Cursor, room_id: UUID) -> bool:
     """Whether the room shows link previews (on unless its admins turned them off)."""
-    await cur.execute("SELECT link_previews FROM room_settings WHERE room_id = %s", (room_id,))
+    await cur.execute("SELECT enabled FROM room_link_previews WHERE room_id = %s", (room_id,))
     row = await cur.fetchone()
     return bool(row[0]) if row else True
 

@@ -1,4 +1,5 @@
--- Projection "people" (gochat/projections/people.py): profiles beyond the name, and room settings.
+-- Projection "people" (gochat/projections/people.py): profiles beyond the name, and room settings
+-- (who may mention @room; link previews on or off).
 CREATE OR REPLACE FUNCTION gochat_apply_people(e events) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -26,13 +27,15 @@ BEGIN
             status_expires_at = NULL, updated_at = e.recorded_at
         WHERE user_id = e.stream_id;
     WHEN 'room.settings_changed' THEN
-        -- each setting the event names (one or more of them); the others keep their value
-        INSERT INTO room_settings AS s (room_id, room_mentions, link_previews)
-        VALUES (e.stream_id, coalesce(e.data->>'room_mentions', 'admins'),
-                coalesce((e.data->>'link_previews')::boolean, true))
-        ON CONFLICT (room_id) DO UPDATE SET
-            room_mentions = coalesce(e.data->>'room_mentions', s.room_mentions),
-            link_previews = coalesce((e.data->>'link_previews')::boolean, s.link_previews);
+        -- each setting the event names (one or both); the other keeps its value
+        IF e.data ? 'room_mentions' THEN
+            INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
+            ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        END IF;
+        IF e.data ? 'link_previews' THEN
+            INSERT INTO room_link_previews (room_id, enabled) VALUES (e.stream_id, (e.data->>'link_previews')::boolean)
+            ON CONFLICT (room_id) DO UPDATE SET enabled = EXCLUDED.enabled;
+        END IF;
     ELSE
         NULL;
     END CASE;

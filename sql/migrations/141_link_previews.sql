@@ -5,8 +5,13 @@
 ALTER TABLE messages ADD COLUMN previews jsonb;
 ALTER TABLE files ADD COLUMN preview_of bigint;  -- the message a preview image belongs to
 CREATE INDEX files_preview_of ON files (room_id, preview_of) WHERE preview_of IS NOT NULL;
--- A room's previews on (the default) or off, set by its admins (room.settings_changed).
-ALTER TABLE room_settings ADD COLUMN link_previews boolean NOT NULL DEFAULT true;
+-- A room's previews on (no row: the default) or off, set by its admins (room.settings_changed with
+-- `link_previews`; the people projection, sql/functions/gochat_apply_people.sql). A table of its own
+-- rather than a column of room_settings, which migration 150 creates after this one runs.
+CREATE TABLE room_link_previews (
+    room_id  uuid    PRIMARY KEY,
+    enabled  boolean NOT NULL
+);
 
 -- The queue, written by the link_previews follower (gochat/previews/outbox.py) and worked by the
 -- previewer (gochat/previews/worker.py): one row per message with URLs to preview, gone once its
@@ -37,6 +42,8 @@ CREATE TABLE link_preview_cache (
 );
 CREATE INDEX link_preview_cache_expiry ON link_preview_cache (expires_at);
 
+ALTER TABLE room_link_previews ENABLE ROW LEVEL SECURITY;
+ALTER TABLE room_link_previews FORCE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_jobs FORCE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_cache ENABLE ROW LEVEL SECURITY;
