@@ -22,9 +22,12 @@ from room_helpers import make_room, ok, post
 from test_ws import connect, until
 
 from gochat.app import create_app
+from gochat.auth.store import SessionStore
 from gochat.db import Database
 from gochat.keys import DB, PREVIEWER, STORE
 from gochat.previews.outbox import NAME
+from gochat.projections.users import UserQueries
+from gochat.services.erasure import ErasureService
 from gochat.settings import Settings
 
 Client = Any
@@ -216,6 +219,23 @@ async def test_one_fetch_serves_every_message_with_the_url_and_deleting_drops_pr
 
     await ok(await client.delete(f"/rooms/{other}/messages/{second['id']}", headers=bob.headers), 204)
     await eventually(lambda: not stored_files(blobs), what="the unreferenced thumbnail removed")
+
+
+async def test_erasing_the_author_takes_their_previews_and_images_with_them(
+    aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings
+) -> None:
+    site = await start_site(aiohttp_server)
+    client = await aiohttp_client(create_app(preview_settings(settings)))
+    alice, bob = await signup(client), await signup(client)
+    room = (await make_room(client, alice, members=[bob]))["id"]
+    sent = await post(client, alice, room, f"{site.base}/article")
+    [preview] = await previewed(client, bob, room, sent["id"])
+    db = client.app[DB]
+    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+    await erasure.erase(await erasure.find(user_id=alice.id))
+    assert "previews" not in await message(client, bob, room, sent["id"])
+    assert (await client.get(preview["image"]["url"], headers=bob.headers)).status == 404
+    await eventually(lambda: not stored_files(settings.data_dir / "files"), what="the erased user's preview image")
 
 
 async def test_redirects_to_addresses_not_allowlisted_are_refused(

@@ -102,6 +102,8 @@ def parse(html: str, base_url: str) -> PageMeta:
         parser.close()
     except _Stop:
         pass
+    except Exception:  # noqa: S110 - markup html.parser gives up on: what was read so far stands
+        pass
     m = parser.meta
 
     def first(*keys: str) -> str | None:

@@ -57,8 +57,12 @@ _ERASE = (
     " DELETE FROM reactions r WHERE r.user_id = %(user)s OR EXISTS (SELECT 1 FROM messages m"
     " WHERE m.room_id = r.room_id AND m.id = r.message_id AND m.user_id = %(user)s AND m.deleted_id = %(event)s)"
 )
-# A message's link previews (gochat/previews/): the last event's, while the message lives.
-_PREVIEWS = "UPDATE messages SET previews = %s::jsonb WHERE room_id = %s AND id = %s AND NOT deleted"
+# A message's link previews (gochat/previews/): the last event's, while the message lives and its
+# author is not erased (the links are what they wrote).
+_PREVIEWS = (
+    "UPDATE messages SET previews = %s::jsonb WHERE room_id = %s AND id = %s AND NOT deleted"
+    " AND (user_id IS NULL OR user_id NOT IN " + ERASED_AUTHORS + ")"
+)
 _UNREACT = (
     "DELETE FROM reactions"
     " WHERE room_id = %(room)s AND message_id = %(id)s AND emoji = %(emoji)s AND user_id = %(user)s"
