@@ -110,6 +110,25 @@ def preview_settings(settings: Settings, **more: Any) -> Settings:
     )
 
 
+@dataclass
+class World:
+    """A site, a server with previews on, and a private room of alice's with bob in it."""
+
+    site: Site
+    client: Client
+    alice: Account
+    bob: Account
+    room: str
+
+
+async def world(aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings) -> World:
+    site = await start_site(aiohttp_server)
+    client = await aiohttp_client(create_app(preview_settings(settings)))
+    alice, bob = await signup(client), await signup(client)
+    room = (await make_room(client, alice, "private", members=[bob]))["id"]
+    return World(site, client, alice, bob, room)
+
+
 async def settled(db: Database, message_id: int, timeout: float = 20.0) -> None:
     """The follower has seen the message, and no job of it is left (done, dropped or never made)."""
     loop = asyncio.get_running_loop()
@@ -147,10 +166,9 @@ async def previewed(client: Client, who: Account, room: str, message_id: int) ->
 async def test_a_link_gets_its_page_s_preview_in_history_live_and_on_resume(
     aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
-    site = await start_site(aiohttp_server)
-    client = await aiohttp_client(create_app(preview_settings(settings)))
-    alice, bob, stranger = await signup(client), await signup(client), await signup(client)
-    room = (await make_room(client, alice, "private", members=[bob]))["id"]
+    w = await world(aiohttp_client, aiohttp_server, settings)
+    site, client, alice, bob, room = w.site, w.client, w.alice, w.bob, w.room
+    stranger = await signup(client)
     ws = await connect(client, bob, room)
     sent = await post(client, alice, room, f"look at {site.base}/article!")
     assert "previews" not in sent  # posting never waits for the fetch
@@ -188,10 +206,8 @@ async def test_a_link_gets_its_page_s_preview_in_history_live_and_on_resume(
 async def test_one_fetch_serves_every_message_with_the_url_and_deleting_drops_previews_and_then_the_blob(
     aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
-    site = await start_site(aiohttp_server)
-    client = await aiohttp_client(create_app(preview_settings(settings)))
-    alice, bob = await signup(client), await signup(client)
-    room = (await make_room(client, alice, members=[bob]))["id"]
+    w = await world(aiohttp_client, aiohttp_server, settings)
+    site, client, alice, bob, room = w.site, w.client, w.alice, w.bob, w.room
     other = (await make_room(client, bob))["id"]
     first = await post(client, alice, room, f"{site.base}/shared")
     [one] = await previewed(client, alice, room, first["id"])
@@ -224,10 +240,8 @@ async def test_one_fetch_serves_every_message_with_the_url_and_deleting_drops_pr
 async def test_erasing_the_author_takes_their_previews_and_images_with_them(
     aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
-    site = await start_site(aiohttp_server)
-    client = await aiohttp_client(create_app(preview_settings(settings)))
-    alice, bob = await signup(client), await signup(client)
-    room = (await make_room(client, alice, members=[bob]))["id"]
+    w = await world(aiohttp_client, aiohttp_server, settings)
+    site, client, alice, bob, room = w.site, w.client, w.alice, w.bob, w.room
     sent = await post(client, alice, room, f"{site.base}/article")
     [preview] = await previewed(client, bob, room, sent["id"])
     db = client.app[DB]
