@@ -323,7 +323,15 @@ async def _rate_limiter(app: web.Application) -> AsyncIterator[None]:
     limiter: RateLimiter = NoLimits()
     local: RateLimiter = NoLimits()
     if settings.rate_limits:
-        limiter = MemoryRateLimiter() if redis is None else RedisRateLimiter(redis, prefix=settings.redis_prefix)
+        if redis is None:
+            limiter = MemoryRateLimiter()
+        else:
+            shared = limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix)
+
+            async def limits_probe() -> str:
+                return "ok" if await shared.healthy() else "degraded"
+
+            app[STATE]["probes"]["rate_limits"] = limits_probe
         local = MemoryRateLimiter()
     app[RATE_LIMITER] = limiter
     app[LOCAL_RATE_LIMITER] = local

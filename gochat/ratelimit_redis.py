@@ -7,8 +7,10 @@ replication).
 
 Redis unreachable: fail open to a local MemoryRateLimiter. Each node then enforces the limit on its
 own (a client spread over N nodes gets up to N budgets) instead of the whole service refusing
-traffic because a rate-limit store is down. Logged once per outage; Redis is tried again after
-`retry_after` seconds, so an outage costs one timeout per interval, not one per request.
+traffic because a rate-limit store is down. Logged once per outage and once on recovery (both as
+warnings: an operator wants to see the stretch where budgets were per node); Redis is tried again
+after `retry_after` seconds, so an outage costs one timeout per interval, not one per request.
+Readiness reports `rate_limits: degraded` meanwhile.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class RedisRateLimiter:
         retry_after: float = 1.0,
     ) -> None:
         self._prefix = f"{prefix}rl:"
+        self._client = client
         self._script = client.register_script(BUCKET_SCRIPT)
         self._fallback = fallback if fallback is not None else MemoryRateLimiter()
         self._retry_after = retry_after
@@ -64,6 +67,23 @@ class RedisRateLimiter:
     def degraded(self) -> bool:
         """True while limits are enforced per node because Redis is unreachable."""
         return self._down_until is not None
+
+    async def healthy(self) -> bool:
+        """For readiness: True when limits are shared again. While degraded, one PING decides
+        (instead of waiting for the next request to find out)."""
+        if self._down_until is None:
+            return True
+        try:
+            await self._client.ping()
+        except TRANSPORT_ERRORS:
+            self._down_until = time.monotonic() + self._retry_after
+            return False
+        self._back()
+        return True
+
+    def _back(self) -> None:
+        log.warning("ratelimit_redis_back")
+        self._down_until = None
 
     async def acquire(self, key: str, limit: Limit, cost: float = 1.0) -> float:
         if self._down_until is not None and time.monotonic() < self._down_until:
@@ -76,8 +96,7 @@ class RedisRateLimiter:
             self._down_until = time.monotonic() + self._retry_after
             return await self._fallback.acquire(key, limit, cost)
         if self._down_until is not None:
-            log.info("ratelimit_redis_back")
-            self._down_until = None
+            self._back()
         return float(wait)
 
     async def close(self) -> None:

@@ -132,3 +132,25 @@ async def test_limits_fail_open_during_an_outage_and_are_shared_again_after(own_
     finally:
         await limiter.close()
         await client.aclose()
+
+
+async def test_readiness_learns_the_limits_are_shared_again_without_waiting_for_a_request(
+    own_redis: RedisServer,
+) -> None:
+    client = connect_redis(own_redis.url, timeout=0.5)
+    limiter = RedisRateLimiter(client, retry_after=60.0)  # no request would try Redis again for a minute
+    limit = Limit(burst=1, per_second=0.1)
+    try:
+        assert await limiter.healthy()
+        own_redis.stop()
+        assert await limiter.acquire("user:1", limit) == 0.0
+        assert not await limiter.healthy()
+        assert limiter.degraded
+        own_redis.start()
+        assert await limiter.healthy()  # one PING, not the next request after retry_after
+        assert not limiter.degraded
+        assert await limiter.acquire("user:3", limit) == 0.0
+        assert await client.exists("gochat:rl:user:3") == 1
+    finally:
+        await limiter.close()
+        await client.aclose()
