@@ -71,6 +71,7 @@ from .keys import (
     PEOPLE_LIVE,
     PRESENCE,
     PRESENCE_SERVICE,
+    PREVIEWER,
     PROJECTIONS,
     RATE_LIMITER,
     REDIS,
@@ -106,6 +107,8 @@ from .moderation.admin import AdminService
 from .moderation.gate import ModerationGate
 from .moderation.service import ModerationService
 from .netguard import Allowlist, GuardedClient
+from .previews.fetch import Fetcher
+from .previews.worker import Previewer
 from .projections import rooms as rooms_q
 from .projections.catalog import all_projections
 from .projections.current import CurrentLog
@@ -165,6 +168,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_files)
+    app.cleanup_ctx.append(_previews)
     app.on_response_prepare.append(_node_header)
     app.on_shutdown.append(_mark_draining)
     app.on_shutdown.append(shutdown_sockets)
@@ -240,7 +244,9 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
             log.warning("search_language_changed", language=settings.search_language, action="reindexing")
     except ValueError as exc:
         raise SettingsError(f"GOCHAT_SEARCH_LANGUAGE: {exc}") from None
-    projections = all_projections(settings.search_language)
+    projections = all_projections(
+        settings.search_language, link_previews=settings.previews, preview_max_urls=settings.preview_max_urls
+    )
     store.inline.append(InlineProjections(store, projections))
     runner = ProjectionRunner(app[DB], store, projections)
     # Catch up before the writer starts, so the append path only ever fills a small residue.
@@ -497,6 +503,38 @@ async def _files(app: web.Application) -> AsyncIterator[None]:
         await files.close()
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # an image in work finishes
         await blobs.close()
+
+
+async def _previews(app: web.Application) -> AsyncIterator[None]:
+    """Link previews: the worker of the queue the link_previews follower fills (GOCHAT_PREVIEWS=on),
+    fetching through the SSRF guard with its own allowlist and bounds."""
+    settings = app[SETTINGS]
+    if not settings.previews:
+        yield
+        return
+    try:
+        allow = Allowlist.parse(settings.preview_allow)
+    except ValueError as exc:
+        raise SettingsError(f"GOCHAT_PREVIEW_ALLOW: {exc}") from None
+    files = app[FILES]
+    client = GuardedClient(allow, timeout=settings.preview_timeout, max_body=settings.preview_max_bytes,
+                           max_redirects=settings.preview_max_redirects)  # fmt: skip
+    fetcher = Fetcher(
+        client, max_html=settings.preview_max_bytes, max_image=settings.preview_image_max_bytes, pool=files.pool,
+        workdir=settings.data_dir / "uploads", image_max_pixels=settings.image_max_pixels,
+        thumbnail_px=settings.thumbnail_px,
+    )  # fmt: skip
+    previewer = Previewer(
+        app[DB], files, fetcher, cache_ttl=settings.preview_cache_ttl, failure_ttl=settings.preview_failure_ttl,
+        concurrency=settings.preview_concurrency,
+    )  # fmt: skip
+    app[PROJECTIONS].listeners.append(previewer.on_applied)
+    previewer.start()
+    app[PREVIEWER] = previewer
+    try:
+        yield
+    finally:
+        await previewer.close()
 
 
 async def _node_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .metrics_sources import Sampler
 from .moderation.admin import AdminService
 from .moderation.service import ModerationService
+from .previews.worker import Previewer
 from .projections.current import CurrentLog
 from .projections.engine import ProjectionRunner
 from .ratelimit import RateLimiter
@@ -87,3 +88,5 @@ STATE = web.AppKey("state", dict[str, Any])
 METRICS_SAMPLER = web.AppKey("metrics_sampler", Sampler)
 # Set only when OTEL_EXPORTER_OTLP_ENDPOINT is: the app's tracer and OTLP exporters (telemetry.py).
 TELEMETRY = web.AppKey("telemetry", Telemetry)
+# Link previews' worker (gochat/previews/worker.py), when GOCHAT_PREVIEWS is on.
+PREVIEWER = web.AppKey("previewer", Previewer)

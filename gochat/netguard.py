@@ -1,4 +1,4 @@
-"""Outgoing HTTP to addresses users chose (webhooks; link previews later), guarded against
+"""Outgoing HTTP to addresses users chose (webhooks, slash commands, link previews), guarded against
 server-side request forgery.
 
 A target is refused when any address its host resolves to is loopback, private, link-local (cloud
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -107,6 +107,8 @@ class Answer:
     status: int
     body: bytes  # at most `max_body` bytes of it
     url: str  # the last one, after redirects
+    content_type: str = ""  # the answer's Content-Type header, as sent
+    truncated: bool = False  # the body went on past `max_body` (the rest was not read)
 
 
 def check_url(url: str, allow: Allowlist) -> URL:
@@ -161,10 +163,21 @@ class GuardedClient:
         return self._session
 
     async def request(
-        self, method: str, url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Callable[[str], bool] | None = None,
+        max_body: int | None = None,
     ) -> Answer:
-        """Raises Refused (guard), or aiohttp.ClientError / TimeoutError (network)."""
+        """Raises Refused (guard), or aiohttp.ClientError / TimeoutError (network).
+
+        `accept`, given the final answer's Content-Type: False leaves its body unread (empty).
+        `max_body`: this request's bound instead of the client's."""
         session = self._client()
+        limit = self.max_body if max_body is None else max_body
         async with asyncio.timeout(self.timeout.total):
             for _ in range(self.max_redirects + 1):
                 target = check_url(url, self.allow)
@@ -175,13 +188,17 @@ class GuardedClient:
                         if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                             method, data = "GET", None
                         continue
+                    content_type = resp.headers.get("Content-Type", "")
+                    if accept is not None and not accept(content_type):
+                        return Answer(resp.status, b"", str(resp.url), content_type)
                     body = bytearray()
-                    while len(body) < self.max_body:  # read() answers what has arrived: loop
-                        chunk = await resp.content.read(self.max_body - len(body))
+                    while len(body) < limit:  # read() answers what has arrived: loop
+                        chunk = await resp.content.read(limit - len(body))
                         if not chunk:
                             break
                         body += chunk
-                    return Answer(resp.status, bytes(body), str(resp.url))
+                    truncated = len(body) >= limit and not resp.content.at_eof()
+                    return Answer(resp.status, bytes(body), str(resp.url), content_type, truncated)
         raise Refused(f"more than {self.max_redirects} redirects")
 
     async def close(self) -> None:

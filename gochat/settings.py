@@ -227,6 +227,17 @@ class Settings:
     tls_key_file: Path | None = None
     # OTLP/HTTP collector for traces and metrics (OpenTelemetry); unset: telemetry is off.
     otlp_endpoint: str | None = None
+    # Link previews (docs/operations.md, "Link previews"): fetched off the send path, through netguard.
+    previews: bool = True
+    preview_allow: str = ""  # netguard.Allowlist: addresses, networks, host names previews may reach anyway
+    preview_timeout: float = 5.0  # seconds per request (a page, or its image), redirects included
+    preview_max_bytes: int = 512 * 1024  # of a page's HTML read (the head is what counts)
+    preview_image_max_bytes: int = 5 * 1024 * 1024
+    preview_max_redirects: int = 3
+    preview_max_urls: int = 3  # per message
+    preview_cache_ttl: float = 24 * 3600.0
+    preview_failure_ttl: float = 3600.0  # a URL with nothing to show is tried again after this
+    preview_concurrency: int = 4  # jobs in hand per node
 
     @property
     def development(self) -> bool:
@@ -315,6 +326,7 @@ class Settings:
             pg_statement_timeout=_float(env, "GOCHAT_PG_STATEMENT_TIMEOUT", 8.0, 0.0, 86400.0),
             session_purge_interval=_float(env, "GOCHAT_SESSION_PURGE_INTERVAL", 3600.0, 0.0, 7 * 86400.0),
             **_file_settings(env),  # type: ignore[arg-type]
+            **_preview_settings(env),  # type: ignore[arg-type]
         )
         tls_cert_file, tls_key_file = _tls_files(env)
         settings = replace(
@@ -357,6 +369,21 @@ def _file_settings(env: Mapping[str, str]) -> dict[str, object]:
         "s3_region": env.get("GOCHAT_S3_REGION", "").strip() or "us-east-1",
         "s3_prefix": env.get("GOCHAT_S3_PREFIX", "files/").strip(),
         "clamd_url": clamd,
+    }
+
+
+def _preview_settings(env: Mapping[str, str]) -> dict[str, object]:
+    return {
+        "previews": _bool(env, "GOCHAT_PREVIEWS", True),
+        "preview_allow": env.get("GOCHAT_PREVIEW_ALLOW", ""),
+        "preview_timeout": _float(env, "GOCHAT_PREVIEW_TIMEOUT", 5.0, 0.1, 60.0),
+        "preview_max_bytes": _int(env, "GOCHAT_PREVIEW_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
+        "preview_image_max_bytes": _int(env, "GOCHAT_PREVIEW_IMAGE_MAX_BYTES", 5 * 1024 * 1024, 1024, 64 << 20),
+        "preview_max_redirects": _int(env, "GOCHAT_PREVIEW_MAX_REDIRECTS", 3, 0, 10),
+        "preview_max_urls": _int(env, "GOCHAT_PREVIEW_MAX_URLS", 3, 1, 10),
+        "preview_cache_ttl": _float(env, "GOCHAT_PREVIEW_CACHE_TTL", 24 * 3600.0, 1.0, 30 * 86400.0),
+        "preview_failure_ttl": _float(env, "GOCHAT_PREVIEW_FAILURE_TTL", 3600.0, 1.0, 30 * 86400.0),
+        "preview_concurrency": _int(env, "GOCHAT_PREVIEW_CONCURRENCY", 4, 1, 64),
     }
 
 

@@ -113,8 +113,10 @@ CREATE TABLE files (
     uploaded_id bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
     deleted_id bigint,
+    preview_of bigint,
     CONSTRAINT files_pkey PRIMARY KEY (id)
 );
+CREATE INDEX files_preview_of ON public.files USING btree (room_id, preview_of) WHERE (preview_of IS NOT NULL);
 CREATE INDEX files_uploader ON public.files USING btree (uploader_id) WHERE (deleted_id IS NULL);
 ALTER TABLE files ENABLE ROW LEVEL SECURITY;
 ALTER TABLE files FORCE ROW LEVEL SECURITY;
@@ -136,6 +138,33 @@ CREATE TABLE incoming_webhooks (
 CREATE INDEX incoming_webhooks_room ON public.incoming_webhooks USING btree (room_id);
 ALTER TABLE incoming_webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE incoming_webhooks FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE link_preview_cache (
+    url text NOT NULL,
+    preview jsonb,
+    image bytea,
+    fetched_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT link_preview_cache_pkey PRIMARY KEY (url)
+);
+CREATE INDEX link_preview_cache_expiry ON public.link_preview_cache USING btree (expires_at);
+ALTER TABLE link_preview_cache ENABLE ROW LEVEL SECURITY;
+ALTER TABLE link_preview_cache FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE link_preview_jobs (
+    message_id bigint NOT NULL,
+    room_id uuid NOT NULL,
+    author_id uuid,
+    urls text[] NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT link_preview_jobs_pkey PRIMARY KEY (message_id)
+);
+CREATE INDEX link_preview_jobs_author ON public.link_preview_jobs USING btree (author_id);
+CREATE INDEX link_preview_jobs_due ON public.link_preview_jobs USING btree (next_attempt_at);
+ALTER TABLE link_preview_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE link_preview_jobs FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE memberships (
     room_id uuid NOT NULL,
@@ -184,6 +213,7 @@ CREATE TABLE messages (
     last_reply_id bigint,
     client_msg_id text,
     attachments jsonb,
+    previews jsonb,
     mentions jsonb,
     CONSTRAINT messages_pkey PRIMARY KEY (room_id, id)
 );
@@ -327,6 +357,15 @@ CREATE INDEX reports_room ON public.reports USING btree (room_id, state, id);
 ALTER TABLE reports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reports FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON reports TO gochat_app;
+
+CREATE TABLE room_link_previews (
+    room_id uuid NOT NULL,
+    enabled boolean NOT NULL,
+    CONSTRAINT room_link_previews_pkey PRIMARY KEY (room_id)
+);
+ALTER TABLE room_link_previews ENABLE ROW LEVEL SECURITY;
+ALTER TABLE room_link_previews FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON room_link_previews TO gochat_app;
 
 CREATE TABLE room_message_counts (
     room_id uuid NOT NULL,
@@ -604,19 +643,28 @@ CREATE FUNCTION gochat_apply_files(e events) RETURNS void
 AS $$
 DECLARE
     f record;
+    gone bigint;
 BEGIN
     CASE e.type
     WHEN 'file.uploaded' THEN
+        IF e.data ? 'preview_of' THEN
+            SELECT CASE WHEN m.deleted THEN coalesce(m.deleted_id, e.id) END INTO gone
+            FROM messages m WHERE m.room_id = e.stream_id AND m.id = (e.data->>'preview_of')::bigint;
+            IF NOT FOUND THEN
+                gone := e.id;  -- no such message: nothing to show it with
+            END IF;
+        END IF;
         INSERT INTO files (id, room_id, uploader_id, blob, thumbnail_blob, name, size, content_type, kind,
-                           attachment, uploaded_id, created_at)
+                           attachment, uploaded_id, created_at, preview_of, deleted_id)
         VALUES ((e.data->>'file_id')::uuid, e.stream_id, e.actor_id, e.data->>'blob', e.data->>'thumbnail_blob',
                 e.data->>'name', (e.data->>'size')::bigint, e.data->>'content_type', e.data->>'kind',
-                e.data->'attachment', e.id, e.recorded_at)
+                e.data->'attachment', e.id, e.recorded_at, (e.data->>'preview_of')::bigint, gone)
         ON CONFLICT (id) DO NOTHING;
         IF FOUND THEN
             INSERT INTO blob_refs AS b (blob, refs)
-            SELECT x, 1 FROM unnest(ARRAY[e.data->>'blob', e.data->>'thumbnail_blob']) x WHERE x IS NOT NULL
-            ON CONFLICT (blob) DO UPDATE SET refs = b.refs + 1;
+            SELECT x, CASE WHEN gone IS NULL THEN 1 ELSE 0 END
+            FROM unnest(ARRAY[e.data->>'blob', e.data->>'thumbnail_blob']) x WHERE x IS NOT NULL
+            ON CONFLICT (blob) DO UPDATE SET refs = b.refs + EXCLUDED.refs;
         END IF;
     WHEN 'file.deleted' THEN
         FOR f IN
@@ -626,9 +674,23 @@ BEGIN
         LOOP
             UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
         END LOOP;
-    WHEN 'user.erased' THEN
+    WHEN 'message.deleted' THEN
         FOR f IN
-            UPDATE files SET deleted_id = e.id WHERE uploader_id = e.stream_id AND deleted_id IS NULL
+            UPDATE files SET deleted_id = e.id
+            WHERE room_id = e.stream_id AND preview_of = (e.data->>'message_id')::bigint AND deleted_id IS NULL
+            RETURNING blob, thumbnail_blob
+        LOOP
+            UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
+        END LOOP;
+    WHEN 'user.erased' THEN
+        -- history tombstoned the user's messages with this event's id: their previews' images go too
+        FOR f IN
+            UPDATE files SET deleted_id = e.id
+            WHERE deleted_id IS NULL
+              AND (uploader_id = e.stream_id
+                   OR (preview_of IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM messages m WHERE m.room_id = files.room_id AND m.id = files.preview_of
+                       AND m.deleted_id = e.id)))
             RETURNING blob, thumbnail_blob
         LOOP
             UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
@@ -806,8 +868,15 @@ BEGIN
         UPDATE user_profiles SET username_skeleton = e.data->>'username_skeleton'
         WHERE user_id = e.stream_id AND NOT erased;
     WHEN 'room.settings_changed' THEN
-        INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
-        ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        -- each setting the event names (one or both); the other keeps its value
+        IF e.data ? 'room_mentions' THEN
+            INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
+            ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        END IF;
+        IF e.data ? 'link_previews' THEN
+            INSERT INTO room_link_previews (room_id, enabled) VALUES (e.stream_id, (e.data->>'link_previews')::boolean)
+            ON CONFLICT (room_id) DO UPDATE SET enabled = EXCLUDED.enabled;
+        END IF;
     ELSE
         NULL;
     END CASE;
@@ -1070,6 +1139,12 @@ CREATE POLICY files_read ON files FOR SELECT TO gochat_app
 CREATE POLICY incoming_webhooks_owner ON incoming_webhooks FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
+CREATE POLICY link_preview_cache_owner ON link_preview_cache FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY link_preview_jobs_owner ON link_preview_jobs FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
 CREATE POLICY memberships_owner ON memberships FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
@@ -1124,6 +1199,11 @@ CREATE POLICY reports_owner ON reports FOR ALL TO CURRENT_USER
     WITH CHECK (true);
 CREATE POLICY reports_read ON reports FOR SELECT TO gochat_app
     USING (gochat_can_read(room_id));
+CREATE POLICY room_link_previews_owner ON room_link_previews FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY room_link_previews_read ON room_link_previews FOR SELECT TO gochat_app
+    USING (gochat_can_see(room_id));
 CREATE POLICY room_message_counts_owner ON room_message_counts FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);

@@ -319,6 +319,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         db_pool_min=1,
         db_pool_max=10,
         node_id="test",
+        previews=False,  # no test fetches a link it posts unless it serves the page (test_previews.py)
     )
 
 

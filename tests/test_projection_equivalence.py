@@ -308,7 +308,7 @@ class EveryTypeLog(RandomLog):
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed)
-        self.actions += [(self._erase, 1), (self._claim, 1), (self._moderate, 6)]
+        self.actions += [(self._erase, 1), (self._claim, 1), (self._moderate, 6), (self._preview, 4)]
         self.erased: set[UUID] = set()
 
     def _erase(self) -> None:
@@ -326,6 +326,46 @@ class EveryTypeLog(RandomLog):
         # from no random number, so every seed's log is otherwise the one it was
         skel = {"username_skeleton": f"skel{stream.int % 50}"}
         self.pending.append(NewEvent(EventType.USER_SKELETON_SET, user, skel))
+
+    def _preview(self) -> None:
+        """Link previews: posts with links (now and then opted out), previews with images (files with
+        `preview_of`, sharing blobs with uploads) for live, deleted, erased or unknown messages, and
+        the room setting."""
+        if (room := self._room()) is None:
+            return
+        author = self._pick_state(room, "joined")
+        match self.rng.randint(0, 3):
+            case 0 | 1:
+                data: dict[str, Any] = {
+                    "content": f"see https://site{self.rng.randint(0, 3)}.example/{self.rng.randint(0, 9)}"
+                }
+                if self.chance(0.2):
+                    data["no_previews"] = True
+                self.pending.append(NewEvent(EventType.MESSAGE_POSTED, room.id, data, actor_id=author))
+            case 2:
+                target = self._message(room, room.messages)
+                if target is None:
+                    return
+                owner = room.authors.get(target) or author
+                preview: dict[str, Any] = {"url": "https://site1.example/", "title": f"T{self.rng.randint(0, 99)}"}
+                if self.chance(0.6):
+                    file_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+                    blob = hashlib.sha256(b"%d" % self.rng.randint(0, 4)).hexdigest()
+                    image = {"id": file_id, "url": f"/files/{file_id}", "content_type": "image/webp", "width": 4,
+                             "height": 3}  # fmt: skip
+                    meta: dict[str, Any] = {"name": "preview.webp", "size": 3, "content_type": "image/webp",
+                                            "kind": "image"}  # fmt: skip
+                    upload = {"file_id": file_id, **meta, "blob": blob, "thumbnail_blob": None, "preview_of": target,
+                              "attachment": {"id": file_id, **meta, "preview_of": target}}  # fmt: skip
+                    self.pending.append(NewEvent(EventType.FILE_UPLOADED, room.id, upload, actor_id=owner))
+                    preview["image"] = image
+                data = {"message_id": target, "previews": [preview]}
+                self.pending.append(NewEvent(EventType.MESSAGE_LINK_PREVIEW, room.id, data, actor_id=owner))
+            case _:
+                setting: dict[str, Any] = {"link_previews": self.chance(0.5)}
+                if self.chance(0.3):
+                    setting["room_mentions"] = self.rng.choice(("admins", "members"))
+                self.pending.append(NewEvent(EventType.ROOM_SETTINGS_CHANGED, room.id, setting, actor_id=author))
 
     def _moderate(self) -> None:
         """Step 15's events: bots, mutes, slow mode, reports, pins, server roles, deactivation."""

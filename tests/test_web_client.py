@@ -44,6 +44,7 @@ def server_env(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "GOCHAT_MIGRATE_ON_START": "off",
         "GOCHAT_SHUTDOWN_TIMEOUT": "2",
         "GOCHAT_DATA_DIR": str(data_dir),
+        "GOCHAT_PREVIEWS": "off",  # the links these tests post are not to be fetched
         **extra,
     }
 

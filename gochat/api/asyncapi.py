@@ -99,6 +99,13 @@ class PinFrame(_RoomEvent):
     message_id = Int(required=True)
 
 
+class LinkPreviewFrame(_RoomEvent):
+    type = _type("link_preview")
+    message_id = Int(required=True)
+    previews = fields.List(fields.Dict(), required=True, metadata={"description": "docs/api.md, Link previews"})
+    deleted = fields.Boolean()
+
+
 class PresenceFrame(Schema):
     type = _type("presence")
     user_id = Str(required=True)
@@ -151,6 +158,7 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "typing": TypingFrame,
     "member": MemberFrame,
     "room_updated": RoomUpdatedFrame,
+    "link_preview": LinkPreviewFrame,
     "presence": PresenceFrame,
     "ack": AckFrame,
     "error": ErrorFrame,

@@ -32,6 +32,8 @@ class PostBody(Strict):
     thread_root = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), load_default=None)
     # ids of files the caller uploaded to the room (POST /rooms/:id/files with send=false)
     attachments = fields.List(fields.String(), validate=validate.Length(max=10), load_default=None)
+    # false: no link previews for this message (docs/api.md, "Link previews")
+    previews = fields.Boolean(load_default=True)
 
     @validates_schema
     def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
@@ -77,7 +79,7 @@ async def post_message(request: web.Request) -> web.Response:
     files = await request.app[FILES].attachments(user, room_id, body["attachments"]) if body["attachments"] else None
     posted = await request.app[MESSAGES].post(
         user, room_id, body["content"], client_msg_id=body["client_msg_id"], thread_root=body["thread_root"],
-        attachments=files,
+        attachments=files, previews=body["previews"],
     )  # fmt: skip
     return json(message_json(posted.message), status=200 if posted.duplicate else 201)
 

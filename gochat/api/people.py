@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..errors import ValidationFailed
 from ..events.fields import Emoji, Text, UUIDStr
@@ -49,7 +49,15 @@ class DndBody(_Strict):
 
 
 class RoomSettingsBody(_Strict):
-    room_mentions = fields.String(required=True, validate=validate.OneOf(("admins", "members")))
+    """The settings to change (at least one); the others keep their value."""
+
+    room_mentions = fields.String(validate=validate.OneOf(("admins", "members")))
+    link_previews = fields.Boolean()  # link previews in the room (docs/api.md, "Link previews")
+
+    @validates_schema
+    def _some_setting(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data:
+            raise ValidationError("Name at least one setting.", field_name="_schema")
 
 
 def _limit(request: web.Request, default: int) -> int:
@@ -215,7 +223,7 @@ async def get_settings(request: web.Request) -> web.Response:
 async def set_settings(request: web.Request) -> web.Response:
     user, room = current_user_id(request), path_uuid(request, "room_id")
     body = await load_body(request, RoomSettingsBody())
-    await request.app[DIRECTORY].set_room_mentions(user, room, body["room_mentions"])
+    await request.app[DIRECTORY].set_room_settings(user, room, dict(body))
     return json(await request.app[DIRECTORY].room_settings(user, room))
 
 

@@ -84,6 +84,7 @@ class Message(Open):
     edited_at = Time()
     deleted = Bool()
     attachments = fields.List(fields.Dict())
+    previews = fields.List(fields.Dict(), metadata={"description": "link previews (docs/api.md)"})
     thread_root = Int()
     reply_count = Int()
     last_reply_id = Int(allow_none=True)

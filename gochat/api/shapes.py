@@ -77,6 +77,8 @@ def message_json(m: Message) -> dict[str, Any]:
         out["attachments"] = m.attachments
     if m.mentions:
         out["mentions"] = m.mentions
+    if m.previews:
+        out["previews"] = m.previews
     if m.thread_root:
         out["thread_root"] = m.thread_root
     else:

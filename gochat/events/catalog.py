@@ -131,6 +131,8 @@ class MessagePosted(_Content):
     # when there are mentions: other events keep the shape they had)
     mentions = fields.List(fields.Nested(Mention))
     here = fields.List(UUIDStr())
+    # the sender asked for no link previews (absent otherwise; gochat/previews/)
+    no_previews = fields.Boolean()
 
     @validates_schema
     def _content_or_attachments(self, data: dict[str, Any], **kw: Any) -> None:
@@ -172,6 +174,8 @@ class FileUploaded(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(FILE_KINDS))
     blob = fields.String(required=True, validate=_SHA256)
     thumbnail_blob = fields.String(load_default=None, allow_none=True, validate=_SHA256)
+    # a link preview's image: the message it belongs to (absent for uploads; gochat/previews/)
+    preview_of = fields.Integer(strict=True, validate=validate.Range(min=1))
     # what a message carrying the file shows (services/files.py `attachment`)
     attachment = fields.Dict(required=True)
 
@@ -190,7 +194,16 @@ class UserStatusSet(_Strict):
 
 
 class RoomSettingsChanged(_Strict):
-    room_mentions = fields.String(required=True, validate=validate.OneOf(("admins", "members")))
+    """The settings it names change; the others keep their value (at least one is named)."""
+
+    room_mentions = fields.String(validate=validate.OneOf(("admins", "members")))
+    # link previews on (default) or off in the room (gochat/previews/)
+    link_previews = fields.Boolean()
+
+    @validates_schema
+    def _some_setting(self, data: dict[str, Any], **kw: Any) -> None:
+        if not data:
+            raise ValidationError("Name at least one setting.", field_name="_schema")
 
 
 class NotificationLevelSet(_Strict):
@@ -285,6 +298,35 @@ class AdminSet(_Strict):
     admin = fields.Boolean(required=True)
 
 
+# --- link previews (stream: the room's id; gochat/previews/) -------------------------------------
+PREVIEW_TEXT_MAX = 500
+
+
+class PreviewImage(_Strict):
+    """The preview's picture: a file of the room (`file.uploaded` with `preview_of`), a thumbnail."""
+
+    id = UUIDStr(required=True)
+    url = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    content_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    width = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    height = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class Preview(_Strict):
+    """What one URL of the message showed: `url` as written in the message, the rest from the page."""
+
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    title = Text(max_len=PREVIEW_TEXT_MAX)
+    description = Text(max_len=PREVIEW_TEXT_MAX)
+    site_name = Text(max_len=200)
+    image = fields.Nested(PreviewImage)
+
+
+class MessageLinkPreview(_Strict):
+    message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    previews = fields.List(fields.Nested(Preview), required=True, validate=validate.Length(min=1, max=10))
+
+
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
     reg.register(EventType.USER_REGISTERED, UserRegistered())
@@ -332,4 +374,5 @@ def build_registry() -> EventRegistry:
     reg.register(EventType.USER_BLOCKED, MemberRef())
     reg.register(EventType.USER_UNBLOCKED, MemberRef())
     reg.register(EventType.USER_SKELETON_SET, UserSkeletonSet())
+    reg.register(EventType.MESSAGE_LINK_PREVIEW, MessageLinkPreview(), version=1)
     return reg

@@ -66,3 +66,5 @@ class EventType(StrEnum):
     # issue #18: the skeleton of the username of a user registered before skeletons were recorded
     # (stream: the user's id; services/skeletons.py)
     USER_SKELETON_SET = "user.skeleton_set"
+    # link previews (stream: the room's id; gochat/previews/): what a message's URLs showed
+    MESSAGE_LINK_PREVIEW = "message.link_preview"

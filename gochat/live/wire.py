@@ -158,10 +158,21 @@ MODERATION_FRAMES = (
     EventType.MESSAGE_UNPINNED,
 )
 
+
 # The one list of what room subscribers receive live (and on resume): an event type with no entry
 # here is not sent to sockets. A room event left out still takes a version of the room's stream,
 # which every node's sequencer (sequencer.py) then skips only by a gap fill from the log: a delay
 # for the room's next frame.
+def _link_preview(e: RecordedEvent) -> Frame:
+    # The message's author is the frame's user_id (the previewer appends in their name).
+    f = _base("link_preview", e)
+    f.update(message_id=e.data["message_id"], previews=e.data["previews"])
+    # Only read back through projections/current.py, for a message deleted since: no previews.
+    if e.data.get("deleted"):
+        f["deleted"] = True
+    return f
+
+
 RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     EventType.MESSAGE_POSTED: _message,
     EventType.MESSAGE_EDITED: _edited,
@@ -175,6 +186,7 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
     EventType.FILE_UPLOADED: _file,
     EventType.FILE_DELETED: _file,
     **dict.fromkeys(MODERATION_FRAMES, _moderation),
+    EventType.MESSAGE_LINK_PREVIEW: _link_preview,
 }
 
 

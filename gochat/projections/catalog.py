@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..moderation.projection import ModerationProjection
+from ..previews.outbox import MAX_URLS, LinkPreviewOutbox
 from ..webhooks.outbox import WebhookOutbox
 from .base import Projection
 from .bots import BotsProjection
@@ -17,7 +18,9 @@ from .search import SearchProjection
 from .users import UsersProjection
 
 
-def all_projections(search_language: str = "english") -> list[Projection]:
+def all_projections(
+    search_language: str = "english", *, link_previews: bool = True, preview_max_urls: int = MAX_URLS
+) -> list[Projection]:
     # receipts reads history's messages table: history must come first (see receipts.py)
     return [
         UsersProjection(),
@@ -32,4 +35,5 @@ def all_projections(search_language: str = "english") -> list[Projection]:
         FilesProjection(),
         PeopleProjection(),
         NotificationsProjection(),
+        LinkPreviewOutbox(enabled=link_previews, max_urls=preview_max_urls),
     ]

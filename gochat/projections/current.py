@@ -27,12 +27,16 @@ from ..events.store import EventStore
 # is inline, so only a projection being rebuilt can lack a committed message, and withholding the
 # text then errs on the safe side. An erased author's messages are tombstones in history too.
 JOIN = (
-    " LEFT JOIN messages m ON e.type IN ('message.posted', 'message.edited') AND m.room_id = e.stream_id"
+    " LEFT JOIN messages m ON e.type IN ('message.posted', 'message.edited', 'message.link_preview')"
+    " AND m.room_id = e.stream_id"
     " AND m.id = CASE WHEN e.type = 'message.posted' THEN e.id ELSE (e.data->>'message_id')::bigint END"
 )
 # Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
+# A link preview (gochat/previews/) of a message history no longer holds shows nothing.
 DATA = (
-    "CASE WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
+    "CASE WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
+    """ THEN e.data || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
+    " WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
     " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions') || CASE e.type WHEN 'message.posted'"
     """ THEN '{"content": "", "attachments": null, "deleted": true}'::jsonb ELSE '{"content": ""}'::jsonb END"""
     " ELSE (e.data - 'mentions') || jsonb_build_object('content', m.content)"

@@ -1,5 +1,8 @@
 """Projection "files": the files shared in rooms and a reference count per stored blob.
 
+Link previews' images are files too (`preview_of`: their message, gochat/previews/); they go with
+their message (message.deleted, or the author's erasure).
+
 Inline (an upload's file is fetchable as soon as its 201 is sent), written once in SQL
 (sql/functions/gochat_apply_files.sql). It does not read message.posted: a message's attachments
 travel in the post's own data (history stores them with the message), and a deleted message's
@@ -21,7 +24,10 @@ from .base import SqlProjection
 class FilesProjection(SqlProjection):
     name = "files"
     tables = ("files", "blob_refs")
-    handles = frozenset({EventType.FILE_UPLOADED, EventType.FILE_DELETED, EventType.USER_ERASED})
+    # message.deleted: a link preview's image goes with its message (sql/functions/gochat_apply_files.sql)
+    handles = frozenset(
+        {EventType.FILE_UPLOADED, EventType.FILE_DELETED, EventType.USER_ERASED, EventType.MESSAGE_DELETED}
+    )
     function = "gochat_apply_files"
 
 
@@ -60,7 +66,9 @@ async def live_files(cur: Cursor, room_id: UUID, ids: Sequence[UUID]) -> list[St
 async def stored_bytes(cur: Cursor, user_id: UUID) -> int:
     """What the user's live uploads take (the storage quota counts these)."""
     await cur.execute(
-        "SELECT coalesce(sum(size), 0) FROM files WHERE uploader_id = %s AND deleted_id IS NULL", (user_id,)
+        "SELECT coalesce(sum(size), 0) FROM files WHERE uploader_id = %s AND deleted_id IS NULL"
+        " AND preview_of IS NULL",  # link previews' images are the server's doing, not the user's
+        (user_id,),
     )
     row = await cur.fetchone()
     return int(row[0])

@@ -33,7 +33,7 @@ _EDIT = (
 )
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
 _DELETE = (
-    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true,"
+    "WITH d AS (UPDATE messages SET content = '', attachments = NULL, mentions = NULL, previews = NULL, deleted = true,"
     "           deleted_id = %(event)s WHERE room_id = %(room)s AND id = %(id)s AND NOT deleted RETURNING thread_root),"
     " c AS (UPDATE messages m SET reply_count = m.reply_count - 1 FROM d"
     "       WHERE m.room_id = %(room)s AND m.id = d.thread_root AND m.thread_root IS NULL)"
@@ -47,7 +47,8 @@ _REACT = (
 )
 # Erasure, in three statements: one statement cannot update a root and its replies both.
 _ERASE = (
-    "UPDATE messages SET content = '', attachments = NULL, mentions = NULL, deleted = true, deleted_id = %(event)s"
+    "UPDATE messages SET content = '', attachments = NULL, mentions = NULL, previews = NULL, deleted = true,"
+    " deleted_id = %(event)s"
     " WHERE user_id = %(user)s AND NOT deleted;"
     " UPDATE messages m SET reply_count = m.reply_count - x.n"
     " FROM (SELECT room_id, thread_root, count(*) AS n FROM messages"
@@ -55,6 +56,12 @@ _ERASE = (
     " WHERE m.room_id = x.room_id AND m.id = x.thread_root AND m.thread_root IS NULL;"
     " DELETE FROM reactions r WHERE r.user_id = %(user)s OR EXISTS (SELECT 1 FROM messages m"
     " WHERE m.room_id = r.room_id AND m.id = r.message_id AND m.user_id = %(user)s AND m.deleted_id = %(event)s)"
+)
+# A message's link previews (gochat/previews/): the last event's, while the message lives and its
+# author is not erased (the links are what they wrote).
+_PREVIEWS = (
+    "UPDATE messages SET previews = %s::jsonb WHERE room_id = %s AND id = %s AND NOT deleted"
+    " AND (user_id IS NULL OR user_id NOT IN " + ERASED_AUTHORS + ")"
 )
 _UNREACT = (
     "DELETE FROM reactions"
@@ -74,6 +81,7 @@ class HistoryProjection(Projection):
             EventType.REACTION_ADDED,
             EventType.REACTION_REMOVED,
             EventType.USER_ERASED,
+            EventType.MESSAGE_LINK_PREVIEW,
         }
     )
 
@@ -95,6 +103,8 @@ class HistoryProjection(Projection):
                 await cur.execute(_REACT if e.type == EventType.REACTION_ADDED else _UNREACT, params)
             case EventType.USER_ERASED:
                 await cur.execute(_ERASE, {"event": e.id, "user": e.stream_id})
+            case EventType.MESSAGE_LINK_PREVIEW:
+                await cur.execute(_PREVIEWS, (orjson.dumps(d["previews"]).decode(), room, d["message_id"]))
 
     @staticmethod
     async def _post(cur: Executor, events: Sequence[RecordedEvent]) -> None:
@@ -139,6 +149,7 @@ class Message:
     attachments: list[dict[str, Any]] | None
     reactions: tuple[Reaction, ...] = ()
     mentions: list[dict[str, Any]] | None = None  # entities (services/mentions.py)
+    previews: list[dict[str, Any]] | None = None  # link previews (gochat/previews/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +169,7 @@ class Context:
 
 COLUMNS = (
     "m.id, m.room_id, m.user_id, m.content, m.created_at, m.edited_at, m.deleted, m.thread_root,"
-    " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments, m.mentions"
+    " m.reply_count, m.last_reply_id, m.client_msg_id, m.attachments, m.mentions, m.previews"
 )
 # The message's reactions for the viewer, [[emoji, count, me], ...] first used first: one primary-key
 # range per message returned (a scalar subquery runs only for the rows a LIMIT lets through).
@@ -171,10 +182,11 @@ REACTIONS = (
 
 def message_row(row: Sequence[Any]) -> Message:
     """A Message from COLUMNS followed by REACTIONS."""
-    id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files, mentions, reacts = row
+    id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files, mentions = row[:13]
+    previews, reacts = row[13], row[14]
     return Message(
         id_, room, user, content, created, edited, deleted, root, replies, last_reply, cmid, files,
-        tuple(Reaction(e, n, me) for e, n, me in reacts), mentions or None,
+        tuple(Reaction(e, n, me) for e, n, me in reacts), mentions or None, previews or None,
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from .base import SqlProjection
 
 class PeopleProjection(SqlProjection):
     name = "people"
-    tables = ("user_profiles", "room_settings")
+    tables = ("user_profiles", "room_settings", "room_link_previews")
     handles = frozenset(
         {
             EventType.USER_REGISTERED,
@@ -128,6 +128,13 @@ async def room_mentions(cur: Cursor, room_id: UUID) -> str:
     await cur.execute("SELECT room_mentions FROM room_settings WHERE room_id = %s", (room_id,))
     row = await cur.fetchone()
     return str(row[0]) if row else "admins"
+
+
+async def link_previews(cur: Cursor, room_id: UUID) -> bool:
+    """Whether the room shows link previews (on unless its admins turned them off)."""
+    await cur.execute("SELECT enabled FROM room_link_previews WHERE room_id = %s", (room_id,))
+    row = await cur.fetchone()
+    return bool(row[0]) if row else True
 
 
 async def usernames(cur: Cursor, norms: Sequence[str]) -> dict[str, UUID]:

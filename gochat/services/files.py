@@ -45,6 +45,7 @@ from .messages import MessageService, message_from_event
 log = structlog.get_logger("gochat.files")
 MAX_ATTACHMENTS = 10
 GC_INTERVAL = 600.0  # seconds between sweeps that also catch erasures made by another process
+_DROPPING = frozenset((EventType.FILE_DELETED, EventType.USER_ERASED, EventType.MESSAGE_DELETED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,21 @@ class FileService:
                             await self.blobs.delete(blob)
             return results
 
+    async def commit_generated(self, blobs: Sequence[tuple[str, bytes]], events: Sequence[NewEvent]) -> list[Any]:
+        """Bytes the server made (a link preview's thumbnail: gochat/previews/) into storage under
+        their digests, then the events that refer to them, as an upload commits (`_commit`)."""
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        paths: list[tuple[str, Path]] = []
+        try:
+            for digest, data in blobs:
+                path = self.spool_dir / f"generated-{uuid.uuid4().hex}"
+                await asyncio.to_thread(path.write_bytes, data)
+                paths.append((digest, path))
+            return await self._commit(paths, events)
+        finally:
+            for _, path in paths:  # put() took over those it stored
+                await asyncio.to_thread(path.unlink, True)
+
     # --- attach and download --------------------------------------------------------------------
     async def attachments(self, user_id: UUID, room_id: UUID, ids: Sequence[str]) -> list[dict[str, Any]]:
         """The attachments for a message: files the sender uploaded to this room, not deleted."""
@@ -261,7 +277,11 @@ class FileService:
         except ValueError:
             raise ValidationFailed("invalid attachments", details={"attachments": ["Not a valid UUID."]}) from None
         async with self.db.read(user_id) as cur:
-            found = {f.id: f for f in await fq.live_files(cur, room_id, wanted) if f.uploader_id == user_id}
+            found = {
+                f.id: f
+                for f in await fq.live_files(cur, room_id, wanted)
+                if f.uploader_id == user_id and "preview_of" not in f.attachment  # a link preview's is not theirs
+            }
         missing = [str(i) for i in wanted if i not in found]
         if missing:
             details = {"attachments": [f"No file {i} of yours in this room." for i in missing]}
@@ -287,8 +307,9 @@ class FileService:
 
     # --- collection -----------------------------------------------------------------------------
     def on_commit(self, events: Sequence[RecordedEvent]) -> None:
-        """Store listener: a file dropped (a message deleted, a user erased) wakes the collector."""
-        if any(e.type in (EventType.FILE_DELETED, EventType.USER_ERASED) for e in events):
+        """Store listener: a file dropped (a message deleted, a user erased) wakes the collector
+        (message.deleted itself: a link preview's image goes with its message, gochat/previews/)."""
+        if any(e.type in _DROPPING for e in events):
             self._wake.set()
 
     def start(self) -> None:

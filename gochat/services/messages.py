@@ -95,9 +95,10 @@ class MessageService:
         client_msg_id: str | None = None,
         thread_root: int | None = None,
         attachments: Sequence[dict[str, Any]] | None = None,
+        previews: bool = True,
     ) -> Posted:
         """Post (or reply in a thread). The same user, room and client_msg_id again returns the
-        original message with duplicate=True."""
+        original message with duplicate=True. `previews=False`: no link previews for it."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
             if thread_root is not None:
@@ -111,6 +112,8 @@ class MessageService:
             data["thread_root"] = thread_root
         if attachments:
             data["attachments"] = list(attachments)
+        if not previews:
+            data["no_previews"] = True  # read by the link_previews follower (gochat/previews/)
         return await self._append_post(user_id, room_id, data, client_msg_id)
 
     async def post_as_subscriber(

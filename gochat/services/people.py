@@ -95,12 +95,18 @@ class Directory:
 
     async def set_room_mentions(self, user_id: UUID, room_id: UUID, who: str) -> None:
         """Who may mention @room in a room: its admins (default) or every member. Admins only."""
+        await self.set_room_settings(user_id, room_id, {"room_mentions": who})
+
+    async def set_room_settings(self, user_id: UUID, room_id: UUID, changes: dict[str, Any]) -> None:
+        """Change the settings named (room_mentions, link_previews); the others stay. Admins only;
+        nothing named, nothing appended."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_moderator()
-        data = {"room_mentions": who}
-        await self.store.append(NewEvent(EventType.ROOM_SETTINGS_CHANGED, room_id, data, actor_id=user_id))
+        if changes:
+            await self.store.append(NewEvent(EventType.ROOM_SETTINGS_CHANGED, room_id, changes, actor_id=user_id))
 
     async def room_settings(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_read()
-            return {"room_mentions": await pq.room_mentions(cur, room_id)}
+            return {"room_mentions": await pq.room_mentions(cur, room_id),
+                    "link_previews": await pq.link_previews(cur, room_id)}  # fmt: skip

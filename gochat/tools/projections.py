@@ -79,7 +79,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        what = target(all_projections(settings.search_language), args.name)
+        found = all_projections(
+            settings.search_language, link_previews=settings.previews, preview_max_urls=settings.preview_max_urls
+        )
+        what = target(found, args.name)
     except RebuildError as exc:
         print(f"gochat projections rebuild: error: {exc}", file=sys.stderr)
         return 2

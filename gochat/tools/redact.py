@@ -27,6 +27,7 @@ _ERASED_FIELDS: dict[str, dict[str, Any]] = {
     EventType.MESSAGE_EDITED: {"content": ""},
     EventType.FILE_UPLOADED: {"name": "", "attachment": None},  # the bytes themselves are deleted (files projection)
     EventType.USER_SKELETON_SET: {},  # the skeleton goes, below
+    EventType.MESSAGE_LINK_PREVIEW: {"previews": []},  # the links an erased user posted
 }
 
 

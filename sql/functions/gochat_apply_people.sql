@@ -1,4 +1,5 @@
--- Projection "people" (gochat/projections/people.py): profiles beyond the name, and room settings.
+-- Projection "people" (gochat/projections/people.py): profiles beyond the name, and room settings
+-- (who may mention @room; link previews on or off).
 CREATE OR REPLACE FUNCTION gochat_apply_people(e events) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -30,8 +31,15 @@ BEGIN
         UPDATE user_profiles SET username_skeleton = e.data->>'username_skeleton'
         WHERE user_id = e.stream_id AND NOT erased;
     WHEN 'room.settings_changed' THEN
-        INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
-        ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        -- each setting the event names (one or both); the other keeps its value
+        IF e.data ? 'room_mentions' THEN
+            INSERT INTO room_settings (room_id, room_mentions) VALUES (e.stream_id, e.data->>'room_mentions')
+            ON CONFLICT (room_id) DO UPDATE SET room_mentions = EXCLUDED.room_mentions;
+        END IF;
+        IF e.data ? 'link_previews' THEN
+            INSERT INTO room_link_previews (room_id, enabled) VALUES (e.stream_id, (e.data->>'link_previews')::boolean)
+            ON CONFLICT (room_id) DO UPDATE SET enabled = EXCLUDED.enabled;
+        END IF;
     ELSE
         NULL;
     END CASE;
