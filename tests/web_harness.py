@@ -194,8 +194,16 @@ class Browser:
             f"--window-size={width},{height}",
             "--force-device-scale-factor=1",
             "--lang=en-US",
+            # A microphone that plays a beep, granted without asking: voice messages record.
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
         ):
             options.add_argument(flag)
+        self.downloads = Path(self.profile) / "downloads"
+        self.downloads.mkdir()
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(self.downloads), "download.prompt_for_download": False}
+        )
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.handshakes = 0
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

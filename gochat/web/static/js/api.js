@@ -34,6 +34,27 @@ export class Api {
     return parse(await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
   }
 
+  /** A multipart upload (FormData): the browser sets the boundary. */
+  async form(path, formData, retried = false) {
+    const res = await fetch(path, { method: "POST", headers: { Authorization: `Bearer ${this.session.accessToken}` }, body: formData });
+    if (res.status === 401 && !retried) {
+      await this.session.refresh();
+      return this.form(path, formData, true);
+    }
+    return parse(res);
+  }
+
+  /** A file's bytes (downloads need the Authorization header, which an <img src> cannot send). */
+  async blob(path, retried = false) {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${this.session.accessToken}` } });
+    if (res.status === 401 && !retried) {
+      await this.session.refresh();
+      return this.blob(path, true);
+    }
+    if (!res.ok) await parse(res); // throws the ApiError
+    return res.blob();
+  }
+
   async request(method, path, body, retried = false) {
     const headers = { Authorization: `Bearer ${this.session.accessToken}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";

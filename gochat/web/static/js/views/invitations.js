@@ -1,0 +1,101 @@
+// Invitations: the ones waiting for the signed-in user (a sidebar section, only when there are
+// some: accept opens the room, decline drops it), and inviting people to the open room (from the
+// member list: a people search, then POST /rooms/:id/members).
+import { $, h, clear } from "../dom.js";
+import { state, on } from "../store.js";
+import { avatar } from "./avatar.js";
+import { statusBadge } from "./message.js";
+
+export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
+  const list = $("#invite-list");
+
+  function render() {
+    const invitations = state.invitations;
+    list.hidden = $("#invite-title").hidden = invitations.length === 0;
+    clear(list).append(...invitations.map(({ room, invited_by: by }) => {
+      const name = room.name;
+      const act = (button, run) => async () => {
+        for (const b of button.parentElement.querySelectorAll("button")) b.disabled = true;
+        try {
+          await run();
+        } catch (err) {
+          notify(err.explanation ?? "Couldn't answer the invitation.");
+          for (const b of button.parentElement.querySelectorAll("button")) b.disabled = false;
+        }
+      };
+      const accept = h("button.button.primary.small", { type: "button", text: "Join", attrs: { "aria-label": `Join ${name}` } });
+      const decline = h("button.button.ghost.small", { type: "button", text: "Decline", attrs: { "aria-label": `Decline ${name}` } });
+      accept.addEventListener("click", act(accept, async () => navigate((await chat.acceptInvitation(room.id)).id)));
+      decline.addEventListener("click", act(decline, () => chat.declineInvitation(room.id)));
+      return h("li.invitation", { dataset: { roomId: room.id } },
+        h("span.room-icon", { attrs: { "aria-hidden": "true" }, text: room.encrypted ? "🛡" : room.type === "private" ? "🔒" : "#" }),
+        h("span.room-text", {}, h("span.room-name", { text: name }), h("span.room-preview", { text: `from ${users.name(by)}` })),
+        h("span.invitation-actions", {}, accept, decline));
+    }));
+  }
+
+  /** Whether the caller may invite to the open room: admins of a private room, any member of a
+   * public one; nobody to a direct message or group (fixed membership). */
+  function canInvite() {
+    const room = chat.room;
+    if (!room || state.dms.has(room.id) || room.type === "group") return false;
+    return room.type === "public" || ["owner", "admin"].includes(room.role);
+  }
+
+  function invite() {
+    const room = chat.room;
+    if (!room) return;
+    const input = h("input#invite-q", { type: "search", placeholder: "Name or @username", autocomplete: "off", spellcheck: false });
+    const results = h("ul.directory.people");
+    let seq = 0;
+    let timer = null;
+    const members = new Set(state.members.map((m) => m.user_id));
+
+    async function load() {
+      const q = input.value.trim();
+      const mine = ++seq;
+      if (!q) { clear(results); return; }
+      try {
+        const found = (await chat.searchUsers(q)).results.filter((u) => u.id !== state.me.id);
+        if (mine !== seq) return;
+        clear(results);
+        if (!found.length) results.append(h("li.muted.panel-note", { text: "Nobody found. You can find people who share a room with you or are in a public room." }));
+        for (const user of found) {
+          users.remember(user);
+          results.append(entry(user));
+        }
+      } catch (err) {
+        clear(results).append(h("li.form-error", { text: err.explanation ?? "Couldn't search." }));
+      }
+    }
+
+    function entry(user) {
+      const name = users.name(user.id);
+      const already = members.has(user.id);
+      const button = h("button.button" + (already ? ".ghost" : ".primary"), { type: "button", text: already ? "Member" : "Invite", disabled: already, attrs: { "aria-label": `Invite ${name}` }, on: { click: async () => {
+        button.disabled = true;
+        try {
+          const result = await chat.invite(room.id, user.id);
+          button.textContent = result === "joined" ? "Member" : "Invited";
+          button.classList.replace("primary", "ghost");
+        } catch (err) {
+          button.disabled = false;
+          button.textContent = err.code === "blocked" ? "Unavailable" : "Try again";
+        }
+      } } });
+      return h("li.directory-room.person", { dataset: { userId: user.id } },
+        avatar(users, user.id, { presence: state.presence.get(user.id) }),
+        h("span.directory-text", {}, h("span.directory-name", {}, name, statusBadge(users, user.id)), h("span.muted", { text: `@${user.username}` })),
+        button);
+    }
+
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
+    dialogs.open(`Invite to ${room.name}`, h("label", { htmlFor: "invite-q", text: "Find someone" }), input, results,
+      h("p.muted.panel-note", { text: "They see the invitation in their sidebar and join when they accept it." }));
+  }
+
+  on("invitations", render);
+  users.addEventListener("users", render);
+  window.addEventListener("focus", () => chat.loadInvitations().catch(() => {}));
+  return { render, invite, canInvite };
+}
