@@ -208,6 +208,9 @@ class Browser:
         self.handshakes = 0
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_window_size(width, height)
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(self.downloads)}
+        )
 
     def quit(self) -> None:
         with contextlib.suppress(Exception):
@@ -244,6 +247,12 @@ class Browser:
     def session(self) -> dict[str, Any]:
         stored: dict[str, Any] = self.js("return JSON.parse(localStorage.getItem('gochat.session'))")
         return stored
+
+    def downloaded(self, name: str) -> bytes:
+        """A file this browser downloaded, once it is complete."""
+        path = self.downloads / name
+        self.wait(lambda: path.is_file() and not (self.downloads / f"{name}.crdownload").exists(), f"{name} downloaded")
+        return path.read_bytes()
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)

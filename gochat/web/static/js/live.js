@@ -162,7 +162,7 @@ export class Live extends EventTarget {
       for (const id of this.outbox.keys()) this.#transmit(id);
       this.#setStatus("online");
     });
-    ws.addEventListener("message", (ev) => this.#receive(JSON.parse(ev.data)));
+    ws.addEventListener("message", (ev) => { if (this.ws === ws) this.#receive(JSON.parse(ev.data)); }); // not a socket being replaced
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;

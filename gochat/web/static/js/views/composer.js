@@ -50,7 +50,9 @@ export function mountComposer({ chat, users, notify }) {
       entry.preview ? h("img.tray-thumb", { src: entry.preview, alt: "" }) : h("span.tray-icon", { attrs: { "aria-hidden": "true" }, text: "📄" }),
       h("span.tray-text", {}, h("span.tray-name", { text: entry.file.name || "pasted file" }), h("span.tray-size", { text: bytes(entry.file.size) })),
       h("button.icon-button", { type: "button", title: "Remove", attrs: { "aria-label": `Remove ${entry.file.name || "pasted file"}` }, on: { click: () => removeFile(entry) } }, "×"))));
-    $("#composer-send").setAttribute("aria-label", files.length ? `Send with ${files.length === 1 ? "1 file" : `${files.length} files`}` : "Send");
+    const send = $("#composer-send");
+    if (files.length) send.setAttribute("aria-label", `Send with ${files.length === 1 ? "1 file" : `${files.length} files`}`);
+    else send.removeAttribute("aria-label");
   }
 
   $("#attach").addEventListener("click", () => fileInput.click());
@@ -64,17 +66,22 @@ export function mountComposer({ chat, users, notify }) {
   // Dropping files anywhere on the conversation: a frame says where they will go.
   const conversation = $("#conversation");
   const zone = $("#drop-zone");
-  const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files") && !form.hidden;
+  const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+  const accepting = () => !form.hidden && !editing; // a room where one may write (not sealed)
   let depth = 0;
-  conversation.addEventListener("dragenter", (e) => { if (!carriesFiles(e)) return; depth++; zone.hidden = false; });
+  conversation.addEventListener("dragenter", (e) => { if (!carriesFiles(e) || !accepting()) return; depth++; zone.hidden = false; });
   conversation.addEventListener("dragleave", () => { if (depth && --depth === 0) zone.hidden = true; });
-  conversation.addEventListener("dragover", (e) => { if (carriesFiles(e)) { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; } });
+  conversation.addEventListener("dragover", (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault(); // never let the browser open a dropped file in place of the app
+    e.dataTransfer.dropEffect = accepting() ? "copy" : "none";
+  });
   conversation.addEventListener("drop", (e) => {
     depth = 0;
     zone.hidden = true;
     if (!carriesFiles(e)) return;
     e.preventDefault();
-    addFiles(e.dataTransfer.files);
+    if (accepting()) addFiles(e.dataTransfer.files);
   });
   const recorder = mountRecorder({ chat, notify, composer: $("#composer-row") });
 

@@ -100,7 +100,9 @@ function toolbar(m, actions, { mine, canDelete, inThread, sealed }) {
   return bar;
 }
 
-/** Only the message that holds focus has its buttons in the tab order (see timeline.js). */
+/** Only the message that holds focus has its controls in the tab order (see timeline.js). The
+ * author's name opens their profile on a click; from the keyboard, the member list does. */
 export function setButtonsTabbable(el, tabbable) {
-  for (const b of el.querySelectorAll("button")) b.tabIndex = tabbable ? 0 : -1;
+  for (const b of el.querySelectorAll("button:not(.author), .wave-track")) b.tabIndex = tabbable ? 0 : -1;
+  for (const b of el.querySelectorAll("button.author")) b.tabIndex = -1;
 }
