@@ -123,7 +123,7 @@ def test_images_and_files_are_shared_with_thumbnails_previews_and_downloads(
         assert (full["w"], full["h"]) == (1200, 800)
         assert "1200 × 800" in bob.find("#dialog figcaption").text
         assert bob.axe() == [], "the image preview"
-        bob.find("#dialog .preview-img").send_keys(Keys.ESCAPE)
+        bob.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
         bob.wait(lambda: not bob.find("#dialog").is_displayed(), "preview closed")
 
         # A file dropped on the conversation; another one removed from the tray before sending.

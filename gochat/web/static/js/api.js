@@ -34,14 +34,30 @@ export class Api {
     return parse(await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
   }
 
-  /** A multipart upload (FormData): the browser sets the boundary. */
-  async form(path, formData, retried = false) {
-    const res = await fetch(path, { method: "POST", headers: { Authorization: `Bearer ${this.session.accessToken}` }, body: formData });
-    if (res.status === 401 && !retried) {
+  /** A multipart upload (FormData; the browser sets the boundary). XMLHttpRequest rather than
+   * fetch: it tells how much was sent, `onProgress(fraction)`. */
+  async form(path, formData, onProgress = () => {}, retried = false) {
+    const xhr = await new Promise((resolve, reject) => {
+      const req = new XMLHttpRequest();
+      req.open("POST", path);
+      req.setRequestHeader("Authorization", `Bearer ${this.session.accessToken}`);
+      req.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+      req.addEventListener("load", () => resolve(req));
+      req.addEventListener("error", () => reject(new TypeError("network error")));
+      req.addEventListener("abort", () => reject(new TypeError("aborted")));
+      req.send(formData);
+    });
+    if (xhr.status === 401 && !retried) {
       await this.session.refresh();
-      return this.form(path, formData, true);
+      return this.form(path, formData, onProgress, true);
     }
-    return parse(res);
+    let data = null;
+    try { data = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+    if (xhr.status < 200 || xhr.status >= 300) {
+      const err = data?.error ?? {};
+      throw new ApiError(xhr.status, err.code, err.message, err.details);
+    }
+    return data;
   }
 
   /** A file's bytes (downloads need the Authorization header, which an <img src> cannot send). */

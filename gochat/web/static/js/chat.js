@@ -253,6 +253,13 @@ export class Chat {
   async #runUpload(job) {
     state.uploads.set(job.id, job);
     emit("pending", { sent: true });
+    const total = job.files.reduce((n, p) => n + p.file.size, 0) || 1;
+    let done = job.files.filter((p) => p.id).reduce((n, p) => n + p.file.size, 0);
+    let shown = 0;
+    const progress = (sent) => {
+      job.progress = (done + sent) / total;
+      if (job.progress - shown >= 0.05 || job.progress === 1) { shown = job.progress; emit("upload-progress", job); }
+    };
     try {
       for (const part of job.files) {
         if (part.id) continue;
@@ -261,7 +268,8 @@ export class Chat {
         form.append("kind", job.voice ? "voice" : "file");
         form.append("send", job.voice ? "true" : "false");
         form.append("file", part.file, part.file.name);
-        part.id = (await this.api.form(`/rooms/${job.roomId}/files`, form)).file.id;
+        part.id = (await this.api.form(`/rooms/${job.roomId}/files`, form, (f) => progress(f * part.file.size))).file.id;
+        done += part.file.size;
       }
       state.uploads.delete(job.id);
       if (!job.voice) this.live.sendMessage(job.roomId, job.content, job.files.map((p) => p.id), job.id);

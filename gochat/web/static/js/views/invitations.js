@@ -96,6 +96,6 @@ export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
 
   on("invitations", render);
   users.addEventListener("users", render);
-  window.addEventListener("focus", () => chat.loadInvitations().catch(() => {}));
+  window.addEventListener("focus", () => { if (state.me) chat.loadInvitations().catch(() => {}); });
   return { render, invite, canInvite };
 }

@@ -76,7 +76,8 @@ export function mountTimeline({ chat, users, actions }) {
             ? h("p.pending-state", {}, `Not sent: ${job.failed} `,
                 h("button.link", { type: "button", on: { click: () => chat.retryUpload(job.id) } }, "Retry"), " · ",
                 h("button.link", { type: "button", on: { click: () => chat.discardUpload(job.id) } }, "Discard"))
-            : h("p.pending-state", { text: job.files.length === 1 ? "Uploading…" : `Uploading ${job.files.length} files…` }))));
+            : h("p.pending-state", {}, job.files.length === 1 ? "Uploading… " : `Uploading ${job.files.length} files… `,
+                h("progress.upload-progress", { max: 1, value: job.progress ?? 0, attrs: { "aria-label": "Upload progress" } })))));
     }
     for (const p of chat.live.pending(state.current)) {
       if (stored.has(p.clientMsgId)) continue;
@@ -223,6 +224,10 @@ export function mountTimeline({ chat, users, actions }) {
     else scroller.scrollTop = scroller.scrollHeight;
   });
   on("connection", renderPending);
+  on("upload-progress", (job) => {
+    const bar = scroller.querySelector(`.pending.upload[data-upload-id="${CSS.escape(job.id)}"] progress`);
+    if (bar) bar.value = job.progress;
+  });
   on("typing", renderTyping);
   on("blocked", () => render({ keep: "none" }));
   on("presence", () => {

@@ -40,7 +40,7 @@ export function mountRecorder({ chat, notify, composer }) {
     time.textContent = "0:00";
     rec.timer = setInterval(() => {
       const elapsed = (Date.now() - rec.started) / 1000;
-      time.textContent = seconds(elapsed);
+      time.textContent = seconds(Math.floor(elapsed)); // a clock: whole seconds gone by
       if (elapsed >= MAX_SECONDS) stop(true);
     }, 250);
     $("#recorder-send").focus();
