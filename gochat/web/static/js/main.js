@@ -86,6 +86,7 @@ function renderRoomHead() {
   $("#room-title").textContent = dm ? `@ ${roomName(room, users)}` : `${room.type === "private" ? "🔒 " : "# "}${room.name}`;
   $("#leave-room").hidden = Boolean(dm); // a direct message's membership is fixed
   $("#reports-button").hidden = !chat.canModerate;
+  $("#pins-button").hidden = Boolean(dm); // nobody administers a direct message: nothing is pinned there
   const level = $("#room-level");
   level.hidden = !state.level;
   if (state.level) level.value = state.level;

@@ -243,7 +243,13 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
   on("notifications", renderNotifications);
   on("members", renderMembers);
   on("presence", renderMembers);
-  on("room", () => { if (kind === "thread" || kind === "members" || kind === "pins" || kind === "reports") close(); });
+  // Another room: what belonged to the last one goes (opening a message of the same one keeps it).
+  let roomShown = null;
+  on("room", () => {
+    if (state.current === roomShown) return;
+    roomShown = state.current;
+    if (["thread", "members", "pins", "reports"].includes(kind)) close();
+  });
   on("blocked", () => { renderMembers(); renderThread(); });
   on("pins", renderPins);
   $("#panel-close").addEventListener("click", close);

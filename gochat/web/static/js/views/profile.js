@@ -44,13 +44,15 @@ export function mountProfile({ chat, users, dialogs, navigate, notify }) {
         } } }));
       }
       buttons.append(h("button.button.ghost" + (blocked ? "" : ".danger"), { type: "button", text: blocked ? "Unblock" : "Block", on: { click: async (e) => {
-        e.currentTarget.disabled = true;
+        const button = e.currentTarget;
+        button.disabled = true;
         try {
           await chat.setBlocked(userId, !blocked);
           notify(blocked ? `${users.name(userId)} is unblocked.` : `${users.name(userId)} is blocked: their messages are hidden.`);
           open(userId); // redrawn with the other button
         } catch (err) {
           error.textContent = err.explanation ?? "Couldn't change the block.";
+          button.disabled = false;
         }
       } } }));
       body.splice(2, 0, h("p.muted.profile-note", { text: blocked
