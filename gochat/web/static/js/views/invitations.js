@@ -3,8 +3,7 @@
 // member list: a people search, then POST /rooms/:id/members).
 import { $, h, clear } from "../dom.js";
 import { state, on } from "../store.js";
-import { avatar } from "./avatar.js";
-import { statusBadge } from "./message.js";
+import { personSearch } from "./people.js";
 
 export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
   const list = $("#invite-list");
@@ -45,32 +44,8 @@ export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
   function invite() {
     const room = chat.room;
     if (!room) return;
-    const input = h("input#invite-q", { type: "search", placeholder: "Name or @username", autocomplete: "off", spellcheck: false });
-    const results = h("ul.directory.people");
-    let seq = 0;
-    let timer = null;
     const members = new Set(state.members.map((m) => m.user_id));
-
-    async function load() {
-      const q = input.value.trim();
-      const mine = ++seq;
-      if (!q) { clear(results); return; }
-      try {
-        const found = (await chat.searchUsers(q)).results.filter((u) => u.id !== state.me.id);
-        if (mine !== seq) return;
-        clear(results);
-        if (!found.length) results.append(h("li.muted.panel-note", { text: "Nobody found. You can find people who share a room with you or are in a public room." }));
-        for (const user of found) {
-          users.remember(user);
-          results.append(entry(user));
-        }
-      } catch (err) {
-        clear(results).append(h("li.form-error", { text: err.explanation ?? "Couldn't search." }));
-      }
-    }
-
-    function entry(user) {
-      const name = users.name(user.id);
+    const inviteButton = (user, name) => {
       const already = members.has(user.id);
       const button = h("button.button" + (already ? ".ghost" : ".primary"), { type: "button", text: already ? "Member" : "Invite", disabled: already, attrs: { "aria-label": `Invite ${name}` }, on: { click: async () => {
         button.disabled = true;
@@ -83,14 +58,9 @@ export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
           button.textContent = err.code === "blocked" ? "Unavailable" : "Try again";
         }
       } } });
-      return h("li.directory-room.person", { dataset: { userId: user.id } },
-        avatar(users, user.id, { presence: state.presence.get(user.id) }),
-        h("span.directory-text", {}, h("span.directory-name", {}, name, statusBadge(users, user.id)), h("span.muted", { text: `@${user.username}` })),
-        button);
-    }
-
-    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
-    dialogs.open(`Invite to ${room.name}`, h("label", { htmlFor: "invite-q", text: "Find someone" }), input, results,
+      return button;
+    };
+    dialogs.open(`Invite to ${room.name}`, ...personSearch({ chat, users, id: "invite-q", action: inviteButton }),
       h("p.muted.panel-note", { text: "They see the invitation in their sidebar and join when they accept it." }));
   }
 

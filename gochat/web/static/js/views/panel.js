@@ -142,25 +142,34 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
   }
 
   // --- pinned messages ----------------------------------------------------------------------
-  async function openPins() {
-    if (kind === "pins") { close(); return; }
-    open("pins", "Pinned messages");
+  /** Open a panel drawn from one request about the open room (a second press closes it). */
+  function toggle(newKind, title, render) {
+    if (kind === newKind) { close(); return; }
+    open(newKind, title);
     $("#panel-close").focus();
-    await renderPins();
+    render();
   }
 
-  async function renderPins() {
-    if (kind !== "pins" || !state.current) return;
+  /** The open room's answer to `load`, or null when it failed (said in the panel) or the panel or
+   * the room changed meanwhile. */
+  async function fetchFor(expected, load, failure) {
+    if (kind !== expected || !state.current) return null;
     const roomId = state.current;
-    let page;
     try {
-      page = await chat.pins(roomId);
+      const data = await load(roomId);
+      return kind === expected && state.current === roomId ? { roomId, data } : null;
     } catch (err) {
-      clear(body).append(h("p.form-error", { text: err.explanation ?? "Couldn't load the pinned messages." }));
-      return;
+      clear(body).append(h("p.form-error", { text: err.explanation ?? failure }));
+      return null;
     }
-    if (kind !== "pins" || state.current !== roomId) return;
-    users.rememberAll(page.users);
+  }
+
+  const openPins = () => toggle("pins", "Pinned messages", renderPins);
+
+  async function renderPins() {
+    const got = await fetchFor("pins", (roomId) => chat.pins(roomId), "Couldn't load the pinned messages.");
+    if (!got) return;
+    const { roomId, data: page } = got;
     const pinned = page.messages.filter((m) => !hiddenAuthor(m));
     const sealed = isEncrypted(roomId);
     clear(body).append(pinned.length ? h("ul.results.pins", {}, pinned.map((m) => h("li.pin", { dataset: { id: m.id } },
@@ -172,24 +181,13 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
   }
 
   // --- reports (the room's admins) --------------------------------------------------------
-  async function openReports() {
-    if (kind === "reports") { close(); return; }
-    open("reports", "Reports");
-    $("#panel-close").focus();
-    await renderReports();
-  }
+  const openReports = () => toggle("reports", "Reports", renderReports);
 
   async function renderReports() {
-    if (kind !== "reports" || !state.current) return;
-    const roomId = state.current;
-    let reports;
-    try {
-      reports = (await chat.reports(roomId)).reports;
-    } catch (err) {
-      clear(body).append(h("p.form-error", { text: err.explanation ?? "Couldn't load the reports." }));
-      return;
-    }
-    if (kind !== "reports" || state.current !== roomId) return;
+    const got = await fetchFor("reports", (roomId) => chat.reports(roomId), "Couldn't load the reports.");
+    if (!got) return;
+    const { roomId } = got;
+    const { reports } = got.data;
     const resolve = (r, action) => chat.resolveReport(roomId, r.id, action).then(renderReports, (err) => notify(err.explanation ?? "Couldn't resolve it."));
     clear(body).append(reports.length ? h("ul.results.reports", {}, reports.map((r) => h("li.report", { dataset: { id: r.id } },
       h("span.result-meta", {}, h("strong", { text: users.name(r.reporter) }), " · ", h("time", { text: fullTime(r.created_at), dateTime: r.created_at })),
