@@ -51,7 +51,7 @@ def press(b: Browser, css: str, text: str) -> None:
     b.wait(
         lambda: b.js(
             "const el = [...document.querySelectorAll(arguments[0])].find(e => e.textContent === arguments[1]);"
-            "if (el && !el.disabled) el.click(); return Boolean(el && !el.disabled);",
+            "const ready = Boolean(el && !el.disabled); if (ready) el.click(); return ready;",
             css,
             text,
         ),
@@ -71,7 +71,7 @@ def test_invitations_are_sent_from_the_member_list_and_accepted_or_declined(site
         press(alice, "#panel .panel-toolbar button", "Invite people")
         alice.visible("#invite-q").send_keys(bob_username[:8])
         alice.wait(lambda: alice.click("#dialog-body button[aria-label='Invite Bob']"), "Bob found and invited")
-        alice.wait(lambda: alice.find("#dialog-body button[aria-label='Invite Bob']").text == "Invited", "invited")
+        alice.wait(lambda: alice.find("#dialog-body button[aria-label='Invited Bob']").text == "Invited", "invited")
         assert alice.axe() == [], "the invite dialog"
         alice.find("#dialog-close").click()
 

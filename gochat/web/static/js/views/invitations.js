@@ -47,17 +47,23 @@ export function mountInvitations({ chat, users, navigate, dialogs, notify }) {
     const members = new Set(state.members.map((m) => m.user_id));
     const inviteButton = (user, name) => {
       const already = members.has(user.id);
-      const button = h("button.button" + (already ? ".ghost" : ".primary"), { type: "button", text: already ? "Member" : "Invite", disabled: already, attrs: { "aria-label": `Invite ${name}` }, on: { click: async () => {
+      // The accessible name always starts with what the button shows (axe: label-content-name-mismatch).
+      const show = (text, label) => { button.textContent = text; button.setAttribute("aria-label", label); };
+      const button = h("button.button" + (already ? ".ghost" : ".primary"), { type: "button", disabled: already, on: { click: async () => {
         button.disabled = true;
         try {
           const result = await chat.invite(room.id, user.id);
-          button.textContent = result === "joined" ? "Member" : "Invited";
+          if (result === "joined") show("Member", `Member: ${name}`);
+          else show("Invited", `Invited ${name}`);
           button.classList.replace("primary", "ghost");
         } catch (err) {
           button.disabled = false;
-          button.textContent = err.code === "blocked" ? "Unavailable" : "Try again";
+          if (err.code === "blocked") show("Unavailable", `Unavailable: ${name}`);
+          else show("Try again", `Try again: invite ${name}`);
         }
       } } });
+      if (already) show("Member", `Member: ${name}`);
+      else show("Invite", `Invite ${name}`);
       return button;
     };
     dialogs.open(`Invite to ${room.name}`, ...personSearch({ chat, users, id: "invite-q", action: inviteButton }),

@@ -128,7 +128,7 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
       h("ul.members", {}, members.map((m) => {
         const status = state.presence.get(m.user_id) ?? "offline";
         const blocked = state.blocked.has(m.user_id);
-        return h("li", {}, h("button.member", { type: "button", dataset: { userId: m.user_id }, attrs: { "aria-label": `${users.name(m.user_id)}: profile` }, on: { click: () => actions.profile(m.user_id) } },
+        return h("li", {}, h("button.member", { type: "button", title: "Profile", dataset: { userId: m.user_id }, on: { click: () => actions.profile(m.user_id) } },
           avatar(users, m.user_id, { presence: status }),
           h("span.member-text", {}, h("span.member-name", {}, users.name(m.user_id) + (m.user_id === state.me.id ? " (you)" : ""), statusBadge(users, m.user_id)), h("span.member-meta", { text: [status === "online" ? "Online" : "Offline", m.role !== "member" ? m.role : null, blocked ? "blocked" : null].filter(Boolean).join(" · ") }))));
       })));

@@ -54,6 +54,7 @@ export function mountPeople({ chat, users, navigate, dialogs }) {
         } catch (err) {
           button.disabled = false;
           button.textContent = err.code === "blocked" ? "Unavailable" : "Try again";
+          button.setAttribute("aria-label", `${button.textContent}: message ${name}`); // starts with what it shows
         }
       } } });
       return button;
