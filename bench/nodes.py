@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import resource
@@ -205,10 +206,22 @@ async def signup_users(url: str, count: int, *, concurrency: int = 8) -> list[Us
 
 
 async def create_room(url: str, owner: User, members: Sequence[User], name: str) -> str:
-    async with GochatClient(url) as chat:
+    """A private room of `owner` and `members`: named members are invited (step 9), so each one
+    accepts before the room is handed back."""
+    async with aiohttp.ClientSession() as session:
+        chat = GochatClient(url, session=session)
         chat.access_token = owner.token
         others = sorted({m.id for m in members} - {owner.id})
-        return str((await chat.create_room(name, "private", members=others))["id"])
+        room = str((await chat.create_room(name, "private", members=others))["id"])
+
+        async def accept(member: User) -> None:
+            guest = GochatClient(url, session=session)
+            guest.access_token = member.token
+            await guest.accept(room)
+
+        invited = {m.id: m for m in members if m.id != owner.id}
+        await bounded(16, [functools.partial(accept, m) for m in invited.values()])
+        return room
 
 
 # --- load processes ------------------------------------------------------------------------------------

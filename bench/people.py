@@ -67,12 +67,19 @@ async def setup(http: aiohttp.ClientSession, url: str, args: argparse.Namespace)
     groups = [users[i : i + args.room_size] for i in range(0, len(users), args.room_size)]
 
     async def make(members: list[dict[str, Any]]) -> Room:
-        body = {"name": "bench", "type": "public", "members": [m["id"] for m in members[1:]]}
+        body = {"name": "bench", "type": "public"}
         async with http.post(url + "/rooms", json=body, headers=auth(members[0])) as resp:
             assert resp.status == 201, await resp.text()
             return str((await resp.json())["id"]), members
 
-    return await bounded(8, [functools.partial(make, g) for g in groups])
+    async def join(room_id: str, member: dict[str, Any]) -> None:
+        # members named at creation are only invited (step 9): each joins the public room itself
+        async with http.post(f"{url}/rooms/{room_id}/join", headers=auth(member)) as resp:
+            assert resp.status in (200, 201, 204), await resp.text()
+
+    rooms = await bounded(8, [functools.partial(make, g) for g in groups])
+    await bounded(8, [functools.partial(join, room_id, m) for room_id, members in rooms for m in members[1:]])
+    return rooms
 
 
 async def searches(http: aiohttp.ClientSession, url: str, users: Sequence[dict[str, Any]], n: int) -> list[float]:
@@ -107,8 +114,9 @@ async def mentions(http: aiohttp.ClientSession, url: str, rooms: Sequence[Room],
             body = {"content": f"@{target['username']} ping"}
             async with http.post(f"{url}/rooms/{room_id}/messages", json=body, headers=auth(sender)) as resp:
                 sent = await resp.json()
-            while True:
-                frame = await ws.receive_json(timeout=30)
+            deadline = time.monotonic() + 30
+            while True:  # bounded: a notification that never comes fails the run instead of hanging it
+                frame = await ws.receive_json(timeout=max(0.01, deadline - time.monotonic()))
                 if frame.get("type") == "notification" and frame["notification"]["message_id"] == sent["id"]:
                     break
             took.append(time.perf_counter() - started)

@@ -159,6 +159,22 @@ def plot_append(append: dict[str, Any]) -> Path:
     return _save(fig, "appends_vs_concurrency")
 
 
+def plot_uploads(uploads: dict[str, Any]) -> Path:
+    single, many, thumbs = uploads["single"], uploads["concurrent"], uploads["thumbnails"]
+    fig, ax = _figure(f"Uploads: {single['size_mib']:.0f} MiB files streamed to storage (server RSS growth beside)")
+    names = ["1 upload", f"{many['uploads']} at once"]
+    values = [single["mb_per_s"], many["mb_per_s"]]
+    bars = ax.barh(names, values, color="#2563eb")
+    labels = [f"{v:.0f} MB/s, RSS +{r['rss_growth_mib']:.1f} MiB" for v, r in zip(values, (single, many), strict=True)]
+    ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
+    ax.set_xlabel(
+        f"MB/s received and stored; thumbnails: {thumbs['images_per_s']:.1f} images/s "
+        f"({thumbs['megapixels']:.0f} MP, {thumbs['concurrency']} at once)"
+    )
+    ax.invert_yaxis()
+    return _save(fig, "upload_throughput")
+
+
 def plot_read_latency(history: list[tuple[int, dict[str, Any]]], search: list[tuple[int, dict[str, Any]]]) -> Path:
     fig, ax = _figure("History page and search latency against room size (p99, dashed p50)")
     page = [
@@ -321,6 +337,9 @@ def render() -> list[Path]:
         steps.append(("ws_idle", lambda: plot_idle(idle)))
     if append is not None:
         steps.append(("append", lambda: plot_append(append)))
+    uploads = load("uploads")
+    if uploads is not None:
+        steps.append(("uploads", lambda: plot_uploads(uploads)))
     history, search = sized("history"), sized("search")
     if history or search:
         steps.append(("sizes", lambda: plot_read_latency(history, search)))

@@ -97,31 +97,59 @@ class Soak:
     errors: dict[str, int] = field(default_factory=dict)
     faults: list[tuple[float, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    connected: int = 0
 
     def count(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
     async def read(self, reader: Reader) -> None:
-        """Hold a connection, resuming on another node whenever it ends (churn, a killed node)."""
+        """Hold a connection, resuming on another node whenever it ends (churn, a killed node). Like
+        a real client it backs off (jittered, doubling to 5 s) while connecting fails, and counts
+        every failure by its cause."""
+        backoff = 0.25
         while True:
             url = random.choice(self.nodes).url
             params = {"token": reader.user.token, "room_id": reader.room, "since": str(reader.since)}
+            opened = None
             try:
                 async with self.http.ws_connect(
                     url.replace("http", "ws", 1) + "/ws", params=params, heartbeat=30
                 ) as ws:
-                    async for msg in ws:
-                        if msg.type != aiohttp.WSMsgType.TEXT:
-                            break
-                        frame = msg.json()
-                        mine = frame.get("room_id") == reader.room and isinstance(frame.get("id"), int)
-                        if mine and frame["type"] not in ("ack", "subscribed"):
-                            reader.since = max(reader.since, frame["id"])
-                            if frame["type"] == "message":
-                                reader.received.append(frame["id"])
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                self.count("connect_failed")
-                await asyncio.sleep(0.5)
+                    opened = time.monotonic()
+                    self.connected += 1
+                    try:
+                        async for msg in ws:
+                            if msg.type != aiohttp.WSMsgType.TEXT:
+                                break
+                            frame = msg.json()
+                            mine = frame.get("room_id") == reader.room and isinstance(frame.get("id"), int)
+                            if mine and frame["type"] not in ("ack", "subscribed"):
+                                reader.since = max(reader.since, frame["id"])
+                                if frame["type"] == "message":
+                                    reader.received.append(frame["id"])
+                            elif frame["type"] == "error":
+                                self.count(f"frame_error_{frame.get('code')}")
+                    finally:
+                        self.connected -= 1
+                    self.count(f"closed_{ws.close_code}")
+            except aiohttp.WSServerHandshakeError as exc:
+                self.count(f"connect_{exc.status}")
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self.count(f"{'dropped' if opened else 'connect'}_{type(exc).__name__}")
+            if opened is not None and time.monotonic() - opened > 5:
+                backoff = 0.25
+                continue
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 5.0)
+
+    async def catch_up(self, logs: dict[str, list[int]], timeout: float) -> float | None:
+        """Seconds until every reader has seen its room's last message, or None at the timeout."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if all(not logs[r.room] or r.since >= logs[r.room][-1] for r in self.readers):
+                return round(time.monotonic() - start, 2)
+            await asyncio.sleep(0.2)
+        return None
 
     def churn(self, count: int) -> None:
         for reader in random.sample(self.readers, min(count, len(self.readers))):
@@ -141,7 +169,9 @@ class Soak:
                     headers={"Authorization": f"Bearer {user.token}"},
                 ) as resp:
                     if resp.status >= 400:
-                        self.count(f"post_{resp.status}")
+                        body = await resp.json(content_type=None)
+                        code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+                        self.count(f"post_{resp.status}_{code}")
             await asyncio.sleep(1.0)
 
     async def fault(self, n: int) -> str:
@@ -165,6 +195,7 @@ class Soak:
         pids = [s.proc.pid for s in self.nodes]
         return {
             "minute": round((time.monotonic() - self.started) / 60, 2),
+            "connected": self.connected,
             "rss_mib": [round(rss_kib(p) / 1024, 1) for p in pids],
             "fds": [open_files(p) for p in pids],
             "db_connections": db_connections(self.database_url),
@@ -250,18 +281,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         samples.append(soak.sample())
                         next_sample = time.monotonic() + args.sample_every
                 await asyncio.gather(*posters)
-                await asyncio.sleep(5)  # the last posts reach their readers (a run's end, not a check)
+                logs = {r: logged(database_url, r) for r in rooms}
+                caught_up = await soak.catch_up(logs, timeout=60)
                 for reader in soak.readers:
                     if reader.task is not None:
                         reader.task.cancel()
                 samples.append(soak.sample())
-                broken = check_readers(soak.readers, {r: logged(database_url, r) for r in rooms})
+                broken = check_readers(soak.readers, logs)
         finally:
             for node in nodes:
                 node.stop()
             redis.stop()
     print(format_table(list(samples[0]), [list(s.values()) for s in samples]))
+    missing = sum(1 for r in soak.readers if set(r.received) != set(logs[r.room]))
     print(f"faults: {soak.faults}\nerrors: {soak.errors}\nreaders with a duplicate or out of order: {broken}")
+    print(f"readers missing a message: {missing}; all caught up after {caught_up} s")
     return {
         "connections": args.connections,
         "minutes": args.minutes,
@@ -271,6 +305,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "faults": soak.faults,
         "errors": soak.errors,
         "readers_with_duplicates_or_disorder": broken,
+        "readers_missing_messages": missing,
+        "seconds_until_all_caught_up": caught_up,
     }
 
 
