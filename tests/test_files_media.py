@@ -59,6 +59,26 @@ async def test_a_voice_message_carries_its_duration_and_waveform(
     assert len(await resp.read()) == 100
 
 
+async def test_a_recording_without_a_duration_in_its_header_is_measured_by_decoding(
+    client: Any, tmp_path: Path
+) -> None:
+    """A browser's MediaRecorder writes WebM as a stream, without a duration: the length and the
+    waveform come from the decoded sound (here 1 s of tone, then 2 s of silence)."""
+    alice, _, room = await private_room(client)
+    source = "[0][1]concat=n=2:v=0:a=1,atrim=0:3"
+    piped = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-f", "lavfi",
+         "-i", "anullsrc=r=48000:cl=mono", "-filter_complex", source, "-c:a", "libopus", "-f", "webm", "pipe:"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    file = (await uploaded(client, alice, room, piped, "voice-message.webm", kind="voice"))["file"]
+    assert (file["kind"], file["content_type"]) == ("voice", "audio/webm")
+    assert file["duration"] == pytest.approx(3.0, abs=0.15)
+    wave = file["waveform"]
+    assert min(wave[:20]) > 50, "the tone fills the first third"
+    assert max(wave[24:]) < 5, "silence after it"
+
+
 async def test_voice_must_be_audio(client: Any, tmp_path: Path) -> None:
     alice, _, room = await private_room(client)
     await refused(client, upload(client, alice, room, image_bytes("PNG"), "v.png", kind="voice"), 422, "not_audio")

@@ -194,12 +194,23 @@ class Browser:
             f"--window-size={width},{height}",
             "--force-device-scale-factor=1",
             "--lang=en-US",
+            # A microphone that plays a beep, granted without asking: voice messages record.
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
         ):
             options.add_argument(flag)
+        self.downloads = Path(self.profile) / "downloads"
+        self.downloads.mkdir()
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(self.downloads), "download.prompt_for_download": False}
+        )
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.handshakes = 0
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_window_size(width, height)
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(self.downloads)}
+        )
 
     def quit(self) -> None:
         with contextlib.suppress(Exception):
@@ -236,6 +247,12 @@ class Browser:
     def session(self) -> dict[str, Any]:
         stored: dict[str, Any] = self.js("return JSON.parse(localStorage.getItem('gochat.session'))")
         return stored
+
+    def downloaded(self, name: str) -> bytes:
+        """A file this browser downloaded, once it is complete."""
+        path = self.downloads / name
+        self.wait(lambda: path.is_file() and not (self.downloads / f"{name}.crdownload").exists(), f"{name} downloaded")
+        return path.read_bytes()
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)

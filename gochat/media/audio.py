@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ..errors import ValidationFailed
 WAVEFORM_BARS = 64
 _RATE = 1000  # samples per second decoded for the waveform: plenty for 64 bars
 _READ = 64 * 1024
+_WINDOW = 20  # samples (20 ms) per peak kept while decoding
 # Containers whose audio-only files get an audio/ type (a WebM voice note is "video/webm" by magic).
 _AUDIO_OF = {"video/webm": "audio/webm", "video/mp4": "audio/mp4", "video/x-matroska": "audio/x-matroska"}
 
@@ -76,20 +78,24 @@ async def probe(path: Path, content_type: str, kind: str, *, timeout: float = 30
     return Probed(content_type, "video", duration)
 
 
-async def waveform(
-    path: Path, duration: float | None, *, bars: int = WAVEFORM_BARS, timeout: float = 60.0
-) -> list[int]:
-    """`bars` peaks (0..100) over the whole recording: decoded to 16-bit mono PCM at 1 kHz and
-    read in chunks, so memory stays flat whatever the length."""
-    expected = max(int((duration or 0) * _RATE), bars)
-    per_bar = max(expected // bars, 1)
-    peaks = [0] * bars
+@dataclass(frozen=True, slots=True)
+class Heard:
+    peaks: list[int]  # WAVEFORM_BARS values 0..100
+    seconds: float  # the decoded length
+
+
+async def listen(path: Path, *, bars: int = WAVEFORM_BARS, timeout: float = 60.0) -> Heard:
+    """The recording's waveform and length, decoded to 16-bit mono PCM at 1 kHz and read in chunks.
+    The peak of every `_WINDOW` samples is kept (two bytes per window: 60 kB an hour), then folded
+    into `bars`, so nothing depends on the container announcing a duration: a browser's
+    MediaRecorder writes WebM without one."""
+    windows = array("H")
+    peak, filled, total, carry = 0, 0, 0, b""
     proc = await asyncio.create_subprocess_exec(
         "ffmpeg", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(_RATE), "-f", "s16le", "-",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.stdout is not None
-    index, carry = 0, b""
     try:
         async with asyncio.timeout(timeout):
             while chunk := await proc.stdout.read(_READ):
@@ -97,20 +103,31 @@ async def waveform(
                 usable = len(data) - len(data) % 2
                 carry = data[usable:]
                 samples = memoryview(data[:usable]).cast("h")
+                total += len(samples)
                 pos = 0
                 while pos < len(samples):
-                    bar = min(index // per_bar, bars - 1)
-                    take = min(per_bar - index % per_bar, len(samples) - pos)
+                    take = min(_WINDOW - filled, len(samples) - pos)
                     part = samples[pos : pos + take]
-                    peak = max(max(part), -min(part))
-                    peaks[bar] = max(peaks[bar], peak)
+                    peak = max(peak, max(part), -min(part))
                     pos += take
-                    index += take
+                    filled += take
+                    if filled == _WINDOW:
+                        windows.append(min(peak, 32767))
+                        peak, filled = 0, 0
             await proc.wait()
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
         raise
+    if filled:
+        windows.append(min(peak, 32767))
+    peaks = [0] * bars
+    if windows:
+        n = len(windows)
+        for bar in range(bars):
+            lo = bar * n // bars
+            hi = max((bar + 1) * n // bars, lo + 1)
+            peaks[bar] = max(windows[lo:hi])
     top = max(peaks) or 1
-    return [round(p * 100 / top) for p in peaks]
+    return Heard([round(p * 100 / top) for p in peaks], round(total / _RATE, 3))

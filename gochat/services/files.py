@@ -222,7 +222,10 @@ class FileService:
                 if probed.duration is not None:
                     extra["duration"] = probed.duration
                 if kind == "audio":
-                    extra["waveform"] = await audio.waveform(spool.path, probed.duration)
+                    heard = await audio.listen(spool.path)
+                    extra["waveform"] = heard.peaks
+                    if "duration" not in extra and heard.seconds:  # a recording without one (MediaRecorder's WebM)
+                        extra["duration"] = heard.seconds
         if voice:
             if kind != "audio":
                 raise ValidationFailed("a voice message must be audio", code="not_audio",

@@ -37,7 +37,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
+    # The microphone records voice messages (views/voice.js), from this origin only.
+    "Permissions-Policy": "camera=(), geolocation=(), microphone=(self), payment=()",
     # No build step, so no content-hashed names: revalidate every time (ETag answers 304).
     "Cache-Control": "no-cache",
 }

@@ -34,6 +34,43 @@ export class Api {
     return parse(await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
   }
 
+  /** A multipart upload (FormData; the browser sets the boundary). XMLHttpRequest rather than
+   * fetch: it tells how much was sent, `onProgress(fraction)`. */
+  async form(path, formData, onProgress = () => {}, retried = false) {
+    const xhr = await new Promise((resolve, reject) => {
+      const req = new XMLHttpRequest();
+      req.open("POST", path);
+      req.setRequestHeader("Authorization", `Bearer ${this.session.accessToken}`);
+      req.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+      req.addEventListener("load", () => resolve(req));
+      req.addEventListener("error", () => reject(new TypeError("network error")));
+      req.addEventListener("abort", () => reject(new TypeError("aborted")));
+      req.send(formData);
+    });
+    if (xhr.status === 401 && !retried) {
+      await this.session.refresh();
+      return this.form(path, formData, onProgress, true);
+    }
+    let data = null;
+    try { data = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+    if (xhr.status < 200 || xhr.status >= 300) {
+      const err = data?.error ?? {};
+      throw new ApiError(xhr.status, err.code, err.message, err.details);
+    }
+    return data;
+  }
+
+  /** A file's bytes (downloads need the Authorization header, which an <img src> cannot send). */
+  async blob(path, retried = false) {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${this.session.accessToken}` } });
+    if (res.status === 401 && !retried) {
+      await this.session.refresh();
+      return this.blob(path, true);
+    }
+    if (!res.ok) await parse(res); // throws the ApiError
+    return res.blob();
+  }
+
   async request(method, path, body, retried = false) {
     const headers = { Authorization: `Bearer ${this.session.accessToken}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";

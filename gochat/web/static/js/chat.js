@@ -8,6 +8,7 @@ const PAGE = 50;
 const TYPING_SHOWN = 5000;
 const TYPING_EVERY = 3000;
 const READ_EVERY = 1000;
+const INVITATIONS_EVERY = 15000;
 
 export class Chat {
   constructor(api, session, users) {
@@ -25,6 +26,8 @@ export class Chat {
     this.threadRoot = null; // the open thread's root id
     this.unsentReads = new Map(); // room_id -> newest message read, not sent yet
     this.readTimer = null;
+    this.invitationsTimer = null;
+    this.live.addEventListener("status", () => { if (this.live.status === "online") this.loadInvitations().catch(() => {}); });
   }
 
   async start() {
@@ -32,13 +35,17 @@ export class Chat {
     this.session.setUser(state.me);
     this.users.remember(state.me);
     state.presence.set(state.me.id, "online");
-    await Promise.all([this.loadRooms(), this.loadDms(), this.loadNotifications(), this.loadDnd(), this.#loadOwnProfile()]);
+    await Promise.all([this.loadRooms(), this.loadDms(), this.loadNotifications(), this.loadDnd(), this.#loadOwnProfile(), this.loadBlocks(), this.loadInvitations()]);
+    // Nobody is told of an invitation over the socket (they are not in the room yet): look again
+    // now and then, and whenever the window comes back.
+    this.invitationsTimer = setInterval(() => this.loadInvitations().catch(() => {}), INVITATIONS_EVERY);
     this.live.start();
     for (const room of state.rooms.values()) this.live.watch(room.id, room.last_message_id);
   }
 
   stop() {
     this.live.stop();
+    clearInterval(this.invitationsTimer);
     clearTimeout(this.readTimer);
     this.readTimer = null;
     this.unsentReads.clear();
@@ -48,7 +55,9 @@ export class Chat {
     state.typing.clear();
     state.presence.clear();
     state.dms.clear();
-    Object.assign(state, { notifications: [], dnd: { enabled: false, until: null }, level: null });
+    Object.assign(state, { notifications: [], dnd: { enabled: false, until: null }, level: null, invitations: [] });
+    state.blocked.clear();
+    state.uploads.clear();
   }
 
   get room() {
@@ -138,6 +147,140 @@ export class Chat {
     this.users.rememberOne(me);
   }
 
+  // --- invitations ---------------------------------------------------------------------------
+
+  async loadInvitations() {
+    const { invitations } = await this.api.get("/invitations");
+    const before = JSON.stringify(state.invitations.map((i) => i.room.id));
+    state.invitations = invitations;
+    if (JSON.stringify(invitations.map((i) => i.room.id)) !== before) emit("invitations");
+  }
+
+  async acceptInvitation(roomId) {
+    const room = await this.api.post(`/invitations/${roomId}/accept`, {});
+    state.invitations = state.invitations.filter((i) => i.room.id !== roomId);
+    emit("invitations");
+    await this.#joined(room);
+    return room;
+  }
+
+  async declineInvitation(roomId) {
+    await this.api.post(`/invitations/${roomId}/decline`, {});
+    state.invitations = state.invitations.filter((i) => i.room.id !== roomId);
+    emit("invitations");
+  }
+
+  /** Invite someone to a room; "invited", or "joined" when they are a member already. */
+  async invite(roomId, userId) {
+    return (await this.api.post(`/rooms/${roomId}/members`, { user_id: userId })).state;
+  }
+
+  // --- blocking --------------------------------------------------------------------------------
+
+  async loadBlocks() {
+    const { blocks } = await this.api.get("/me/blocks");
+    state.blocked = new Set(blocks.map((b) => b.user_id));
+    this.users.rememberAll(Object.fromEntries(blocks.filter((b) => b.user).map((b) => [b.user_id, b.user])));
+    emit("blocked");
+  }
+
+  /** Block or unblock someone. Their messages are hidden here at once; the socket opens again so
+   * the server leaves their frames out too (it reads the blocks when a socket connects), and the
+   * open room is read again so what was hidden comes back after an unblock. */
+  async setBlocked(userId, blocked) {
+    if (blocked) await this.api.put(`/users/${userId}/block`, {});
+    else await this.api.delete(`/users/${userId}/block`);
+    if (blocked) state.blocked.add(userId);
+    else state.blocked.delete(userId);
+    emit("blocked");
+    this.live.reconnect();
+    await Promise.all([this.loadRooms(), this.loadNotifications()]);
+    if (state.current && !blocked) await this.openRoom(state.current, null, { backfill: false });
+    else emit("timeline", { appended: true });
+  }
+
+  // --- moderation (room admins and owners) -----------------------------------------------------
+
+  get canModerate() {
+    return ["owner", "admin"].includes(this.room?.role) && !state.dms.has(state.current);
+  }
+
+  async loadMutes(roomId) {
+    return (await this.api.get(`/rooms/${roomId}/mutes`)).mutes;
+  }
+
+  mute(roomId, userId, minutes) { return this.api.put(`/rooms/${roomId}/mutes/${userId}`, { minutes }); }
+  unmute(roomId, userId) { return this.api.delete(`/rooms/${roomId}/mutes/${userId}`); }
+  report(message, reason) { return this.api.post(`/rooms/${message.room_id}/messages/${message.id}/reports`, { reason }); }
+  reports(roomId) { return this.api.get(`/rooms/${roomId}/reports`, { state: "open" }); }
+  resolveReport(roomId, reportId, action) { return this.api.post(`/rooms/${roomId}/reports/${reportId}/resolve`, { action }); }
+  pins(roomId) { return this.api.get(`/rooms/${roomId}/pins`); }
+  pin(message) { return this.api.put(`/rooms/${message.room_id}/pins/${message.id}`); }
+  unpin(message) { return this.api.delete(`/rooms/${message.room_id}/pins/${message.id}`); }
+
+  // --- files and voice messages ----------------------------------------------------------------
+
+  /** Share files (with a caption): each is uploaded on its own (`send=false`), then one message
+   * carries them all through the outbox, like any message. Each upload has its client_msg_id, so a
+   * retry after a failure stores nothing twice. */
+  sendFiles(content, files) {
+    const roomId = state.current;
+    if (!roomId || !files.length) return;
+    const job = { id: randomId(), roomId, content, voice: false, files: files.map((file) => ({ file, cid: randomId(), id: null })), failed: null };
+    this.#runUpload(job);
+  }
+
+  /** A recorded voice message: uploaded as `kind=voice` and sent in one step (`send=true`). */
+  sendVoice(blob) {
+    const roomId = state.current;
+    if (!roomId) return;
+    const type = blob.type.split(";")[0];
+    const ext = { "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/mpeg": "mp3" }[type] ?? "webm";
+    const file = new File([blob], `voice-message.${ext}`, { type });
+    this.#runUpload({ id: randomId(), roomId, content: "", voice: true, files: [{ file, cid: randomId(), id: null }], failed: null });
+  }
+
+  retryUpload(id) {
+    const job = state.uploads.get(id);
+    if (job) { job.failed = null; this.#runUpload(job); }
+  }
+
+  discardUpload(id) {
+    state.uploads.delete(id);
+    emit("pending");
+  }
+
+  async #runUpload(job) {
+    state.uploads.set(job.id, job);
+    emit("pending", { sent: true });
+    const total = job.files.reduce((n, p) => n + p.file.size, 0) || 1;
+    let done = job.files.filter((p) => p.id).reduce((n, p) => n + p.file.size, 0);
+    let shown = 0;
+    const progress = (sent) => {
+      job.progress = (done + sent) / total;
+      if (job.progress - shown >= 0.05 || job.progress === 1) { shown = job.progress; emit("upload-progress", job); }
+    };
+    try {
+      for (const part of job.files) {
+        if (part.id) continue;
+        const form = new FormData();
+        form.append("client_msg_id", part.cid);
+        form.append("kind", job.voice ? "voice" : "file");
+        form.append("send", job.voice ? "true" : "false");
+        form.append("file", part.file, part.file.name);
+        part.id = (await this.api.form(`/rooms/${job.roomId}/files`, form, (f) => progress(f * part.file.size))).file.id;
+        done += part.file.size;
+      }
+      state.uploads.delete(job.id);
+      if (!job.voice) this.live.sendMessage(job.roomId, job.content, job.files.map((p) => p.id), job.id);
+      emit("pending", { sent: true });
+    } catch (err) {
+      if (!state.uploads.has(job.id)) return; // discarded meanwhile
+      job.failed = uploadRefusal(err);
+      emit("pending");
+    }
+  }
+
   // --- opening a room and paging its history ----------------------------------------------------
 
   async openRoom(roomId, aroundId = null, { backfill = true } = {}) {
@@ -154,7 +297,7 @@ export class Chat {
     const base = `/rooms/${roomId}`;
     const [detail, page, level] = await Promise.all([
       this.api.get(base),
-      aroundId ? this.api.get(`${base}/messages/${aroundId}/context`, { limit: PAGE }) : this.api.get(`${base}/messages`, { limit: PAGE }),
+      aroundId ? this.api.get(`${base}/messages/${aroundId}/context`, { limit: PAGE }) : this.api.get(`${base}/messages`, { limit: PAGE, hide_blocked: true }),
       this.notificationLevel(roomId).catch(() => null),
     ]);
     if (state.timeline !== timeline) return; // another room was opened meanwhile
@@ -193,7 +336,7 @@ export class Chat {
     if (!t || t.loading || !(older ? t.hasMoreBefore : t.hasMoreAfter)) return;
     t.loading = true;
     try {
-      const page = await this.api.get(`/rooms/${t.roomId}/messages`, { [direction]: older ? t.first : t.last, limit: PAGE });
+      const page = await this.api.get(`/rooms/${t.roomId}/messages`, { [direction]: older ? t.first : t.last, limit: PAGE, hide_blocked: true });
       if (state.timeline !== t) return;
       this.users.rememberAll(page.users);
       for (const m of page.messages) t.put(m);
@@ -532,6 +675,16 @@ function frameMessage(f) {
   if (f.thread_root) m.thread_root = f.thread_root;
   else Object.assign(m, { reply_count: 0, last_reply_id: null });
   return m;
+}
+
+/** What to tell the user when an upload is refused. */
+function uploadRefusal(err) {
+  if (!err.status) return "Not sent: no connection.";
+  if (err.code === "file_too_large") return `Too large${err.details?.max_bytes ? ` (at most ${Math.floor(err.details.max_bytes / 1048576)} MB)` : ""}.`;
+  if (err.code === "quota_exceeded") return "You have used up your storage.";
+  if (err.code === "rate_limited") return "Too many uploads: wait a moment.";
+  if (err.code === "not_audio" || err.code === "invalid_media") return "The recording could not be read.";
+  return err.explanation ?? "Upload failed.";
 }
 
 function pick(obj, keys) {

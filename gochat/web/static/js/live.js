@@ -104,10 +104,11 @@ export class Live extends EventTarget {
     }
   }
 
-  /** Post a message; it is sent now if connected, else on the next connection. */
-  sendMessage(roomId, content) {
-    const clientMsgId = randomId();
+  /** Post a message (with the ids of files uploaded for it); it is sent now if connected, else on
+   * the next connection. */
+  sendMessage(roomId, content, attachments = [], clientMsgId = randomId()) {
     const frame = { type: "message", room_id: roomId, content, client_msg_id: clientMsgId };
+    if (attachments.length) frame.attachments = attachments;
     this.outbox.set(clientMsgId, { frame, sentAt: 0, failed: false });
     this.#transmit(clientMsgId);
     return clientMsgId;
@@ -125,7 +126,7 @@ export class Live extends EventTarget {
   }
 
   pending(roomId) {
-    return [...this.outbox.entries()].filter(([, e]) => e.frame.room_id === roomId).map(([id, e]) => ({ clientMsgId: id, content: e.frame.content, failed: e.failed }));
+    return [...this.outbox.entries()].filter(([, e]) => e.frame.room_id === roomId).map(([id, e]) => ({ clientMsgId: id, content: e.frame.content, files: e.frame.attachments?.length ?? 0, failed: e.failed, reason: e.reason }));
   }
 
   #transmit(clientMsgId) {
@@ -151,7 +152,7 @@ export class Live extends EventTarget {
     }
     this.#setStatus(this.attempt ? "reconnecting" : "connecting");
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.session.accessToken)}`);
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.session.accessToken)}&hide_blocked=true`);
     this.ws = ws;
     let opened = false;
     ws.addEventListener("open", () => {
@@ -161,7 +162,7 @@ export class Live extends EventTarget {
       for (const id of this.outbox.keys()) this.#transmit(id);
       this.#setStatus("online");
     });
-    ws.addEventListener("message", (ev) => this.#receive(JSON.parse(ev.data)));
+    ws.addEventListener("message", (ev) => { if (this.ws === ws) this.#receive(JSON.parse(ev.data)); }); // not a socket being replaced
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -190,6 +191,17 @@ export class Live extends EventTarget {
     this.reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
+  /** Close and open the socket again at once (what it asks the server for changed: blocks),
+   * resuming every room from its cursor. */
+  reconnect() {
+    const ws = this.ws;
+    if (!ws) { this.#reconnectNow(); return; }
+    this.ws = null;
+    this.queue = [];
+    ws.close(1000);
+    this.#connect();
+  }
+
   #reconnectNow() {
     if (this.stopped || this.ws) return;
     clearTimeout(this.reconnectTimer);
@@ -211,7 +223,7 @@ export class Live extends EventTarget {
         if (frame.client_msg_id && this.outbox.has(frame.client_msg_id)) {
           const entry = this.outbox.get(frame.client_msg_id);
           if (frame.code === "rate_limited") setTimeout(() => this.#transmit(frame.client_msg_id), (frame.retry_after || 1) * 1000);
-          else entry.failed = true;
+          else Object.assign(entry, { failed: true, reason: frame.message });
         }
         break;
       case "resync_required":

@@ -4,13 +4,17 @@ import { plural } from "./format.js";
 import { Api } from "./api.js";
 import { Chat } from "./chat.js";
 import { Session, AuthError } from "./session.js";
-import { state, on, roomName } from "./store.js";
+import { state, on, emit, roomName } from "./store.js";
 import { Users } from "./users.js";
+import { mountAttachments } from "./views/attachments.js";
 import { mountAuth } from "./views/auth.js";
 import { mountComposer } from "./views/composer.js";
 import { mountDialogs } from "./views/dialogs.js";
+import { mountInvitations } from "./views/invitations.js";
 import { mountPanel } from "./views/panel.js";
 import { mountPeople } from "./views/people.js";
+import { mountProfile } from "./views/profile.js";
+import { mountReport } from "./views/report.js";
 import { mountSidebar } from "./views/sidebar.js";
 import { mountTimeline } from "./views/timeline.js";
 
@@ -53,15 +57,22 @@ const actions = {
   thread: (m) => panel.openThread(m),
   edit: (m) => composer.startEdit(m),
   remove: (m) => chat.remove(m).catch(failed),
+  profile: (userId) => profile.open(userId),
+  report: (m) => report.open(m),
+  pin: (m) => chat.pin(m).then(() => { notify("Pinned: it is listed under 📌."); emit("pins"); }, failed),
 };
 
+const dialogs = mountDialogs({ chat, navigate });
+mountAttachments({ api, dialogs });
 const auth = mountAuth({ api, session, onSignedIn: enter });
 const sidebar = mountSidebar({ users, navigate, onLogout: logout });
 mountTimeline({ chat, users, actions });
 const composer = mountComposer({ chat, users, notify });
-const panel = mountPanel({ chat, users, actions, navigate, notify });
-const dialogs = mountDialogs({ chat, navigate });
+const invitations = mountInvitations({ chat, users, navigate, dialogs, notify });
+const panel = mountPanel({ chat, users, actions, navigate, notify, invitations });
 const people = mountPeople({ chat, users, navigate, dialogs });
+const profile = mountProfile({ chat, users, dialogs, navigate, notify });
+const report = mountReport({ chat, dialogs, notify });
 
 function renderRoomHead() {
   const room = chat.room;
@@ -74,6 +85,8 @@ function renderRoomHead() {
   const dm = state.dms.get(room.id);
   $("#room-title").textContent = dm ? `@ ${roomName(room, users)}` : `${room.type === "private" ? "🔒 " : "# "}${room.name}`;
   $("#leave-room").hidden = Boolean(dm); // a direct message's membership is fixed
+  $("#reports-button").hidden = !chat.canModerate;
+  $("#pins-button").hidden = Boolean(dm); // nobody administers a direct message: nothing is pinned there
   const level = $("#room-level");
   level.hidden = !state.level;
   if (state.level) level.value = state.level;
@@ -96,6 +109,8 @@ on("notice", notify);
 
 $("#back").addEventListener("click", () => navigate(null));
 $("#members-button").addEventListener("click", () => panel.openMembers());
+$("#pins-button").addEventListener("click", () => panel.openPins());
+$("#reports-button").addEventListener("click", () => panel.openReports());
 $("#leave-room").addEventListener("click", async (e) => {
   const room = chat.room;
   const button = e.currentTarget;
@@ -149,6 +164,7 @@ async function enter() {
     }
   }
   sidebar.render();
+  invitations.render();
   if (location.hash.startsWith("#/r/")) route();
   else {
     const first = [...state.rooms.values()].sort((a, b) => (b.last_message_id ?? 0) - (a.last_message_id ?? 0))[0];

@@ -18,7 +18,13 @@ export const state = {
   notifications: [], // GET /notifications, newest first, then `notification` frames
   dnd: { enabled: false, until: null },
   level: null, // the open room's notification level
+  invitations: [], // GET /invitations: [{room, invited_by, invited_at}]
+  blocked: new Set(), // ids of the users the signed-in user blocked (GET /me/blocks)
+  uploads: new Map(), // client id -> an upload being sent (chat.js: sendFiles, sendVoice)
 };
+
+/** Whether a message is hidden: its author is blocked (docs/api.md, Blocking). */
+export const hiddenAuthor = (m) => state.blocked.has(m.user_id);
 
 /** A contiguous window of a room's history, ascending by id. */
 export class Timeline {

@@ -10,6 +10,7 @@ export function mountDialogs({ chat, navigate }) {
 
   function open(title, ...content) {
     $("#dialog-title").textContent = title;
+    dialog.classList.remove("wide");
     clear(body).append(...content);
     if (!dialog.open) dialog.showModal();
     body.querySelector("input, button")?.focus();
@@ -97,5 +98,5 @@ export function mountDialogs({ chat, navigate }) {
     load(true);
   }
 
-  return { newRoom, directory, open, close };
+  return { newRoom, directory, open, close, element: dialog };
 }

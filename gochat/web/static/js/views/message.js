@@ -5,6 +5,7 @@ import { clock, fullTime, plural } from "../format.js";
 import { state } from "../store.js";
 import { withMentions } from "../mentions.js";
 import { avatar } from "./avatar.js";
+import { attachmentsElement } from "./attachments.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
@@ -15,7 +16,8 @@ export const ENCRYPTED_TEXT = "🔒 Encrypted message: open it in a client with 
 export const isEncrypted = (roomId) => Boolean(state.rooms.get(roomId)?.encrypted);
 
 /**
- * actions: {react(m, emoji), thread(m), edit(m), remove(m)}; options: {continued, inThread}.
+ * actions: {react(m, emoji), thread(m), edit(m), remove(m), profile(userId), report(m), pin(m)};
+ * options: {continued, inThread}.
  */
 export function messageElement(m, users, actions, { continued = false, inThread = false } = {}) {
   const mine = m.user_id === state.me?.id;
@@ -32,7 +34,7 @@ export function messageElement(m, users, actions, { continued = false, inThread 
     : h("span.gutter", {}, avatar(users, m.user_id, { presence: state.presence.get(m.user_id) ?? "offline" }));
   const body = h("div.message-body", {},
     continued ? null : h("header.message-head", {},
-      h("span.author", { text: name }),
+      h("button.author", { type: "button", text: name, title: "Profile", on: { click: () => actions.profile(m.user_id) } }),
       users.handle(m.user_id) ? h("span.handle", { text: users.handle(m.user_id) }) : null,
       statusBadge(users, m.user_id),
       h("time", { text: clock(m.timestamp), dateTime: m.timestamp, title: fullTime(m.timestamp) })),
@@ -40,7 +42,10 @@ export function messageElement(m, users, actions, { continued = false, inThread 
       ? h("p.content.tombstone", { text: "This message was deleted." })
       : sealed
         ? h("p.content.sealed", { text: ENCRYPTED_TEXT })
-        : h("p.content", {}, withMentions(m.content, m.mentions, users, state.me?.id), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null),
+        : m.content || !m.attachments?.length
+          ? h("p.content", {}, withMentions(m.content, m.mentions, users, state.me?.id), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null)
+          : null,
+    !m.deleted && m.attachments?.length ? attachmentsElement(m.attachments) : null,
     m.deleted ? null : reactionsRow(m, actions),
     !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
   el.append(gutter, body);
@@ -79,6 +84,9 @@ function toolbar(m, actions, { mine, canDelete, inThread, sealed }) {
   bar.append(picker, react);
   if (!inThread && !m.thread_root && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Reply in thread", attrs: { "aria-label": "Reply in thread" }, on: { click: () => actions.thread(m) } }, "↩"));
   if (mine && !sealed) bar.append(h("button.icon-button", { type: "button", title: "Edit", attrs: { "aria-label": "Edit message" }, on: { click: () => actions.edit(m) } }, "✎"));
+  const admin = ["owner", "admin"].includes(state.rooms.get(m.room_id)?.role) && !state.dms.has(m.room_id);
+  if (admin && !inThread) bar.append(h("button.icon-button", { type: "button", title: "Pin", attrs: { "aria-label": "Pin message" }, on: { click: () => actions.pin(m) } }, "📌"));
+  if (!mine && !state.dms.has(m.room_id)) bar.append(h("button.icon-button", { type: "button", title: "Report", attrs: { "aria-label": "Report message" }, on: { click: () => actions.report(m) } }, "⚑"));
   if (canDelete) {
     const del = h("button.icon-button.danger", { type: "button", title: "Delete", attrs: { "aria-label": "Delete message" }, on: { click: () => {
       if (del.dataset.armed) { actions.remove(m); return; }
@@ -92,7 +100,9 @@ function toolbar(m, actions, { mine, canDelete, inThread, sealed }) {
   return bar;
 }
 
-/** Only the message that holds focus has its buttons in the tab order (see timeline.js). */
+/** Only the message that holds focus has its controls in the tab order (see timeline.js). The
+ * author's name opens their profile on a click; from the keyboard, the member list does. */
 export function setButtonsTabbable(el, tabbable) {
-  for (const b of el.querySelectorAll("button")) b.tabIndex = tabbable ? 0 : -1;
+  for (const b of el.querySelectorAll("button:not(.author), .wave-track")) b.tabIndex = tabbable ? 0 : -1;
+  for (const b of el.querySelectorAll("button.author")) b.tabIndex = -1;
 }

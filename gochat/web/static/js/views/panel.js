@@ -1,13 +1,14 @@
-// The side panel: a thread, search results, the room's members, or the notifications (one at a time).
+// The side panel: a thread, search results, the room's members, the pinned messages, or the
+// notifications (one at a time).
 import { $, h, clear } from "../dom.js";
 import { fullTime, plural } from "../format.js";
 import { highlighted } from "../highlight.js";
 import { withMentions } from "../mentions.js";
-import { state, on } from "../store.js";
+import { state, on, hiddenAuthor } from "../store.js";
 import { avatar } from "./avatar.js";
 import { ENCRYPTED_TEXT, isEncrypted, messageElement, statusBadge } from "./message.js";
 
-export function mountPanel({ chat, users, actions, navigate, notify }) {
+export function mountPanel({ chat, users, actions, navigate, notify, invitations }) {
   const panel = $("#panel");
   const body = $("#panel-body");
   let kind = null;
@@ -49,7 +50,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     const list = h("div.thread-list", {},
       messageElement(thread.root, users, actions, { inThread: true }),
       h("div.thread-count", { text: plural(thread.messages.filter((m) => !m.deleted).length, "reply", "replies") }),
-      thread.messages.map((m) => messageElement(m, users, actions, { inThread: true })));
+      thread.messages.filter((m) => !hiddenAuthor(m)).map((m) => messageElement(m, users, actions, { inThread: true })));
     for (const el of list.querySelectorAll(".message")) el.tabIndex = 0;
     for (const b of list.querySelectorAll("button")) b.tabIndex = 0;
     const input = h("textarea#thread-input", { rows: 2, maxLength: 4000, placeholder: "Reply…" });
@@ -100,7 +101,7 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     open("search", "Search");
     clear(body).append(h("p.muted.panel-note", { text: `Searching for “${q}”…` }));
     try {
-      const { results } = await chat.search(q);
+      const results = (await chat.search(q)).results.filter((r) => !hiddenAuthor(r));
       clear(body);
       if (!results.length) { body.append(h("p.muted.panel-note", { text: `Nothing found for “${q}”.` })); return; }
       body.append(h("p.muted.panel-note", { text: `${plural(results.length, "result")} for “${q}”` }),
@@ -120,18 +121,82 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
     if (kind !== "members") return;
     const order = { online: 0, offline: 1 };
     const members = [...state.members].sort((a, b) => (order[state.presence.get(a.user_id)] ?? 1) - (order[state.presence.get(b.user_id)] ?? 1));
-    clear(body).append(h("ul.members", {}, members.map((m) => {
-      const status = state.presence.get(m.user_id) ?? "offline";
-      return h("li.member", {},
-        avatar(users, m.user_id, { presence: status }),
-        h("span.member-text", {}, h("span.member-name", {}, users.name(m.user_id) + (m.user_id === state.me.id ? " (you)" : ""), statusBadge(users, m.user_id)), h("span.member-meta", { text: `${status === "online" ? "Online" : "Offline"}${m.role !== "member" ? ` · ${m.role}` : ""}` })));
-    })));
+    const hadFocus = body.contains(document.activeElement) ? document.activeElement.dataset.userId : null;
+    clear(body).append(
+      invitations.canInvite() ? h("div.panel-toolbar", {}, h("span.muted", { text: chat.room?.type === "private" ? "Private: people join by invitation" : "Public room" }),
+        h("button.button.ghost.small", { type: "button", text: "Invite people", on: { click: () => invitations.invite() } })) : null,
+      h("ul.members", {}, members.map((m) => {
+        const status = state.presence.get(m.user_id) ?? "offline";
+        const blocked = state.blocked.has(m.user_id);
+        return h("li", {}, h("button.member", { type: "button", title: "Profile", dataset: { userId: m.user_id }, on: { click: () => actions.profile(m.user_id) } },
+          avatar(users, m.user_id, { presence: status }),
+          h("span.member-text", {}, h("span.member-name", {}, users.name(m.user_id) + (m.user_id === state.me.id ? " (you)" : ""), statusBadge(users, m.user_id)), h("span.member-meta", { text: [status === "online" ? "Online" : "Offline", m.role !== "member" ? m.role : null, blocked ? "blocked" : null].filter(Boolean).join(" · ") }))));
+      })));
+    if (hadFocus) body.querySelector(`.member[data-user-id="${hadFocus}"]`)?.focus();
   }
 
   function openMembers() {
     open("members", "Members");
     renderMembers();
     $("#panel-close").focus();
+  }
+
+  // --- pinned messages ----------------------------------------------------------------------
+  /** Open a panel drawn from one request about the open room (a second press closes it). */
+  function toggle(newKind, title, render) {
+    if (kind === newKind) { close(); return; }
+    open(newKind, title);
+    $("#panel-close").focus();
+    render();
+  }
+
+  /** The open room's answer to `load`, or null when it failed (said in the panel) or the panel or
+   * the room changed meanwhile. */
+  async function fetchFor(expected, load, failure) {
+    if (kind !== expected || !state.current) return null;
+    const roomId = state.current;
+    try {
+      const data = await load(roomId);
+      return kind === expected && state.current === roomId ? { roomId, data } : null;
+    } catch (err) {
+      clear(body).append(h("p.form-error", { text: err.explanation ?? failure }));
+      return null;
+    }
+  }
+
+  const openPins = () => toggle("pins", "Pinned messages", renderPins);
+
+  async function renderPins() {
+    const got = await fetchFor("pins", (roomId) => chat.pins(roomId), "Couldn't load the pinned messages.");
+    if (!got) return;
+    const { roomId, data: page } = got;
+    const pinned = page.messages.filter((m) => !hiddenAuthor(m));
+    const sealed = isEncrypted(roomId);
+    clear(body).append(pinned.length ? h("ul.results.pins", {}, pinned.map((m) => h("li.pin", { dataset: { id: m.id } },
+      h("button.result", { type: "button", on: { click: () => navigate(roomId, m.id) } },
+        h("span.result-meta", {}, h("strong", { text: users.name(m.user_id) }), " · ", h("time", { text: fullTime(m.timestamp), dateTime: m.timestamp })),
+        h("span.result-text", {}, sealed ? ENCRYPTED_TEXT : m.content || (m.attachments?.length ? `📎 ${m.attachments.map((a) => a.name).join(", ")}` : ""))),
+      chat.canModerate ? h("button.button.ghost.small", { type: "button", text: "Unpin", attrs: { "aria-label": "Unpin this message" }, on: { click: () => chat.unpin(m).then(renderPins, (err) => notify(err.explanation ?? "Couldn't unpin it.")) } }) : null)))
+      : h("p.muted.panel-note", { text: chat.canModerate ? "Nothing pinned yet. Pin a message from its actions (📌)." : "Nothing pinned yet. The room's admins pin messages here." }));
+  }
+
+  // --- reports (the room's admins) --------------------------------------------------------
+  const openReports = () => toggle("reports", "Reports", renderReports);
+
+  async function renderReports() {
+    const got = await fetchFor("reports", (roomId) => chat.reports(roomId), "Couldn't load the reports.");
+    if (!got) return;
+    const { roomId } = got;
+    const { reports } = got.data;
+    const resolve = (r, action) => chat.resolveReport(roomId, r.id, action).then(renderReports, (err) => notify(err.explanation ?? "Couldn't resolve it."));
+    clear(body).append(reports.length ? h("ul.results.reports", {}, reports.map((r) => h("li.report", { dataset: { id: r.id } },
+      h("span.result-meta", {}, h("strong", { text: users.name(r.reporter) }), " · ", h("time", { text: fullTime(r.created_at), dateTime: r.created_at })),
+      h("span.result-text", { text: r.reason }),
+      h("div.report-actions", {},
+        h("button.button.ghost.small", { type: "button", text: "Show message", on: { click: () => navigate(roomId, r.message_id) } }),
+        h("button.button.ghost.small", { type: "button", text: "Dismiss", on: { click: () => resolve(r, "dismiss") } }),
+        h("button.button.ghost.small.danger", { type: "button", text: "Delete message", on: { click: () => resolve(r, "delete") } })))))
+      : h("p.muted.panel-note", { text: "No open reports. Members report a message from its actions (⚑)." }));
   }
 
   // --- notifications ----------------------------------------------------------------------
@@ -176,10 +241,18 @@ export function mountPanel({ chat, users, actions, navigate, notify }) {
   on("notifications", renderNotifications);
   on("members", renderMembers);
   on("presence", renderMembers);
-  on("room", () => { if (kind === "thread" || kind === "members") close(); });
+  // Another room: what belonged to the last one goes (opening a message of the same one keeps it).
+  let roomShown = null;
+  on("room", () => {
+    if (state.current === roomShown) return;
+    roomShown = state.current;
+    if (["thread", "members", "pins", "reports"].includes(kind)) close();
+  });
+  on("blocked", () => { renderMembers(); renderThread(); });
+  on("pins", renderPins);
   $("#panel-close").addEventListener("click", close);
   panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); close(); } });
   users.addEventListener("users", () => { renderMembers(); renderThread(); renderNotifications(); });
 
-  return { openThread, search, openMembers, openNotifications, close, get kind() { return kind; } };
+  return { openThread, search, openMembers, openPins, openReports, openNotifications, close, get kind() { return kind; } };
 }

@@ -37,7 +37,9 @@ export function mountSidebar({ users, navigate, onLogout }) {
     if (last) {
       const who = last.user_id === state.me?.id ? "You" : other ? "" : users.name(last.user_id);
       const prefix = who ? `${who}: ` : "";
-      preview = last.deleted ? `${prefix}message deleted` : room.encrypted ? `${prefix}encrypted message` : `${prefix}${last.content}`;
+      const files = last.attachments?.length ? (last.attachments[0].kind === "voice" ? "🎤 voice message" : `📎 ${last.attachments.map((a) => a.name).join(", ")}`) : "";
+      preview = last.deleted ? `${prefix}message deleted` : state.blocked.has(last.user_id) ? "message from someone you blocked"
+        : room.encrypted ? `${prefix}encrypted message` : `${prefix}${last.content || files}`;
     }
     return h("li", {},
       h("button.room" + (active ? ".active" : "") + (unread ? ".unread" : ""), {
@@ -79,6 +81,7 @@ export function mountSidebar({ users, navigate, onLogout }) {
   on("room", renderRooms);
   on("connection", renderConnection);
   on("presence", renderRooms);
+  on("blocked", renderRooms);
 
   function renderNotifications() {
     const unread = state.notifications.filter((n) => !n.read).length;

@@ -5,7 +5,7 @@
 // the focused message's buttons, Escape goes back to the composer.
 import { $, h, clear } from "../dom.js";
 import { dayLabel, sameDay } from "../format.js";
-import { state, on, receiptsOf, roomName, typingOf } from "../store.js";
+import { state, on, hiddenAuthor, receiptsOf, roomName, typingOf } from "../store.js";
 import { messageElement, setButtonsTabbable } from "./message.js";
 
 const GROUP_GAP = 5 * 60 * 1000;
@@ -15,7 +15,8 @@ export function mountTimeline({ chat, users, actions }) {
   const jump = $("#jump-latest");
   let focusedId = null; // the message the user last focused: it keeps the list's tab stop
 
-  const visible = () => (state.timeline?.messages ?? []).filter((m) => !m.thread_root);
+  // Thread replies live in their thread; blocked people's messages are not shown at all.
+  const visible = () => (state.timeline?.messages ?? []).filter((m) => !m.thread_root && !hiddenAuthor(m));
 
   function render({ keep = "bottom" } = {}) {
     const t = state.timeline;
@@ -63,14 +64,30 @@ export function mountTimeline({ chat, users, actions }) {
     if (!box || !state.current) return;
     clear(box);
     const stored = new Set(visible().map((m) => m.client_msg_id).filter(Boolean));
+    for (const job of state.uploads.values()) {
+      if (job.roomId !== state.current) continue;
+      const what = job.voice ? "Voice message" : `📎 ${job.files.map((f) => f.file.name).join(", ")}`;
+      box.append(h("div.message.mine.pending.upload" + (job.failed ? ".failed" : ""), { dataset: { uploadId: job.id } },
+        h("span.gutter"),
+        h("div.message-body", {},
+          job.content ? h("p.content", { text: job.content }) : null,
+          h("p.pending-files", { text: what }),
+          job.failed
+            ? h("p.pending-state", {}, `Not sent: ${job.failed} `,
+                h("button.link", { type: "button", on: { click: () => chat.retryUpload(job.id) } }, "Retry"), " · ",
+                h("button.link", { type: "button", on: { click: () => chat.discardUpload(job.id) } }, "Discard"))
+            : h("p.pending-state", {}, job.files.length === 1 ? "Uploading… " : `Uploading ${job.files.length} files… `,
+                h("progress.upload-progress", { max: 1, value: job.progress ?? 0, attrs: { "aria-label": "Upload progress" } })))));
+    }
     for (const p of chat.live.pending(state.current)) {
       if (stored.has(p.clientMsgId)) continue;
       box.append(h("div.message.mine.pending" + (p.failed ? ".failed" : ""), { dataset: { clientMsgId: p.clientMsgId } },
         h("span.gutter"),
         h("div.message-body", {},
-          h("p.content", { text: p.content }),
+          p.content ? h("p.content", { text: p.content }) : null,
+          p.files ? h("p.pending-files", { text: `📎 ${p.files === 1 ? "1 file" : `${p.files} files`}` }) : null,
           p.failed
-            ? h("p.pending-state", {}, "Not sent. ",
+            ? h("p.pending-state", {}, p.reason ? `Not sent: ${p.reason}. ` : "Not sent. ",
                 h("button.link", { type: "button", on: { click: () => chat.retry(p.clientMsgId) } }, "Retry"), " · ",
                 h("button.link", { type: "button", on: { click: () => chat.discard(p.clientMsgId) } }, "Discard"))
             : h("p.pending-state", { text: state.connection === "online" ? "Sending…" : "Waiting for the connection…" }))));
@@ -207,7 +224,12 @@ export function mountTimeline({ chat, users, actions }) {
     else scroller.scrollTop = scroller.scrollHeight;
   });
   on("connection", renderPending);
+  on("upload-progress", (job) => {
+    const bar = scroller.querySelector(`.pending.upload[data-upload-id="${CSS.escape(job.id)}"] progress`);
+    if (bar) bar.value = job.progress;
+  });
   on("typing", renderTyping);
+  on("blocked", () => render({ keep: "none" }));
   on("presence", () => {
     for (const dot of scroller.querySelectorAll(".message[data-user-id] .presence")) {
       const userId = dot.closest(".message").dataset.userId;
