@@ -160,20 +160,20 @@ async def _outcome(store: EventStore, future: asyncio.Future[Any]) -> Outcome:
     return ("written", tuple((r.event.id, r.event.version) for r in results))
 
 
-MODES = {
-    "log alone": {},
-    "each group its own transaction": {"max_batch": 1},
-    "projections in the call": {"inline": "all"},
-    "projection after the call": {"inline": "recorder"},
+# name: (max_batch, inline projections)
+MODES: dict[str, tuple[int, str | None]] = {
+    "log alone": (1000, None),
+    "each group its own transaction": (1, None),
+    "projections in the call": (1000, "all"),
+    "projection after the call": (1000, "recorder"),
 }
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_every_batch_gets_the_outcomes_of_its_groups_appended_alone(db: Database, mode: str, seed: int) -> None:
-    options = dict(MODES[mode])
-    inline = options.pop("inline", None)
-    store = EventStore(db, build_registry(), node_id="test", **options)
+    max_batch, inline = MODES[mode]
+    store = EventStore(db, build_registry(), node_id="test", max_batch=max_batch)
     recorder = Recorder()
     if inline == "all":
         store.inline.append(InlineProjections(store, all_projections()))
