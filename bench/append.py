@@ -1,6 +1,7 @@
 """Event log append: throughput and latency of the group-commit writer, against single-row inserts.
 
     python -m bench.append [--duration 8] [--appenders 1,10,100,1000,2000] [--pipeline 1,2,3] [--rate 5000]
+                           [--expect-every N] [--retry-every N]
 
 Scenarios, each on a fresh migrated database:
 - baseline: N connections, each looping single-row autocommit INSERTs into `events` (no validation,
@@ -8,6 +9,10 @@ Scenarios, each on a fresh migrated database:
 - group commit: N appenders, each looping `EventStore.append_one(message.posted)` over a few rooms
   with an actor and a client_msg_id, as a chat message arrives (validation, idempotency lookup, table
   lock, ordered ids all included). Closed loop: latency is one append's wait.
+- with --expect-every N / --retry-every N the group-commit runs also send, from each appender, every
+  Nth append with an expected version (to a stream of its own, so always met) / as a retry of its
+  previous append (same client_msg_id: the original comes back): the batches holding one are the
+  ones gochat_append plans group by group (docs/architecture.md, "One append path").
 - paced: appends started on a fixed schedule (open loop) at --rate events/s; latency counts from the
   scheduled start, so a writer falling behind shows up instead of slowing the sender down.
 """
@@ -22,7 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -190,20 +195,43 @@ def _mean_batch(store: EventStore, flushes_before: int, events_before: int) -> f
     return (store.stats.events - events_before) / flushes if flushes else float("nan")
 
 
-async def group_commit(dsn: str, appenders: int, warmup: float, duration: float, pipeline: int = 1) -> Outcome:
+async def group_commit(
+    dsn: str,
+    appenders: int,
+    warmup: float,
+    duration: float,
+    pipeline: int = 1,
+    expect_every: int = 0,
+    retry_every: int = 0,
+) -> Outcome:
     rooms = [uuid.uuid4() for _ in range(ROOMS)]
     async with open_store(dsn, pipeline) as store:
 
         def appender(w: int) -> Step:
-            actor = uuid.uuid4()
+            actor, own = uuid.uuid4(), uuid.uuid4()
+            own_version = 0
 
             async def step(n: int) -> None:
-                await store.append_one(message(rooms[(w + n) % ROOMS], actor, n))
+                nonlocal own_version
+                if expect_every and n % expect_every == expect_every - 1:
+                    # its own stream: the expectation is met, so every such append is written
+                    event = message(own, actor, n)
+                    await store.append_one(replace(event, expected_version=own_version))
+                    own_version += 1
+                elif retry_every and n % retry_every == retry_every - 1 and n > 0:
+                    result = await store.append_one(message(rooms[(w + n - 1) % ROOMS], actor, n - 1))
+                    assert result.duplicate
+                else:
+                    await store.append_one(message(rooms[(w + n) % ROOMS], actor, n))
 
             return step
 
         before = store.stats.flushes, store.stats.events
         name = "group commit" if pipeline == 1 else f"group commit, pipeline {pipeline}"
+        if expect_every:
+            name += f", expected version 1/{expect_every}"
+        if retry_every:
+            name += f", retry 1/{retry_every}"
         outcome = await closed_loop(name, [appender(w) for w in range(appenders)], warmup, duration)
         outcome.mean_batch = _mean_batch(store, *before)
     return outcome
@@ -276,8 +304,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--pipeline", type=_counts, default=[1, 2, 3], help="group-commit runs per transactions in flight (1,2,3)"
     )
+    p.add_argument(
+        "--expect-every", type=int, default=0, help="group commit: every Nth append names an expected version (0: none)"
+    )
+    p.add_argument(
+        "--retry-every", type=int, default=0, help="group commit: every Nth append retries the one before (0: none)"
+    )
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/append.json")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.expect_every and args.retry_every:
+        p.error("--expect-every and --retry-every are measured one at a time")
+    return args
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -298,7 +335,9 @@ async def run(args: argparse.Namespace) -> int:
         for pipeline in args.pipeline:
             for n in args.appenders:
                 if pipeline == 1 or n >= PIPELINED_FROM:
-                    await scenario(group_commit, n, args.warmup, args.duration, pipeline)
+                    await scenario(
+                        group_commit, n, args.warmup, args.duration, pipeline, args.expect_every, args.retry_every
+                    )
         if args.rate > 0:
             await scenario(paced, args.rate, args.warmup, args.paced_duration)
 
