@@ -610,19 +610,20 @@ BEGIN
 
     IF shape IS NOT NULL THEN
         WITH r AS (SELECT t.n, (t.x->>0)::uuid AS stream_id, (t.x->>5)::uuid AS actor_id, t.x->>6 AS cmid,
-                          (s.y->>0)::integer AS grp, (s.y->>1)::integer AS expected
+                          (s.y->>0)::integer AS grp, (s.y->>1)::integer AS expected,
+                          -- a key needs its actor: the unique index holds none without one
+                          t.x->>5 IS NOT NULL AND t.x->>6 IS NOT NULL AS keyed
                    FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, n)
                    JOIN jsonb_array_elements(shape) WITH ORDINALITY AS s(y, n) USING (n)),
         e AS (SELECT r.*, dense_rank() OVER (ORDER BY r.stream_id) AS stream_no,
                      dense_rank() OVER (ORDER BY r.actor_id, r.stream_id, r.cmid) AS key_no,
                      row_number() OVER (PARTITION BY r.grp, r.stream_id ORDER BY r.n) = 1 AS stream_first,
-                     r.cmid IS NOT NULL
-                         AND row_number() OVER (PARTITION BY r.grp, r.cmid IS NULL ORDER BY r.n) = 1 AS key_first
+                     r.keyed AND row_number() OVER (PARTITION BY r.grp, r.keyed ORDER BY r.n) = 1 AS key_first
               FROM r),
         -- only a group's first keyed event is looked up: it alone decides whether the group is a retry
         per_event AS (
             SELECT array_agg(e.stream_no::integer ORDER BY e.n) AS stream_nos,
-                   array_agg(CASE WHEN e.cmid IS NULL THEN 0 ELSE e.key_no::integer END ORDER BY e.n) AS key_nos,
+                   array_agg(CASE WHEN e.keyed THEN e.key_no::integer ELSE 0 END ORDER BY e.n) AS key_nos,
                    array_agg(CASE WHEN e.stream_first THEN coalesce(e.expected, c_none) ELSE c_none END
                              ORDER BY e.n) AS expects,
                    array_agg(CASE WHEN e.key_first

@@ -3,7 +3,8 @@ batch, whatever it holds and however the inline projections run, gets the outcom
 would get appended alone, in order. The model below is that specification, written plainly:
 
 - a group whose first keyed event's (actor, stream, client_msg_id) is stored is a retry: it writes
-  nothing and returns the event holding the key, `duplicate=True`;
+  nothing and returns the event holding the key, `duplicate=True` (an event without an actor has
+  no key, as the unique index holds none);
 - otherwise a group whose stream is not at the version its first event on that stream expects
   writes nothing and fails with VersionConflict;
 - otherwise its events take the next ids and their streams' next versions.
@@ -45,7 +46,7 @@ class AppendModel:
     keys: dict[Key, int] = field(default_factory=dict)
 
     def append(self, group: Sequence[NewEvent]) -> Outcome:
-        keyed = next((e for e in group if e.client_msg_id), None)
+        keyed = next((e for e in group if e.client_msg_id and e.actor_id is not None), None)
         if keyed is not None and (found := self.keys.get(_key(keyed))) is not None:
             return ("duplicate", found)
         seen: set[uuid.UUID] = set()
@@ -60,7 +61,7 @@ class AppendModel:
             self.versions[e.stream_id] = version = self.versions.get(e.stream_id, 0) + 1
             position = len(self.log) + 1
             self.log.append((position, e.stream_id, version, e.type, e.data["content"], e.actor_id, e.client_msg_id))
-            if e.client_msg_id:
+            if e.client_msg_id and e.actor_id is not None:
                 self.keys[_key(e)] = position
             written.append((position, version))
         return ("written", tuple(written))
@@ -82,7 +83,7 @@ class Workload:
         self.versions: dict[uuid.UUID, int] = {}  # roughly where the streams are, for plausible expectations
         self.count = 0
         self.expecting = False
-        self.keys: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+        self.keys: list[Key] = []
 
     def batch(self) -> list[list[NewEvent]]:
         # half the batches expect no version (a retry among them is found by the unique index)
@@ -94,7 +95,8 @@ class Workload:
         keyed_at = self.rng.randrange(size) if self.rng.random() < 0.6 else None  # one key a group at most
         events = []
         for i in range(size):
-            stream, actor, key = self.rng.choice(self.streams), self.rng.choice(self.actors), None
+            stream, key = self.rng.choice(self.streams), None
+            actor = self.rng.choice(self.actors) if self.rng.random() < 0.95 else None
             if i == keyed_at:
                 if self.keys and self.rng.random() < 0.4:  # a retry of a recent key (maybe in this batch)
                     actor, stream, key = self.rng.choice(self.keys[-6:])
