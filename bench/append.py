@@ -1,7 +1,7 @@
 """Event log append: throughput and latency of the group-commit writer, against single-row inserts.
 
     python -m bench.append [--duration 8] [--appenders 1,10,100,1000,2000] [--pipeline 1,2,3] [--rate 5000]
-                           [--expect-every N] [--retry-every N]
+                           [--expect-every N] [--retry-every N] [--inline]
 
 Scenarios, each on a fresh migrated database:
 - baseline: N connections, each looping single-row autocommit INSERTs into `events` (no validation,
@@ -13,6 +13,8 @@ Scenarios, each on a fresh migrated database:
   Nth append with an expected version (to a stream of its own, so always met) / as a retry of its
   previous append (same client_msg_id: the original comes back): the batches holding one are the
   ones gochat_append plans group by group (docs/architecture.md, "One append path").
+- with --inline the store applies every inline projection in the append transaction, as the server
+  does (a batch of posts is projected inside the append call).
 - paced: appends started on a fixed schedule (open loop) at --rate events/s; latency counts from the
   scheduled start, so a writer falling behind shows up instead of slowing the sender down.
 """
@@ -34,6 +36,8 @@ import orjson
 
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 from gochat.runtime import collect_young_less_often, freeze_startup_heap
 from gochat.tools.run import run_async
 
@@ -179,9 +183,11 @@ async def baseline(dsn: str, connections: int, warmup: float, duration: float) -
 
 
 @asynccontextmanager
-async def open_store(dsn: str, pipeline: int = 1) -> AsyncIterator[EventStore]:
+async def open_store(dsn: str, pipeline: int = 1, inline: bool = False) -> AsyncIterator[EventStore]:
     db = await Database.connect(dsn, minsize=1, maxsize=1 + pipeline)
     store = EventStore(db, build_registry(), node_id="bench", pipeline=pipeline)
+    if inline:  # as the server's store does
+        store.inline.append(InlineProjections(store, all_projections()))
     store.start()
     try:
         yield store
@@ -203,9 +209,10 @@ async def group_commit(
     pipeline: int = 1,
     expect_every: int = 0,
     retry_every: int = 0,
+    inline: bool = False,
 ) -> Outcome:
     rooms = [uuid.uuid4() for _ in range(ROOMS)]
-    async with open_store(dsn, pipeline) as store:
+    async with open_store(dsn, pipeline, inline) as store:
 
         def appender(w: int) -> Step:
             actor, own = uuid.uuid4(), uuid.uuid4()
@@ -232,19 +239,21 @@ async def group_commit(
             name += f", expected version 1/{expect_every}"
         if retry_every:
             name += f", retry 1/{retry_every}"
+        if inline:
+            name += ", inline"
         outcome = await closed_loop(name, [appender(w) for w in range(appenders)], warmup, duration)
         outcome.mean_batch = _mean_batch(store, *before)
     return outcome
 
 
-async def paced(dsn: str, rate: float, warmup: float, duration: float) -> Outcome:
+async def paced(dsn: str, rate: float, warmup: float, duration: float, inline: bool = False) -> Outcome:
     """Open loop: event i is due at start + i / rate whatever happened to the ones before it."""
     rooms = [uuid.uuid4() for _ in range(ROOMS)]
     actors = [uuid.uuid4() for _ in range(100)]
     latencies: list[float] = []
     pending: set[asyncio.Future[None]] = set()
     warm_count, total = int(rate * warmup), int(rate * (warmup + duration))
-    async with open_store(dsn) as store:
+    async with open_store(dsn, inline=inline) as store:
         tune_as_served()
         start = last_end = time.perf_counter()
         cpu: CpuMeter | None = None
@@ -271,7 +280,14 @@ async def paced(dsn: str, rate: float, warmup: float, duration: float) -> Outcom
         await asyncio.gather(*pending)
         assert cpu is not None
         seconds = last_end - (start + warm_count / rate)
-        outcome = Outcome(f"paced {rate:,.0f}/s", "open", len(latencies), seconds, latencies, cpu.share())
+        outcome = Outcome(
+            f"paced {rate:,.0f}/s" + (", inline" if inline else ""),
+            "open",
+            len(latencies),
+            seconds,
+            latencies,
+            cpu.share(),
+        )
         outcome.mean_batch = _mean_batch(store, *before)
     return outcome
 
@@ -310,6 +326,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--retry-every", type=int, default=0, help="group commit: every Nth append retries the one before (0: none)"
     )
+    p.add_argument("--inline", action="store_true", help="apply the inline projections in the append transaction")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/append.json")
     args = p.parse_args(argv)
     if args.expect_every and args.retry_every:
@@ -336,10 +353,17 @@ async def run(args: argparse.Namespace) -> int:
             for n in args.appenders:
                 if pipeline == 1 or n >= PIPELINED_FROM:
                     await scenario(
-                        group_commit, n, args.warmup, args.duration, pipeline, args.expect_every, args.retry_every
+                        group_commit,
+                        n,
+                        args.warmup,
+                        args.duration,
+                        pipeline,
+                        args.expect_every,
+                        args.retry_every,
+                        args.inline,
                     )
         if args.rate > 0:
-            await scenario(paced, args.rate, args.warmup, args.paced_duration)
+            await scenario(paced, args.rate, args.warmup, args.paced_duration, args.inline)
 
     print()
     print(format_table(COLUMNS, [o.row() for o in outcomes]))
