@@ -134,8 +134,8 @@ async def commit(
     committed: list[RecordedEvent] = []
     retries: list[tuple[Group, int]] = []
     position = written = 0
-    for index, g in enumerate(batch):
-        outcome = outcomes[index] if outcomes is not None else None
+    # outcomes: one per group when the call planned the batch (None: written), else None (all written)
+    for g, outcome in zip(batch, outcomes if outcomes is not None else [None] * len(batch), strict=True):
         g.error, g.results = None, []
         if outcome is None:
             for new, row in zip(g.events, rows[position : position + len(g.events)], strict=True):
