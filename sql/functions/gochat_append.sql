@@ -15,7 +15,8 @@
 -- index events_idempotency is the idempotency check, with no lookup before the insert (looking
 -- every key up cost a third of the call at 500 events, sql/migrations/083). A batch holding a
 -- retry then fails with unique_violation (SQLSTATE 23505), the call is rolled back, and the writer
--- calls again with `shape`.
+-- calls again with `shape` (catching it here would take a BEGIN ... EXCEPTION block: a
+-- subtransaction on every call, for the rare batch that holds a retry).
 -- `shape` given, one [group, expected version or null] per event (groups numbered from 1, in
 -- order): the batch is planned group by group before the insert, in the order of the groups, as
 -- if each were appended alone:
