@@ -12,6 +12,7 @@ from ..auth.names import normalize_username
 from ..auth.store import SessionStore
 from ..errors import NotFound
 from ..events import EventStore, build_registry
+from ..events.sealing import configured_sealer
 from ..moderation.admin import AdminService
 from ..projections.catalog import all_projections
 from ..projections.engine import InlineProjections, ProjectionRunner
@@ -63,7 +64,7 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
             if user is None or user.erased:
                 print(f"gochat users admin: no user named {args.username!r}", file=sys.stderr)
                 return 1
-            store = EventStore(db, build_registry(), node_id=settings.node_id)
+            store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
             store.inline.append(InlineProjections(store, all_projections(settings.search_language)))
             sessions = SessionStore(db, settings.refresh_token_ttl)
             service = AdminService(db, store, UserQueries(db), sessions, (), BotTokenStore(db))
@@ -100,7 +101,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: run.OpenDatabase) -> int:
         async with open_database(settings) as db:
             projections = all_projections(settings.search_language)
-            store = EventStore(db, build_registry(), node_id=settings.node_id)
+            store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
             store.inline.append(InlineProjections(store, projections))
             service = ErasureService(store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl))
             try:
