@@ -17,6 +17,7 @@ from uuid import UUID
 import orjson
 
 from ..db import Database
+from .keystore import TableKeyStore
 from .registry import EventRegistry
 from .sealing import Sealer
 
@@ -92,8 +93,8 @@ class LogScan:
         self.registry = registry
         self.batch_size = batch_size
         self.view = view
-        # opens personal fields (events/sealing.py); without one they are printed sealed
-        self.sealer = sealer
+        # opens personal fields (events/sealing.py), by default with keys stored unwrapped (as EventStore)
+        self.sealer = sealer if sealer is not None else Sealer(TableKeyStore(db))
         # Only types with upcasters cost anything per row; today's log needs none.
         self._current = {t: v for t in registry.types if (v := registry.spec(t).version) > 1}
 
@@ -152,8 +153,6 @@ class LogScan:
 
     async def _open(self, rows: list[RawEvent]) -> list[RawEvent]:
         sealer = self.sealer
-        if sealer is None:
-            return rows
         await sealer.prepare(r[5] for r in rows)
         return [(*r[:5], sealer.open_text(r[3], r[1], r[5]), *r[6:]) if '"sealed"' in r[5] else r for r in rows]  # type: ignore[misc]
 

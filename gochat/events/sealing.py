@@ -51,15 +51,16 @@ class Personal:
     by_actor: bool  # the owner is the event's actor (what they wrote in a room), else its stream (a user's own)
 
 
+# keyed by plain str: looked up once per appended and per read event
 PERSONAL: Final[dict[str, Personal]] = {
-    EventType.MESSAGE_POSTED: Personal(frozenset({"content", "attachments"}), True),
-    EventType.MESSAGE_EDITED: Personal(frozenset({"content"}), True),
-    EventType.FILE_UPLOADED: Personal(frozenset({"name", "attachment"}), True),
-    EventType.USER_REGISTERED: Personal(
+    EventType.MESSAGE_POSTED.value: Personal(frozenset({"content", "attachments"}), True),
+    EventType.MESSAGE_EDITED.value: Personal(frozenset({"content"}), True),
+    EventType.FILE_UPLOADED.value: Personal(frozenset({"name", "attachment"}), True),
+    EventType.USER_REGISTERED.value: Personal(
         frozenset({"username", "username_norm", "display_name", "password_hash", "username_skeleton"}), False
     ),
-    EventType.USER_PROFILE_UPDATED: Personal(frozenset({"display_name"}), False),
-    EventType.USER_STATUS_SET: Personal(frozenset({"text", "emoji"}), False),
+    EventType.USER_PROFILE_UPDATED.value: Personal(frozenset({"display_name"}), False),
+    EventType.USER_STATUS_SET.value: Personal(frozenset({"text", "emoji"}), False),
 }
 PERSONAL_TYPES: Final = frozenset(str(t) for t in PERSONAL)
 
@@ -106,7 +107,7 @@ class Sealer:
     def __init__(self, keys: KeyStore, *, ttl: float = 60.0) -> None:
         self.keys = keys
         self.ttl = ttl
-        self._sealing: dict[UUID, tuple[int, _Cipher]] = {}
+        self._sealing: dict[UUID, tuple[str, _Cipher]] = {}  # owner -> ("<owner hex>.<version>.", cipher)
         self._opening: dict[tuple[str, int], tuple[float, _Cipher]] = {}
 
     # --- sealing (the append path) ------------------------------------------------------------------
@@ -126,7 +127,7 @@ class Sealer:
 
     async def _load_sealing(self, owners: Iterable[UUID]) -> None:
         for owner, key in (await self.keys.current(list(owners))).items():
-            self._sealing[owner] = (key.version, None if key.key is None else AESGCM(key.key))
+            self._sealing[owner] = (f"{owner.hex}.{key.version}.", None if key.key is None else AESGCM(key.key))
 
     def seal(self, type_: str, stream: UUID, actor: UUID | None, data: Mapping[str, Any]) -> Mapping[str, Any]:
         personal = PERSONAL.get(type_)
@@ -135,7 +136,7 @@ class Sealer:
         owner = actor if personal.by_actor else stream
         if owner is None:
             return data  # nobody's (a system message): nothing to shred
-        version, cipher = self._sealing[owner]
+        prefix, cipher = self._sealing[owner]
         fields = personal.fields
         stored = {k: v for k, v in data.items() if k not in fields}
         if cipher is None:  # the owner was erased: store nothing of theirs
@@ -144,7 +145,7 @@ class Sealer:
         plain = orjson.dumps({k: v for k, v in data.items() if k in fields})
         nonce = os.urandom(12)
         box = cipher.encrypt(nonce, plain, _aad(type_, uuid_text(stream)))
-        stored[SEALED] = f"{owner.hex}.{version}.{base64.b64encode(nonce + box).decode('ascii')}"
+        stored[SEALED] = prefix + base64.b64encode(nonce + box).decode("ascii")
         return stored
 
     # --- opening (every read) ------------------------------------------------------------------------
