@@ -343,6 +343,9 @@ async def test_erasure_blanks_events_a_user_wrote_before_sealing_existed(client:
     legacy.start()
     await legacy.append(NewEvent(EventType.MESSAGE_POSTED, room, {"content": "old marmalade"}, actor_id=alice.id))
     await legacy.close()
+    # as migration 190 marks an upgraded database's log: written in clear up to here
+    async with db.cursor() as cur:
+        await cur.execute("UPDATE log_sealing SET clear_upto = (SELECT max(id) FROM events)")
     assert mentions(await raw_log(db), {"old marmalade"}) == {"old marmalade"}
     await erase(client, user_id=alice.id)
     assert mentions(await raw_log(db), {"marmalade", alice.username}) == set()

@@ -22,8 +22,8 @@ from .sealing import PERSONAL, PERSONAL_TYPES, Sealer
 _BY_ACTOR = sorted(str(t) for t, p in PERSONAL.items() if p.by_actor)
 _BY_STREAM = sorted(str(t) for t, p in PERSONAL.items() if not p.by_actor)
 _SELECT = (
-    "SELECT id, stream_id, type, data, actor_id FROM events"
-    " WHERE id > %(after)s AND type = ANY(%(types)s) AND NOT data ? 'sealed' {owner} ORDER BY id LIMIT %(page)s"
+    "SELECT id, stream_id, type, data, actor_id FROM events WHERE id > %(after)s AND id <= %(upto)s"
+    " AND type = ANY(%(types)s) AND NOT data ? 'sealed' {owner} ORDER BY id LIMIT %(page)s"
 )
 # an owner's events: what they wrote in rooms (by actor), and their own stream's (by stream)
 _OWNER = (
@@ -45,10 +45,20 @@ async def reseal(
     page: int = 2000,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Seal every stored event of a personal type that is not sealed yet (of `owner` only, if
-    given); how many were rewritten. `progress(position, rewritten)` after each page."""
+    """Seal every stored event of a personal type that is not sealed yet; how many were rewritten.
+    `progress(position, rewritten)` after each page.
+
+    The whole log (an event of an old node that wrote in clear after the upgrade is found too), then
+    `log_sealing.clear_upto` goes to 0; or, with `owner` (an erasure), that user's events up to
+    `clear_upto` only: none at all once the whole log was sealed, or on a database made sealed."""
+    if owner is None:
+        upto = 2**62
+    else:
+        upto = int(await db.fetchval("SELECT clear_upto FROM log_sealing"))
+        if upto == 0:
+            return 0
     query = _SELECT.format(owner="" if owner is None else _OWNER)
-    params: dict[str, Any] = {"types": sorted(PERSONAL_TYPES), "page": page, "owner": owner,
+    params: dict[str, Any] = {"types": sorted(PERSONAL_TYPES), "page": page, "owner": owner, "upto": upto,
                               "by_actor": _BY_ACTOR, "by_stream": _BY_STREAM}  # fmt: skip
     after, rewritten = 0, 0
     while True:
@@ -56,7 +66,7 @@ async def reseal(
             await cur.execute(query, {**params, "after": after})
             rows = await cur.fetchall()
         if not rows:
-            return rewritten
+            break
         stored = await sealer.seal_all((type_, stream, actor, data) for _, stream, type_, data, actor in rows)
         # unchanged: nobody's (no actor), or blanked already (an erased owner's, by an earlier run)
         changed = [{"id": row[0], "data": new} for row, new in zip(rows, stored, strict=True) if new != row[3]]
@@ -68,4 +78,9 @@ async def reseal(
         if progress is not None:
             progress(after, rewritten)
         if len(rows) < page:
-            return rewritten
+            break
+    if owner is None:
+        # what was there when the scan began is sealed, and what came later was sealed as it came
+        async with db.cursor() as cur:
+            await cur.execute("UPDATE log_sealing SET clear_upto = 0")
+    return rewritten

@@ -25,3 +25,13 @@ SELECT id, 1, NULL, 'none', now() FROM users WHERE erased;
 -- from now on: sql/functions/gochat_apply_files.sql).
 UPDATE files SET name = '', attachment = '{}'::jsonb
 WHERE uploader_id IN (SELECT id FROM users WHERE erased) AND (name <> '' OR attachment <> '{}'::jsonb);
+
+-- Events up to `clear_upto` were written before sealing existed and may hold personal fields in
+-- clear: `gochat keys seal-log` seals them and sets it to 0; until then an erasure looks there for
+-- the user's clear events (a fresh database starts at 0: it never scans).
+CREATE TABLE log_sealing (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    clear_upto bigint  NOT NULL
+);
+REVOKE ALL ON log_sealing FROM PUBLIC;
+INSERT INTO log_sealing (clear_upto) SELECT coalesce(max(id), 0) FROM events;
