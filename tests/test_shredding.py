@@ -235,6 +235,9 @@ async def test_rotation_keeps_old_events_readable_and_rewrap_moves_every_key_to_
             material, wrapped_by = await cur.fetchone()
         assert wrapped_by == kek_id(old_kek)
         assert len(bytes(material)) == 12 + 32 + 16  # nonce, key, tag: never the key itself
+        with pytest.raises(DatabaseError, match="permission denied"):  # user-facing reads never see the table
+            async with db.read(user) as cur:
+                await cur.execute("SELECT material FROM user_keys")
 
         assert await store.sealer.keys.rotate([user]) == 1
         rotated = Sealer(TableKeyStore(db, LocalKeks([old_kek])))  # a process started after the rotation
