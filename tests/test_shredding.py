@@ -71,6 +71,10 @@ def pg_dump(database_url: str) -> str:
     return done.stdout
 
 
+def without_collected(tables: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {**tables, "blob_refs": [r for r in tables["blob_refs"] if '"refs": 0' not in r]}
+
+
 # --- sealed in the log, opened for every reader ---------------------------------------------------
 async def test_personal_fields_are_sealed_in_the_log_and_read_back_as_written(client: Any) -> None:
     bob = await signup(client, display_name="Zanzibar Quokka")
@@ -159,8 +163,9 @@ async def test_after_erasure_no_table_dump_export_replay_or_past_view_holds_the_
     assert [m["content"] for m in past["messages"]] == ["alicewords stay", "", ""]
     assert mentions([repr(past)], bobs) == set()
 
-    # the log still replays to the same projections
-    assert await rebuilt_from_zero(db, fresh_db) == await settled(db)
+    # the log still replays to the same projections (but for the blobs the collector already
+    # deleted: their zero counts go with them live, and come back with a rebuild, as test_files_projection says)
+    assert without_collected(await rebuilt_from_zero(db, fresh_db)) == without_collected(await settled(db))
 
 
 async def test_an_erased_users_later_appends_store_nothing_of_theirs(store: EventStore, db: Database) -> None:
