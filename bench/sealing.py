@@ -32,7 +32,9 @@ class MemoryKeys:
     async def current(self, owners: Collection[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
         return {o: DataKey(o, 1, self.keys.setdefault(o, os.urandom(32))) for o in owners}
 
-    async def get(self, wanted: Collection[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], DataKey]:
+    async def get(
+        self, wanted: Collection[tuple[uuid.UUID, int]], cur: Any = None
+    ) -> dict[tuple[uuid.UUID, int], DataKey]:
         return {(o, v): DataKey(o, v, self.keys[o]) for o, v in wanted}
 
     async def destroy(self, owner: uuid.UUID) -> int:

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..db import Database
+from ..db import Cursor, Database
 
 KEY_BYTES = 32
 UNWRAPPED = "none"  # `wrapped_by` of a key stored as it is
@@ -93,9 +93,12 @@ class KeyStore(Protocol):
         """Each owner's newest key, made (version 1) for owners without one; `key` None for an owner
         whose keys were destroyed (nothing new is sealed for them)."""
 
-    async def get(self, wanted: Collection[tuple[UUID, int]]) -> dict[tuple[UUID, int], DataKey]:
-        """The keys asked for (destroyed ones with `key` None); MissingKey if the store never had one:
-        a key table lost or restored apart from the log must stop reads, not blank every message."""
+    async def get(
+        self, wanted: Collection[tuple[UUID, int]], cur: Cursor | None = None
+    ) -> dict[tuple[UUID, int], DataKey]:
+        """The keys asked for (destroyed ones with `key` None), read on `cur` when given (a reader
+        already holding a connection); MissingKey if the store never had one: a key table lost or
+        restored apart from the log must stop reads, not blank every message."""
 
     async def destroy(self, owner: UUID) -> int:
         """Destroy every key of `owner`, for good; how many were live."""
@@ -144,16 +147,20 @@ class TableKeyStore:
                 rows = [*rows, *await cur.fetchall()]
         return {r[0]: self._key(*r) for r in rows}
 
-    async def get(self, wanted: Collection[tuple[UUID, int]]) -> dict[tuple[UUID, int], DataKey]:
+    async def get(
+        self, wanted: Collection[tuple[UUID, int]], cur: Cursor | None = None
+    ) -> dict[tuple[UUID, int], DataKey]:
+        if cur is None:
+            async with self.db.cursor() as own:
+                return await self.get(wanted, own)
         owners = [str(o) for o, _ in wanted]
         versions = [v for _, v in wanted]
-        async with self.db.cursor() as cur:
-            await cur.execute(
-                "SELECT k.user_id, k.version, k.material, k.wrapped_by FROM user_keys k"
-                " JOIN unnest(%s::uuid[], %s::int[]) AS w(u, v) ON k.user_id = w.u AND k.version = w.v",
-                (owners, versions),
-            )
-            found = {(r[0], r[1]): self._key(*r) for r in await cur.fetchall()}
+        await cur.execute(
+            "SELECT k.user_id, k.version, k.material, k.wrapped_by FROM user_keys k"
+            " JOIN unnest(%s::uuid[], %s::int[]) AS w(u, v) ON k.user_id = w.u AND k.version = w.v",
+            (owners, versions),
+        )
+        found = {(r[0], r[1]): self._key(*r) for r in await cur.fetchall()}
         missing = [f"{o} v{v}" for o, v in wanted if (o, v) not in found]
         if missing:
             raise MissingKey(f"user_keys has no row for {', '.join(missing[:3])}: restore it with the log")

@@ -34,7 +34,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..db import Database
+from ..db import Cursor, Database
 from ..settings import Settings
 from .keystore import DataKey, KeyStore, LocalKeks, TableKeyStore
 from .model import uuid_text
@@ -149,8 +149,9 @@ class Sealer:
         return stored
 
     # --- opening (every read) ------------------------------------------------------------------------
-    async def prepare(self, datas: Iterable[Any]) -> None:
-        """Load the keys that opening these event datas needs (dicts, or JSON text)."""
+    async def prepare(self, datas: Iterable[Any], cur: Cursor | None = None) -> None:
+        """Load the keys that opening these event datas needs (dicts, or JSON text), on `cur` if
+        given: a reader holding a connection must not wait for a second one (a pool of one)."""
         now = time.monotonic()
         wanted: set[tuple[str, int]] = set()
         for data in datas:
@@ -162,7 +163,7 @@ class Sealer:
             if cached is None or now - cached[0] > self.ttl:
                 wanted.add(ref)
         if wanted:
-            found = await self.keys.get([(UUID(hex=o), v) for o, v in wanted])
+            found = await self.keys.get([(UUID(hex=o), v) for o, v in wanted], cur)
             for (owner, version), key in found.items():
                 self._remember(owner, version, key, now)
 

@@ -299,10 +299,10 @@ class EventStore:
         sv, data = self.registry.upcast(type_, sv, self.sealer.open(type_, stream, data))
         return RecordedEvent(id_, stream, version, type_, sv, data, metadata, actor, cmid, at)
 
-    async def rows_to_events(self, rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    async def rows_to_events(self, rows: Sequence[Sequence[Any]], cur: Cursor | None = None) -> list[RecordedEvent]:
         """Rows of COLUMNS as events: every reader of the log's data goes through here (or through
         `sealer.prepare` and `sealer.open` itself), so personal fields come back opened."""
-        await self.sealer.prepare(r[5] for r in rows)
+        await self.sealer.prepare((r[5] for r in rows), cur)
         return [self._row_to_event(r) for r in rows]
 
     async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:

@@ -88,7 +88,7 @@ class InlineProjections:
             rows = await cur.fetchall()
             if not rows:
                 return
-            events = await self.store.rows_to_events(rows)
+            events = await self.store.rows_to_events(rows, cur)
             await projection.apply_batch(cur, events)
             after = events[-1].id
 
