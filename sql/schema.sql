@@ -151,6 +151,16 @@ CREATE INDEX link_preview_cache_expiry ON public.link_preview_cache USING btree 
 ALTER TABLE link_preview_cache ENABLE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_cache FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE link_preview_cache_users (
+    user_id uuid NOT NULL,
+    url text NOT NULL,
+    CONSTRAINT link_preview_cache_users_pkey PRIMARY KEY (user_id, url),
+    CONSTRAINT link_preview_cache_users_url_fkey FOREIGN KEY (url) REFERENCES link_preview_cache(url) ON DELETE CASCADE
+);
+CREATE INDEX link_preview_cache_users_url ON public.link_preview_cache_users USING btree (url);
+ALTER TABLE link_preview_cache_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE link_preview_cache_users FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE link_preview_jobs (
     message_id bigint NOT NULL,
     room_id uuid NOT NULL,
@@ -1187,6 +1197,9 @@ CREATE POLICY incoming_webhooks_owner ON incoming_webhooks FOR ALL TO CURRENT_US
     USING (true)
     WITH CHECK (true);
 CREATE POLICY link_preview_cache_owner ON link_preview_cache FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY link_preview_cache_users_owner ON link_preview_cache_users FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
 CREATE POLICY link_preview_jobs_owner ON link_preview_jobs FOR ALL TO CURRENT_USER

