@@ -447,3 +447,30 @@ async def test_an_erased_authors_links_leave_the_preview_cache_and_every_table(
     replay = await client.app[CURRENT_LOG].read_stream(uuid.UUID(room))
     assert mentions([repr(e.data) for e in replay], alices) == set()
     assert mentions([repr(e.data) for e in replay], {"bobs-page", "Other Paper"}) == {"bobs-page", "Other Paper"}
+
+
+async def test_the_reasons_a_user_wrote_in_reports_and_bans_go_with_their_keys(client: Any) -> None:
+    """A report's reason is its reporter's text, a ban's its moderator's: sealed under their key, and
+    blank in the log's readers and in the reports the moderators keep once that user is erased."""
+    alice, bob, carol = await signup(client), await signup(client), await signup(client)
+    room = (await make_room(client, alice, "public"))["id"]
+    for who in (bob, carol):
+        await ok(await client.post(f"/rooms/{room}/join", json={}, headers=who.headers))
+    posted = await post(client, alice, room, "a fine message")
+    url = f"/rooms/{room}/messages/{posted['id']}/reports"
+    await ok(await client.post(url, json={"reason": "persimmon grievance"}, headers=bob.headers), 201)
+    ban = {"reason": "tangerine conduct"}
+    await ok(await client.post(f"/rooms/{room}/bans/{carol.id}", json=ban, headers=alice.headers), 204)
+    db, store = client.app[DB], client.app[STORE]
+    words = {"persimmon", "tangerine"}
+    assert mentions(await raw_log(db), words) == set()
+    assert mentions([repr(e.data) for e in await store.read_all()], words) == words
+    reasons = "SELECT coalesce(array_agg(reason), '{}') FROM reports"
+    assert await db.fetchval(reasons) == ["persimmon grievance"]
+
+    await erase(client, user_id=bob.id)
+    assert await db.fetchval(reasons) == [""]  # the report stays for the moderators, its words go
+    assert mentions([repr(e.data) for e in await store.read_all()], words) == {"tangerine"}
+    await erase(client, user_id=alice.id)
+    assert mentions([repr(e.data) for e in await store.read_all()], words) == set()
+    assert mentions((await every_table_text(db)).values(), words) == set()

@@ -1,7 +1,8 @@
 """Crypto-shredding: each user's personal content in the log is sealed under a data key of theirs.
 
 Which fields are personal is `PERSONAL` below (message text and attachments, edits, file names,
-names and their skeletons, status text, password hashes, the links of a message's previews).
+names and their skeletons, status text, password hashes, the links of a message's previews, the
+reasons of reports and bans).
 Before an event is stored those fields are taken out of its data and replaced by one `sealed`
 string: `<owner hex>.<key version>.<base64 of nonce + AES-GCM ciphertext of the fields' JSON>`,
 with the event's type and stream as associated data, so a sealed value cannot be moved to another
@@ -66,6 +67,9 @@ PERSONAL: Final[dict[str, Personal]] = {
     # author posted (the previewer appends it as the message's author: gochat/previews/worker.py)
     EventType.USER_SKELETON_SET.value: Personal(frozenset({"username_skeleton"}), False),
     EventType.MESSAGE_LINK_PREVIEW.value: Personal(frozenset({"previews"}), True),
+    # the words of whoever wrote them: a report's reason is the reporter's, a ban's the moderator's
+    EventType.MESSAGE_REPORTED.value: Personal(frozenset({"reason"}), True),
+    EventType.MEMBER_BANNED.value: Personal(frozenset({"reason"}), True),
 }
 PERSONAL_TYPES: Final = frozenset(str(t) for t in PERSONAL)
 
@@ -87,6 +91,8 @@ def erased(type_: str, stream: str) -> dict[str, Any]:
         return {}  # no skeleton: the people projection stores NULL, as it does at erasure
     if type_ == EventType.MESSAGE_LINK_PREVIEW:
         return {"previews": []}  # as the export redacts it (tools/redact.py)
+    if type_ in (EventType.MESSAGE_REPORTED, EventType.MEMBER_BANNED):
+        return {"reason": ""}  # reports.reason is NOT NULL
     return {"content": ""}  # message.edited
 
 

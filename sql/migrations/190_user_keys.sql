@@ -25,6 +25,8 @@ SELECT id, 1, NULL, 'none', now() FROM users WHERE erased;
 -- from now on: sql/functions/gochat_apply_files.sql).
 UPDATE files SET name = '', attachment = '{}'::jsonb
 WHERE uploader_id IN (SELECT id FROM users WHERE erased) AND (name <> '' OR attachment <> '{}'::jsonb);
+-- Likewise the reasons erased users wrote in their reports (sql/functions/gochat_apply_moderation.sql).
+UPDATE reports SET reason = '' WHERE reporter IN (SELECT id FROM users WHERE erased) AND reason <> '';
 
 -- Events up to `clear_upto` were written before sealing existed and may hold personal fields in
 -- clear: `gochat keys seal-log` seals them and sets it to 0; until then an erasure looks there for
