@@ -4,12 +4,14 @@ holds what the user wrote, while the log still replays to the same projections."
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import os
 import subprocess
 import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from test_previews import page, preview_settings, previewed
 from test_projection_equivalence import EveryTypeLog, RandomLog
 from test_projections_ops import rebuilt_from_zero, settled
 
+import gochat
 from gochat.app import create_app
 from gochat.db import Database, DatabaseError
 from gochat.events import EventStore, NewEvent, build_registry
@@ -474,3 +477,21 @@ async def test_the_reasons_a_user_wrote_in_reports_and_bans_go_with_their_keys(c
     await erase(client, user_id=alice.id)
     assert mentions([repr(e.data) for e in await store.read_all()], words) == set()
     assert mentions((await every_table_text(db)).values(), words) == set()
+
+
+def test_every_store_the_server_and_its_tools_build_seals_with_the_configured_keys() -> None:
+    """A store built without the configured sealer would make new users' data keys unwrapped even
+    where GOCHAT_KEY_ENCRYPTION_KEYS is set, and fail to unwrap the others' (`gochat bots`, merged
+    after sealing, was one): every EventStore built in gochat/ is handed one."""
+    package = Path(gochat.__file__).parent
+    unsealed = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "EventStore"
+                and "sealer" not in {k.arg for k in node.keywords}
+            ):
+                unsealed.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert unsealed == []
