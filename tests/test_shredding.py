@@ -495,3 +495,40 @@ def test_every_store_the_server_and_its_tools_build_seals_with_the_configured_ke
             ):
                 unsealed.append(f"{path.relative_to(package)}:{node.lineno}")
     assert unsealed == []
+
+
+def test_the_keys_commands_count_rotate_and_rewrap(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gochat keys status|rotate|rewrap` as an operator runs them (docs/operations.md, "Keys")."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    users = [uuid.uuid4(), uuid.uuid4()]
+
+    async def register() -> None:
+        db = await Database.connect(database_url, minsize=1, maxsize=2)
+        try:
+            await Sealer(TableKeyStore(db)).keys.current(users)  # as a first append makes them
+        finally:
+            await db.close()
+
+    asyncio.run(register())
+    code, out, _ = run_cli(capsys, "keys", "status")
+    assert code == 0
+    assert out.splitlines() == [
+        "users with live keys: 2 (2 key versions); users with destroyed keys: 0",
+        "  wrapped by none: 2 (current)",
+    ]
+    assert run_cli(capsys, "keys", "rotate", "--id", str(users[0]))[:2] == (
+        0,
+        "1 new data key(s); servers seal with them once they next read the user's key (on restart)\n",
+    )
+    assert run_cli(capsys, "keys", "rewrap")[0] == 2  # nothing to wrap with
+    kek = os.urandom(32)
+    monkeypatch.setenv("GOCHAT_KEY_ENCRYPTION_KEYS", base64.b64encode(kek).decode())
+    assert run_cli(capsys, "keys", "rewrap")[:2] == (0, "3 data key(s) re-wrapped\n")
+    code, out, _ = run_cli(capsys, "keys", "status")
+    assert out.splitlines() == [
+        "users with live keys: 2 (3 key versions); users with destroyed keys: 0",
+        f"  wrapped by {kek_id(kek)}: 3 (current)",
+    ]

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 
 from ..events.keystore import LocalKeks
 from ..events.reseal import reseal
 from ..events.sealing import configured_sealer
 from ..settings import Settings
 from . import run
-
-
-def _user_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a user id (a UUID)") from None
+from .users import user_id_argument
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "destroys every version.",
     )
     who = rot.add_mutually_exclusive_group(required=True)
-    who.add_argument("--id", dest="user_id", type=_user_id, metavar="ID", help="one user")
+    who.add_argument("--id", dest="user_id", type=user_id_argument, metavar="ID", help="one user")
     who.add_argument("--all", action="store_true", help="every user with a live key")
     rot.set_defaults(func=cmd_rotate)
     rw = commands.add_parser(

@@ -22,7 +22,8 @@ from ..settings import Settings
 from . import run
 
 
-def _user_id(text: str) -> uuid.UUID:
+def user_id_argument(text: str) -> uuid.UUID:
+    """argparse's `type` for a user's id (`users erase`, `keys rotate`)."""
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     # Two flags, never one argument read either way: 32 hex digits are a valid username and a valid id.
     who = erase.add_mutually_exclusive_group(required=True)
-    who.add_argument("--id", dest="user_id", type=_user_id, metavar="ID", help="the user's id")
+    who.add_argument("--id", dest="user_id", type=user_id_argument, metavar="ID", help="the user's id")
     who.add_argument("--username", metavar="NAME", help="the user's username (case and width do not matter)")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(func=cmd_erase)
