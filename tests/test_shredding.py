@@ -29,6 +29,8 @@ from test_projections_ops import rebuilt_from_zero, settled
 import gochat
 from gochat.app import create_app
 from gochat.db import Database, DatabaseError
+from gochat.e2e.store import Device
+from gochat.e2e.store import KeyStore as DeviceKeys
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.events.keystore import UNWRAPPED, LocalKeks, MissingKey, TableKeyStore, kek_id
 from gochat.events.scan import LogFilter, LogScan
@@ -139,6 +141,8 @@ async def test_after_erasure_no_table_dump_export_replay_or_past_view_holds_the_
         ),
     )
     await wait_for(lambda: db.fetchval("SELECT count(*) FROM message_search WHERE user_id = %s", (bob.id,)), 2)
+    # an end-to-end device, named by bob (the key directory: not events, deleted at erasure)
+    await DeviceKeys(db).register(Device(bob.id, "phone", "c" * 43, "e" * 43, "Zanzibar's phone"))
     before_erasure = await head(client)
     bobs = {"marmalade", "persimmon", "tangerine", "Zanzibar", "Quokka", "kumquat", bob.username}
     # the projections hold what bob shows now (the search: that it finds words where they are)

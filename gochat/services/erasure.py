@@ -1,5 +1,5 @@
-"""Erasing a user (`gochat users erase`): every login revoked, their keys destroyed, then
-`user.erased` appended.
+"""Erasing a user (`gochat users erase`): every login revoked, their end-to-end devices deleted,
+their keys destroyed, then `user.erased` appended.
 
 The log is append-only, so erasure is a fact added to it, not a deletion from it: each projection
 handles `user.erased` (the user's messages become tombstones, reactions, read markers, presence and
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..auth.names import normalize_username
 from ..auth.store import SessionStore
+from ..e2e.store import KeyStore as DeviceKeys
 from ..errors import NotFound
 from ..events import EventStore, NewEvent
 from ..events.reseal import reseal
@@ -33,10 +34,11 @@ class Erased:
 
 
 class ErasureService:
-    def __init__(self, store: EventStore, users: UserQueries, sessions: SessionStore) -> None:
+    def __init__(self, store: EventStore, users: UserQueries, sessions: SessionStore, devices: DeviceKeys) -> None:
         self.store = store
         self.users = users
         self.sessions = sessions
+        self.devices = devices  # the end-to-end key directory: devices are not events, they are deleted
 
     async def find(self, *, user_id: uuid.UUID | None = None, username: str | None = None) -> User:
         """A user by id, or by username (as typed at signup; case and width do not matter); never
@@ -59,6 +61,7 @@ class ErasureService:
         sealed (or stored). Erasing twice revokes again (a login that raced the first time) and
         checks the keys and the log again, but appends nothing."""
         revoked = await self.sessions.revoke_user(user.id)
+        await self.devices.remove_user(user.id)  # the names the user gave their devices (not in the log)
         sealer = self.store.sealer
         await sealer.keys.destroy(user.id)
         sealer.forget(user.id)

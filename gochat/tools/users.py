@@ -10,6 +10,7 @@ import uuid
 from ..auth.bot_tokens import BotTokenStore
 from ..auth.names import normalize_username
 from ..auth.store import SessionStore
+from ..e2e.store import KeyStore as DeviceKeys
 from ..errors import NotFound
 from ..events import EventStore, build_registry
 from ..events.sealing import configured_sealer
@@ -104,7 +105,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
             projections = all_projections(settings.search_language)
             store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
             store.inline.append(InlineProjections(store, projections))
-            service = ErasureService(store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl))
+            service = ErasureService(
+                store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl), DeviceKeys(db)
+            )
             try:
                 user = await service.find(user_id=args.user_id, username=args.username)
             except NotFound as exc:
