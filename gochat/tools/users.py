@@ -37,10 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands.required = True
     erase = commands.add_parser(
         "erase",
-        help="erase a user: revoke their logins, remove what they wrote from every projection",
-        description="Revoke every login of the user, append user.erased, and apply it to every projection: their "
+        help="erase a user: revoke their logins, destroy their data keys, remove what they wrote everywhere",
+        description="Revoke every login of the user, delete their end-to-end devices, destroy their data keys (what "
+        "the log holds of them then reads blank), append user.erased, and apply it to every projection: their "
         "messages become tombstones, their name is replaced. Irreversible: the user found is shown before "
-        "anything happens. See docs/operations.md, 'Erasure'.",
+        "anything happens. See docs/operations.md, 'Erasure' and 'Keys'.",
     )
     # Two flags, never one argument read either way: 32 hex digits are a valid username and a valid id.
     who = erase.add_mutually_exclusive_group(required=True)
