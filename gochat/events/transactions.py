@@ -9,7 +9,7 @@ reads the head and assigns ids `head + 1 ...` (see store.py's module doc).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,6 +80,7 @@ class Group:
     results: list[AppendResult] | None = None
     error: BaseException | None = None
     link: Any = None  # with tracing on: a link to the caller's span, for the transaction's span
+    stored: list[Mapping[str, Any]] | None = None  # `data` as stored: personal fields sealed (sealing.py)
 
 
 async def commit(
@@ -88,27 +89,22 @@ async def commit(
     *,
     node_id: str,
     inline: Sequence[InlineProjector],
-    row_to_event: Callable[[Sequence[Any]], RecordedEvent],
+    rows_to_events: Callable[[Sequence[Sequence[Any]], Cursor], Awaitable[list[RecordedEvent]]],
 ) -> list[RecordedEvent]:
     """The batch's transaction, COMMIT included: one round trip when no inline projection runs, or
     for a batch of posts; two otherwise. Sets each group's results, or its error (a VersionConflict),
     and returns the events written."""
-    rows: list[tuple[Any, ...]] = []
-    for g in batch:
-        for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
-            rows.append(
-                (
-                    new.stream_id,
-                    new.type,
-                    schema_version,
-                    data,
-                    metadata(new, node_id),
-                    new.actor_id,
-                    new.client_msg_id,
-                )
-            )
     names = [n for p in inline for n in p.checkpoint_names]
     posted = _posted_functions(batch, inline)
+    # [stream, type, schema_version, stored data, metadata, actor, client_msg_id(, plain data)]: the
+    # posted functions project the plain data; the log stores the sealed (gochat_append.sql)
+    rows: list[tuple[Any, ...]] = []
+    for g in batch:
+        assert g.stored is not None
+        for new, data, stored, schema_version in zip(g.events, g.data, g.stored, g.schema_versions, strict=True):
+            row = (new.stream_id, new.type, schema_version, stored, metadata(new, node_id), new.actor_id,
+                   new.client_msg_id)  # fmt: skip
+            rows.append(row if posted is None or stored is data else (*row, data))
     # The plan is needed for expected versions; for idempotent retries only once the index found one.
     planned = any(e.expected_version is not None for g in batch for e in g.events)
     params = {"rows": _json(rows), "names": names, "posted": posted or [], "shape": _shape(batch) if planned else None}
@@ -138,10 +134,10 @@ async def commit(
     for g, outcome in zip(batch, outcomes if outcomes is not None else [None] * len(batch), strict=True):
         g.error, g.results = None, []
         if outcome is None:
-            for new, row in zip(g.events, rows[position : position + len(g.events)], strict=True):
+            for new, data, row in zip(g.events, g.data, rows[position : position + len(g.events)], strict=True):
                 ev = RecordedEvent(
                     head + written + 1, new.stream_id, versions[written], new.type, row[2],
-                    row[3], row[4], new.actor_id, new.client_msg_id, now,
+                    data, row[4], new.actor_id, new.client_msg_id, now,
                 )  # fmt: skip
                 written += 1
                 g.results.append(AppendResult(ev))
@@ -152,7 +148,7 @@ async def commit(
             g.error, g.results = conflict(g.events[outcome[1]], int(outcome[2])), None
         position += len(g.events)
     if retries:
-        await _originals(cur, retries, head, committed, row_to_event)
+        await _originals(cur, retries, head, committed, rows_to_events)
     if inline and posted is None:
         if committed:
             found = dict(zip(found_names, positions, strict=True))
@@ -172,14 +168,14 @@ async def _originals(
     retries: list[tuple[Group, int]],
     head: int,
     committed: list[RecordedEvent],
-    row_to_event: Callable[[Sequence[Any]], RecordedEvent],
+    rows_to_events: Callable[[Sequence[Sequence[Any]], Cursor], Awaitable[list[RecordedEvent]]],
 ) -> None:
     """A retry's result is one: the original event, `duplicate=True` (written earlier in this batch, or read back)."""
     stored = sorted({original for _, original in retries if original <= head})
     found: dict[int, RecordedEvent] = {}
     if stored:
         await cur.execute(_BY_IDS, (stored,))
-        found = {ev.id: ev for ev in map(row_to_event, await cur.fetchall())}
+        found = {ev.id: ev for ev in await rows_to_events(await cur.fetchall(), cur)}
     for g, original in retries:
         event = committed[original - head - 1] if original > head else found[original]
         g.results = [AppendResult(event, duplicate=True)]
