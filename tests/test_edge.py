@@ -20,7 +20,7 @@ from single_node import single_node
 
 from gochat.api.limits import LIMIT_ATTR
 from gochat.app import create_app
-from gochat.keys import STORE
+from gochat.keys import SETTINGS, STORE
 from gochat.ratelimit import Limit
 from gochat.settings import Settings
 
@@ -80,13 +80,18 @@ OWN_LIMITS = {("POST", "/auth/signup"), ("POST", "/auth/login"), ("POST", "/keys
 
 
 async def test_every_write_route_spends_a_rate_limit_budget(client: Client) -> None:
-    missing = []
+    missing, unknown = [], []
+    budgets = client.app[SETTINGS].write_limits
     for route in client.app.router.routes():
         if route.method in ("POST", "PUT", "PATCH", "DELETE") and route.resource is not None:
             key = (route.method, route.resource.canonical)
             if key not in OWN_LIMITS and not hasattr(route.handler, LIMIT_ATTR):
                 missing.append(key)
+            elif hasattr(route.handler, LIMIT_ATTR) and getattr(route.handler, LIMIT_ATTR) not in budgets:
+                unknown.append(key)  # would be a KeyError, a 500, at the first request
     assert missing == [], "write routes without @limited(...) (gochat/api/limits.py)"
+    assert unknown == [], "write routes spending a budget settings.write_limits does not have"
+    assert len({getattr(r.handler, LIMIT_ATTR, None) for r in client.app.router.routes()} - {None}) >= 6
 
 
 async def test_a_users_budget_is_shared_by_every_node_through_redis(
