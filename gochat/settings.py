@@ -219,7 +219,7 @@ class Settings:
     # Seconds between purges of expired refresh tokens and dead login families (0: never).
     session_purge_interval: float = 3600.0
     write_limits: dict[str, Limit] = field(default_factory=lambda: dict(WRITE_LIMITS))
-    # Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDR networks).
+    # Peers whose X-Forwarded-For/-Proto are believed (addresses or CIDR networks).
     trusted_proxies: tuple[str, ...] = ()
     # Strict-Transport-Security max-age on answers over HTTPS (0: no header).
     hsts_max_age: int = 365 * 24 * 3600

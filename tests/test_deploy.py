@@ -75,6 +75,8 @@ def test_compose_runs_two_nodes_on_postgres_and_redis_behind_a_balancer() -> Non
     assert sorted(upstream) == sorted(nodes)
     assert "proxy_set_header Upgrade $http_upgrade" in nginx
     assert "X-Forwarded-Proto" in nginx
+    (body_limit,) = re.findall(r"client_max_body_size (\d+)m;", nginx)
+    assert int(body_limit) * 1024 * 1024 > Settings().max_upload_bytes  # an upload passes the balancer
     targets = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"][0]
     assert sorted(targets["static_configs"][0]["targets"]) == sorted(f"{n}:8080" for n in nodes)
 
