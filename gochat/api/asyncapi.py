@@ -131,33 +131,24 @@ class FileDeletedFrame(_RoomEvent):
     file_id = UUID(required=True)
 
 
-class Notification(sc.Open):
-    """docs/api.md, Notifications: what `GET /notifications` lists, plus the author."""
+class LiveNotification(sc.Notification):
+    """What `GET /notifications` lists (docs/api.md, Notifications), plus the author."""
 
-    id = Int(required=True)
-    message_id = Int(required=True)
-    room_id = UUID(required=True)
-    reason = Str(required=True)
-    read = fields.Boolean(required=True)
-    created_at = Str(required=True, metadata={"format": "date-time"})
-    actor_id = fields.UUID(required=True, allow_none=True)
-    message = fields.Dict(required=True)
-    room = fields.Dict(required=True)
-    actor = fields.Nested(sc.User, required=True, allow_none=True)
+    actor = fields.Nested(sc.Person, required=True, allow_none=True)
 
 
 class NotificationFrame(Schema):
     """To every socket of the recipient, on every node; not a room event (no `id`)."""
 
     type = _type("notification")
-    notification = fields.Nested(Notification, required=True)
+    notification = fields.Nested(LiveNotification, required=True)
 
 
 class UserUpdatedFrame(Schema):
     """A display name or status changed: to sockets sharing a room with the user, and the user's own."""
 
     type = _type("user_updated")
-    user = fields.Nested(sc.User, required=True)
+    user = fields.Nested(sc.Person, required=True)
 
 
 class CommandResultFrame(Schema):

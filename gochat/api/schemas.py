@@ -264,6 +264,79 @@ class InboxQuery(Open):
     limit = Int(validate=validate.Range(min=1, max=500))
 
 
+# --- people (api/people.py; docs/api.md, People) -------------------------------------------------------
+class Status(Open):
+    text = req(Str)
+    emoji = req(Str, allow_none=True)
+    expires_at = req(Time, allow_none=True)
+
+
+class Person(User):
+    """The user object of the people routes (people_wire.user_json)."""
+
+    display = req(Str, metadata={"description": "what to render: the display name, with @username on a collision"})
+    name_collision = req(Bool)
+    status = fields.Nested(Status, required=True, allow_none=True, metadata={"description": "null once expired"})
+
+
+class People(Open):
+    users = req(fields.Dict, keys=Str(), values=fields.Nested(Person), metadata={"description": "by user id"})
+
+
+class PeopleFound(Open):
+    results = fields.List(fields.Nested(Person), required=True)
+    next_cursor = req(Str, allow_none=True)
+
+
+class Dm(Room):
+    user = fields.Nested(Person, required=True, allow_none=True, metadata={"description": "the other person"})
+
+
+class DmList(Open):
+    dms = fields.List(fields.Nested(Dm), required=True)
+
+
+class Notification(Open):
+    id = req(Int)
+    message_id = req(Int)
+    room_id = req(UUID)
+    reason = req(Str)
+    read = req(Bool)
+    created_at = req(Time)
+    actor_id = req(UUID, allow_none=True)
+    message = req(fields.Dict)
+    room = req(fields.Dict)
+
+
+class NotificationPage(People):
+    notifications = fields.List(fields.Nested(Notification), required=True)
+    next_cursor = req(Str, allow_none=True)
+
+
+class NotificationLevel(Open):
+    level = req(Str, validate=validate.OneOf(["all", "mentions", "muted"]))
+
+
+class Dnd(Open):
+    enabled = req(Bool)
+    until = req(Time, allow_none=True, metadata={"description": "null: until turned off"})
+
+
+class RoomSettings(Open):
+    room_mentions = req(Str, validate=validate.OneOf(["admins", "members"]))
+    link_previews = req(Bool)
+
+
+class Block(Open):
+    user_id = req(UUID)
+    since = req(Time)
+    user = fields.Nested(Person, required=True, allow_none=True)
+
+
+class BlockList(Open):
+    blocks = fields.List(fields.Nested(Block), required=True)
+
+
 class AnyObject(Open):
     """A JSON object (the API documents themselves)."""
 
