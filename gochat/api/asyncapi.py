@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from .. import __version__
 from ..services.devices import Envelope
@@ -151,16 +151,12 @@ class UserUpdatedFrame(Schema):
     user = fields.Nested(sc.Person, required=True)
 
 
-class CommandResultFrame(Schema):
-    """The answer to a `command` frame, to the sender only (docs/api.md, Slash commands)."""
+class CommandResultFrame(sc.CommandResult):
+    """The answer to a `command` frame, to the sender only (docs/api.md, Slash commands): what
+    `POST /rooms/:id/commands` answers."""
 
-    type = _type("command_result")
-    command = Str(required=True)
-    room_id = UUID(required=True)
-    visibility = _type("ephemeral", "public")
-    text = Str(required=True, allow_none=True)
-    message = fields.Nested(sc.Message, metadata={"description": "what a public result posted"})
-    client_msg_id = Str()
+    class Meta:
+        unknown = RAISE
 
 
 class PresenceFrame(Schema):
