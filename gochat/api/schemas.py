@@ -387,11 +387,7 @@ class Pins(Open):
     messages = fields.List(fields.Nested(Message), required=True)
 
 
-class AdminUser(Open):
-    id = req(UUID)
-    username = req(Str)
-    display_name = req(Str)
-    created_at = req(Time)
+class AdminUser(User):
     bot = req(Bool)
     server_admin = req(Bool)
     deactivated = req(Bool)
@@ -444,15 +440,11 @@ class CommandSecret(Open):
 
 
 # --- bots and webhooks (api/bots.py, api/webhooks.py) ------------------------------------------------
-class Bot(Open):
-    id = req(UUID)
-    username = req(Str)
-    display_name = req(Str)
+class Bot(User):
     bot = req(Bool)
     created_by = req(UUID, allow_none=True, metadata={"description": "null: made by an operator"})
     room_id = req(UUID, allow_none=True, metadata={"description": "null: a server-wide bot"})
     server_wide = req(Bool)
-    created_at = req(Time)
 
 
 class NewBot(Open):
@@ -490,13 +482,18 @@ class Revoked(Open):
     revoked = fields.List(UUID(), required=True, metadata={"description": "the ids of the tokens revoked"})
 
 
-class Webhook(Open):
+class _RoomHook(Open):
+    """What outgoing and incoming webhooks share."""
+
     id = req(UUID)
     room_id = req(UUID)
-    url = req(Str)
-    events = fields.List(Str(), required=True)
     created_by = req(UUID)
     created_at = req(Time)
+
+
+class Webhook(_RoomHook):
+    url = req(Str)
+    events = fields.List(Str(), required=True)
 
 
 class NewWebhook(Webhook):
@@ -522,13 +519,9 @@ class DeliveryList(Open):
     deliveries = fields.List(fields.Nested(Delivery), required=True)
 
 
-class IncomingWebhook(Open):
-    id = req(UUID)
-    room_id = req(UUID)
+class IncomingWebhook(_RoomHook):
     bot_id = req(UUID)
     name = req(Str)
-    created_by = req(UUID)
-    created_at = req(Time)
 
 
 class NewIncomingWebhook(IncomingWebhook):
