@@ -229,6 +229,10 @@ async def test_serve_terminates_tls_for_https_and_wss(tls_node: tuple[str, ssl.S
             {"GOCHAT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
             "gochat: configuration error: GOCHAT_TRUSTED_PROXIES: 'proxy.local' is not an IP address or CIDR network",
         ),
+        (
+            {"ALLOWED_ORIGINS": "https://app.example, app.example"},
+            "gochat: configuration error: ALLOWED_ORIGINS: 'app.example' is not an origin (scheme://host[:port], or *)",
+        ),
     ],
 )
 def test_a_bad_edge_setting_stops_start_up_with_one_line(
