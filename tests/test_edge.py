@@ -4,6 +4,7 @@ through Redis), security headers and HSTS, X-Forwarded-* from trusted proxies on
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +61,22 @@ async def test_a_preflight_from_an_allowed_origin_is_answered_and_the_answer_car
     assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "Retry-After" in resp.headers["Access-Control-Expose-Headers"]
     assert "Access-Control-Allow-Credentials" not in resp.headers  # bearer tokens, not cookies
+
+
+async def test_every_route_but_the_websocket_answers_a_preflight(make_client: MakeClient) -> None:
+    """Routes added since CORS was set up included: setup_cors runs after the last route."""
+    client = await make_client(allowed_origins=(ORIGIN,))
+    refused = []
+    for route in client.app.router.routes():
+        if route.method in ("OPTIONS", "HEAD") or route.resource is None:
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", route.resource.canonical)
+        headers = {"Origin": ORIGIN, "Access-Control-Request-Method": route.method}
+        resp = await client.options(path, headers=headers)
+        allowed = resp.status == 200 and resp.headers.get("Access-Control-Allow-Origin") == ORIGIN
+        if allowed == (route.resource.canonical == "/ws"):
+            refused.append((route.method, route.resource.canonical, resp.status))
+    assert refused == []
 
 
 async def test_other_origins_get_no_cors_and_their_preflight_is_refused(make_client: MakeClient) -> None:
