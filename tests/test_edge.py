@@ -16,6 +16,7 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient
 from conftest import TEST_SECRET, run_cli
+from file_helpers import form
 from helpers import PASSWORD, signup, unique_name
 from single_node import single_node
 
@@ -129,6 +130,25 @@ async def test_a_users_budget_is_shared_by_every_node_through_redis(
     assert await a.app[STORE].head() == before  # refused before anything was appended
     resp = await a.post("/rooms", json={"name": "r", "type": "public"}, headers=bob.headers)
     assert resp.status == 201  # a budget per user
+
+
+async def test_the_budgets_of_routes_added_since_are_shared_too(
+    make_client: MakeClient, redis_url: str, redis_prefix: str
+) -> None:
+    """The `write` budget (status, DMs' settings, moderation, bots, devices...) and the upload one."""
+    limits = {**Settings().write_limits, "write": Limit(1, 0.001), "upload": Limit(1, 0.001)}
+    a = await make_client(redis_url=redis_url, redis_prefix=redis_prefix, write_limits=limits, node_id="a")
+    b = await make_client(redis_url=redis_url, redis_prefix=redis_prefix, write_limits=limits, node_id="b")
+    alice = await signup(a)
+    room = (await (await a.post("/rooms", json={"name": "r", "type": "public"}, headers=alice.headers)).json())["id"]
+    assert (await a.put("/me/status", json={"text": "here"}, headers=alice.headers)).status == 200
+    again = await b.put("/me/status", json={"text": "there"}, headers=alice.headers)
+    assert again.status == 429
+    assert int(again.headers["Retry-After"]) >= 1
+    assert (await a.post(f"/rooms/{room}/files", data=form(b"one"), headers=alice.headers)).status == 201
+    second = await b.post(f"/rooms/{room}/files", data=form(b"two"), headers=alice.headers)
+    assert second.status == 429
+    assert "Retry-After" in second.headers
 
 
 async def test_refresh_is_limited_per_client_address(make_client: MakeClient) -> None:
