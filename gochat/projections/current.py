@@ -32,14 +32,18 @@ JOIN = (
     " AND m.id = CASE WHEN e.type = 'message.posted' THEN e.id ELSE (e.data->>'message_id')::bigint END"
 )
 # Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
-# A link preview (gochat/previews/) of a message history no longer holds shows nothing.
+# A link preview (gochat/previews/) of a message history no longer holds shows nothing. What
+# history replaces needs no opening: a tombstone's and an edit's sealed fields are dropped here, and
+# only a live post keeps its sealed attachments (a live preview its sealed previews) for the reader
+# to open (events/sealing.py).
 DATA = (
     "CASE WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
-    """ THEN e.data || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
+    """ THEN (e.data - 'sealed') || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
     " WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
-    " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions') || CASE e.type WHEN 'message.posted'"
+    " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions' - 'sealed') || CASE e.type WHEN 'message.posted'"
     """ THEN '{"content": "", "attachments": null, "deleted": true}'::jsonb ELSE '{"content": ""}'::jsonb END"""
-    " ELSE (e.data - 'mentions') || jsonb_build_object('content', m.content)"
+    " ELSE (e.data - 'mentions' - CASE e.type WHEN 'message.edited' THEN 'sealed' ELSE '' END)"
+    " || jsonb_build_object('content', m.content)"
     " || CASE WHEN m.mentions IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('mentions', m.mentions) END"
     " || CASE WHEN e.type = 'message.posted' AND m.edited_at IS NOT NULL THEN jsonb_build_object("
     """ 'edited_at', to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) ELSE '{}'::jsonb END"""
@@ -67,12 +71,16 @@ class CurrentLog:
 
     async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:
         upcast = self.store.registry.upcast
+        sealer = self.store.sealer
         async with self.store.db.cursor() as cur:
             await cur.execute(select(_COLUMNS, where), (*params, limit))
             rows = await cur.fetchall()
+        # personal fields the DATA rule did not replace (attachments, names) are opened; what it put
+        # in (history's current text, a tombstone's blanks) wins over the sealed original
+        await sealer.prepare(r[5] for r in rows)
         out = []
         for id_, stream, version, type_, sv, data, metadata, actor, cmid, at in rows:
-            sv, data = upcast(type_, sv, data)
+            sv, data = upcast(type_, sv, sealer.open(type_, stream, data))
             out.append(RecordedEvent(id_, stream, version, type_, sv, data, metadata, actor, cmid, at))
         return out
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
+from ..events.sealing import configured_sealer
 from ..projections.current import VIEW as CURRENT_VIEW
 from ..projections.users import UserQueries
 from ..settings import Settings
@@ -24,6 +25,7 @@ from .bots import register as register_bot_tools
 from .export import export, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
+from .keys import register as register_key_tools
 from .progress import ExportProgress, Silent, TerminalProgress
 from .projections import register as register_projection_tools
 from .redact import RedactingWriter, Redactor
@@ -79,6 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_projection_tools(sub)
     register_user_tools(sub)
     register_bot_tools(sub)
+    register_key_tools(sub)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,7 +99,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
             view = None if args.raw else CURRENT_VIEW
-            scan = LogScan(db, build_registry(), batch_size=args.batch_size, view=view)
+            scan = LogScan(
+                db, build_registry(), batch_size=args.batch_size, view=view, sealer=configured_sealer(db, settings)
+            )
             redactor = Redactor(await UserQueries(db).erased_ids())
             with open_output(args.output) as out, _progress(args.output) as progress:
                 await export(scan, flt, RedactingWriter(make_writer(out), redactor), progress)
@@ -118,7 +123,7 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
             with stop_on_signals() as stop:
-                scan = LogScan(db, build_registry())
+                scan = LogScan(db, build_registry(), sealer=configured_sealer(db, settings))
                 redactor = Redactor(await UserQueries(db).erased_ids())
                 await tail(
                     scan, flt, sys.stdout.buffer, n=args.lines, follow=args.follow, interval=args.interval, stop=stop,
