@@ -57,7 +57,7 @@ SETTINGS_SOURCE = (Path(__file__).resolve().parent.parent / "gochat" / "settings
 # Every variable settings.py parses with a typed reader (integers, numbers, switches, budgets, URLs,
 # networks), including those added since: each refuses nonsense with one line naming it.
 TYPED = sorted(
-    set(re.findall(r'_(?:int|float|limit|bool|url|networks)\(env, "([A-Z0-9_]+)"', SETTINGS_SOURCE))
+    set(re.findall(r'_(?:int|float|limit|bool|url|networks|keks)\(env, "([A-Z0-9_]+)"', SETTINGS_SOURCE))
     | {f"GOCHAT_LIMIT_{kind.upper()}" for kind in Settings().write_limits}
 )
 
@@ -65,7 +65,13 @@ TYPED = sorted(
 def test_the_typed_settings_are_found() -> None:
     assert len(TYPED) >= 60
     assert "GOCHAT_LIMIT_UPLOAD" in TYPED
-    assert {"PORT", "GOCHAT_S3_URL", "GOCHAT_PREVIEW_TIMEOUT", "GOCHAT_TRUSTED_PROXIES"} <= set(TYPED)
+    assert {
+        "PORT",
+        "GOCHAT_S3_URL",
+        "GOCHAT_PREVIEW_TIMEOUT",
+        "GOCHAT_TRUSTED_PROXIES",
+        "GOCHAT_KEY_ENCRYPTION_KEYS",
+    } <= set(TYPED)
 
 
 @pytest.mark.parametrize("name", TYPED)
