@@ -43,7 +43,7 @@ async def checked(client: Client, doc: dict[str, Any], method: str, url: str, pa
 async def test_the_people_routes_answer_what_the_document_says(client: Client) -> None:
     doc = await (await client.get("/openapi.json")).json()
     alice, bob = await signup(client), await signup(client)
-    a = {"headers": alice.headers}
+    a: dict[str, Any] = {"headers": alice.headers}
     room = await make_room(client, alice)
     assert (await client.post(f"/rooms/{room}/join", json={}, headers=bob.headers)).status == 200
     mention = {"content": f"hello @{alice.username}"}
@@ -87,7 +87,8 @@ async def test_moderation_invitation_upload_and_command_routes_answer_what_the_d
     doc = await (await client.get("/openapi.json")).json()
     owner, member, admin = await signup(client), await signup(client), await signup(client)
     await client.app[ADMIN].set_admin(admin.id, True)
-    o, m = {"headers": owner.headers}, {"headers": member.headers}
+    o: dict[str, Any] = {"headers": owner.headers}
+    m: dict[str, Any] = {"headers": member.headers}
     room = await make_room(client, owner, "private")
     invited = await client.post(f"/rooms/{room}/members", json={"user_id": str(member.id)}, **o)
     assert invited.status == 200
@@ -153,7 +154,8 @@ async def test_bot_and_webhook_routes_answer_what_the_document_says(
     doc = await (await client.get("/openapi.json")).json()
     owner, admin = await signup(client), await signup(client)
     await client.app[ADMIN].set_admin(admin.id, True)
-    o, a = {"headers": owner.headers}, {"headers": admin.headers}
+    o: dict[str, Any] = {"headers": owner.headers}
+    a: dict[str, Any] = {"headers": admin.headers}
     room = await make_room(client, owner)
 
     name = f"bot{uuid.uuid4().hex[:8]}"
