@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from .. import __version__
 from ..services.devices import Envelope
 from ..ws.frames import FRAME_TYPES, ClientFrame
-from . import schemas as sc
+from . import schemas as api_schemas
 from .openapi import new_spec
 from .schemas import WebSocketQuery
 
@@ -131,10 +131,10 @@ class FileDeletedFrame(_RoomEvent):
     file_id = UUID(required=True)
 
 
-class LiveNotification(sc.Notification):
+class LiveNotification(api_schemas.Notification):
     """What `GET /notifications` lists (docs/api.md, Notifications), plus the author."""
 
-    actor = fields.Nested(sc.Person, required=True, allow_none=True)
+    actor = fields.Nested(api_schemas.Person, required=True, allow_none=True)
 
 
 class NotificationFrame(Schema):
@@ -148,10 +148,10 @@ class UserUpdatedFrame(Schema):
     """A display name or status changed: to sockets sharing a room with the user, and the user's own."""
 
     type = _type("user_updated")
-    user = fields.Nested(sc.Person, required=True)
+    user = fields.Nested(api_schemas.Person, required=True)
 
 
-class CommandResultFrame(sc.CommandResult):
+class CommandResultFrame(api_schemas.CommandResult):
     """The answer to a `command` frame, to the sender only (docs/api.md, Slash commands): what
     `POST /rooms/:id/commands` answers."""
 
