@@ -241,6 +241,25 @@ async def test_a_gap_is_filled_with_what_history_holds_now(make_node: NodeFactor
     assert b'"content":"","deleted":true' in sent
 
 
+async def test_the_log_tail_serves_what_history_holds_now(make_node: NodeFactory) -> None:
+    """The third reader of the log after the first read and gap fills: a node whose broker is down."""
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room = uuid.uuid4()
+    await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
+    transport = listener(b, room)
+    await b.relay.watch(room)
+    b.broker.set_handler(lambda channel, payload: None)  # b hears nothing, and sees no gap to fill
+    author = uuid.uuid4()
+    posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
+    deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
+    assert b.hub.got.get(room, []) == []
+    b.broker.set_healthy(False)  # the tail reads the log from b's last delivered event
+    await eventually(lambda: b.hub.got.get(room, [])[-2:] == [posted.event.id, deleted.event.id], what="tailed")
+    sent = b"".join(transport.written)
+    assert b"gone soon" not in sent
+    assert b'"content":"","deleted":true' in sent
+
+
 async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory) -> None:
     room, user = uuid.uuid4(), uuid.uuid4()
 
