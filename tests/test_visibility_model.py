@@ -2,7 +2,7 @@
 
 Each example is a random history in a fresh room (public or private) of four users: the owner A,
 B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, kick, ban, unban,
-post, mention (a post naming someone), upload (a post with a file), edit, delete, react, read,
+post, reply (in a thread), mention (a post naming someone), upload (a post with a file), edit, delete, react, read,
 typing (a WebSocket frame), erase, each through the API. The model follows membership, messages,
 files, read markers, notifications and typing; every step's outcome (allowed or refused, never a
 5xx) is checked against it. After the history, for every user still able to log in: history, each
@@ -53,7 +53,7 @@ ERASABLE = 3  # D: a fresh account per example
 # turn), so that content steps mostly succeed and a history has something to hide. target: a user
 # for membership steps, a message for the others.
 Step = tuple[str, int, int]
-ACTIONS = ("invite", "accept", "decline", "join", "join", "leave", "kick", "ban", "unban", "post", "post",
+ACTIONS = ("invite", "accept", "decline", "join", "join", "leave", "kick", "ban", "unban", "post", "post", "reply",
            "mention", "upload", "edit", "edit", "delete", "delete", "react", "read", "typing", "erase")  # fmt: skip
 steps = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 7), st.integers(0, 7)), min_size=1, max_size=14)
 
@@ -67,6 +67,7 @@ class Msg:
     unseen: frozenset[int]  # users out of the room when it came: a resume from 0 skips it for them
     file: str | None = None  # the attached file's URL
     name: str | None = None  # its name, as unique as `word`
+    root: int | None = None  # a reply's thread
     deleted: bool = False
 
 
@@ -128,6 +129,9 @@ class Model:
 
     def shown(self, m: Msg) -> tuple[int, str, bool]:
         return (m.id, "" if m.deleted else m.text, m.deleted)
+
+    def replies(self, root: int) -> list[Msg]:
+        return [x for x in self.messages if x.root == root]
 
 
 def word() -> str:
@@ -218,6 +222,13 @@ class Run:
                 if self.expect(resp, st_[actor] == "joined", step):
                     new = Msg((await resp.json())["id"], actor, text, mark, frozenset(m.out))
                     m.posted(new, notify=target if action == "mention" else None)
+            case "reply" if msg is not None:
+                text = word()
+                allowed = st_[actor] == "joined" and not msg.deleted and msg.root is None  # threads are one deep
+                resp = await self.call("POST", f"{room}/messages", actor, {"content": text, "thread_root": msg.id})
+                if self.expect(resp, allowed, step):
+                    new = Msg((await resp.json())["id"], actor, text, text, frozenset(m.out), root=msg.id)
+                    m.posted(new)
             case "upload":
                 text, name = word(), word()
                 resp = await upload(self.client, self.users[actor], self.room, b"bytes", f"{name}.txt", content=text)
@@ -282,6 +293,9 @@ class Run:
             got = (await history.json())["messages"]
             self.no_dead_text("history", got)
             assert [(x["id"], x["content"], bool(x.get("deleted"))) for x in got] == expected
+            assert [(x.get("thread_root"), x.get("reply_count", 0)) for x in got] == [
+                (x.root, sum(not r.deleted for r in m.replies(x.id))) for x in m.messages
+            ]
             files = [[f"{x.name}.txt"] if x.name and not x.deleted else [] for x in m.messages]
             assert [[a["name"] for a in x.get("attachments", [])] for x in got] == files
         shown = {x.id: m.shown(x) for x in m.messages}
@@ -295,8 +309,12 @@ class Run:
             around = await (await self.call("GET", f"{room}/messages/{x.id}/context?limit=5", u)).json()
             thread = await (await self.call("GET", f"{room}/messages/{x.id}/thread", u)).json()
             self.no_dead_text("context and thread", [around, thread])
-            for y in [*around["messages"], thread["root"]]:
+            for y in [*around["messages"], thread["root"], *thread["messages"]]:
                 assert (y["id"], y["content"], bool(y.get("deleted"))) == shown[y["id"]]
+            root = x.root or x.id  # a reply's id opens the thread it is in
+            listed = {y["id"] for y in thread["messages"]}
+            assert thread["root"]["id"] == root
+            assert {r.id for r in m.replies(root) if not r.deleted} <= listed <= {r.id for r in m.replies(root)}
         mine = await (await self.call("GET", "/rooms", u)).json()
         entry = [r for r in mine["rooms"] if r["id"] == self.room]
         assert bool(entry) == (m.state[u] == "joined")
@@ -408,7 +426,7 @@ class Run:
 @given(public=st.booleans(), history=steps)
 # histories worth running every time: out of the room and back (a resume skips what came meanwhile),
 # a file deleted, a mention edited away and one read, typing in and out of the room
-@example(public=True, history=[("join", 1, 0), ("kick", 0, 1), ("post", 0, 0), ("join", 1, 0)])
+@example(public=True, history=[("join", 1, 0), ("kick", 0, 1), ("post", 0, 0), ("join", 1, 0), ("reply", 1, 0)])
 @example(public=False, history=[("invite", 0, 1), ("accept", 1, 0), ("upload", 1, 0), ("delete", 0, 0)])
 @example(
     public=True,
