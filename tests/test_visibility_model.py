@@ -2,16 +2,17 @@
 
 Each example is a random history in a fresh room (public or private) of four users: the owner A,
 B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, kick, ban, unban,
-post, reply (in a thread), mention (a post naming someone), upload (a post with a file), edit, delete, react, read,
-typing (a WebSocket frame), erase, each through the API. The model follows membership, messages,
-files, read markers, notifications and typing; every step's outcome (allowed or refused, never a
-5xx) is checked against it. After the history, for every user still able to log in: history, each
-message by id with its context and thread, search, GET /rooms (the unread count and the read
-marker), GET /invitations, GET /notifications, every user's presence, every file, and a WebSocket
-resume from 0 (posts and typing, less what came while the user was out of the room, which a resume
-skips: ws/resume.py `Removals`); then, once, time travel (for the owner) and the operator's export
-of the room must show exactly what the model says, and no route may ever serve a text or file name
-that is gone (deleted, replaced by an edit, or written by an erased user).
+post, reply (in a thread), mention (a post naming someone), upload (a post with a file), edit,
+delete, react, pin, read, typing (a WebSocket frame), erase, each through the API. The model follows
+membership, messages, threads, files, pins, read markers, notifications and typing; every step's
+outcome (allowed or refused, never a 5xx) is checked against it. After the history, for every user
+still able to log in: history, each message by id with its context and thread, search, GET /rooms
+(the unread count and the read marker), GET /invitations, GET /notifications, every user's presence
+and profile, the pins, every file, and a WebSocket resume from 0 (posts and typing, less what came
+while the user was out of the room, which a resume skips: ws/resume.py `Removals`); then, once,
+time travel (for the owner) and the operator's export of the room must show exactly what the model
+says, and no route may ever serve a text or file name that is gone (deleted, replaced by an edit,
+or written by an erased user).
 
 Bounded for CI: a few dozen examples of at most 14 steps (GOCHAT_MODEL_EXAMPLES raises it).
 """
@@ -53,8 +54,9 @@ ERASABLE = 3  # D: a fresh account per example
 # turn), so that content steps mostly succeed and a history has something to hide. target: a user
 # for membership steps, a message for the others.
 Step = tuple[str, int, int]
-ACTIONS = ("invite", "accept", "decline", "join", "join", "leave", "kick", "ban", "unban", "post", "post", "reply",
-           "mention", "upload", "edit", "edit", "delete", "delete", "react", "read", "typing", "erase")  # fmt: skip
+ACTIONS = ("invite", "accept", "decline", "join", "join", "leave", "kick", "ban", "unban", "post", "post",
+           "reply", "mention", "upload", "edit", "edit", "delete", "delete", "react", "pin", "read", "typing",
+           "erase")  # fmt: skip
 steps = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 7), st.integers(0, 7)), min_size=1, max_size=14)
 
 
@@ -85,6 +87,7 @@ class Model:
     # events for them until they join again (ws/resume.py, Removals)
     out: set[int] = field(default_factory=set)
     typing: list[tuple[int, frozenset[int]]] = field(default_factory=list)  # (typist, users out then)
+    pins: list[Msg] = field(default_factory=list)  # in the order pinned
 
     def joined(self, u: int) -> None:
         """Joining (or accepting) puts the marker on the room's newest message: nothing is unread."""
@@ -251,6 +254,10 @@ class Run:
             case "react" if msg is not None:
                 url = f"{room}/messages/{msg.id}/reactions/👍"
                 self.expect(await self.call("PUT", url, actor), st_[actor] == "joined" and not msg.deleted, step)
+            case "pin" if msg is not None:
+                resp = await self.call("PUT", f"{room}/pins/{msg.id}", OWNER)
+                if self.expect(resp, not msg.deleted, step) and msg not in m.pins:
+                    m.pins.append(msg)
             case "read" if msg is not None:
                 resp = await self.call("POST", f"{room}/read", actor, {"message_id": msg.id})
                 if self.expect(resp, st_[actor] == "joined", step):
@@ -325,7 +332,8 @@ class Run:
         assert (self.room in [i["room"]["id"] for i in pending["invitations"]]) == (m.state[u] == "invited")
         await self.check_search(u, readable)
         await self.check_notifications(u)
-        await self.check_presence(u)
+        await self.check_people(u)
+        await self.check_pins(u, readable)
         await self.check_files(u)
         if m.state[u] == "joined":
             self.check_frames(u, await self.resume(u))
@@ -351,12 +359,27 @@ class Run:
         mine = sorted(((mid, read) for (user, mid), read in self.model.notes.items() if user == u), reverse=True)
         assert [(n["message_id"], n["read"]) for n in got] == mine, (u, got, self.model)
 
-    async def check_presence(self, u: int) -> None:
-        """Oneself, or someone sharing a room (here, only this one): anyone else is unknown (404)."""
+    async def check_people(self, u: int) -> None:
+        """Presence: oneself, or someone sharing a room (here, only this one); anyone else is unknown
+        (404). Profiles: any user but an erased one, whose old name finds nobody either."""
         st_ = self.model.state
         for v, other in enumerate(self.users):
             resp = await self.call("GET", f"/users/{other.id}/presence", u)
             assert resp.status == (200 if u == v or st_[u] == st_[v] == "joined" else 404), (u, v, resp.status)
+            gone = v == ERASABLE and self.model.erased
+            assert (await self.call("GET", f"/users/{other.id}", u)).status == (404 if gone else 200)
+            if gone:
+                found = await (await self.call("GET", f"/users/search?q={other.username}", u)).json()
+                assert found["results"] == [], found
+
+    async def check_pins(self, u: int, readable: bool) -> None:
+        """Pinned messages, newest pin first, tombstones left out."""
+        resp = await self.call("GET", f"/rooms/{self.room}/pins", u)
+        assert (resp.status == 200) == readable
+        if readable:
+            got = (await resp.json())["messages"]
+            self.no_dead_text("pins", got)
+            assert [x["id"] for x in got] == [x.id for x in reversed(self.model.pins) if not x.deleted]
 
     async def check_files(self, u: int) -> None:
         """Members download a file while its message lives; anyone else, or after, gets the same 404."""
@@ -425,9 +448,13 @@ class Run:
 )
 @given(public=st.booleans(), history=steps)
 # histories worth running every time: out of the room and back (a resume skips what came meanwhile),
-# a file deleted, a mention edited away and one read, typing in and out of the room
+# a pinned file deleted, a mention edited away and one read, typing in and out of the room
 @example(public=True, history=[("join", 1, 0), ("kick", 0, 1), ("post", 0, 0), ("join", 1, 0), ("reply", 1, 0)])
-@example(public=False, history=[("invite", 0, 1), ("accept", 1, 0), ("upload", 1, 0), ("delete", 0, 0)])
+@example(
+    public=False,
+    history=[("invite", 0, 1), ("accept", 1, 0), ("upload", 1, 0), ("pin", 0, 0), ("post", 1, 0), ("pin", 0, 1),
+             ("delete", 0, 0)],
+)  # fmt: skip
 @example(
     public=True,
     history=[("join", 2, 0), ("mention", 0, 2), ("mention", 0, 2), ("edit", 0, 0), ("read", 2, 1), ("typing", 2, 0),
