@@ -448,7 +448,7 @@ class Run:
 )
 @given(public=st.booleans(), history=steps)
 # histories worth running every time: out of the room and back (a resume skips what came meanwhile),
-# a pinned file deleted, a mention edited away and one read, typing in and out of the room
+# a pinned file deleted, mentions edited away, deleted and read, typing in and out of the room
 @example(public=True, history=[("join", 1, 0), ("kick", 0, 1), ("post", 0, 0), ("join", 1, 0), ("reply", 1, 0)])
 @example(
     public=False,
@@ -460,6 +460,7 @@ class Run:
     history=[("join", 2, 0), ("mention", 0, 2), ("mention", 0, 2), ("edit", 0, 0), ("read", 2, 1), ("typing", 2, 0),
              ("leave", 2, 0), ("typing", 2, 0), ("typing", 0, 0), ("erase", 3, 0)],
 )  # fmt: skip
+@example(public=True, history=[("join", 2, 0), ("mention", 0, 2), ("mention", 0, 2), ("delete", 0, 0), ("read", 2, 1)])
 async def test_every_route_shows_each_user_what_the_model_says(
     quiet_client: Client, public: bool, history: list[Step]
 ) -> None:
