@@ -246,7 +246,8 @@ class Run:
                 if self.expect(resp, allowed, step):
                     m.dead.add(msg.word)
                     msg.text = msg.word = text
-                    m.forget(lambda _, mid: mid == msg.id)  # the new text names nobody
+                    edited = msg.id
+                    m.forget(lambda _, mid: mid == edited)  # the new text names nobody
             case "delete" if msg is not None:
                 allowed = (msg.author == actor and st_[actor] == "joined") or actor == OWNER
                 if self.expect(await self.call("DELETE", f"{room}/messages/{msg.id}", actor), allowed, step):
