@@ -257,7 +257,7 @@ def test_at_a_terminal_the_user_found_is_shown_and_only_typing_erase_erases(
     erased_log: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, answer: str,
     erased: bool,
 ) -> None:  # fmt: skip
-    bob, asked = erased_log["bob"], []
+    bob, asked = erased_log["bob"], list[tuple[str, str]]()
 
     def typed(prompt: str) -> str:
         asked.append((prompt, capsys.readouterr().out))  # what the operator read before answering
