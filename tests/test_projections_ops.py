@@ -17,6 +17,7 @@ from gochat.events import EventStore, NewEvent, build_registry
 from gochat.projections.catalog import all_projections
 from gochat.projections.engine import InlineProjections, ProjectionRunner
 from gochat.projections.rebuild import Rebuild, RebuildError, target
+from gochat.projections.status import lags
 
 SECRET = "projections-ops-secret-" + "x" * 32
 
@@ -235,6 +236,36 @@ async def test_a_rebuild_refuses_a_projection_table_with_a_view_on_it(store: Eve
         await cur.execute("CREATE VIEW online_users AS SELECT user_id FROM presence WHERE status = 'online'")
     with pytest.raises(RebuildError, match="a view on presence"):
         await Rebuild(db, store, target(all_projections(), "presence")).run()
+
+
+async def test_the_follower_polls_with_one_read_and_opens_no_transaction_while_at_the_head(
+    store: EventStore, db: Database
+) -> None:
+    followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline])
+    for projection in followers.projections:
+        await followers.catch_up(projection)
+    caught_up: list[str] = []
+    catch_up = followers.catch_up
+
+    async def counting(projection: Any, until: int | None = None) -> int:
+        caught_up.append(projection.name)
+        return await catch_up(projection, until)
+
+    followers.catch_up = counting  # type: ignore[method-assign]
+    followers.start_follower(interval=0.01)
+    try:
+        await asyncio.sleep(0.3)  # some 20 polls
+        assert caught_up == []
+        await append_random(store, RandomLog(seed=5), 20)
+        names = [p.name for p in followers.projections]
+        for _ in range(200):
+            if not any((await lags(db, names)).values()):
+                break
+            await asyncio.sleep(0.02)
+        assert not any((await lags(db, names)).values())
+        assert set(caught_up) == set(names)
+    finally:
+        await followers.stop()
 
 
 def test_an_unknown_projection_is_refused() -> None:

@@ -195,6 +195,23 @@ async def test_an_event_committed_while_a_room_is_being_subscribed_is_not_missed
     assert b.relay.head(room) == early[0]
 
 
+async def test_a_room_event_subscribers_are_not_sent_leaves_no_gap_on_any_node(make_node: NodeFactory) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    room = uuid.uuid4()
+    listener(a, room)
+    listener(b, room)
+    await a.relay.watch(room)
+    await b.relay.watch(room)
+    for node in (a, b):
+        node.relay.sequencer.gap_grace = 60.0  # a gap would hold the next frame for a minute
+    before = await a.post(room)
+    await a.store.append_one(NewEvent("room.settings_changed", room, {"link_previews": False}, actor_id=uuid.uuid4()))
+    after = await a.post(room)
+    await eventually(lambda: a.hub.got.get(room) == before + after, what="a delivered past the marker")
+    await eventually(lambda: b.hub.got.get(room) == before + after, what="b delivered past the marker")
+    assert a.relay.gaps_filled == b.relay.gaps_filled == 0
+
+
 async def watched_room(a: Node, b: Node) -> tuple[UUID, FakeTransport]:
     """A public room made on a, and a connection on b subscribed to it."""
     room = uuid.uuid4()

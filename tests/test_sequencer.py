@@ -18,7 +18,7 @@ from gochat.events.types import EventType
 from gochat.live.connection import Connection
 from gochat.live.hub import Hub
 from gochat.live.sequencer import LiveFrame, Sequencer, live_frame
-from gochat.live.wire import render
+from gochat.live.wire import RENDER, UNSENT_ROOM_EVENTS, render
 from gochat.projections.current import CurrentLog
 
 
@@ -101,6 +101,34 @@ async def test_frames_arriving_out_of_order_or_twice_reach_the_hub_once_in_strea
     assert got(sequencer) == [101, 102, 103, 104, 105]
     assert sequencer.head(room) == 105
     assert sequencer.gaps_filled == 0
+
+
+async def test_an_event_with_no_frame_moves_the_sequence_and_sends_nothing(make_sequencer: MakeSequencer) -> None:
+    sequencer, room = make_sequencer(gap_grace=60.0), uuid.uuid4()  # a gap would hold frame 3 for a minute
+    await sequencer.start(room, nothing)
+    sequencer.offer(made_up(room, 1))
+    sequencer.offer(LiveFrame(room, 2, 102, EventType.MESSAGE_REPORTED, None, b""))  # a marker
+    sequencer.offer(made_up(room, 3))
+    assert got(sequencer) == [101, 103]
+    assert sequencer.head(room) == 103
+    assert sequencer.gaps_filled == 0
+
+
+#: Types whose stream is a user (or a name, a presence stream): never in a room's sequence.
+USER_STREAM_TYPES = {
+    EventType.USER_REGISTERED, EventType.USERNAME_CLAIMED, EventType.USER_PROFILE_UPDATED, EventType.USER_ERASED,
+    EventType.PRESENCE_CHANGED, EventType.BOT_CREATED, EventType.USER_ADMIN_SET, EventType.USER_DEACTIVATED,
+    EventType.USER_REACTIVATED, EventType.USER_STATUS_SET, EventType.NOTIFICATION_LEVEL_SET,
+    EventType.NOTIFICATION_READ, EventType.NOTIFICATION_READ_ALL, EventType.USER_DND_SET, EventType.USER_BLOCKED,
+    EventType.USER_UNBLOCKED, EventType.USER_SKELETON_SET,
+}  # fmt: skip
+
+
+def test_every_room_event_type_is_a_frame_or_a_marker() -> None:
+    """A new room event type must say which: one that is neither leaves a gap every node waits on."""
+    for type_ in EventType:
+        if type_ not in USER_STREAM_TYPES:
+            assert (type_ in RENDER) != (type_ in UNSENT_ROOM_EVENTS), type_
 
 
 async def test_a_gap_the_broker_left_is_filled_from_the_log(store: EventStore, make_sequencer: MakeSequencer) -> None:

@@ -2,7 +2,8 @@
 
 Every payload on the room, presence and control channels starts with one header line,
 `node|id|version|stream|type|member[|traceparent]` and a newline, followed by the frame's JSON
-(room channels) or nothing (presence, control). The receiver drops its own node's payloads
+(room channels; nothing for a room event subscribers are not sent, a marker that keeps the room's
+sequence whole) or nothing (presence, control). The receiver drops its own node's payloads
 (brokers deliver a node's publishes to itself too). `member` is the user a removal concerns, or
 `-`; the traceparent (W3C) is there only while OpenTelemetry is on: enable it once every node
 reads it. On the control channel `id` is the session to close and the other fields are `-`.

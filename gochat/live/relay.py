@@ -33,9 +33,9 @@ from .log_tail import LogTail
 from .outbox import Outbox
 from .presence import EventHook, PresenceFanout, RoomsOf
 from .revocation import Revocation
-from .sequencer import LiveFrame, Sequencer, live_frame
+from .sequencer import LiveFrame, Sequencer, live_frame, marker
 from .tasks import Tasks
-from .wire import render
+from .wire import UNSENT_ROOM_EVENTS, render
 
 ChannelHandler = Callable[[bytes], None]
 
@@ -134,6 +134,9 @@ class Relay:
                 continue
             rendered = render(e)
             if rendered is None:
+                if e.type in UNSENT_ROOM_EVENTS:  # its version, without a frame
+                    self.sequencer.offer(marker(e))
+                    outbox.put(room_channel(e.stream_id), encode_event(self.node_id, e, None, b"", traceparent))
                 continue
             data = orjson.dumps(rendered)
             frame = live_frame(e, rendered, data)
@@ -176,7 +179,7 @@ class Relay:
             int(header.id),
             header.type,
             header.member_id(),
-            encode_text_frame(data),
+            encode_text_frame(data) if data else b"",  # empty: a marker (sequencer.marker)
         )
         tracing = self.tracing
         if header.traceparent is None or tracing is None:

@@ -42,13 +42,18 @@ class LiveFrame:
     event_id: int  # the log position: what clients resume from
     type: str
     member: str | None  # the user a removal (leave, kick, ban) concerns: their sockets stop receiving the room
-    framed: bytes
+    framed: bytes  # empty: a marker, an event subscribers are not sent (wire.UNSENT_ROOM_EVENTS)
 
 
 def live_frame(e: RecordedEvent, rendered: Frame, data: bytes) -> LiveFrame:
     """The LiveFrame of a room event, from its rendered frame and that frame's JSON."""
     member = rendered["user_id"] if e.type in REMOVALS else None
     return LiveFrame(e.stream_id, e.version, e.id, e.type, member, encode_text_frame(data))
+
+
+def marker(e: RecordedEvent) -> LiveFrame:
+    """A room event with no frame: it moves the room's sequence and sends nothing."""
+    return LiveFrame(e.stream_id, e.version, e.id, e.type, None, b"")
 
 
 @dataclass(slots=True)
@@ -131,15 +136,12 @@ class Sequencer:
             if state is None:
                 continue
             rendered = render(e)
-            if rendered is None:
-                # Not a room frame (cannot happen for room streams today); keep the sequence moving.
-                if e.version == state.version + 1:
-                    state.version, state.last_id = e.version, e.id
-                continue
-            self.offer(live_frame(e, rendered, orjson.dumps(rendered)))
+            self.offer(marker(e) if rendered is None else live_frame(e, rendered, orjson.dumps(rendered)))
 
     def _deliver(self, state: RoomSequence, frame: LiveFrame) -> None:
         state.version, state.last_id = frame.version, frame.event_id
+        if not frame.framed:
+            return  # a marker
         self.hub.publish(frame.room, frame.event_id, frame.framed, frame.type)
         if frame.member is not None:
             self.hub.drop_room_for(UUID(frame.member), frame.room)

@@ -190,6 +190,15 @@ RENDER: dict[str, Callable[[RecordedEvent], Frame]] = {
 }
 
 
+#: Room-stream events no subscriber is sent: room.created (before anyone can subscribe), reports
+#: and their resolution (they stay with the room's admins), settings changes (the answer to the
+#: request carries them). Each still takes a version of the room's stream, so nodes pass a marker
+#: with no frame for it (relay.py) and no node holds the room's next frame for a gap fill.
+UNSENT_ROOM_EVENTS = frozenset(
+    {EventType.ROOM_CREATED, EventType.MESSAGE_REPORTED, EventType.REPORT_RESOLVED, EventType.ROOM_SETTINGS_CHANGED}
+)
+
+
 # Membership events after which the member concerned stops receiving the room (the relay drops
 # their subscriptions, a resume's replay stops there).
 REMOVALS = frozenset({EventType.MEMBER_LEFT, EventType.MEMBER_KICKED, EventType.MEMBER_BANNED})
