@@ -19,6 +19,8 @@ Bounded for CI: a few dozen examples of at most 14 steps (GOCHAT_MODEL_EXAMPLES 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import os
@@ -49,6 +51,7 @@ Client = TestClient[Any, Any]
 EXAMPLES = int(os.environ.get("GOCHAT_MODEL_EXAMPLES", "20"))
 OWNER = 0
 ERASABLE = 3  # D: a fresh account per example
+LIVE = (OWNER, 1, 2)  # a socket each, open through the whole history (D's would end with its erasure)
 
 # (action, actor, target). actor 0-3 is that user; 4-7 "some member" (the joined users taken in
 # turn), so that content steps mostly succeed and a history has something to hide. target: a user
@@ -150,9 +153,66 @@ async def quiet_client(aiohttp_client: Callable[..., Any], settings: Settings) -
     return await aiohttp_client(create_app(quiet))  # type: ignore[no-any-return]
 
 
+def left(user_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f["type"] == "leave" and f["user_id"] == user_id
+
+
+class Socket:
+    """A user's socket through the history, every frame it receives kept in order."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws, self.frames = ws, list[dict[str, Any]]()
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.frames.append(msg.json())
+
+    async def seen(self, what: Callable[[dict[str, Any]], bool], since: int = 0) -> None:
+        for _ in range(1000):
+            if any(what(f) for f in self.frames[since:]):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not received: {self.frames[since:]}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
 class Run:
     def __init__(self, client: Client, users: list[Account], room: str, model: Model) -> None:
         self.client, self.users, self.room, self.model = client, users, room, model
+        self.sockets: dict[int, Socket] = {}
+        self.subscribed = {OWNER}  # sockets receiving the room live: those of members, from their join frame
+        self.live: dict[int, list[tuple[str, Any, str | None]]] = {u: [] for u in LIVE}  # what each should get
+
+    async def open_sockets(self) -> None:
+        for u in LIVE:
+            params = {"token": self.users[u].access_token, **({"room_id": self.room} if u == OWNER else {})}
+            self.sockets[u] = Socket(await self.client.ws_connect("/ws", params=params))
+        await self.sockets[OWNER].seen(lambda f: f["type"] == "subscribed")
+
+    def sent(self, kind: str, key: Any, content: str | None = None) -> None:
+        """A frame every socket subscribed to the room now receives live."""
+        for u in self.subscribed:
+            self.live[u].append((kind, key, content))
+
+    async def follow_membership(self, marks: dict[int, int]) -> None:
+        """A member's socket joins the room with a `join` frame; a removed one's stops receiving it
+        once the removal's frame reached it (live/sequencer.py)."""
+        for u, sock in self.sockets.items():
+            joined, uid = self.model.state[u] == "joined", str(self.users[u].id)
+            if u in self.subscribed and not joined:
+                await sock.seen(left(uid), marks[u])
+                self.subscribed.discard(u)
+            elif joined and u not in self.subscribed:
+                await sock.ws.send_json({"type": "join", "room_id": self.room})
+                await sock.seen(lambda f: f["type"] == "subscribed", marks[u])
+                self.subscribed.add(u)
 
     async def call(self, method: str, url: str, who: int, body: Any = None) -> aiohttp.ClientResponse:
         resp = await self.client.request(method, url, json=body, headers=self.users[who].headers)
@@ -165,6 +225,11 @@ class Run:
         return ok
 
     async def step(self, step: Step) -> None:
+        marks = {u: len(sock.frames) for u, sock in self.sockets.items()}
+        await self._step(step)
+        await self.follow_membership(marks)
+
+    async def _step(self, step: Step) -> None:
         action, actor, slot = step
         m, room = self.model, f"/rooms/{self.room}"
         if actor >= len(self.users):
@@ -225,6 +290,7 @@ class Run:
                 if self.expect(resp, st_[actor] == "joined", step):
                     new = Msg((await resp.json())["id"], actor, text, mark, frozenset(m.out))
                     m.posted(new, notify=target if action == "mention" else None)
+                    self.sent("message", new.id, text)
             case "reply" if msg is not None:
                 text = word()
                 allowed = st_[actor] == "joined" and not msg.deleted and msg.root is None  # threads are one deep
@@ -232,6 +298,7 @@ class Run:
                 if self.expect(resp, allowed, step):
                     new = Msg((await resp.json())["id"], actor, text, text, frozenset(m.out), root=msg.id)
                     m.posted(new)
+                    self.sent("message", new.id, text)
             case "upload":
                 text, name = word(), word()
                 resp = await upload(self.client, self.users[actor], self.room, b"bytes", f"{name}.txt", content=text)
@@ -239,6 +306,7 @@ class Run:
                 if self.expect(resp, st_[actor] == "joined", step):
                     body = await resp.json()
                     m.posted(Msg(body["message"]["id"], actor, text, text, frozenset(m.out), body["file"]["url"], name))
+                    self.sent("message", body["message"]["id"], text)
             case "edit" if msg is not None:
                 text = word()
                 allowed = msg.author == actor and st_[actor] == "joined" and not msg.deleted
@@ -248,9 +316,12 @@ class Run:
                     msg.text = msg.word = text
                     edited = msg.id
                     m.forget(lambda _, mid: mid == edited)  # the new text names nobody
+                    self.sent("message_edited", msg.id, text)
             case "delete" if msg is not None:
                 allowed = (msg.author == actor and st_[actor] == "joined") or actor == OWNER
                 if self.expect(await self.call("DELETE", f"{room}/messages/{msg.id}", actor), allowed, step):
+                    if not msg.deleted:  # deleting a tombstone again is allowed, and changes nothing
+                        self.sent("message_deleted", msg.id)
                     m.gone(msg)
             case "react" if msg is not None:
                 url = f"{room}/messages/{msg.id}/reactions/👍"
@@ -277,6 +348,7 @@ class Run:
                 assert (not refused) == (st_[actor] == "joined"), (step, refused, m)
                 if not refused:
                     m.typing.append((actor, frozenset(m.out)))
+                    self.sent("typing", str(self.users[actor].id))
             case "erase" if not m.erased:
                 await erase(self.client, user_id=self.users[ERASABLE].id)
                 m.erased = True
@@ -420,6 +492,27 @@ class Run:
         typists = [f["user_id"] for f in frames if f["type"] == "typing"]
         assert typists == [str(self.users[t].id) for t, out in m.typing if u not in out], (u, typists, m)
 
+    async def check_live(self) -> None:
+        """What each socket received live: every post, edit, deletion and typing while it was
+        subscribed (a post with its text as written then), and nothing of the room otherwise. The
+        owner's last post marks the end: a subscribed socket has it; any other has answered a
+        frame sent after it (a connection's frames leave in order)."""
+        await self.step(("post", OWNER, 0))
+        last = self.model.messages[-1].id
+        for u, sock in self.sockets.items():
+            if u in self.subscribed:
+                await sock.seen(lambda f: f.get("message_id") == last and f["type"] == "message")
+            else:
+                await sock.ws.send_json({"type": "sentinel", "client_msg_id": "end"})
+                await sock.seen(lambda f: f["type"] == "error" and f.get("client_msg_id") == "end")
+            kinds = ("message", "message_edited", "message_deleted", "typing")
+            got = [
+                (f["type"], f["user_id"] if f["type"] == "typing" else f["message_id"], f.get("content"))
+                for f in sock.frames
+                if f.get("room_id") == self.room and f["type"] in kinds
+            ]
+            assert got == self.live[u], (u, got, self.live[u], self.model)
+
     async def check_time_travel(self) -> None:
         state = await self.call("GET", f"/rooms/{self.room}/state?at={await self._head()}", OWNER)
         body = await state.json()
@@ -471,8 +564,14 @@ async def test_every_route_shows_each_user_what_the_model_says(
     resp = await client.post("/rooms", json=body, headers=users[OWNER].headers)
     assert resp.status == 201
     run = Run(client, users, (await resp.json())["id"], Model(public))
-    for step in history:
-        await run.step(step)
+    await run.open_sockets()
+    try:
+        for step in history:
+            await run.step(step)
+        await run.check_live()
+    finally:
+        for sock in run.sockets.values():
+            await sock.close()
     for u in range(4):
         if not (u == ERASABLE and run.model.erased):
             await run.check(u)
