@@ -155,6 +155,10 @@ async def test_security_definer_functions_pin_their_search_path_and_are_closed_t
     assert "gochat_can_read(uuid)" in names
     assert "gochat_can_see(uuid)" in names
     for name, config, public_executes, app_executes in found:
-        assert any(c.startswith("search_path=") for c in config or []), f"{name} has no search_path"
+        paths = [c.removeprefix("search_path=").split(", ") for c in config or [] if c.startswith("search_path=")]
+        assert paths, f"{name} has no search_path"
+        # pg_temp last: not named, PostgreSQL searches it first for tables and views
+        assert paths[0][-1] == "pg_temp", f"{name}: search_path {paths[0]} does not end with pg_temp"
+        assert paths[0][0] == "pg_catalog", f"{name}: search_path {paths[0]} does not start with pg_catalog"
         assert not public_executes, f"PUBLIC may execute {name}"
         assert app_executes, f"gochat_app may not execute {name}"
