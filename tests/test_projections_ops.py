@@ -245,13 +245,13 @@ async def test_the_follower_polls_with_one_read_and_opens_no_transaction_while_a
     for projection in followers.projections:
         await followers.catch_up(projection)
     caught_up: list[str] = []
-    catch_up = followers.catch_up
+    catch_up_together = followers.catch_up_together
 
-    async def counting(projection: Any, until: int | None = None) -> int:
-        caught_up.append(projection.name)
-        return await catch_up(projection, until)
+    async def counting(projections: Any) -> None:
+        caught_up.extend(p.name for p in projections)
+        await catch_up_together(projections)
 
-    followers.catch_up = counting  # type: ignore[method-assign]
+    followers.catch_up_together = counting  # type: ignore[method-assign]
     followers.start_follower(interval=0.01)
     try:
         await asyncio.sleep(0.3)  # some 20 polls
@@ -266,6 +266,45 @@ async def test_the_follower_polls_with_one_read_and_opens_no_transaction_while_a
         assert set(caught_up) == set(names)
     finally:
         await followers.stop()
+
+
+async def test_followers_caught_up_together_equal_each_caught_up_alone(
+    store: EventStore, db: Database, fresh_db: FreshDb
+) -> None:
+    await append_random(store, RandomLog(seed=11), 700)
+    followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline], page=97)
+    heard: dict[str, list[tuple[int, int]]] = {}
+
+    async def listener(projection: Any, after: int, upto: int) -> None:
+        heard.setdefault(projection.name, []).append((after, upto))
+
+    await followers.catch_up(followers.get("search"), until=350)  # followers at different checkpoints
+    await followers.catch_up(followers.get("notifications"), until=120)
+    followers.listeners.append(listener)
+    applied: dict[str, list[int]] = {}
+    for projection in followers.projections:
+        apply_batch = projection.apply_batch
+
+        async def recording(cur: Any, events: Any, name: str = projection.name, apply: Any = apply_batch) -> None:
+            applied.setdefault(name, []).extend(e.id for e in events)
+            await apply(cur, events)
+
+        projection.apply_batch = recording  # type: ignore[method-assign]
+    await followers.catch_up_together(followers.projections)
+    started = {"search": 350, "notifications": 120}
+    async with db.cursor() as cur:
+        for projection in followers.projections:  # each handled event past its checkpoint, once, in order
+            await cur.execute(
+                "SELECT id FROM events WHERE id > %s AND type = ANY(%s) ORDER BY id",
+                (started.get(projection.name, 0), list(projection.handles)),
+            )
+            assert applied.get(projection.name, []) == [r[0] for r in await cur.fetchall()], projection.name
+    assert await dump(db) == await rebuilt_from_zero(db, fresh_db)
+    assert not any((await lags(db, [p.name for p in followers.projections])).values())
+    for name, ranges in heard.items():  # told each page once, in order, none overlapping
+        assert all(a < u for a, u in ranges), name
+        assert all(ranges[i][1] <= ranges[i + 1][0] for i in range(len(ranges) - 1)), name
+    assert set(heard) == {p.name for p in followers.projections}
 
 
 def test_an_unknown_projection_is_refused() -> None:

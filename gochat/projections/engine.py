@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("gochat.projections")
 
 _READ_CHECKPOINTS = "SELECT name, position FROM projection_checkpoints WHERE name = ANY(%s) FOR UPDATE"
+# The followers' checkpoints (locked: another node's follower, or a rebuild, waits) and the head.
+_CHECKPOINTS_AND_HEAD = (
+    "SELECT name, position, (SELECT coalesce(max(id), 0) FROM events) FROM projection_checkpoints"
+    " WHERE name = ANY(%s) FOR UPDATE"
+)
 _ADVANCE = (
     "INSERT INTO projection_checkpoints (name, position) SELECT n, %s FROM unnest(%s::text[]) AS n"
     " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()"
@@ -136,16 +141,7 @@ class ProjectionRunner:
                 full = len(events) == self.page
                 events = [e for e in events if e.id <= head]
                 if events:
-                    if self.tracing is None:
-                        await projection.apply_batch(cur, events)
-                    else:
-                        span = self.tracing.start(
-                            "projection.apply",
-                            attributes={"gochat.projection": projection.name, "gochat.events": len(events)},
-                        )
-                        with self.tracing.current(span):
-                            await projection.apply_batch(cur, events)
-                        span.end()
+                    await self._apply(cur, projection, events)
                 reached = events[-1].id if full and events else head
                 await advance(cur, [projection.name], reached)
                 applied += len(events)
@@ -153,6 +149,53 @@ class ProjectionRunner:
                 await self._applied(projection, position, reached)
             if reached >= head or self._stopping.is_set():
                 return applied
+
+    async def catch_up_together(self, projections: Sequence[Projection]) -> None:
+        """`catch_up` for several projections at once, a page per transaction: their checkpoints
+        are read together and the log once, for the union of the types they handle, and each is
+        applied what it handles past its own checkpoint. The follower's way: four followers read
+        every post, and a page read once costs PostgreSQL a quarter of four."""
+        names = [p.name for p in projections]
+        types = frozenset().union(*(p.handles for p in projections))
+        while True:
+            moved: list[tuple[Projection, int]] = []  # what advanced, from where, with events applied
+            async with self.db.transaction() as cur:
+                await cur.execute(_CHECKPOINTS_AND_HEAD, (names,))
+                rows = await cur.fetchall()
+                found = {name: int(position) for name, position, _ in rows}
+                positions = {name: found.get(name, 0) for name in names}
+                head = int(rows[0][2]) if rows else await self.store.head()
+                start = min(positions.values())
+                if start >= head:
+                    return
+                events = await self.store.read_all(after=start, limit=self.page, types=types)
+                full = len(events) == self.page
+                events = [e for e in events if e.id <= head]
+                reached = events[-1].id if full and events else head
+                for projection in projections:
+                    after = positions[projection.name]
+                    if after >= reached:
+                        continue
+                    mine = [e for e in events if e.id > after and e.type in projection.handles]
+                    if mine:
+                        await self._apply(cur, projection, mine)
+                        moved.append((projection, after))
+                await advance(cur, [n for n in names if positions[n] < reached], reached)
+            for projection, after in moved:
+                await self._applied(projection, after, reached)
+            if reached >= head or self._stopping.is_set():
+                return
+
+    async def _apply(self, cur: Cursor, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+        if self.tracing is None:
+            await projection.apply_batch(cur, events)
+            return
+        span = self.tracing.start(
+            "projection.apply", attributes={"gochat.projection": projection.name, "gochat.events": len(events)}
+        )
+        with self.tracing.current(span):
+            await projection.apply_batch(cur, events)
+        span.end()
 
     async def _applied(self, projection: Projection, after: int, upto: int) -> None:
         for listener in self.listeners:
@@ -179,15 +222,21 @@ class ProjectionRunner:
 
     async def _follow(self, projections: list[Projection], interval: float) -> None:
         clock = asyncio.get_running_loop().time
+        nudged = False
         while not self._stopping.is_set():
             pause, started = interval, clock()
             try:
-                # One cheap read first: a poll that finds every follower at the head costs a round
-                # trip, not a transaction per projection (an idle node polls 20 times a second).
-                behind = await lags(self.db, [p.name for p in projections])
-                for p in projections:
-                    if behind.get(p.name, 1) > 0:
-                        await self.catch_up(p)
+                # A poll reads the lags first: one that finds every follower at the head costs a
+                # round trip, not a transaction (an idle node polls 20 times a second). After a
+                # nudge something committed: straight to the catch-up.
+                due = projections
+                if not nudged:
+                    behind = await lags(self.db, [p.name for p in projections])
+                    due = [p for p in projections if behind.get(p.name, 1) > 0]
+                if len(due) > 1:
+                    due = await self._together_or_each(due)
+                for p in due:
+                    await self.catch_up(p)
             except Unavailable as exc:  # the database is down: try again in a moment, quietly
                 log.warning("projection_follow_paused", error=exc.message)
                 pause = 1.0
@@ -196,9 +245,22 @@ class ProjectionRunner:
                 pause = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, started + pause - clock()))
+            nudged = self._wake.is_set() and pause == interval
             self._wake.clear()
             if (early := started + self.min_gap - clock()) > 0 and not self._stopping.is_set():
                 await asyncio.sleep(early)
+
+    async def _together_or_each(self, due: list[Projection]) -> list[Projection]:
+        """Catch `due` up together; if that fails for another reason than the database, they are
+        caught up one by one (returned), so one failing projection stops none of the others."""
+        try:
+            await self.catch_up_together(due)
+        except Unavailable:
+            raise
+        except Exception:
+            log.exception("projection_follow_together_failed", projections=[p.name for p in due])
+            return due
+        return []
 
     def nudge(self) -> None:
         """Something committed: let the follower catch up now (notifications reach their sockets
