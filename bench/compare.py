@@ -45,7 +45,7 @@ from gochat.tools.run import run_async
 from . import profile as profiler
 from . import wsraw
 from .common import bench_databases, latency_summary, load_average, machine_info, write_results
-from .gateway import LoadProcesses, gochat_env, serve_commands, server_process
+from .gateway import LoadProcesses, backend_pids, gochat_env, serve_commands, server_process
 from .nodes import HOST, free_port, raise_open_files, signup_users
 from .peers import install
 
@@ -314,6 +314,19 @@ async def target(name: str, subscribers: int, database_url: str | None) -> Async
     raise SystemExit(f"unknown target {name!r} (choose from {', '.join(TARGETS)})")
 
 
+def _postgres_cpu(dsn: str) -> Any:
+    """CPU seconds so far of the PostgreSQL backends serving `dsn` (the pool is steady once warm)."""
+
+    def used() -> float:
+        total = 0.0
+        for pid in backend_pids(dsn):
+            with contextlib.suppress(OSError):
+                total += _cpu(pid)
+        return total
+
+    return used
+
+
 # --- the driver ------------------------------------------------------------------------------------
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -372,6 +385,7 @@ async def measure(
             else:
                 expected_k = [sent_k[k] * topology.fanout for k in range(n)]
             cpu0, t0 = _cpu(endpoint.pid), time.perf_counter()
+            gen0 = [_cpu(proc.pid) for proc in load.procs]
             extra0 = extra_cpu() if extra_cpu else 0.0
             spy = profiler.start(endpoint.pid, args.warmup + args.duration, f"{name}-{run}") if profile else None
             load.send("run", list(zip(steps_k, expected_k, strict=True)))
@@ -380,6 +394,8 @@ async def measure(
             results = await load.answers(args.drain + 60)
             wall = time.perf_counter() - t0
             cpu = {"server_cpu": (_cpu(endpoint.pid) - cpu0) / wall}
+            # The busiest load process: near 100% of a core, the generator bounds the step, not the server.
+            cpu["generator_cpu"] = max((_cpu(proc.pid) - c0) / wall for proc, c0 in zip(load.procs, gen0, strict=True))
             if extra_cpu:
                 cpu["postgres_cpu"] = (extra_cpu() - extra0) / wall
             per_message = topology.fanout or sum(len(share) for share in topology.shares)
@@ -465,7 +481,9 @@ def _print_step(name: str, step: dict[str, Any]) -> None:
     print(
         f"  {name:14} {step['rate']:>5}/s x{step['offered_deliveries_per_s'] // max(step['rate'], 1):<4}"
         f" {step['deliveries_per_s']:>9,.0f} deliveries/s  p50 {step['p50_ms']:7.1f} ms  p99 {step['p99_ms']:8.1f} ms"
-        f"  missing {step['missing']:>6}  cpu {step['server_cpu']:4.0%}  load {step['load_1m']:.1f}"
+        f"  missing {step['missing']:>6}  cpu {step['server_cpu']:4.0%}  pg {step.get('postgres_cpu', 0):4.0%}"
+        f"  gen {step.get('generator_cpu', 0):4.0%}"
+        f"  load {step['load_1m']:.1f}"
         f"  {'kept up' if step['kept_up'] else 'BEHIND'}",
         flush=True,
     )
@@ -483,7 +501,8 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{LABELS[name]} (load average {before:.2f})", flush=True)
             async with target(name, args.subscribers, database_url) as endpoint:
                 topology = Topology.one_room(endpoint.queries, args.publishers, args.processes)
-                result = await measure(name, endpoint, topology, args, _print_step, profile=name == "gochat")
+                extra = _postgres_cpu(database_url) if database_url else None
+                result = await measure(name, endpoint, topology, args, _print_step, extra, profile=name == "gochat")
             result["load_1m_before"] = before
             results[name] = result
     payload = {

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg2
 
 from gochat.client import GochatClient
 
@@ -76,6 +77,17 @@ class CpuWindow:
         self.shares = used / wall
         busy, total = machine_busy()
         self.machine = (busy - self._machine0[0]) / max(total - self._machine0[1], 1e-9)
+
+
+def backend_pids(dsn: str) -> list[int]:
+    """The PostgreSQL backends connected to `dsn`'s database (not this query's own)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return [int(r[0]) for r in cur.fetchall()]
+    finally:
+        conn.close()
 
 
 # --- the server process -------------------------------------------------------------------------

@@ -221,31 +221,39 @@ def _bound(label: str, steps: list[dict[str, Any]], unit: str) -> list[str]:
     ]
 
 
+def _share(cpu: float | None) -> str:
+    """A process's share of one core; blank for results taken before it was recorded."""
+    return "" if cpu is None else f"{cpu:.0%}"
+
+
 def summary(compare: dict[str, Any] | None, results: dict[str, dict[str, Any] | None]) -> str:
     lines = [START, "## At a glance", ""]
     if compare is not None:
         m, topo = compare["machine"], compare["topology"]
         lines += [
             f"Measured {compare['at'][:16].replace('T', ' ')} UTC on {m['cores']} cores, Python {m['python']},"
-            f" PostgreSQL {m['postgres']} on the same machine, commit {m['commit']}; `make bench`"
-            f" ({compare['mode']} mode). One room of {topo['subscribers']} sockets, {topo['publishers']} of them"
+            f" PostgreSQL {m['postgres']} on the same machine, commit {m['commit']};"
+            f" `python -m bench.compare --{compare['mode']}`. One room of {topo['subscribers']} sockets,"
+            f" {topo['publishers']} of them"
             f" publishing paced messages; the same {topo['processes']} load processes against every server,"
             " one after another in one sitting.",
             "",
             "![latency against offered load](bench/latency_vs_rate.png)",
             "",
-            "| server | most deliveries/s kept up | p50 / p99 there | server CPU there | load avg before |",
-            "|---|---|---|---|---|",
+            "| server | most deliveries/s kept up | p50 / p99 there | server CPU there | busiest load process"
+            " there | load avg before |",
+            "|---|---|---|---|---|---|",
         ]
         for result in compare["targets"].values():
             kept = [s for s in result["steps"] if s["kept_up"]]
             top = max(kept, key=lambda s: s["offered_deliveries_per_s"]) if kept else None
             lines.append(
                 f"| {result['label']} | {top['offered_deliveries_per_s']:,} |"
-                f" {_fmt(top['p50_ms'])} / {_fmt(top['p99_ms'])} ms | {top['server_cpu']:.0%} |"
-                f" {result['load_1m_before']:.2f} |"
+                f" {_fmt(top['p50_ms'])} / {_fmt(top['p99_ms'])} ms | {top['server_cpu']:.0%}"
+                f"{f' (PostgreSQL {pg:.0%})' if (pg := top.get('postgres_cpu')) else ''} |"
+                f" {_share(top.get('generator_cpu'))} | {result['load_1m_before']:.2f} |"
                 if top
-                else f"| {result['label']} | none | | | {result['load_1m_before']:.2f} |"
+                else f"| {result['label']} | none | | | | {result['load_1m_before']:.2f} |"
             )
         if compare["ratios"]:
             lines += [

@@ -39,7 +39,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import psycopg2
 
 from gochat.tools.run import run_async
 
@@ -54,7 +53,7 @@ from .common import (
     machine_info,
     write_results,
 )
-from .gateway import CpuWindow, LoadProcesses, gochat_env, make_rooms, serve_commands, server_process
+from .gateway import CpuWindow, LoadProcesses, backend_pids, gochat_env, make_rooms, serve_commands, server_process
 from .nodes import HOST, User, raise_open_files, signup_users
 from .wsraw import RawWebSocket
 
@@ -284,16 +283,6 @@ def layout(users: Sequence[User], rooms: int, connections: int) -> list[tuple[in
     return [((r + k * stride) % len(users), r) for k in range(per_room) for r in range(rooms)]
 
 
-def _backend_pids(dsn: str) -> list[int]:
-    conn = psycopg2.connect(dsn)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        return [int(r[0]) for r in cur.fetchall()]
-    finally:
-        conn.close()
-
-
 async def populate(url: str, args: argparse.Namespace) -> list[Plan]:
     """Users, small and big rooms over HTTP; the connections split by big room over the workers."""
     t0 = time.perf_counter()
@@ -412,7 +401,7 @@ class Driver:
         self.load.send(
             "run", [Step(self.runs, scenario.rate * s, big, start, a.warmup, a.duration, a.drain) for s in self.shares]
         )
-        pids = _backend_pids(self.dsn)
+        pids = backend_pids(self.dsn)
         server, postgres = CpuWindow(lambda: [self.server_pid]), CpuWindow(lambda: pids)
         machine = CpuWindow(list)
         await asyncio.sleep(max(0.0, start + a.warmup - time.time()))

@@ -48,6 +48,7 @@ from .db import Database
 from .e2e.store import KeyStore
 from .embedded import EmbeddedPostgres
 from .events import EventStore, build_registry
+from .events.sealing import configured_sealer
 from .keys import (
     ACCOUNTS,
     ADMIN,
@@ -238,6 +239,7 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         max_batch=settings.group_commit_max_batch,
         pipeline=settings.group_commit_pipeline,
         commit_timeout=settings.db_commit_timeout,
+        sealer=configured_sealer(app[DB], settings),
     )
     try:
         if await ensure_language(app[DB], settings.search_language):

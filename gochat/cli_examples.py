@@ -82,6 +82,19 @@ Configuration comes from the environment: docs/configuration.md. Deploying: docs
     ("bots", "revoke"): """\
   gochat bots revoke --username deploy-bot      # every live token of the bot
   gochat bots revoke --username deploy-bot --token 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e""",
+    ("keys",): """\
+  gochat keys status
+  gochat keys seal-log                          # once, after upgrading: seal what was written in clear""",
+    ("keys", "status"): """\
+  gochat keys status""",
+    ("keys", "rotate"): """\
+  gochat keys rotate --all                      # a new data key for every user, for what they write next
+  gochat keys rotate --id 2b7e4d7a-9f0c-4c1e-8a55-0d6f3e2b9c11""",
+    ("keys", "rewrap"): """\
+  GOCHAT_KEY_ENCRYPTION_KEYS=$NEW,$OLD gochat keys rewrap   # then drop $OLD""",
+    ("keys", "seal-log"): """\
+  gochat keys seal-log
+  gochat keys seal-log --page 500               # shorter transactions""",
 }
 
 

@@ -6,6 +6,8 @@ valid `Settings` or raises `SettingsError` with a single human line naming the v
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -238,6 +240,11 @@ class Settings:
     preview_cache_ttl: float = 24 * 3600.0
     preview_failure_ttl: float = 3600.0  # a URL with nothing to show is tried again after this
     preview_concurrency: int = 4  # jobs in hand per node
+    # Crypto-shredding (docs/operations.md, "Keys"): key-encryption keys wrapping the users' data keys
+    # (the first wraps new ones; none: stored unwrapped), and how long a process keeps a data key
+    # for reading before it looks again (an erasure elsewhere is seen within this).
+    key_encryption_keys: tuple[bytes, ...] = ()
+    key_cache_seconds: float = 60.0
 
     @property
     def development(self) -> bool:
@@ -340,10 +347,35 @@ class Settings:
         )
         if env.get("GOCHAT_NODE_ID"):
             settings = replace(settings, node_id=env["GOCHAT_NODE_ID"])
+        settings = replace(
+            settings,
+            key_encryption_keys=_keks(env, "GOCHAT_KEY_ENCRYPTION_KEYS"),
+            key_cache_seconds=_float(env, "GOCHAT_KEY_CACHE_SECONDS", 60.0, 0.0, 86400.0),
+        )
         return settings
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _keks(env: Mapping[str, str], name: str) -> tuple[bytes, ...]:
+    """Comma-separated keys of 32 bytes, each base64 (standard or URL-safe) or 64 hex digits."""
+    keys = []
+    for i, raw in enumerate(p.strip() for p in env.get(name, "").split(",") if p.strip()):
+        key = None
+        if re.fullmatch(r"[0-9a-fA-F]{64}", raw):
+            key = bytes.fromhex(raw)
+        else:
+            try:
+                key = base64.b64decode(raw.replace("-", "+").replace("_", "/") + "=" * (-len(raw) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                key = None
+        if key is None or len(key) != 32:
+            raise SettingsError(
+                f"{name}: key {i + 1} is not 32 bytes in base64 or hex (make one: openssl rand -base64 32)"
+            )
+        keys.append(key)
+    return tuple(keys)
 
 
 def _write_defaults(env: Mapping[str, str]) -> dict[str, Limit]:

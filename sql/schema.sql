@@ -151,6 +151,16 @@ CREATE INDEX link_preview_cache_expiry ON public.link_preview_cache USING btree 
 ALTER TABLE link_preview_cache ENABLE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_cache FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE link_preview_cache_users (
+    user_id uuid NOT NULL,
+    url text NOT NULL,
+    CONSTRAINT link_preview_cache_users_pkey PRIMARY KEY (user_id, url),
+    CONSTRAINT link_preview_cache_users_url_fkey FOREIGN KEY (url) REFERENCES link_preview_cache(url) ON DELETE CASCADE
+);
+CREATE INDEX link_preview_cache_users_url ON public.link_preview_cache_users USING btree (url);
+ALTER TABLE link_preview_cache_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE link_preview_cache_users FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE link_preview_jobs (
     message_id bigint NOT NULL,
     room_id uuid NOT NULL,
@@ -165,6 +175,13 @@ CREATE INDEX link_preview_jobs_author ON public.link_preview_jobs USING btree (a
 CREATE INDEX link_preview_jobs_due ON public.link_preview_jobs USING btree (next_attempt_at);
 ALTER TABLE link_preview_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE link_preview_jobs FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE log_sealing (
+    only_row boolean DEFAULT true NOT NULL,
+    clear_upto bigint NOT NULL,
+    CONSTRAINT log_sealing_pkey PRIMARY KEY (only_row),
+    CONSTRAINT log_sealing_only_row_check CHECK (only_row)
+);
 
 CREATE TABLE memberships (
     room_id uuid NOT NULL,
@@ -481,6 +498,17 @@ CREATE TABLE slash_commands (
 ALTER TABLE slash_commands ENABLE ROW LEVEL SECURITY;
 ALTER TABLE slash_commands FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE user_keys (
+    user_id uuid NOT NULL,
+    version integer NOT NULL,
+    material bytea,
+    wrapped_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    destroyed_at timestamp with time zone,
+    CONSTRAINT user_keys_pkey PRIMARY KEY (user_id, version),
+    CONSTRAINT user_keys_check CHECK (((material IS NULL) = (destroyed_at IS NOT NULL)))
+);
+
 CREATE TABLE user_profiles (
     user_id uuid NOT NULL,
     username text NOT NULL,
@@ -556,6 +584,14 @@ CREATE FUNCTION events_refuse_change() RETURNS trigger
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
 AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('gochat.reseal', true) = 'on' THEN
+        IF (NEW.id, NEW.stream_id, NEW.version, NEW.type, NEW.schema_version, NEW.metadata, NEW.actor_id,
+            NEW.client_msg_id, NEW.recorded_at)
+           IS NOT DISTINCT FROM (OLD.id, OLD.stream_id, OLD.version, OLD.type, OLD.schema_version, OLD.metadata,
+                                 OLD.actor_id, OLD.client_msg_id, OLD.recorded_at) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     RAISE EXCEPTION 'the event log is append-only: % refused', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END
@@ -591,16 +627,18 @@ BEGIN
           SELECT v_head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),
                  r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6
           FROM r JOIN v USING (stream_id)
-          RETURNING events.id, events.version, events.stream_id, events.data, events.actor_id,
-                    events.client_msg_id)
-    SELECT array_agg(i.version ORDER BY i.id),
-           jsonb_agg(jsonb_build_object(
-               'room_id', i.stream_id, 'id', i.id, 'user_id', i.actor_id, 'content', i.data->'content',
-               'created_at', v_at, 'thread_root', i.data->'thread_root', 'client_msg_id', i.client_msg_id,
-               'attachments', i.data->'attachments', 'mentions', i.data->'mentions')
-               ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
-    INTO v_versions, v_posts FROM i;
+          RETURNING events.id, events.version)
+    SELECT array_agg(i.version ORDER BY i.id) INTO v_versions FROM i;
     IF cardinality(posted) > 0 THEN
+        -- the posts as the projections take them, from the plain data (x->7) when the log stores
+        -- it sealed (gochat/events/sealing.py): no projection reads a personal field from `events`
+        SELECT jsonb_agg(jsonb_build_object(
+                   'room_id', r.x->0, 'id', v_head + r.n, 'user_id', r.x->5, 'content', r.d->'content',
+                   'created_at', v_at, 'thread_root', r.d->'thread_root', 'client_msg_id', r.x->6,
+                   'attachments', r.d->'attachments', 'mentions', r.d->'mentions')
+               ORDER BY r.n)
+        INTO v_posts
+        FROM (SELECT x, n, coalesce(x->7, x->3) AS d FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, n)) r;
         FOREACH fn IN ARRAY posted LOOP
             EXECUTE format('SELECT %I($1)', fn) USING v_posts;
         END LOOP;
@@ -683,6 +721,10 @@ BEGIN
             UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
         END LOOP;
     WHEN 'user.erased' THEN
+        -- nothing of the user's stays: their files' names too, deleted before or not (a rebuild after
+        -- their keys were destroyed reads them blank from the log: events/sealing.py); their
+        -- messages' preview images are theirs too (the previewer appends them as the author)
+        UPDATE files SET name = '', attachment = '{}'::jsonb WHERE uploader_id = e.stream_id;
         -- history tombstoned the user's messages with this event's id: their previews' images go too
         FOR f IN
             UPDATE files SET deleted_id = e.id
@@ -740,6 +782,10 @@ BEGIN
         INSERT INTO deactivated_users (user_id, since) VALUES (e.stream_id, e.recorded_at) ON CONFLICT DO NOTHING;
     WHEN 'user.reactivated' THEN
         DELETE FROM deactivated_users WHERE user_id = e.stream_id;
+    WHEN 'user.erased' THEN
+        -- the reasons the user wrote in their reports are theirs: they go, the reports stay for the
+        -- moderators (the log holds them sealed under the user's destroyed key: events/sealing.py)
+        UPDATE reports SET reason = '' WHERE reporter = e.stream_id AND reason <> '';
     END CASE;
 END
 $$;
@@ -833,6 +879,21 @@ BEGIN
     ELSE
         NULL;
     END CASE;
+END
+$$;
+
+CREATE FUNCTION gochat_apply_opened(fn regproc, ids bigint[], opened jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE COST 100
+AS $$
+DECLARE
+    e events;
+BEGIN
+    FOR e IN SELECT * FROM events WHERE id = ANY(ids) ORDER BY id LOOP
+        IF opened ? e.id::text THEN
+            e.data := opened -> e.id::text;
+        END IF;
+        EXECUTE format('SELECT %s($1)', fn) USING e;
+    END LOOP;
 END
 $$;
 
@@ -1140,6 +1201,9 @@ CREATE POLICY incoming_webhooks_owner ON incoming_webhooks FOR ALL TO CURRENT_US
     USING (true)
     WITH CHECK (true);
 CREATE POLICY link_preview_cache_owner ON link_preview_cache FOR ALL TO CURRENT_USER
+    USING (true)
+    WITH CHECK (true);
+CREATE POLICY link_preview_cache_users_owner ON link_preview_cache_users FOR ALL TO CURRENT_USER
     USING (true)
     WITH CHECK (true);
 CREATE POLICY link_preview_jobs_owner ON link_preview_jobs FOR ALL TO CURRENT_USER

@@ -17,6 +17,7 @@ from test_projections_ops import rebuilt_from_zero, settled
 
 from gochat.auth.store import SessionStore
 from gochat.db import Database
+from gochat.e2e.store import KeyStore as DeviceKeys
 from gochat.errors import NotFound
 from gochat.events import EventStore, NewEvent, build_registry
 from gochat.keys import DB, STORE
@@ -31,7 +32,7 @@ SECRET = "erasure-secret-" + "x" * 32
 
 def erasure(client: Any) -> ErasureService:
     db = client.app[DB]
-    return ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+    return ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600), DeviceKeys(db))
 
 
 async def erase(client: Any, *, user_id: uuid.UUID | None = None, username: str | None = None) -> Erased:

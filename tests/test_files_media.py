@@ -18,6 +18,7 @@ from test_ws import connect, until
 
 from gochat.app import create_app
 from gochat.auth.store import SessionStore
+from gochat.e2e.store import KeyStore as DeviceKeys
 from gochat.keys import DB, FILES, RELAY, SETTINGS, STORE
 from gochat.projections.users import UserQueries
 from gochat.services.erasure import ErasureService
@@ -196,7 +197,7 @@ async def test_erasing_a_user_deletes_their_files_and_frees_the_bytes(client: An
     gone = (await uploaded(client, bob, room, image_bytes("JPEG"), "me.jpg"))["file"]
     kept = (await uploaded(client, alice, room, b"alice's", "a.txt"))["file"]
     db = client.app[DB]
-    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600), DeviceKeys(db))
     await erasure.erase(await erasure.find(user_id=bob.id))
     await client.app[FILES].collect()
     assert (await client.get(gone["url"], headers=alice.headers)).status == 404

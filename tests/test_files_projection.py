@@ -14,6 +14,7 @@ from helpers import signup
 from room_helpers import make_room
 
 from gochat.auth.store import SessionStore
+from gochat.e2e.store import KeyStore as DeviceKeys
 from gochat.events.scan import RawEvent
 from gochat.keys import DB, FILES, SETTINGS, STORE
 from gochat.projections.catalog import all_projections
@@ -40,7 +41,7 @@ async def test_a_rebuild_gives_the_same_files_and_counts_and_keeps_them_private(
     await client.delete(f"/rooms/{room}/messages/{twin['message']['id']}", headers=alice.headers)
     await uploaded(client, bob, room, b"bob's", "bob.txt")
     db = client.app[DB]
-    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600), DeviceKeys(db))
     await erasure.erase(await erasure.find(user_id=bob.id))
     await client.app[FILES].collect()
     live = await rows(client)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import signup
-from test_projection_equivalence import copy_log
+from test_projection_equivalence import copy_keys, copy_log
 
 from gochat import migrations
 from gochat.app import create_app
@@ -92,6 +92,7 @@ async def test_an_upgraded_database_finds_and_protects_the_people_it_had(
         assert await old.fetchval("SELECT to_regclass('user_profiles')") is None
         applied = {m.version for m in await migrations.migrate(old)}
         assert {150, 152} <= applied
+        await copy_keys(db, old)  # today's store sealed the names under these (events/sealing.py)
     finally:
         await old.close()
 
@@ -100,12 +101,12 @@ async def test_an_upgraded_database_finds_and_protects_the_people_it_had(
     upgraded: Database = client.app[DB]
     recorded = await skeletons(upgraded)
     assert (recorded[helen], recorded[bot]) == (skeleton(f"helen{tag}"), skeleton(f"relaybot{tag}"))
-    async with upgraded.cursor() as cur:
-        await cur.execute(
-            "SELECT stream_id, data->>'username_skeleton' FROM events WHERE type = %s ORDER BY stream_id",
-            (EventType.USER_SKELETON_SET.value,),
-        )
-        assert dict(await cur.fetchall()) == {helen: recorded[helen], bot: recorded[bot]}
+    # read through the store: the log holds them sealed under each user's key (events/sealing.py)
+    recorded_events = await client.app[STORE].read_all(limit=10_000, types=[EventType.USER_SKELETON_SET])
+    assert {e.stream_id: e.data["username_skeleton"] for e in recorded_events} == {
+        helen: recorded[helen],
+        bot: recorded[bot],
+    }
 
     newcomer = await signup(client)
     found = await (await client.get("/users/search", params={"q": f"helen{tag}"}, headers=newcomer.headers)).json()

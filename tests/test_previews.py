@@ -24,6 +24,7 @@ from test_ws import connect, until
 from gochat.app import create_app
 from gochat.auth.store import SessionStore
 from gochat.db import Database
+from gochat.e2e.store import KeyStore as DeviceKeys
 from gochat.keys import DB, PREVIEWER, STORE
 from gochat.previews.outbox import NAME
 from gochat.projections.users import UserQueries
@@ -253,7 +254,7 @@ async def test_erasing_the_author_takes_their_previews_and_images_with_them(
     sent = await post(client, alice, room, f"{site.base}/article")
     [preview] = await previewed(client, bob, room, sent["id"])
     db = client.app[DB]
-    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600))
+    erasure = ErasureService(client.app[STORE], UserQueries(db), SessionStore(db, 3600), DeviceKeys(db))
     await erasure.erase(await erasure.find(user_id=alice.id))
     assert "previews" not in await message(client, bob, room, sent["id"])
     assert (await client.get(preview["image"]["url"], headers=bob.headers)).status == 404

@@ -419,6 +419,8 @@ async def fresh_db(pg_cluster: Any) -> AsyncIterator[Any]:
 
 
 async def copy_log(source: Database, target: Database) -> None:
+    """The log, and the users' data keys its personal fields are sealed under (events/sealing.py),
+    when the target has their table yet (copy_keys after migrating, otherwise)."""
     async with source.cursor() as cur:
         await cur.execute(f"SELECT to_jsonb(e) FROM (SELECT {COLUMNS} FROM events ORDER BY id) e")
         rows = [r[0] for r in await cur.fetchall()]
@@ -426,6 +428,19 @@ async def copy_log(source: Database, target: Database) -> None:
         await cur.execute(
             f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM jsonb_populate_recordset(NULL::events, %s::jsonb)",
             (orjson.dumps(rows).decode(),),
+        )
+    if await target.fetchval("SELECT to_regclass('user_keys')") is not None:
+        await copy_keys(source, target)
+
+
+async def copy_keys(source: Database, target: Database) -> None:
+    async with source.cursor() as cur:
+        await cur.execute("SELECT to_jsonb(k) FROM user_keys k")
+        keys = [r[0] for r in await cur.fetchall()]
+    async with target.transaction() as cur:
+        await cur.execute(
+            "INSERT INTO user_keys SELECT * FROM jsonb_populate_recordset(NULL::user_keys, %s::jsonb)",
+            (orjson.dumps(keys).decode(),),
         )
 
 

@@ -207,7 +207,9 @@ async def test_the_past_page_is_projected_apart_from_the_live_tables_on_a_shared
             NewEvent("member.joined", room, {"user_id": str(author), "role": "owner"}, actor_id=author),
         )
         first = (await store.append_one(NewEvent("message.posted", room, {"content": "one"}, actor_id=author))).event
-        await store.append_one(NewEvent("message.edited", room, {"message_id": first.id, "content": "uno"}))
+        # by its author, as services/messages.py appends every edit (history takes no one else's)
+        edit = {"message_id": first.id, "content": "uno"}
+        await store.append_one(NewEvent("message.edited", room, edit, actor_id=author))
         async with db.cursor() as cur:
             past, _ = await asof.messages_at(cur, store, room, first.id, {}, author, before=None, limit=10)
         second = (await store.append_one(NewEvent("message.posted", room, {"content": "two"}, actor_id=author))).event

@@ -42,7 +42,8 @@ from test_search import indexed
 
 from gochat.app import create_app
 from gochat.events.scan import LogFilter
-from gochat.keys import DB, PROJECTIONS, STORE
+from gochat.events.sealing import configured_sealer
+from gochat.keys import DB, PROJECTIONS, SETTINGS, STORE
 from gochat.settings import Settings
 from gochat.tools.export import export_log
 from gochat.tools.formats import JsonLinesWriter
@@ -524,7 +525,8 @@ class Run:
     async def check_export(self) -> None:
         """The operator's `gochat events export` of the room (without --raw): history as it is now."""
         out = io.BytesIO()
-        await export_log(self.client.app[DB], LogFilter(stream_id=uuid.UUID(self.room)), JsonLinesWriter(out))
+        db, flt = self.client.app[DB], LogFilter(stream_id=uuid.UUID(self.room))
+        await export_log(db, flt, JsonLinesWriter(out), sealer=configured_sealer(db, self.client.app[SETTINGS]))
         events = [json.loads(line) for line in out.getvalue().splitlines()]
         self.no_dead_text("export", events)
         posts = [(e["id"], e["data"]["content"], bool(e["data"].get("deleted"))) for e in events

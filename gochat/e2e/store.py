@@ -48,6 +48,7 @@ _INBOX = (
 )
 _ACK = "DELETE FROM device_inbox WHERE user_id = %s AND device_id = %s AND id <= %s"
 _DELETE_DEVICE = "DELETE FROM devices WHERE user_id = %s AND device_id = %s"
+_DELETE_USER = "DELETE FROM devices WHERE user_id = %s"  # their keys and mailboxes go with them (cascade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +167,9 @@ class KeyStore:
         async with self.db.transaction() as cur:
             await cur.execute(_DELETE_DEVICE, (user_id, device_id))
             return bool(cur.rowcount)
+
+    async def remove_user(self, user_id: uuid.UUID) -> int:
+        """Every device of the user (their erasure: the names they gave them are theirs); how many."""
+        async with self.db.transaction() as cur:
+            await cur.execute(_DELETE_USER, (user_id,))
+            return int(cur.rowcount)

@@ -17,7 +17,9 @@ from uuid import UUID
 import orjson
 
 from ..db import Database
+from .keystore import TableKeyStore
 from .registry import EventRegistry
+from .sealing import Sealer
 
 # id, stream_id, version, type, schema_version, data (JSON), metadata (JSON), actor_id, client_msg_id,
 # recorded_at (RFC 3339, UTC, microseconds)
@@ -79,12 +81,20 @@ class LogFilter:
 
 class LogScan:
     def __init__(
-        self, db: Database, registry: EventRegistry, *, batch_size: int = 10_000, view: DataView | None = None
+        self,
+        db: Database,
+        registry: EventRegistry,
+        *,
+        batch_size: int = 10_000,
+        view: DataView | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.batch_size = batch_size
         self.view = view
+        # opens personal fields (events/sealing.py), by default with keys stored unwrapped (as EventStore)
+        self.sealer = sealer if sealer is not None else Sealer(TableKeyStore(db))
         # Only types with upcasters cost anything per row; today's log needs none.
         self._current = {t: v for t in registry.types if (v := registry.spec(t).version) > 1}
 
@@ -108,7 +118,7 @@ class LogScan:
                 rows: list[RawEvent] = await cur.fetchall()
             if not rows:
                 return
-            yield self._upcast(rows)
+            yield self._upcast(await self._open(rows))
             if len(rows) < self.batch_size:
                 return
             after = rows[-1][0]
@@ -119,7 +129,7 @@ class LogScan:
         async with self.db.cursor() as cur:
             await cur.execute(self._query(where, "DESC"), (*params, n))
             rows: list[RawEvent] = await cur.fetchall()
-        return self._upcast(rows[::-1])
+        return self._upcast(await self._open(rows[::-1]))
 
     async def daily_counts(self, flt: LogFilter) -> list[tuple[date, str, int]]:
         """(UTC day, type, events) for every day and type with at least one matching event."""
@@ -140,6 +150,11 @@ class LogScan:
             f"SELECT {columns} FROM (SELECT * FROM events WHERE {where} ORDER BY id {order} LIMIT %s) e"
             f"{self.view.join} ORDER BY e.id {order}"
         )
+
+    async def _open(self, rows: list[RawEvent]) -> list[RawEvent]:
+        sealer = self.sealer
+        await sealer.prepare(r[5] for r in rows)
+        return [(*r[:5], sealer.open_text(r[3], r[1], r[5]), *r[6:]) if '"sealed"' in r[5] else r for r in rows]  # type: ignore[misc]
 
     def _upcast(self, rows: list[RawEvent]) -> list[RawEvent]:
         if not self._current:

@@ -35,8 +35,10 @@ from uuid import UUID
 
 from ..db import Cursor, Database, is_connection_error
 from ..errors import Unavailable
+from .keystore import TableKeyStore
 from .model import AppendResult, NewEvent, RecordedEvent
 from .registry import EventRegistry
+from .sealing import SEALED, Sealer
 from .transactions import COLUMNS, Group, InlineProjector, commit_fast, commit_general, fast_path_applies
 
 if TYPE_CHECKING:
@@ -66,9 +68,13 @@ class EventStore:
         pipeline: int = 1,
         inline: Sequence[InlineProjector] = (),
         commit_timeout: float | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
+        # personal content is sealed under its owner's key before it is stored (sealing.py); by
+        # default the keys are in the user_keys table, unwrapped (the app passes the configured one)
+        self.sealer = sealer if sealer is not None else Sealer(TableKeyStore(db))
         self.node_id = node_id
         self.max_batch = max_batch
         self.pipeline = max(1, pipeline)
@@ -244,6 +250,22 @@ class EventStore:
             return committed
 
     async def _commit(self, batch: list[Group]) -> list[RecordedEvent]:
+        unsealed = [g for g in batch if g.stored is None]
+        if unsealed:
+            stored = iter(
+                await self.sealer.seal_all(
+                    (e.type, e.stream_id, e.actor_id, d)
+                    for g in unsealed
+                    for e, d in zip(g.events, g.data, strict=True)
+                )
+            )
+            for g in unsealed:
+                g.stored = [next(stored) for _ in g.events]
+                for i, (data, kept) in enumerate(zip(g.data, g.stored, strict=True)):
+                    if kept is not data and SEALED not in kept:
+                        # the owner's keys are destroyed (an erasure raced this append): nothing of
+                        # theirs is kept, in the log or in what projections and frames get now
+                        g.data[i] = dict(kept)
         if fast_path_applies(batch):
             fast = await self._with_cursor(
                 lambda cur: commit_fast(cur, batch, node_id=self.node_id, inline=self.inline)
@@ -252,7 +274,7 @@ class EventStore:
                 return fast
         general = await self._with_cursor(
             lambda cur: commit_general(
-                cur, batch, node_id=self.node_id, inline=self.inline, row_to_event=self._row_to_event
+                cur, batch, node_id=self.node_id, inline=self.inline, rows_to_events=self.rows_to_events
             )
         )
         assert general is not None
@@ -272,14 +294,22 @@ class EventStore:
 
     # --- reads ----------------------------------------------------------------------------------
     def _row_to_event(self, row: Sequence[Any]) -> RecordedEvent:
+        """A row of COLUMNS as an event, opened (its keys prepared: `rows_to_events`) and upcast."""
         id_, stream, version, type_, sv, data, metadata, actor, cmid, at = row
-        sv, data = self.registry.upcast(type_, sv, data)
+        sv, data = self.registry.upcast(type_, sv, self.sealer.open(type_, stream, data))
         return RecordedEvent(id_, stream, version, type_, sv, data, metadata, actor, cmid, at)
+
+    async def rows_to_events(self, rows: Sequence[Sequence[Any]], cur: Cursor | None = None) -> list[RecordedEvent]:
+        """Rows of COLUMNS as events: every reader of the log's data goes through here (or through
+        `sealer.prepare` and `sealer.open` itself), so personal fields come back opened."""
+        await self.sealer.prepare((r[5] for r in rows), cur)
+        return [self._row_to_event(r) for r in rows]
 
     async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:
         async with self.db.cursor() as cur:
             await cur.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT %s", (*params, limit))
-            return [self._row_to_event(r) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+        return await self.rows_to_events(rows)
 
     async def read_all(
         self, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None
@@ -305,7 +335,8 @@ class EventStore:
                 " ORDER BY id DESC LIMIT %s",
                 (stream_id, list(types), before if before is not None else 2**62, limit),
             )
-            return [self._row_to_event(r) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+        return await self.rows_to_events(rows)
 
     async def get(self, event_id: int) -> RecordedEvent | None:
         found = await self._select("id = %s", (event_id,), 1)
@@ -335,4 +366,4 @@ class EventStore:
                 f"SELECT {COLUMNS} FROM events WHERE stream_id = %s ORDER BY version DESC LIMIT 1", (stream_id,)
             )
             row = await cur.fetchone()
-        return self._row_to_event(row) if row else None
+        return (await self.rows_to_events([row]))[0] if row else None

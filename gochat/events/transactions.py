@@ -8,7 +8,7 @@ reads the head and assigns ids `head + 1 ...` (see store.py's module doc).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -98,6 +98,7 @@ class Group:
     results: list[AppendResult] | None = None
     error: BaseException | None = None
     link: Any = None  # with tracing on: a link to the caller's span, for the transaction's span
+    stored: list[Mapping[str, Any]] | None = None  # `data` as stored: personal fields sealed (sealing.py)
 
 
 def fast_path_applies(batch: list[Group]) -> bool:
@@ -111,22 +112,17 @@ async def commit_fast(
 ) -> list[RecordedEvent] | None:
     """One round trip when no inline projection runs, or for a batch of posts; None, having written
     nothing, when an idempotency key was already stored or an inline projection is behind the log."""
-    rows: list[tuple[Any, ...]] = []
-    for g in batch:
-        for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
-            rows.append(
-                (
-                    new.stream_id,
-                    new.type,
-                    schema_version,
-                    data,
-                    metadata(new, node_id),
-                    new.actor_id,
-                    new.client_msg_id,
-                )
-            )
     names = [n for p in inline for n in p.checkpoint_names]
     posted = _posted_functions(batch, inline)
+    # [stream, type, schema_version, stored data, metadata, actor, client_msg_id(, plain data)]: the
+    # posted functions project the plain data; the log stores the sealed (gochat_append.sql)
+    rows: list[tuple[Any, ...]] = []
+    for g in batch:
+        assert g.stored is not None
+        for new, data, stored, schema_version in zip(g.events, g.data, g.stored, g.schema_versions, strict=True):
+            row = (new.stream_id, new.type, schema_version, stored, metadata(new, node_id), new.actor_id,
+                   new.client_msg_id)  # fmt: skip
+            rows.append(row if posted is None or stored is data else (*row, data))
     params = {"rows": _json(rows), "names": names, "posted": posted}
     own_transaction = not inline or posted is not None  # the call commits or rolls back by itself
     try:
@@ -145,10 +141,10 @@ async def commit_fast(
     position = 0
     for g in batch:
         g.error, g.results = None, []
-        for new, row in zip(g.events, rows[position : position + len(g.events)], strict=True):
+        for new, data, row in zip(g.events, g.data, rows[position : position + len(g.events)], strict=True):
             ev = RecordedEvent(
                 head + position + 1, new.stream_id, versions[position], new.type, row[2],
-                row[3], row[4], new.actor_id, new.client_msg_id, now,
+                data, row[4], new.actor_id, new.client_msg_id, now,
             )  # fmt: skip
             position += 1
             g.results.append(AppendResult(ev))
@@ -205,7 +201,7 @@ async def commit_general(
     *,
     node_id: str,
     inline: Sequence[InlineProjector],
-    row_to_event: Callable[[Sequence[Any]], RecordedEvent],
+    rows_to_events: Callable[[Sequence[Sequence[Any]]], Awaitable[list[RecordedEvent]]],
 ) -> list[RecordedEvent]:
     """The whole transaction, COMMIT included, in as few round trips as possible: two when no
     inline projection runs and no idempotent retry is in the batch."""
@@ -218,11 +214,11 @@ async def commit_general(
     originals: dict[tuple[UUID | None, UUID, str], RecordedEvent] = {}
     if duplicate_ids:
         await cur.execute(_BY_IDS, (duplicate_ids,))
-        for row in await cur.fetchall():
-            ev = row_to_event(row)
+        for ev in await rows_to_events(await cur.fetchall()):
             originals[(ev.actor_id, ev.stream_id, ev.client_msg_id or "")] = ev
 
     committed: list[RecordedEvent] = []
+    stored: list[Mapping[str, Any]] = []  # each committed event's data as the log keeps it
     for g in batch:
         g.error = None
         dup = find_duplicate(g, originals)
@@ -234,6 +230,8 @@ async def commit_general(
             g.error, g.results = conflict, None
             continue
         g.results = []
+        assert g.stored is not None
+        stored.extend(g.stored)
         for new, data, schema_version in zip(g.events, g.data, g.schema_versions, strict=True):
             head += 1
             versions[new.stream_id] = version = versions.get(new.stream_id, 0) + 1
@@ -249,9 +247,9 @@ async def commit_general(
     if not committed:
         await cur.execute("COMMIT")
     elif not inline:
-        await cur.execute(_INSERT + "; COMMIT", (_event_rows(committed),))
+        await cur.execute(_INSERT + "; COMMIT", (_event_rows(committed, stored),))
     else:
-        await cur.execute(_INSERT, (_event_rows(committed),))
+        await cur.execute(_INSERT, (_event_rows(committed, stored),))
         await project(cur, inline, committed)
     return committed
 
@@ -284,11 +282,12 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _event_rows(events: Sequence[RecordedEvent]) -> str:
-    """The rows for _INSERT, in its column order (tuples: orjson encodes them ~6x faster than dataclasses)."""
+def _event_rows(events: Sequence[RecordedEvent], stored: Sequence[Mapping[str, Any]]) -> str:
+    """The rows for _INSERT, in its column order (tuples: orjson encodes them ~6x faster than
+    dataclasses), each with its data as stored (sealed)."""
     return _json(
         [
-            (e.id, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.actor_id, e.client_msg_id)
-            for e in events
+            (e.id, e.stream_id, e.version, e.type, e.schema_version, data, e.metadata, e.actor_id, e.client_msg_id)
+            for e, data in zip(events, stored, strict=True)
         ]
     )

@@ -13,7 +13,7 @@ from ..errors import Conflict, Forbidden, NotFound
 from ..events import EventStore, NewEvent, RecordedEvent
 from ..events.types import EventType
 from ..projections.users import UserQueries
-from . import projection as q
+from . import projection as moderation_queries
 
 # What a room's moderation history holds: who was removed, muted, promoted, what was reported,
 # pinned, slowed down.
@@ -57,21 +57,23 @@ class AdminService:
 
     async def require_admin(self, actor: UUID) -> None:
         async with self.db.cursor() as cur:
-            if not await q.is_server_admin(cur, actor):
+            if not await moderation_queries.is_server_admin(cur, actor):
                 raise Forbidden("server administrators only", code="not_a_server_admin")
 
     async def set_admin(self, user_id: UUID, admin: bool) -> bool:
         """The CLI's: True when the role changed."""
         async with self.db.cursor() as cur:
-            if await q.is_server_admin(cur, user_id) == admin:
+            if await moderation_queries.is_server_admin(cur, user_id) == admin:
                 return False
         await self.store.append_one(NewEvent(EventType.USER_ADMIN_SET, user_id, {"admin": admin}, actor_id=None))
         return True
 
-    async def search(self, actor: UUID, query: str | None, after: str | None, limit: int) -> list[q.UserRow]:
+    async def search(
+        self, actor: UUID, query: str | None, after: str | None, limit: int
+    ) -> list[moderation_queries.UserRow]:
         await self.require_admin(actor)
         async with self.db.cursor() as cur:
-            return await q.search_users(cur, query, after, limit)
+            return await moderation_queries.search_users(cur, query, after, limit)
 
     async def _existing(self, user_id: UUID) -> None:
         user = await self.users.get(user_id)
@@ -86,7 +88,7 @@ class AdminService:
         if user_id == actor:
             raise Conflict("you cannot deactivate yourself", code="self_moderation")
         async with self.db.cursor() as cur:
-            already = await q.is_deactivated(cur, user_id)
+            already = await moderation_queries.is_deactivated(cur, user_id)
         if not already:
             await self.store.append_one(NewEvent(EventType.USER_DEACTIVATED, user_id, {}, actor_id=actor))
         # Sockets are closed by login (family) or, for a bot, by token: both kinds are ended.
@@ -100,14 +102,14 @@ class AdminService:
         await self.require_admin(actor)
         await self._existing(user_id)
         async with self.db.cursor() as cur:
-            if not await q.is_deactivated(cur, user_id):
+            if not await moderation_queries.is_deactivated(cur, user_id):
                 return
         await self.store.append_one(NewEvent(EventType.USER_REACTIVATED, user_id, {}, actor_id=actor))
 
     async def check_active(self, user_id: UUID) -> None:
         """A login check (AccountService.login_checks)."""
         async with self.db.cursor() as cur:
-            if await q.is_deactivated(cur, user_id):
+            if await moderation_queries.is_deactivated(cur, user_id):
                 raise AccountDeactivated("this account is deactivated")
 
     async def history(self, actor: UUID, room_id: UUID, before: int | None, limit: int) -> list[RecordedEvent]:

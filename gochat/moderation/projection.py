@@ -27,6 +27,7 @@ class ModerationProjection(SqlProjection):
             EventType.USER_ADMIN_SET,
             EventType.USER_DEACTIVATED,
             EventType.USER_REACTIVATED,
+            EventType.USER_ERASED,  # the reasons of the user's own reports
         }
     )
     function = "gochat_apply_moderation"

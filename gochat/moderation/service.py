@@ -16,7 +16,7 @@ from ..projections.history import Message
 from ..services.access import Access, access_in, room_access
 from ..services.messages import MessageService
 from ..services.rooms import RoomService
-from . import projection as q
+from . import projection as moderation_queries
 
 DEFAULT_REPORT_MUTE_MINUTES = 60
 
@@ -53,7 +53,7 @@ class ModerationService:
     async def unmute(self, actor: UUID, room_id: UUID, target: UUID) -> None:
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
-            muted = (await q.room_rules(cur, room_id)).muted_until
+            muted = (await moderation_queries.room_rules(cur, room_id)).muted_until
         if target not in muted:
             raise NotFound("that user is not muted here", code="not_muted")
         await self.store.append_one(
@@ -63,7 +63,7 @@ class ModerationService:
     async def mutes(self, actor: UUID, room_id: UUID) -> dict[UUID, datetime]:
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
-            return (await q.room_rules(cur, room_id)).muted_until
+            return (await moderation_queries.room_rules(cur, room_id)).muted_until
 
     async def set_slow_mode(self, actor: UUID, room_id: UUID, seconds: int) -> None:
         await self._moderator(actor, room_id)
@@ -72,30 +72,32 @@ class ModerationService:
         )
 
     # --- reports -------------------------------------------------------------------------------------
-    async def report(self, actor: UUID, room_id: UUID, message_id: int, reason: str) -> q.Report:
+    async def report(self, actor: UUID, room_id: UUID, message_id: int, reason: str) -> moderation_queries.Report:
         """Any member flags a message of the room (its existence checked as the member sees it)."""
         (await room_access(self.db, actor, room_id)).require_post()
         await self.messages.get(actor, room_id, message_id)
         data = {"message_id": message_id, "reason": reason}
         result = await self.store.append_one(NewEvent(EventType.MESSAGE_REPORTED, room_id, data, actor_id=actor))
         async with self.db.cursor() as cur:
-            found = await q.get_report(cur, room_id, result.event.id)
+            found = await moderation_queries.get_report(cur, room_id, result.event.id)
         assert found is not None, "the moderation projection is inline"
         return found
 
-    async def reports(self, actor: UUID, room_id: UUID, state: str | None, limit: int) -> list[q.Report]:
+    async def reports(
+        self, actor: UUID, room_id: UUID, state: str | None, limit: int
+    ) -> list[moderation_queries.Report]:
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
-            return await q.reports(cur, room_id, state, limit)
+            return await moderation_queries.reports(cur, room_id, state, limit)
 
     async def resolve(
         self, actor: UUID, room_id: UUID, report_id: int, action: str, minutes: int | None = None
-    ) -> q.Report:
+    ) -> moderation_queries.Report:
         """Close a report, acting on the reported message or its author first: `dismiss`, `delete`
         (the message), `mute` (its author, `minutes`), `kick` or `ban` (its author)."""
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
-            report = await q.get_report(cur, room_id, report_id)
+            report = await moderation_queries.get_report(cur, room_id, report_id)
         if report is None:
             raise NotFound("report not found", code="report_not_found")
         if report.state != "open":
@@ -106,7 +108,7 @@ class ModerationService:
         data = {"report_id": report_id, "action": action}
         await self.store.append_one(NewEvent(EventType.REPORT_RESOLVED, room_id, data, actor_id=actor))
         async with self.db.cursor() as cur:
-            resolved = await q.get_report(cur, room_id, report_id)
+            resolved = await moderation_queries.get_report(cur, room_id, report_id)
         assert resolved is not None
         return resolved
 
@@ -131,7 +133,7 @@ class ModerationService:
         if message.deleted:
             raise Conflict("that message was deleted", code="message_deleted")
         async with self.db.cursor() as cur:
-            if message_id in await q.pinned_ids(cur, room_id):
+            if message_id in await moderation_queries.pinned_ids(cur, room_id):
                 return
         await self.store.append_one(
             NewEvent(EventType.MESSAGE_PINNED, room_id, {"message_id": message_id}, actor_id=actor)
@@ -140,7 +142,7 @@ class ModerationService:
     async def unpin(self, actor: UUID, room_id: UUID, message_id: int) -> None:
         await self._moderator(actor, room_id)
         async with self.db.cursor() as cur:
-            if message_id not in await q.pinned_ids(cur, room_id):
+            if message_id not in await moderation_queries.pinned_ids(cur, room_id):
                 raise NotFound("that message is not pinned", code="not_pinned")
         await self.store.append_one(
             NewEvent(EventType.MESSAGE_UNPINNED, room_id, {"message_id": message_id}, actor_id=actor)
@@ -150,6 +152,6 @@ class ModerationService:
         """The pinned messages, newest pin first, as the caller may read them (tombstones left out)."""
         (await room_access(self.db, actor, room_id)).require_read()
         async with self.db.read(actor) as cur:
-            ids = await q.pinned_ids(cur, room_id)
+            ids = await moderation_queries.pinned_ids(cur, room_id)
         found = [await self.messages.get(actor, room_id, i) for i in ids]
         return [m for m in found if not m.deleted]

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from ..db import Cursor, Executor
+from ..db import Cursor, Database, Executor
 from ..events.model import RecordedEvent
 from ..events.types import EventType
 from ..projections.base import Projection
@@ -37,6 +37,12 @@ _INSERT = (
 )
 _DROP = "DELETE FROM link_preview_jobs WHERE message_id = %s AND room_id = %s"
 _DROP_AUTHOR = "DELETE FROM link_preview_jobs WHERE author_id = %s"
+# An erased author's links leave the cache too (the URL is their text: docs/operations.md,
+# "Erasure"); the cascade takes every user's record of those URLs, and a later message with one of
+# them fetches it again.
+_FORGET_AUTHOR = (
+    "DELETE FROM link_preview_cache WHERE url IN (SELECT url FROM link_preview_cache_users WHERE user_id = %s)"
+)
 
 
 class LinkPreviewOutbox(Projection):
@@ -80,6 +86,7 @@ class LinkPreviewOutbox(Projection):
                 jobs = []
             if e.type == EventType.USER_ERASED:
                 await cur.execute(_DROP_AUTHOR, (e.stream_id,))
+                await cur.execute(_FORGET_AUTHOR, (e.stream_id,))
             else:  # message.deleted, message.link_preview
                 await cur.execute(_DROP, (e.data["message_id"], e.stream_id))
         if jobs:
@@ -169,6 +176,25 @@ async def remember(cur: Cursor, url: str, entry: Cached, ttl: float) -> None:
         " fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at",
         (url, orjson.dumps(preview).decode() if preview else None, entry.image, ttl),
     )
+
+
+async def credit(db: Database, author: uuid.UUID, urls: Sequence[str]) -> None:
+    """Record that `author` posted these cached URLs (link_preview_cache_users), so their erasure
+    finds them; then, if they were erased meanwhile, drop the entries at once. Two statements, each
+    committed: an erasure committed before the second is seen by it, and one committed after it is
+    followed by the follower's `_FORGET_AUTHOR`, which then sees the first's rows."""
+    async with db.transaction() as cur:
+        await cur.execute(
+            "INSERT INTO link_preview_cache_users (user_id, url)"
+            " SELECT %s, url FROM link_preview_cache WHERE url = ANY(%s) ON CONFLICT DO NOTHING",
+            (author, list(urls)),
+        )
+    async with db.transaction() as cur:
+        await cur.execute(
+            "DELETE FROM link_preview_cache WHERE url = ANY(%s)"
+            " AND EXISTS (SELECT 1 FROM users WHERE id = %s AND erased)",
+            (list(urls), author),
+        )
 
 
 async def forget_expired(cur: Cursor) -> int:

@@ -144,6 +144,7 @@ class Previewer:
             if not await outbox.wanted(cur, job.room_id, job.message_id):
                 return
         found = [(url, await self.preview(url)) for url in job.urls]
+        await outbox.credit(self.db, job.author_id, job.urls)  # their erasure takes the cached entries
         previews: list[dict[str, Any]] = []
         blobs: list[tuple[str, bytes]] = []
         events: list[NewEvent] = []

@@ -97,7 +97,7 @@ async def point(cur: Cursor, room_id: UUID, at: int | datetime) -> Point | None:
 
 async def _events(cur: Cursor, store: EventStore, where: str, params: dict[str, Any]) -> list[RecordedEvent]:
     await cur.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY id", params)
-    return [store._row_to_event(r) for r in await cur.fetchall()]
+    return await store.rows_to_events(await cur.fetchall(), cur)
 
 
 async def erasures(cur: Cursor) -> dict[UUID, int]:
@@ -151,7 +151,7 @@ async def messages_at(
         " AND id <= %(at)s AND id < %(before)s ORDER BY id DESC LIMIT %(limit)s",
         params,
     )
-    posts = [store._row_to_event(r) for r in reversed(await cur.fetchall())]
+    posts = await store.rows_to_events((await cur.fetchall())[::-1], cur)
     has_more = len(posts) > limit
     posts = posts[-limit:] if has_more else posts
     if not posts:

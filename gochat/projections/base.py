@@ -11,8 +11,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ..db import Executor
+from ..db import Executor, json_text
 from ..events.model import RecordedEvent
+from ..events.sealing import PERSONAL_TYPES
 
 
 class Projection(ABC):
@@ -57,10 +58,20 @@ class SqlProjection(Projection):
     function: ClassVar[str]
 
     async def apply(self, cur: Executor, event: RecordedEvent) -> None:
-        await cur.execute(f"SELECT {self.function}(e) FROM events e WHERE e.id = %s", (event.id,))
+        await self.apply_batch(cur, [event])
 
     async def apply_batch(self, cur: Executor, events: Sequence[RecordedEvent]) -> None:
+        """The rule function over the events' rows in the log; an event with personal fields (stored
+        sealed: events/sealing.py) gets its data as the caller holds it, opened."""
         handles = self.handles
         ids = [e.id for e in events if e.type in handles]
-        if ids:
+        if not ids:
+            return
+        opened = {str(e.id): e.data for e in events if e.type in PERSONAL_TYPES and e.type in handles}
+        if opened:
+            await cur.execute(
+                "SELECT gochat_apply_opened(%s::regproc, %s::bigint[], %s::jsonb)",
+                (self.function, ids, json_text(opened)),
+            )
+        else:
             await cur.execute("SELECT gochat_apply_events(%s::regproc, %s::bigint[])", (self.function, ids))

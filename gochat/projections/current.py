@@ -35,22 +35,26 @@ JOIN = (
 )
 # A file the files projection no longer holds (its message deleted, its uploader erased; a missing
 # row errs on the safe side, as above) keeps only its id, and `preview_of` for a link preview's
-# image, in the upload: its name goes as the erasure's redaction takes it (tools/redact.py).
+# image, in the upload (both outside the sealed fields): its name and attachment go, sealed or not.
 _FILE_GONE = (
-    """e.data || jsonb_build_object('name', '', 'deleted', true, 'attachment', jsonb_strip_nulls(jsonb_build_object("""
-    "'id', e.data->'attachment'->'id', 'preview_of', e.data->'attachment'->'preview_of', 'deleted', true)))"
+    """(e.data - 'sealed') || jsonb_build_object('name', '', 'deleted', true, 'attachment', jsonb_strip_nulls("""
+    "jsonb_build_object('id', e.data->'file_id', 'preview_of', e.data->'preview_of', 'deleted', true)))"
 )
 # Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
-# A link preview (gochat/previews/) of a message history no longer holds shows nothing.
+# A link preview (gochat/previews/) of a message history no longer holds shows nothing. What
+# history replaces needs no opening: a tombstone's and an edit's sealed fields are dropped here, and
+# only a live post keeps its sealed attachments (a live preview its sealed previews) for the reader
+# to open (events/sealing.py).
 DATA = (
     f"CASE WHEN e.type = 'file.uploaded' THEN CASE WHEN f.deleted_id IS NULL AND f.id IS NOT NULL THEN e.data"
     f" ELSE {_FILE_GONE} END"
     " WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
-    """ THEN e.data || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
+    """ THEN (e.data - 'sealed') || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
     " WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
-    " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions') || CASE e.type WHEN 'message.posted'"
+    " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions' - 'sealed') || CASE e.type WHEN 'message.posted'"
     """ THEN '{"content": "", "attachments": null, "deleted": true}'::jsonb ELSE '{"content": ""}'::jsonb END"""
-    " ELSE (e.data - 'mentions') || jsonb_build_object('content', m.content)"
+    " ELSE (e.data - 'mentions' - CASE e.type WHEN 'message.edited' THEN 'sealed' ELSE '' END)"
+    " || jsonb_build_object('content', m.content)"
     " || CASE WHEN m.mentions IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('mentions', m.mentions) END"
     " || CASE WHEN e.type = 'message.posted' AND m.edited_at IS NOT NULL THEN jsonb_build_object("
     """ 'edited_at', to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) ELSE '{}'::jsonb END"""
@@ -78,12 +82,16 @@ class CurrentLog:
 
     async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:
         upcast = self.store.registry.upcast
+        sealer = self.store.sealer
         async with self.store.db.cursor() as cur:
             await cur.execute(select(_COLUMNS, where), (*params, limit))
             rows = await cur.fetchall()
+        # personal fields the DATA rule did not replace (attachments, names) are opened; what it put
+        # in (history's current text, a tombstone's blanks) wins over the sealed original
+        await sealer.prepare(r[5] for r in rows)
         out = []
         for id_, stream, version, type_, sv, data, metadata, actor, cmid, at in rows:
-            sv, data = upcast(type_, sv, data)
+            sv, data = upcast(type_, sv, sealer.open(type_, stream, data))
             out.append(RecordedEvent(id_, stream, version, type_, sv, data, metadata, actor, cmid, at))
         return out
 

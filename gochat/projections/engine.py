@@ -94,7 +94,7 @@ class InlineProjections:
             rows = await cur.fetchall()
             if not rows:
                 return
-            events = [self.store._row_to_event(r) for r in rows]
+            events = await self.store.rows_to_events(rows, cur)
             await projection.apply_batch(cur, events)
             after = events[-1].id
 

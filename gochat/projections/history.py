@@ -26,10 +26,13 @@ from .base import Projection
 from .runs import apply_in_runs
 from .users import ERASED_AUTHORS
 
+# Only the author's edit counts (services/messages.py refuses anyone else's): its text is sealed
+# under its actor's key (events/sealing.py), so the text of a message is always its author's, and
+# erasing them blanks all of it, in a rebuild as live.
 _EDIT = (
     "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s,"
     " mentions = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE %s::jsonb END"
-    " WHERE room_id = %s AND id = %s AND NOT deleted"
+    " WHERE room_id = %s AND id = %s AND NOT deleted AND user_id IS NOT DISTINCT FROM %s"
 )
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
 _DELETE = (
@@ -95,7 +98,7 @@ class HistoryProjection(Projection):
                 await self._post(cur, [e])
             case EventType.MESSAGE_EDITED:
                 mentions = orjson.dumps(d["mentions"]).decode() if d.get("mentions") else None
-                await cur.execute(_EDIT, (d["content"], e.recorded_at, mentions, room, d["message_id"]))
+                await cur.execute(_EDIT, (d["content"], e.recorded_at, mentions, room, d["message_id"], e.actor_id))
             case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, {"event": e.id, "room": room, "id": d["message_id"]})
             case EventType.REACTION_ADDED | EventType.REACTION_REMOVED if e.actor_id is not None:

@@ -42,11 +42,12 @@ _POST = (
     " WHERE x.user_id IS NULL OR x.user_id NOT IN " + ERASED_AUTHORS + " ON CONFLICT (room_id, message_id) DO NOTHING"
 )
 # An edit changes the text, not the attachments: their names (from the message's row) stay indexed.
+# Only the author's edit counts, as in history.
 _EDIT = (
     "UPDATE message_search SET tsv = gochat_search_document(%(cfg)s::regconfig, concat_ws(' ', %(content)s::text,"
     " (SELECT string_agg(a->>'name' || ' ' || regexp_replace(a->>'name', '[._-]+', ' ', 'g'), ' ')"
     "  FROM messages m, jsonb_array_elements(m.attachments) a WHERE m.room_id = %(room)s AND m.id = %(id)s)))"
-    " WHERE room_id = %(room)s AND message_id = %(id)s"
+    " WHERE room_id = %(room)s AND message_id = %(id)s AND user_id IS NOT DISTINCT FROM %(actor)s"
 )
 _DELETE = "DELETE FROM message_search WHERE room_id = %s AND message_id = %s"
 _ERASE = "DELETE FROM message_search WHERE user_id = %s"  # rare: a scan, rather than an index on every insert
@@ -74,7 +75,7 @@ class SearchProjection(Projection):
                 await self._post(cur, [e])
             case EventType.MESSAGE_EDITED if not e.data.get("encrypted"):
                 params = {"cfg": self.language, "content": e.data["content"], "room": e.stream_id,
-                          "id": e.data["message_id"]}  # fmt: skip
+                          "id": e.data["message_id"], "actor": e.actor_id}  # fmt: skip
                 await cur.execute(_EDIT, params)
             case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, (e.stream_id, e.data["message_id"]))

@@ -16,11 +16,12 @@ from typing import Any
 
 from ..db import Database, Executor
 from ..events.model import RecordedEvent
+from ..events.sealing import ERASED_NAME, ERASED_USERNAME_PREFIX
 from ..events.types import EventType
 from .base import Projection
 
-ERASED_NAME = "deleted user"
-ERASED_USERNAME_PREFIX = "deleted-"  # + the id's hex: unique, and the old name stays claimed in the log
+# ERASED_USERNAME_PREFIX + the id's hex: unique, and the old name stays claimed in the log. The same
+# names are what an erased user's sealed registration opens to (events/sealing.py).
 #: SQL: the erased users, for `x IN (...)` (a hashed subplan over the partial index users_erased)
 ERASED_AUTHORS = "(SELECT id FROM users WHERE erased)"
 _COLUMNS = "id, username, username_norm, display_name, password_hash, created_at, erased"

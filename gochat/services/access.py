@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ..db import Cursor, Database
 from ..errors import Forbidden, NotFound
-from ..projections import rooms as q
+from ..projections import rooms as room_queries
 
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
@@ -74,10 +74,10 @@ class Access:
 
 async def access_in(cur: Cursor, user_id: UUID, room_id: UUID) -> Access:
     """Access on an open `Database.read(user_id)` cursor (the room must be visible to the user)."""
-    room = await q.get_room(cur, room_id)
+    room = await room_queries.get_room(cur, room_id)
     if room is None:
         raise NotFound("room not found")
-    member = await q.get_membership(cur, room_id, user_id)
+    member = await room_queries.get_membership(cur, room_id, user_id)
     if member is None:
         return Access(user_id, room, None, None, None)
     return Access(user_id, room, member["state"], member["role"], member["since_id"])

@@ -27,7 +27,7 @@ from ..errors import Forbidden, NotFound, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
 from ..events.types import EventType
 from ..moderation import projection as admins
-from ..projections import bots as q
+from ..projections import bots as bot_queries
 from ..projections.users import UserQueries
 from .access import room_access
 from .accounts import _taken as username_taken
@@ -60,7 +60,9 @@ class BotService:
         self.socket_ttl = socket_ttl
         self.users = UserQueries(db)
 
-    async def create(self, actor: uuid.UUID, room_id: uuid.UUID, username: str, display_name: str | None) -> q.Bot:
+    async def create(
+        self, actor: uuid.UUID, room_id: uuid.UUID, username: str, display_name: str | None
+    ) -> bot_queries.Bot:
         """A room admin makes a bot, which joins that room as a member."""
         acc = (await room_access(self.db, actor, room_id)).require_read().require_moderator()
         if acc.room["type"] == "group":
@@ -70,7 +72,9 @@ class BotService:
         await self._register(actor, bot_id, username, display_name, room_id, joined)
         return await self._managed(actor, bot_id)
 
-    async def create_server_bot(self, actor: uuid.UUID | None, username: str, display_name: str | None) -> q.Bot:
+    async def create_server_bot(
+        self, actor: uuid.UUID | None, username: str, display_name: str | None
+    ) -> bot_queries.Bot:
         """A server administrator (or the operator: `actor` None) makes a bot of no room."""
         await self.require_admin(actor)
         bot_id = uuid.uuid4()
@@ -117,19 +121,19 @@ class BotService:
             if not await admins.is_server_admin(cur, actor):
                 raise Forbidden("server administrators only", code="not_a_server_admin")
 
-    async def mine(self, actor: uuid.UUID) -> list[q.Bot]:
+    async def mine(self, actor: uuid.UUID) -> list[bot_queries.Bot]:
         async with self.db.cursor() as cur:
-            return await q.bots_created_by(cur, actor)
+            return await bot_queries.bots_created_by(cur, actor)
 
-    async def every(self, actor: uuid.UUID | None, after: str | None, limit: int) -> list[tuple[q.Bot, str]]:
+    async def every(self, actor: uuid.UUID | None, after: str | None, limit: int) -> list[tuple[bot_queries.Bot, str]]:
         """Every bot, room and server-wide, with its page cursor (server administrators)."""
         await self.require_admin(actor)
         async with self.db.cursor() as cur:
-            return await q.every_bot(cur, after, limit)
+            return await bot_queries.every_bot(cur, after, limit)
 
     async def find(
         self, actor: uuid.UUID | None, *, bot_id: uuid.UUID | None = None, username: str | None = None
-    ) -> q.Bot:
+    ) -> bot_queries.Bot:
         """A bot by id or by username, as `_managed` lets the caller see it."""
         if username is not None:
             user = await self.users.by_name(normalize_username(username))
@@ -139,11 +143,11 @@ class BotService:
         assert bot_id is not None
         return await self._managed(actor, bot_id)
 
-    async def _managed(self, actor: uuid.UUID | None, bot_id: uuid.UUID) -> q.Bot:
+    async def _managed(self, actor: uuid.UUID | None, bot_id: uuid.UUID) -> bot_queries.Bot:
         """The bot, when the caller made it or administers the server; anyone else gets 404 (bots of
         others are not listed)."""
         async with self.db.cursor() as cur:
-            bot = await q.get_bot(cur, bot_id)
+            bot = await bot_queries.get_bot(cur, bot_id)
             allowed = actor is None or (bot is not None and bot.created_by == actor)
             if bot is not None and actor is not None and not allowed:
                 allowed = await admins.is_server_admin(cur, actor)

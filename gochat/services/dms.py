@@ -13,8 +13,8 @@ from uuid import UUID
 
 from ..db import Database
 from ..errors import Forbidden, NotFound, ValidationFailed
-from ..projections import notifications as nq
-from ..projections import rooms as rq
+from ..projections import notifications as notification_queries
+from ..projections import rooms as room_queries
 from .rooms import RoomService
 
 DM_NAME = "Direct message"
@@ -39,7 +39,7 @@ class DirectMessages:
             raise NotFound("user not found")
         # the owner's view: whether the other side blocked the caller is theirs, and RLS hides it
         async with self.db.cursor() as cur:
-            if await nq.blocks_between(cur, user_id, other):
+            if await notification_queries.blocks_between(cur, user_id, other):
                 raise Forbidden("one of you blocked the other", code="blocked")
         return await self.rooms.create(user_id, name=DM_NAME, type_="group", members=[other])
 
@@ -47,10 +47,10 @@ class DirectMessages:
         """The caller's DMs, most recently active first."""
         async with self.db.read(user_id) as cur:
             await cur.execute(
-                f"SELECT {rq.ROOM_COLUMNS}, o.user_id FROM memberships m JOIN rooms r ON r.id = m.room_id"
+                f"SELECT {room_queries.ROOM_COLUMNS}, o.user_id FROM memberships m JOIN rooms r ON r.id = m.room_id"
                 " JOIN memberships o ON o.room_id = r.id AND o.user_id <> m.user_id AND o.state = 'joined'"
                 " WHERE m.user_id = %s AND m.state = 'joined' AND r.type = 'group' AND r.group_key NOT LIKE '%%,%%,%%'"
                 " ORDER BY r.last_message_id DESC NULLS LAST, r.created_at DESC",
                 (user_id,),
             )
-            return [DirectRoom(rq.room_row(row[:-1]), row[-1]) for row in await cur.fetchall()]
+            return [DirectRoom(room_queries.room_row(row[:-1]), row[-1]) for row in await cur.fetchall()]

@@ -36,8 +36,8 @@ from ..media.names import clean_name
 from ..media.sniff import sniff
 from ..media.spool import Spool, sha256_file
 from ..media.storage import BlobRange, BlobStore
-from ..projections import files as fq
-from ..projections import history as h
+from ..projections import files as file_queries
+from ..projections import history as history_queries
 from ..projections import rooms as rooms_q
 from .access import access_in
 from .messages import MessageService, message_from_event
@@ -62,13 +62,13 @@ class Upload:
 @dataclass(frozen=True, slots=True)
 class Uploaded:
     file: dict[str, Any]  # the attachment
-    message: h.Message | None
+    message: history_queries.Message | None
     duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    file: fq.StoredFile
+    file: file_queries.StoredFile
     blob: str
     content_type: str
     inline: bool  # an image we re-encoded or audio we probed: safe to show in place
@@ -133,7 +133,7 @@ class FileService:
             raise ValidationFailed("files cannot be shared in an end-to-end encrypted room yet",
                                    code="encryption_required")  # fmt: skip
         async with self.db.cursor() as cur:
-            used = await fq.stored_bytes(cur, user_id)
+            used = await file_queries.stored_bytes(cur, user_id)
         if self.quota_bytes and used >= self.quota_bytes:
             raise PayloadTooLarge("your storage quota is used up", code="quota_exceeded",
                                   details={"quota_bytes": self.quota_bytes, "used_bytes": used})  # fmt: skip
@@ -251,7 +251,7 @@ class FileService:
             finally:
                 if not appended:
                     for blob, _ in blobs:
-                        if not await fq.blob_referenced(cur, blob):
+                        if not await file_queries.blob_referenced(cur, blob):
                             await self.blobs.delete(blob)
             return results
 
@@ -282,7 +282,7 @@ class FileService:
         async with self.db.read(user_id) as cur:
             found = {
                 f.id: f
-                for f in await fq.live_files(cur, room_id, wanted)
+                for f in await file_queries.live_files(cur, room_id, wanted)
                 if f.uploader_id == user_id and "preview_of" not in f.attachment  # a link preview's is not theirs
             }
         missing = [str(i) for i in wanted if i not in found]
@@ -295,7 +295,7 @@ class FileService:
         """Members of the file's room only; anyone else (a former member too) gets the 404 a
         missing file gets."""
         async with self.db.read(user_id) as cur:
-            found = await fq.live_file(cur, file_id)
+            found = await file_queries.live_file(cur, file_id)
             if found is None or not (await access_in(cur, user_id, found.room_id)).joined:
                 raise _file_not_found()
         if thumbnail:
@@ -344,15 +344,15 @@ class FileService:
     async def collect(self) -> int:
         """Delete every blob whose count reached zero; returns how many went."""
         async with self.db.cursor() as cur:
-            candidates = await fq.unreferenced_blobs(cur)
+            candidates = await file_queries.unreferenced_blobs(cur)
         removed = 0
         for blob in candidates:
             async with self.db.transaction() as cur:
                 await _lock(cur, blob)
-                if await fq.blob_referenced(cur, blob):
+                if await file_queries.blob_referenced(cur, blob):
                     continue
                 await self.blobs.delete(blob)
-                await fq.forget_blob(cur, blob)
+                await file_queries.forget_blob(cur, blob)
                 removed += 1
         if removed:
             log.info("blobs_collected", count=removed)

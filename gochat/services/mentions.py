@@ -20,8 +20,8 @@ from ..auth.names import USERNAME_MAX, USERNAME_MIN, normalize_username
 from ..db import Database
 from ..events.catalog import MESSAGE_MAX
 from ..events.fields import clean_text
-from ..projections import people as pq
-from ..projections import rooms as rq
+from ..projections import people as people_queries
+from ..projections import rooms as room_queries
 from .access import ROLE_RANK, access_in
 
 # `@` at the start or after something that is not part of a word (so `me@example.com` is no mention)
@@ -67,7 +67,7 @@ class Mentions:
             return {}
         wanted = {normalize_username(c) for _, w in tokens if not _special(w) for c in _candidates(w)}
         async with self.db.read(user_id) as cur:
-            names = await pq.usernames(cur, sorted(wanted))
+            names = await people_queries.usernames(cur, sorted(wanted))
             specials = {_special(w) for _, w in tokens} - {None}
             may_room = here_ids = None
             if specials:
@@ -75,10 +75,10 @@ class Mentions:
                 may_room = (
                     acc.room["type"] == "group"
                     or ROLE_RANK.get(acc.role or "", -1) >= ROLE_RANK["admin"]
-                    or await pq.room_mentions(cur, room_id) == "members"
+                    or await people_queries.room_mentions(cur, room_id) == "members"
                 )
                 if "here" in specials:
-                    members = [str(m) for m in await rq.member_ids(cur, room_id) if m != user_id]
+                    members = [str(m) for m in await room_queries.member_ids(cur, room_id) if m != user_id]
                     here_ids = sorted(await self.online(members)) if members else []
         entities: list[dict[str, Any]] = []
         for offset, word in tokens:

@@ -15,8 +15,8 @@ from ..db import Cursor, Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
 from ..events.types import EventType
-from ..projections import history as h
-from ..projections import receipts as rq
+from ..projections import history as history_queries
+from ..projections import receipts as receipt_queries
 from ..projections import rooms as rooms_q
 from .access import Access, access_in
 from .devices import check_envelope
@@ -30,13 +30,13 @@ Annotate = Callable[[UUID, UUID, str], Awaitable[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Posted:
-    message: h.Message
+    message: history_queries.Message
     duplicate: bool  # an idempotent retry: the original message, nothing new appended
 
 
-def message_from_event(e: RecordedEvent) -> h.Message:
+def message_from_event(e: RecordedEvent) -> history_queries.Message:
     """A message just posted, as history will show it (no read-back needed)."""
-    return h.Message(
+    return history_queries.Message(
         e.id, e.stream_id, e.actor_id, e.data["content"], e.recorded_at, None, False,
         e.data.get("thread_root"), 0, None, e.client_msg_id, e.data.get("attachments"),
         mentions=e.data.get("mentions"),
@@ -47,14 +47,14 @@ def _message_not_found() -> NotFound:
     return NotFound("message not found", code="message_not_found")
 
 
-async def _existing(cur: Cursor, viewer: UUID, room_id: UUID, message_id: int) -> h.Message:
-    message = await h.get_message(cur, viewer, room_id, message_id)
+async def _existing(cur: Cursor, viewer: UUID, room_id: UUID, message_id: int) -> history_queries.Message:
+    message = await history_queries.get_message(cur, viewer, room_id, message_id)
     if message is None:
         raise _message_not_found()
     return message
 
 
-def _alive(message: h.Message) -> h.Message:
+def _alive(message: history_queries.Message) -> history_queries.Message:
     if message.deleted:
         raise Conflict("that message was deleted", code="message_deleted")
     return message
@@ -163,7 +163,7 @@ class MessageService:
             raise Conflict("that client_msg_id was already used for something else", code="client_msg_id_reused")
         return Posted(await self.get(user_id, room_id, result.event.id), True)
 
-    async def edit(self, user_id: UUID, room_id: UUID, message_id: int, content: str) -> h.Message:
+    async def edit(self, user_id: UUID, room_id: UUID, message_id: int, content: str) -> history_queries.Message:
         """Authors only, while members, and not once deleted; an unchanged text appends nothing."""
         async with self.db.read(user_id) as cur:
             acc = (await access_in(cur, user_id, room_id)).require_read()
@@ -210,7 +210,7 @@ class MessageService:
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
             _alive(await _existing(cur, user_id, room_id, message_id))
-            reacted, distinct = await h.reaction_state(cur, room_id, message_id, emoji, user_id)
+            reacted, distinct = await history_queries.reaction_state(cur, room_id, message_id, emoji, user_id)
         if reacted == add:
             return
         if add and distinct >= MAX_DISTINCT_EMOJI:
@@ -223,57 +223,57 @@ class MessageService:
         """A member is typing (services/typing.py; the caller debounces)."""
         await append_typing(self.db, self.store, user_id, room_id)
 
-    async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> rq.Receipt:
+    async def mark_read(self, user_id: UUID, room_id: UUID, message_id: int) -> receipt_queries.Receipt:
         """Move the caller's marker to a message of the room; never backwards (an older message
         appends nothing and returns the marker as it is)."""
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_post()
             await _existing(cur, user_id, room_id, message_id)
-            receipt = await rq.get_receipt(cur, room_id, user_id)
+            receipt = await receipt_queries.get_receipt(cur, room_id, user_id)
         if receipt is not None and message_id <= receipt.last_read_id:
             return receipt
         await self.store.append_one(
             NewEvent(EventType.RECEIPT_READ, room_id, {"message_id": message_id}, actor_id=user_id)
         )
         async with self.db.read(user_id) as cur:
-            return await rq.get_receipt(cur, room_id, user_id) or rq.Receipt(message_id, 0)
+            return await receipt_queries.get_receipt(cur, room_id, user_id) or receipt_queries.Receipt(message_id, 0)
 
     # --- queries --------------------------------------------------------------------------------
     async def _reader(self, cur: Cursor, user_id: UUID, room_id: UUID) -> Access:
         return (await access_in(cur, user_id, room_id)).require_read()
 
-    async def get(self, user_id: UUID, room_id: UUID, message_id: int) -> h.Message:
+    async def get(self, user_id: UUID, room_id: UUID, message_id: int) -> history_queries.Message:
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
             return await _existing(cur, user_id, room_id, message_id)
 
     async def history(
         self, user_id: UUID, room_id: UUID, *, before: int | None = None, after: int | None = None, limit: int = 50
-    ) -> h.Page:
+    ) -> history_queries.Page:
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            return await h.page(cur, user_id, room_id, before=before, after=after, limit=limit)
+            return await history_queries.page(cur, user_id, room_id, before=before, after=after, limit=limit)
 
-    async def context(self, user_id: UUID, room_id: UUID, message_id: int, limit: int = 50) -> h.Context:
+    async def context(self, user_id: UUID, room_id: UUID, message_id: int, limit: int = 50) -> history_queries.Context:
         """The messages around one (jump to message)."""
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
-            around = await h.context(cur, user_id, room_id, message_id, limit)
+            around = await history_queries.context(cur, user_id, room_id, message_id, limit)
         if around is None:
             raise _message_not_found()
         return around
 
     async def thread(
         self, user_id: UUID, room_id: UUID, message_id: int, *, after: int | None = None, limit: int = 50
-    ) -> tuple[h.Message, h.Page]:
+    ) -> tuple[history_queries.Message, history_queries.Page]:
         """A thread's root and a page of its replies; a reply's id opens the thread it is in."""
         async with self.db.read(user_id) as cur:
             await self._reader(cur, user_id, room_id)
             root = await _existing(cur, user_id, room_id, message_id)
             if root.thread_root is not None:
                 root = await _existing(cur, user_id, room_id, root.thread_root)
-            return root, await h.thread(cur, user_id, room_id, root.id, after=after, limit=limit)
+            return root, await history_queries.thread(cur, user_id, room_id, root.id, after=after, limit=limit)
 
-    async def my_rooms(self, user_id: UUID) -> list[rq.RoomEntry]:
+    async def my_rooms(self, user_id: UUID) -> list[receipt_queries.RoomEntry]:
         async with self.db.read(user_id) as cur:
-            return await rq.my_rooms(cur, user_id)
+            return await receipt_queries.my_rooms(cur, user_id)

@@ -15,7 +15,7 @@ from ..db import Database
 from ..errors import NotFound, ValidationFailed
 from ..events import EventStore, NewEvent
 from ..events.types import EventType
-from ..projections import notifications as nq
+from ..projections import notifications as notification_queries
 from .access import access_in
 
 Sync = Callable[[], Awaitable[Any]]
@@ -36,15 +36,15 @@ class Notifications:
     # --- the list ---------------------------------------------------------------------------------
     async def page(
         self, user_id: UUID, *, before: int | None, limit: int, unread: bool
-    ) -> tuple[list[nq.Notification], int | None]:
+    ) -> tuple[list[notification_queries.Notification], int | None]:
         async with self.db.read(user_id) as cur:
-            found = await nq.page(cur, user_id, before=before, limit=limit + 1, unread=unread)
+            found = await notification_queries.page(cur, user_id, before=before, limit=limit + 1, unread=unread)
         more = len(found) > limit
         return found[:limit], found[limit - 1].message_id if more else None
 
     async def _exists(self, user_id: UUID, message_id: int) -> bool:
         async with self.db.read(user_id) as cur:
-            return await nq.exists(cur, user_id, message_id)
+            return await notification_queries.exists(cur, user_id, message_id)
 
     async def mark_read(self, user_id: UUID, message_id: int) -> None:
         # the client may know the message from a room frame before the follower wrote its notification
@@ -57,13 +57,13 @@ class Notifications:
     async def mark_all_read(self, user_id: UUID) -> None:
         await self.sync()  # "all" means all the log holds now, not what the follower reached
         async with self.db.read(user_id) as cur:
-            newest = await nq.newest_id(cur, user_id)
+            newest = await notification_queries.newest_id(cur, user_id)
         if newest:
             await self._append(user_id, EventType.NOTIFICATION_READ_ALL, {"up_to": newest})
 
     async def mention_counts(self, user_id: UUID) -> dict[UUID, int]:
         async with self.db.read(user_id) as cur:
-            return await nq.mention_counts(cur, user_id)
+            return await notification_queries.mention_counts(cur, user_id)
 
     # --- settings ---------------------------------------------------------------------------------
     async def set_level(self, user_id: UUID, room_id: UUID, level: str) -> None:
@@ -74,7 +74,7 @@ class Notifications:
     async def level(self, user_id: UUID, room_id: UUID) -> str:
         async with self.db.read(user_id) as cur:
             acc = (await access_in(cur, user_id, room_id)).require_read()
-            chosen = (await nq.levels(cur, user_id)).get(room_id)
+            chosen = (await notification_queries.levels(cur, user_id)).get(room_id)
         return chosen or ("all" if acc.room["type"] == "group" else "mentions")
 
     async def set_dnd(self, user_id: UUID, enabled: bool, until: datetime | None) -> None:
@@ -85,7 +85,7 @@ class Notifications:
 
     async def dnd(self, user_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
-            until = await nq.dnd_until(cur, user_id)
+            until = await notification_queries.dnd_until(cur, user_id)
         now = datetime.now(UTC)
         if until is None or until <= now:
             return {"enabled": False, "until": None}
@@ -104,7 +104,7 @@ class Notifications:
 
     async def blocked(self, user_id: UUID) -> list[tuple[UUID, datetime]]:
         async with self.db.read(user_id) as cur:
-            return await nq.blocked(cur, user_id)
+            return await notification_queries.blocked(cur, user_id)
 
     async def blocked_ids(self, user_id: UUID) -> set[UUID]:
         return {u for u, _ in await self.blocked(user_id)}

@@ -22,7 +22,7 @@ from ..db import Database
 from ..errors import NotFound, ValidationFailed
 from ..events import EventStore, NewEvent
 from ..events.types import EventType
-from ..projections import people as pq
+from ..projections import people as people_queries
 from .access import access_in
 
 MAX_BATCH = 100
@@ -51,25 +51,29 @@ class Directory:
         self.db = db
         self.store = store
 
-    async def people(self, viewer: UUID, ids: Iterable[UUID]) -> list[pq.Person]:
+    async def people(self, viewer: UUID, ids: Iterable[UUID]) -> list[people_queries.Person]:
         """Existing users among `ids` (unknown and erased ones left out), in the order asked."""
         wanted = list(dict.fromkeys(ids))
         async with self.db.read(viewer) as cur:
-            found = {p.id: p for p in await pq.with_collisions(cur, await pq.people(cur, wanted))}
+            found = {
+                p.id: p for p in await people_queries.with_collisions(cur, await people_queries.people(cur, wanted))
+            }
         return [found[i] for i in wanted if i in found]
 
-    async def get(self, viewer: UUID, user_id: UUID) -> pq.Person:
+    async def get(self, viewer: UUID, user_id: UUID) -> people_queries.Person:
         found = await self.people(viewer, [user_id])
         if not found:
             raise NotFound("user not found")
         return found[0]
 
-    async def batch(self, viewer: UUID, ids: list[UUID]) -> list[pq.Person]:
+    async def batch(self, viewer: UUID, ids: list[UUID]) -> list[people_queries.Person]:
         if len(ids) > MAX_BATCH:
             raise _bad("ids", f"At most {MAX_BATCH} ids.")
         return await self.people(viewer, ids)
 
-    async def search(self, viewer: UUID, q: str, limit: int, cursor: str | None) -> tuple[list[pq.Person], str | None]:
+    async def search(
+        self, viewer: UUID, q: str, limit: int, cursor: str | None
+    ) -> tuple[list[people_queries.Person], str | None]:
         """Best first: exact username, username prefix, display name prefix, a later word of the
         display name; then by username."""
         q = q.strip().lstrip("@")
@@ -77,8 +81,8 @@ class Directory:
             raise _bad("q", "Give 1-64 characters.")
         after = _after(cursor)
         async with self.db.read(viewer) as cur:
-            rows = await pq.search(cur, viewer, normalize_username(q), q.lower(), limit + 1, after)
-            people = await pq.with_collisions(cur, [p for _, _, p in rows])
+            rows = await people_queries.search(cur, viewer, normalize_username(q), q.lower(), limit + 1, after)
+            people = await people_queries.with_collisions(cur, [p for _, _, p in rows])
         more = len(rows) > limit
         rank, name, last = rows[limit - 1] if more else (0, "", None)
         return people[:limit], _cursor(rank, name, last.id) if more and last else None
@@ -108,5 +112,5 @@ class Directory:
     async def room_settings(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
             (await access_in(cur, user_id, room_id)).require_read()
-            return {"room_mentions": await pq.room_mentions(cur, room_id),
-                    "link_previews": await pq.link_previews(cur, room_id)}  # fmt: skip
+            return {"room_mentions": await people_queries.room_mentions(cur, room_id),
+                    "link_previews": await people_queries.link_previews(cur, room_id)}  # fmt: skip

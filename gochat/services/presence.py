@@ -21,7 +21,7 @@ from ..errors import NotFound, Unavailable, VersionConflict
 from ..events import EventStore, NewEvent
 from ..events.types import EventType
 from ..live.presence_store import PresenceStore
-from ..projections import presence as q
+from ..projections import presence as presence_queries
 
 log = structlog.get_logger("gochat.presence")
 
@@ -62,7 +62,7 @@ class PresenceService:
     async def set_status(self, user_id: UUID, status: str) -> None:
         for _ in range(3):
             async with self.db.cursor() as cur:
-                current = await q.get_presence(cur, user_id)
+                current = await presence_queries.get_presence(cur, user_id)
             if current is not None and current["status"] == status:
                 return
             event = NewEvent(
@@ -80,7 +80,7 @@ class PresenceService:
 
     async def sweep(self) -> None:
         async with self.db.cursor() as cur:
-            marked = [u for u, _ in await q.marked_online(cur)]
+            marked = [u for u, _ in await presence_queries.marked_online(cur)]
         if marked:
             live = await self.live.online(str(u) for u in marked)
             for user in marked:
@@ -89,7 +89,7 @@ class PresenceService:
         local: frozenset[str] = getattr(self.live, "local_users", frozenset())
         if local:
             async with self.db.cursor() as cur:
-                stale = await q.marked_offline(cur, [UUID(u) for u in local])
+                stale = await presence_queries.marked_offline(cur, [UUID(u) for u in local])
             for user in stale:
                 await self.set_status(user, "online")
 
@@ -108,10 +108,10 @@ class PresenceService:
     async def status(self, viewer: UUID, user_id: UUID) -> dict[str, Any]:
         """A user's presence, for themselves or someone sharing a room with them (else 404)."""
         async with self.db.read(viewer) as cur:
-            if viewer != user_id and not await q.share_a_room(cur, viewer, user_id):
+            if viewer != user_id and not await presence_queries.share_a_room(cur, viewer, user_id):
                 raise NotFound("user not found")
         async with self.db.cursor() as cur:
-            current = await q.get_presence(cur, user_id)
+            current = await presence_queries.get_presence(cur, user_id)
         online = bool(await self.live.online([str(user_id)]))
         return {
             "user_id": str(user_id),

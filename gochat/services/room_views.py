@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from ..db import Database
-from ..projections import rooms as q
+from ..projections import rooms as room_queries
 from .access import Access, access_in
 
 
@@ -27,11 +27,11 @@ class RoomViews:
             acc = await access_in(cur, user_id, room_id)
             if acc.state != "invited":
                 acc.require_read()
-            return RoomDetail(acc, await q.list_members(cur, room_id))
+            return RoomDetail(acc, await room_queries.list_members(cur, room_id))
 
     async def directory(self, user_id: UUID, name: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
         async with self.db.read(user_id) as cur:
-            return await q.public_directory(cur, name, limit, after)
+            return await room_queries.public_directory(cur, name, limit, after)
 
 
 def directory_cursor(room: dict[str, Any]) -> str:

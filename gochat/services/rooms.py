@@ -17,8 +17,8 @@ from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed, VersionConflict
 from ..events import NO_STREAM, EventStore, NewEvent
 from ..events.types import EventType
-from ..projections import notifications as nq
-from ..projections import rooms as q
+from ..projections import notifications as notification_queries
+from ..projections import rooms as room_queries
 from .access import access_in, room_access
 
 # Group rooms are identified by their member set: the same set always maps to the same room id, so
@@ -38,7 +38,7 @@ class RoomService:
 
     async def _room(self, user_id: UUID, room_id: UUID) -> dict[str, Any]:
         async with self.db.read(user_id) as cur:
-            room = await q.get_room(cur, room_id)
+            room = await room_queries.get_room(cur, room_id)
         if room is None:
             raise NotFound("room not found")
         return room
@@ -144,7 +144,7 @@ class RoomService:
     async def _successor(self, owner: UUID, room_id: UUID) -> list[NewEvent]:
         """A departing last owner hands the room to its longest-standing admin, else member."""
         async with self.db.read(owner) as cur:
-            members = await q.list_members(cur, room_id)
+            members = await room_queries.list_members(cur, room_id)
         if any(m["role"] == "owner" and m["user_id"] != owner for m in members):
             return []
         rest = [m for m in members if m["user_id"] != owner]
@@ -193,7 +193,7 @@ class RoomService:
 
     async def invitations(self, user_id: UUID) -> list[dict[str, Any]]:
         async with self.db.read(user_id) as cur:
-            return await q.invitations(cur, user_id)
+            return await room_queries.invitations(cur, user_id)
 
     async def _invitation(self, user_id: UUID, room_id: UUID) -> None:
         """404 unless the user holds an invitation to the room (a private room stays unknown)."""
@@ -239,14 +239,14 @@ class RoomService:
         # the owner's view: whether the other side blocked the caller is theirs, and RLS hides it
         async with self.db.cursor() as cur:
             for other in others:
-                if await nq.blocks_between(cur, actor, other):
+                if await notification_queries.blocks_between(cur, actor, other):
                     raise Forbidden("one of you blocked the other", code="blocked")
 
     async def _moderate(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
         """Check the actor may moderate the target; returns the target's membership state."""
         async with self.db.read(actor) as cur:
             acc = (await access_in(cur, actor, room_id)).require_moderator()
-            member = await q.get_membership(cur, room_id, target)
+            member = await room_queries.get_membership(cur, room_id, target)
         if acc.room["type"] == "group":
             raise Forbidden("group rooms have a fixed member set", code="fixed_membership")
         if target == actor:
@@ -258,7 +258,7 @@ class RoomService:
 
     async def _target_state(self, actor: UUID, room_id: UUID, target: UUID) -> str | None:
         async with self.db.read(actor) as cur:
-            member = await q.get_membership(cur, room_id, target)
+            member = await room_queries.get_membership(cur, room_id, target)
         return member["state"] if member else None
 
     @staticmethod

@@ -27,7 +27,7 @@ from ..db import Database
 from ..errors import VersionConflict
 from ..events import EventStore, NewEvent
 from ..events.types import EventType
-from ..projections import people as pq
+from ..projections import people as people_queries
 
 log = structlog.get_logger("gochat.skeletons")
 
@@ -41,7 +41,9 @@ async def record_missing_skeletons(db: Database, store: EventStore, *, page: int
     skipped: set[UUID] = set()
     while True:
         async with db.cursor() as cur:
-            found = [u for u in await pq.without_skeleton(cur, page + len(skipped)) if u[0] not in skipped][:page]
+            found = [u for u in await people_queries.without_skeleton(cur, page + len(skipped)) if u[0] not in skipped][
+                :page
+            ]
         if not found:
             break
         ids = [user_id for user_id, _ in found]
@@ -49,7 +51,7 @@ async def record_missing_skeletons(db: Database, store: EventStore, *, page: int
         # Read after the versions: a user recorded meanwhile (another node) drops out here; one
         # recorded after this read makes the append below conflict, since its version moved on.
         async with db.cursor() as cur:
-            still = await pq.still_without_skeleton(cur, ids)
+            still = await people_queries.still_without_skeleton(cur, ids)
         events = []
         for user_id, username in found:
             if user_id not in still:

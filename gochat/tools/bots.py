@@ -24,6 +24,7 @@ from ..auth.names import Username
 from ..errors import GochatError
 from ..events import EventStore, build_registry
 from ..events.fields import Text
+from ..events.sealing import configured_sealer
 from ..projections.catalog import all_projections
 from ..projections.engine import InlineProjections
 from ..services.bots import BotService
@@ -108,7 +109,8 @@ Main = Callable[[BotService], Awaitable[int]]
 async def _service(open_database: run.OpenDatabase, settings: Settings) -> AsyncIterator[BotService]:
     """The bot service on the configured database, its appends applied to the inline projections."""
     async with open_database(settings) as db:
-        store = EventStore(db, build_registry(), node_id=settings.node_id)
+        # the configured key-encryption keys: a bot's registration is sealed under a key of its own
+        store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
         store.inline.append(InlineProjections(store, all_projections(settings.search_language)))
         store.start()
         try:

@@ -17,12 +17,14 @@ from rich.console import Console
 from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
+from ..events.sealing import configured_sealer
 from ..projections.users import UserQueries
 from ..settings import Settings
 from .bots import register as register_bot_tools
 from .export import export_log, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
+from .keys import register as register_key_tools
 from .progress import ExportProgress, Silent, TerminalProgress
 from .projections import register as register_projection_tools
 from .redact import Redactor
@@ -78,6 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_projection_tools(sub)
     register_user_tools(sub)
     register_bot_tools(sub)
+    register_key_tools(sub)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,8 +97,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
+            sealer = configured_sealer(db, settings)
             with open_output(args.output) as out, _progress(args.output) as progress:
-                await export_log(db, flt, make_writer(out), raw=args.raw, batch_size=args.batch_size, progress=progress)
+                await export_log(
+                    db,
+                    flt,
+                    make_writer(out),
+                    raw=args.raw,
+                    batch_size=args.batch_size,
+                    sealer=sealer,
+                    progress=progress,
+                )
         return 0
 
     return _run(main)
@@ -114,7 +126,7 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
             with stop_on_signals() as stop:
-                scan = LogScan(db, build_registry())
+                scan = LogScan(db, build_registry(), sealer=configured_sealer(db, settings))
                 redactor = Redactor(await UserQueries(db).erased_ids())
                 await tail(
                     scan, flt, sys.stdout.buffer, n=args.lines, follow=args.follow, interval=args.interval, stop=stop,

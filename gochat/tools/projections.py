@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..events import EventStore, build_registry
+from ..events.sealing import configured_sealer
 from ..projections.catalog import all_projections
 from ..projections.rebuild import Rebuild, RebuildError, discard, target
 from ..projections.status import Status, status
@@ -97,8 +98,9 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"discarded the interrupted rebuild of {what.key}" if found else f"no rebuild of {what.key}")
                 return 0
             with stop_on_signals() as stop, _progress() as progress:
+                store = EventStore(db, build_registry(), sealer=configured_sealer(db, settings))
                 rebuild = Rebuild(
-                    db, EventStore(db, build_registry()), what, page=args.page, progress=progress,
+                    db, store, what, page=args.page, progress=progress,
                     lock_timeout=args.lock_timeout, keep_old=args.keep_old,
                 )  # fmt: skip
                 try:

@@ -14,8 +14,8 @@ from uuid import UUID
 import orjson
 
 from ..events.scan import RawEvent
+from ..events.sealing import ERASED_NAME, ERASED_USERNAME_PREFIX
 from ..events.types import EventType
-from ..projections.users import ERASED_NAME, ERASED_USERNAME_PREFIX
 from .formats import EventWriter
 
 _REGISTERED: str = EventType.USER_REGISTERED.value  # plain str: compared once per exported row

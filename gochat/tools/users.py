@@ -10,8 +10,10 @@ import uuid
 from ..auth.bot_tokens import BotTokenStore
 from ..auth.names import normalize_username
 from ..auth.store import SessionStore
+from ..e2e.store import KeyStore as DeviceKeys
 from ..errors import NotFound
 from ..events import EventStore, build_registry
+from ..events.sealing import configured_sealer
 from ..moderation.admin import AdminService
 from ..projections.catalog import all_projections
 from ..projections.engine import InlineProjections, ProjectionRunner
@@ -21,7 +23,8 @@ from ..settings import Settings
 from . import run
 
 
-def _user_id(text: str) -> uuid.UUID:
+def user_id_argument(text: str) -> uuid.UUID:
+    """argparse's `type` for a user's id (`users erase`, `keys rotate`)."""
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -34,14 +37,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands.required = True
     erase = commands.add_parser(
         "erase",
-        help="erase a user: revoke their logins, remove what they wrote from every projection",
-        description="Revoke every login of the user, append user.erased, and apply it to every projection: their "
+        help="erase a user: revoke their logins, destroy their data keys, remove what they wrote everywhere",
+        description="Revoke every login of the user, delete their end-to-end devices, destroy their data keys (what "
+        "the log holds of them then reads blank), append user.erased, and apply it to every projection: their "
         "messages become tombstones, their name is replaced. Irreversible: the user found is shown before "
-        "anything happens. See docs/operations.md, 'Erasure'.",
+        "anything happens. See docs/operations.md, 'Erasure' and 'Keys'.",
     )
     # Two flags, never one argument read either way: 32 hex digits are a valid username and a valid id.
     who = erase.add_mutually_exclusive_group(required=True)
-    who.add_argument("--id", dest="user_id", type=_user_id, metavar="ID", help="the user's id")
+    who.add_argument("--id", dest="user_id", type=user_id_argument, metavar="ID", help="the user's id")
     who.add_argument("--username", metavar="NAME", help="the user's username (case and width do not matter)")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(func=cmd_erase)
@@ -63,7 +67,7 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
             if user is None or user.erased:
                 print(f"gochat users admin: no user named {args.username!r}", file=sys.stderr)
                 return 1
-            store = EventStore(db, build_registry(), node_id=settings.node_id)
+            store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
             store.inline.append(InlineProjections(store, all_projections(settings.search_language)))
             sessions = SessionStore(db, settings.refresh_token_ttl)
             service = AdminService(db, store, UserQueries(db), sessions, (), BotTokenStore(db))
@@ -100,9 +104,11 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: run.OpenDatabase) -> int:
         async with open_database(settings) as db:
             projections = all_projections(settings.search_language)
-            store = EventStore(db, build_registry(), node_id=settings.node_id)
+            store = EventStore(db, build_registry(), node_id=settings.node_id, sealer=configured_sealer(db, settings))
             store.inline.append(InlineProjections(store, projections))
-            service = ErasureService(store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl))
+            service = ErasureService(
+                store, UserQueries(db), SessionStore(db, settings.refresh_token_ttl), DeviceKeys(db)
+            )
             try:
                 user = await service.find(user_id=args.user_id, username=args.username)
             except NotFound as exc:

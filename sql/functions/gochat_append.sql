@@ -18,7 +18,9 @@
 -- started before catching up) cannot be projected here: the call raises SQLSTATE GC001 before
 -- inserting, and the writer takes its general path, which catches the projection up first.
 --
--- batch: [[stream, type, schema_version, data, metadata, actor, client_msg_id], ...] in id order.
+-- batch: [[stream, type, schema_version, data, metadata, actor, client_msg_id(, plain data)], ...] in
+-- id order: `data` as the log stores it (personal fields sealed), and for the posts projected here
+-- their plain data when it differs.
 -- The posts handed to `posted` carry the keys gochat_history_posted.sql lists (mentions: step 12).
 CREATE OR REPLACE FUNCTION gochat_append(batch jsonb, names text[], posted text[] DEFAULT '{}')
 RETURNS TABLE (o_head bigint, o_at timestamptz, o_versions integer[], o_names text[],
@@ -51,16 +53,18 @@ BEGIN
           SELECT v_head + r.n, r.stream_id, v.base + row_number() OVER (PARTITION BY r.stream_id ORDER BY r.n),
                  r.x->>1, (r.x->>2)::smallint, r.x->3, r.x->4, (r.x->>5)::uuid, r.x->>6
           FROM r JOIN v USING (stream_id)
-          RETURNING events.id, events.version, events.stream_id, events.data, events.actor_id,
-                    events.client_msg_id)
-    SELECT array_agg(i.version ORDER BY i.id),
-           jsonb_agg(jsonb_build_object(
-               'room_id', i.stream_id, 'id', i.id, 'user_id', i.actor_id, 'content', i.data->'content',
-               'created_at', v_at, 'thread_root', i.data->'thread_root', 'client_msg_id', i.client_msg_id,
-               'attachments', i.data->'attachments', 'mentions', i.data->'mentions')
-               ORDER BY i.id) FILTER (WHERE cardinality(posted) > 0)
-    INTO v_versions, v_posts FROM i;
+          RETURNING events.id, events.version)
+    SELECT array_agg(i.version ORDER BY i.id) INTO v_versions FROM i;
     IF cardinality(posted) > 0 THEN
+        -- the posts as the projections take them, from the plain data (x->7) when the log stores
+        -- it sealed (gochat/events/sealing.py): no projection reads a personal field from `events`
+        SELECT jsonb_agg(jsonb_build_object(
+                   'room_id', r.x->0, 'id', v_head + r.n, 'user_id', r.x->5, 'content', r.d->'content',
+                   'created_at', v_at, 'thread_root', r.d->'thread_root', 'client_msg_id', r.x->6,
+                   'attachments', r.d->'attachments', 'mentions', r.d->'mentions')
+               ORDER BY r.n)
+        INTO v_posts
+        FROM (SELECT x, n, coalesce(x->7, x->3) AS d FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, n)) r;
         FOREACH fn IN ARRAY posted LOOP
             EXECUTE format('SELECT %I($1)', fn) USING v_posts;
         END LOOP;

@@ -7,6 +7,7 @@
 -- message, so the message may be gone by then: such a file is stored as dropped at once, with the
 -- id of the event that removed the message (history, applied before this projection, holds it),
 -- and its blob counted with no reference, which is what applying the events one by one leaves.
+-- file.uploaded's name and attachment are sealed in the log: they arrive opened (gochat_apply_opened).
 CREATE OR REPLACE FUNCTION gochat_apply_files(e events) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,6 +52,10 @@ BEGIN
             UPDATE blob_refs SET refs = refs - 1 WHERE blob IN (f.blob, f.thumbnail_blob);
         END LOOP;
     WHEN 'user.erased' THEN
+        -- nothing of the user's stays: their files' names too, deleted before or not (a rebuild after
+        -- their keys were destroyed reads them blank from the log: events/sealing.py); their
+        -- messages' preview images are theirs too (the previewer appends them as the author)
+        UPDATE files SET name = '', attachment = '{}'::jsonb WHERE uploader_id = e.stream_id;
         -- history tombstoned the user's messages with this event's id: their previews' images go too
         FOR f IN
             UPDATE files SET deleted_id = e.id

@@ -37,6 +37,10 @@ BEGIN
         INSERT INTO deactivated_users (user_id, since) VALUES (e.stream_id, e.recorded_at) ON CONFLICT DO NOTHING;
     WHEN 'user.reactivated' THEN
         DELETE FROM deactivated_users WHERE user_id = e.stream_id;
+    WHEN 'user.erased' THEN
+        -- the reasons the user wrote in their reports are theirs: they go, the reports stay for the
+        -- moderators (the log holds them sealed under the user's destroyed key: events/sealing.py)
+        UPDATE reports SET reason = '' WHERE reporter = e.stream_id AND reason <> '';
     END CASE;
 END
 $$;
