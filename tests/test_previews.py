@@ -232,7 +232,7 @@ async def test_one_fetch_serves_every_message_with_the_url_and_deleting_drops_pr
 
     def preview(frame: dict[str, Any]) -> bool:
         seen.append(frame)
-        return frame["type"] == "link_preview"
+        return bool(frame["type"] == "link_preview")
 
     replayed = await until(ws, preview)
     assert (replayed["previews"], replayed.get("deleted")) == ([], True)
