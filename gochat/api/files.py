@@ -83,7 +83,7 @@ async def _read_form(reader: MultipartReader, spool: Spool) -> tuple[str | None,
 
 
 @routes.post("/rooms/{room_id}/files")
-@documented("Upload a file (multipart/form-data)", responses={201: sc.AnyObject, 200: sc.AnyObject}, tags=("files",))
+@documented("Upload a file (multipart/form-data)", responses={201: sc.Uploaded, 200: sc.Uploaded}, tags=("files",))
 @limited("upload")
 async def upload(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)

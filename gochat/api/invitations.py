@@ -31,7 +31,7 @@ def invitation_json(invitation: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.get("/invitations")
-@documented("The caller's pending invitations", responses={200: sc.AnyObject})
+@documented("The caller's pending invitations", responses={200: sc.InvitationList})
 async def my_invitations(request: web.Request) -> web.Response:
     found = await request.app[ROOMS].invitations(current_user_id(request))
     return json({"invitations": [invitation_json(i) for i in found]})

@@ -47,7 +47,7 @@ class HookPostBody(Strict):
 
 
 @routes.post("/rooms/{room_id}/webhooks")
-@documented("Add an outgoing webhook", body=WebhookBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@documented("Add an outgoing webhook", body=WebhookBody, responses={201: sc.NewWebhook}, tags=("webhooks",))
 @limited("write")
 async def create_webhook(request: web.Request) -> web.Response:
     body = await load_body(request, WebhookBody())
@@ -58,7 +58,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks")
-@documented("The room's outgoing webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("The room's outgoing webhooks", responses={200: sc.WebhookList}, tags=("webhooks",))
 async def list_webhooks(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_outgoing(current_user_id(request), path_uuid(request, "room_id"))
     return json({"webhooks": [h.public() for h in hooks]})
@@ -75,7 +75,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks/{webhook_id}/deliveries")
-@documented("A webhook's deliveries", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("A webhook's deliveries", responses={200: sc.DeliveryList}, tags=("webhooks",))
 async def deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in STATES:
@@ -105,7 +105,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/incoming_webhooks")
-@documented("Make an incoming webhook", body=IncomingBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@documented("Make an incoming webhook", body=IncomingBody, responses={201: sc.NewIncomingWebhook}, tags=("webhooks",))
 @limited("write")
 async def create_incoming(request: web.Request) -> web.Response:
     body = await load_body(request, IncomingBody())
@@ -116,7 +116,7 @@ async def create_incoming(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/incoming_webhooks")
-@documented("The room's incoming webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("The room's incoming webhooks", responses={200: sc.IncomingWebhookList}, tags=("webhooks",))
 async def list_incoming(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_incoming(current_user_id(request), path_uuid(request, "room_id"))
     return json({"incoming_webhooks": [h.public() for h in hooks]})
