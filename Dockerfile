@@ -7,6 +7,12 @@ COPY sql ./sql
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
+# ffmpeg/ffprobe: duration and waveform of audio, probing of video (docs/api.md, Files). Without
+# them uploads still work, audio without a waveform: `--build-arg MEDIA_TOOLS=` for a slimmer image.
+ARG MEDIA_TOOLS=ffmpeg
+RUN if [ -n "$MEDIA_TOOLS" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends $MEDIA_TOOLS && rm -rf /var/lib/apt/lists/*; \
+    fi
 RUN useradd --create-home --uid 10001 gochat
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels

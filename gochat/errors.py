@@ -18,13 +18,23 @@ class GochatError(Exception):
         self.message = message
         if code is not None:
             self.code = code  # type: ignore[misc]
-        self.details = details or {}
+        self.details = _text_keys(details or {})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
         return {"error": body}
+
+
+def _text_keys(value: Any) -> Any:
+    """Details as JSON objects have them: marshmallow keys a list item's messages by its index, an
+    int, which the WebSocket's orjson refuses (it broke the socket: tests/test_hostile_input.py)."""
+    if isinstance(value, dict):
+        return {str(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text_keys(v) for v in value]
+    return value
 
 
 class BadRequest(GochatError):

@@ -119,6 +119,22 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """ALLOWED_ORIGINS: comma-separated `scheme://host[:port]` as browsers send them, or `*`. A
+    malformed one would match no browser: refused rather than silently never allowing anyone."""
+    out = []
+    for raw in env.get("ALLOWED_ORIGINS", "").split(","):
+        origin = raw.strip().rstrip("/")
+        if origin and origin != "*" and not _ORIGIN.match(origin):
+            raise SettingsError(f"ALLOWED_ORIGINS: {raw.strip()!r} is not an origin (scheme://host[:port], or *)")
+        if origin:
+            out.append(origin)
+    return tuple(out)
+
+
 def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
     """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
     cert, key = env.get("TLS_CERT_FILE", "").strip(), env.get("TLS_KEY_FILE", "").strip()
@@ -221,7 +237,7 @@ class Settings:
     # Seconds between purges of expired refresh tokens and dead login families (0: never).
     session_purge_interval: float = 3600.0
     write_limits: dict[str, Limit] = field(default_factory=lambda: dict(WRITE_LIMITS))
-    # Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDR networks).
+    # Peers whose X-Forwarded-For/-Proto are believed (addresses or CIDR networks).
     trusted_proxies: tuple[str, ...] = ()
     # Strict-Transport-Security max-age on answers over HTTPS (0: no header).
     hsts_max_age: int = 365 * 24 * 3600
@@ -278,7 +294,7 @@ class Settings:
         )
         if log_format not in ("json", "console"):
             raise SettingsError(f"LOG_FORMAT={log_format!r} must be json or console")
-        origins = tuple(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        origins = _origins(env)
         pool_min = _int(env, "GOCHAT_DB_POOL_MIN", 2, 0, 1000)
         pool_max = _int(env, "GOCHAT_DB_POOL_MAX", 20, 1, 1000)
         if pool_max < pool_min:

@@ -1210,7 +1210,7 @@ $$;
 GRANT EXECUTE ON FUNCTION gochat_search_document(cfg regconfig, content text) TO gochat_app;
 
 CREATE FUNCTION gochat_search_hits(q tsquery, room uuid, sender uuid, since timestamp with time zone, until timestamp with time zone, before_id bigint, after_rank real, after_id bigint, recent boolean, lim integer) RETURNS TABLE(room_id uuid, message_id bigint, rank real)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 100 ROWS 1000 SET search_path = pg_catalog, public
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL UNSAFE COST 100 ROWS 1000 SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     rooms uuid[];

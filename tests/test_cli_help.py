@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import shlex
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
 
 from gochat.cli import build_parser
 from gochat.cli_examples import EXAMPLES, commands
+from gochat.settings import Settings, SettingsError
 
 
 def example_lines() -> list[str]:
@@ -48,3 +51,38 @@ def test_a_bad_setting_still_stops_start_up_with_one_line(
         err
         == "gochat: configuration error: GOCHAT_LIMIT_POST='lots' must look like 10/60 (10 requests per 60 seconds)\n"
     )
+
+
+SETTINGS_SOURCE = (Path(__file__).resolve().parent.parent / "gochat" / "settings.py").read_text()
+# Every variable settings.py parses with a typed reader (integers, numbers, switches, budgets, URLs,
+# networks), including those added since: each refuses nonsense with one line naming it.
+TYPED = sorted(
+    set(re.findall(r'_(?:int|float|limit|bool|url|networks|keks)\(env, "([A-Z0-9_]+)"', SETTINGS_SOURCE))
+    | {f"GOCHAT_LIMIT_{kind.upper()}" for kind in Settings().write_limits}
+)
+
+
+def test_the_typed_settings_are_found() -> None:
+    assert len(TYPED) >= 60
+    assert "GOCHAT_LIMIT_UPLOAD" in TYPED
+    assert {
+        "PORT",
+        "GOCHAT_S3_URL",
+        "GOCHAT_PREVIEW_TIMEOUT",
+        "GOCHAT_TRUSTED_PROXIES",
+        "GOCHAT_KEY_ENCRYPTION_KEYS",
+    } <= set(TYPED)
+
+
+@pytest.mark.parametrize("name", TYPED)
+def test_nonsense_in_any_typed_setting_stops_start_up_with_one_line_naming_it(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(name, "nonsense!")
+    with pytest.raises(SettingsError):  # before the command runs (else it would start a server)
+        Settings.from_env()
+    code, out, err = run_cli(capsys, "serve")
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"gochat: configuration error: {name}")
+    assert err.count("\n") == 1

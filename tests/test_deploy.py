@@ -44,7 +44,15 @@ def test_fly_migrates_on_release_checks_readiness_and_stops_gracefully(settings:
         assert ("GET", path) in routes
         assert is_public(path)  # probes carry no token
     env = dict(fly["env"]) | {"JWT_SECRET": TEST_SECRET, "DATABASE_URL": "postgresql://neon/db"}
-    Settings.from_env(env)  # the shipped values are valid settings
+    shipped = Settings.from_env(env)  # the shipped values are valid settings
+    # Two machines or more: uploads go to one bucket, so every machine serves every file.
+    assert fly["http_service"]["min_machines_running"] >= 2
+    assert shipped.s3_url is not None
+
+
+def unset(value: str) -> str:
+    """A Compose value as Compose makes it when the variables it names are unset: `${X:-d}` is d."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
 
 
 def test_compose_runs_two_nodes_on_postgres_and_redis_behind_a_balancer() -> None:
@@ -56,20 +64,36 @@ def test_compose_runs_two_nodes_on_postgres_and_redis_behind_a_balancer() -> Non
     assert services["migrate"]["command"] == ["gochat", "migrate"]
     for name in nodes:
         node = services[name]
-        env = {k: str(v) for k, v in node["environment"].items()} | {"JWT_SECRET": TEST_SECRET}
+        env = {k: unset(str(v)) for k, v in node["environment"].items()} | {"JWT_SECRET": TEST_SECRET}
         settings = Settings.from_env(env)
         assert settings.redis_url is not None
         assert settings.database_url is not None
         assert settings.node_id == name
         assert node["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert node["stop_signal"] == "SIGTERM"
+        # Every node serves every file: one S3 bucket (MinIO here), made before the nodes start.
+        assert settings.s3_url == "http://minio:9000"
+        assert node["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
+        assert f"mb --ignore-existing files/{settings.s3_bucket}" in " ".join(services["bucket"]["command"])
+        # One key-encryption key for every node: each reads what the others sealed.
+        assert node["environment"]["GOCHAT_KEY_ENCRYPTION_KEYS"] == "${GOCHAT_KEY_ENCRYPTION_KEYS:-}"
     nginx = (ROOT / "deploy/nginx.conf").read_text()
     upstream = re.findall(r"server (\w+):8080", nginx)
     assert sorted(upstream) == sorted(nodes)
     assert "proxy_set_header Upgrade $http_upgrade" in nginx
     assert "X-Forwarded-Proto" in nginx
+    (body_limit,) = re.findall(r"client_max_body_size (\d+)m;", nginx)
+    assert int(body_limit) * 1024 * 1024 > Settings().max_upload_bytes  # an upload passes the balancer
     targets = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"][0]
     assert sorted(targets["static_configs"][0]["targets"]) == sorted(f"{n}:8080" for n in nodes)
+
+
+def test_the_image_carries_the_media_tools_the_file_routes_use() -> None:
+    """Audio duration and waveforms need ffmpeg/ffprobe (gochat/media/audio.py): in the image by default."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runtime = dockerfile.split("\nFROM ")[-1]  # the last stage is the image
+    assert re.search(r"^ARG MEDIA_TOOLS=ffmpeg$", runtime, re.M)
+    assert "apt-get install -y --no-install-recommends $MEDIA_TOOLS" in runtime
 
 
 async def _exposed(aiohttp_client: Callable[..., Any], settings: Settings) -> set[str]:

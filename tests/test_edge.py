@@ -4,6 +4,7 @@ through Redis), security headers and HSTS, X-Forwarded-* from trusted proxies on
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +16,13 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient
 from conftest import TEST_SECRET, run_cli
+from file_helpers import form
 from helpers import PASSWORD, signup, unique_name
 from single_node import single_node
 
 from gochat.api.limits import LIMIT_ATTR
 from gochat.app import create_app
-from gochat.keys import STORE
+from gochat.keys import SETTINGS, STORE
 from gochat.ratelimit import Limit
 from gochat.settings import Settings
 
@@ -62,6 +64,22 @@ async def test_a_preflight_from_an_allowed_origin_is_answered_and_the_answer_car
     assert "Access-Control-Allow-Credentials" not in resp.headers  # bearer tokens, not cookies
 
 
+async def test_every_route_but_the_websocket_answers_a_preflight(make_client: MakeClient) -> None:
+    """Routes added since CORS was set up included: setup_cors runs after the last route."""
+    client = await make_client(allowed_origins=(ORIGIN,))
+    refused = []
+    for route in client.app.router.routes():
+        if route.method in ("OPTIONS", "HEAD") or route.resource is None:
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", route.resource.canonical)
+        headers = {"Origin": ORIGIN, "Access-Control-Request-Method": route.method}
+        resp = await client.options(path, headers=headers)
+        allowed = resp.status == 200 and resp.headers.get("Access-Control-Allow-Origin") == ORIGIN
+        if allowed == (route.resource.canonical == "/ws"):
+            refused.append((route.method, route.resource.canonical, resp.status))
+    assert refused == []
+
+
 async def test_other_origins_get_no_cors_and_their_preflight_is_refused(make_client: MakeClient) -> None:
     client = await make_client(allowed_origins=(ORIGIN,))
     evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
@@ -80,13 +98,18 @@ OWN_LIMITS = {("POST", "/auth/signup"), ("POST", "/auth/login"), ("POST", "/keys
 
 
 async def test_every_write_route_spends_a_rate_limit_budget(client: Client) -> None:
-    missing = []
+    missing, unknown = [], []
+    budgets = client.app[SETTINGS].write_limits
     for route in client.app.router.routes():
         if route.method in ("POST", "PUT", "PATCH", "DELETE") and route.resource is not None:
             key = (route.method, route.resource.canonical)
             if key not in OWN_LIMITS and not hasattr(route.handler, LIMIT_ATTR):
                 missing.append(key)
+            elif hasattr(route.handler, LIMIT_ATTR) and getattr(route.handler, LIMIT_ATTR) not in budgets:
+                unknown.append(key)  # would be a KeyError, a 500, at the first request
     assert missing == [], "write routes without @limited(...) (gochat/api/limits.py)"
+    assert unknown == [], "write routes spending a budget settings.write_limits does not have"
+    assert len({getattr(r.handler, LIMIT_ATTR, None) for r in client.app.router.routes()} - {None}) >= 6
 
 
 async def test_a_users_budget_is_shared_by_every_node_through_redis(
@@ -107,6 +130,25 @@ async def test_a_users_budget_is_shared_by_every_node_through_redis(
     assert await a.app[STORE].head() == before  # refused before anything was appended
     resp = await a.post("/rooms", json={"name": "r", "type": "public"}, headers=bob.headers)
     assert resp.status == 201  # a budget per user
+
+
+async def test_the_budgets_of_routes_added_since_are_shared_too(
+    make_client: MakeClient, redis_url: str, redis_prefix: str
+) -> None:
+    """The `write` budget (status, DMs' settings, moderation, bots, devices...) and the upload one."""
+    limits = {**Settings().write_limits, "write": Limit(1, 0.001), "upload": Limit(1, 0.001)}
+    a = await make_client(redis_url=redis_url, redis_prefix=redis_prefix, write_limits=limits, node_id="a")
+    b = await make_client(redis_url=redis_url, redis_prefix=redis_prefix, write_limits=limits, node_id="b")
+    alice = await signup(a)
+    room = (await (await a.post("/rooms", json={"name": "r", "type": "public"}, headers=alice.headers)).json())["id"]
+    assert (await a.put("/me/status", json={"text": "here"}, headers=alice.headers)).status == 200
+    again = await b.put("/me/status", json={"text": "there"}, headers=alice.headers)
+    assert again.status == 429
+    assert int(again.headers["Retry-After"]) >= 1
+    assert (await a.post(f"/rooms/{room}/files", data=form(b"one"), headers=alice.headers)).status == 201
+    second = await b.post(f"/rooms/{room}/files", data=form(b"two"), headers=alice.headers)
+    assert second.status == 429
+    assert "Retry-After" in second.headers
 
 
 async def test_refresh_is_limited_per_client_address(make_client: MakeClient) -> None:
@@ -223,6 +265,10 @@ async def test_serve_terminates_tls_for_https_and_wss(tls_node: tuple[str, ssl.S
         (
             {"GOCHAT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
             "gochat: configuration error: GOCHAT_TRUSTED_PROXIES: 'proxy.local' is not an IP address or CIDR network",
+        ),
+        (
+            {"ALLOWED_ORIGINS": "https://app.example, app.example"},
+            "gochat: configuration error: ALLOWED_ORIGINS: 'app.example' is not an origin (scheme://host[:port], or *)",
         ),
     ],
 )

@@ -251,3 +251,25 @@ def test_the_erase_command_never_reads_a_name_as_an_id_or_an_id_as_a_name(
         run_cli(capsys, "users", "erase", "--id", str(bob), "--username", "bob", "--yes")
     assert "not allowed with argument" in capsys.readouterr().err
     assert [e for e in exported(capsys, "export") if e["type"] == "user.erased"] == []
+
+
+@pytest.mark.parametrize(("answer", "erased"), [("no", False), ("erase", True)])
+def test_at_a_terminal_the_user_found_is_shown_and_only_typing_erase_erases(
+    erased_log: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, answer: str,
+    erased: bool,
+) -> None:  # fmt: skip
+    bob, asked = erased_log["bob"], list[tuple[str, str]]()
+
+    def typed(prompt: str) -> str:
+        asked.append((prompt, capsys.readouterr().out))  # what the operator read before answering
+        return answer
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", typed)
+    code, out, _ = run_cli(capsys, "users", "erase", "--username", "bob")
+    [(prompt, shown)] = asked
+    assert shown.startswith(f"user {bob}: username 'Bob', display name 'Robert Full-Name'")
+    assert prompt == f"Erase 'Bob' ({bob}) for good? Type 'erase' to confirm: "
+    assert code == (0 if erased else 1)
+    assert out.startswith("erased user" if erased else "nothing erased")
+    assert len([e for e in exported(capsys, "export") if e["type"] == "user.erased"]) == int(erased)

@@ -3,16 +3,21 @@ DEFINER functions pinned and closed to PUBLIC, development tracebacks without se
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 from typing import Any
 
 import pytest
 
-from gochat.auth.store import SessionStore
+from gochat.app import create_app
+from gochat.auth.purge import purge_sessions_forever
+from gochat.auth.store import PURGE_BATCH, SessionStore
 from gochat.db import Database
 from gochat.errors import Unavailable
 from gochat.keys import DB
+from gochat.settings import Settings
 
 
 async def setting(db: Database, name: str, *, read: bool) -> str:
@@ -69,6 +74,49 @@ async def test_expired_tokens_and_dead_families_are_purged_and_live_logins_kept(
     assert (await sessions.rotate(revoked.refresh_token)).outcome == "invalid"
 
 
+async def test_the_schedule_purges_every_interval_and_survives_a_failed_round(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expiring = SessionStore(db, 0)
+    rounds: list[tuple[int, int]] = []
+    real_purge = SessionStore.purge
+
+    async def purge(self: SessionStore, revoked_grace: float, batch: int = PURGE_BATCH) -> tuple[int, int]:
+        if not rounds:
+            rounds.append((-1, -1))
+            raise Unavailable("database unavailable")  # the first round fails: the next one still runs
+        rounds.append(await real_purge(self, revoked_grace, batch))
+        return rounds[-1]
+
+    monkeypatch.setattr(SessionStore, "purge", purge)
+    gone = await expiring.start(uuid.uuid4())
+    task = asyncio.get_running_loop().create_task(purge_sessions_forever(expiring, 0.01))
+    try:
+        for _ in range(500):
+            if gone.family_id not in await _families(db):
+                break
+            await asyncio.sleep(0.01)
+        assert gone.family_id not in await _families(db)
+        assert rounds[0] == (-1, -1)
+        assert (1, 1) in rounds[1:]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert task.cancelled()
+
+
+async def test_the_app_purges_on_the_configured_schedule(aiohttp_client: Any, settings: Settings) -> None:
+    client = await aiohttp_client(create_app(settings.with_overrides(session_purge_interval=0.01)))
+    db, sessions = client.app[DB], SessionStore(client.app[DB], 0)
+    gone = await sessions.start(uuid.uuid4())
+    for _ in range(500):
+        if gone.family_id not in await _families(db):
+            break
+        await asyncio.sleep(0.01)
+    assert gone.family_id not in await _families(db)
+
+
 def test_development_tracebacks_print_no_local_variables(capsys: pytest.CaptureFixture[str]) -> None:
     from gochat.log import configure_logging, get_logger
 
@@ -107,6 +155,10 @@ async def test_security_definer_functions_pin_their_search_path_and_are_closed_t
     assert "gochat_can_read(uuid)" in names
     assert "gochat_can_see(uuid)" in names
     for name, config, public_executes, app_executes in found:
-        assert any(c.startswith("search_path=") for c in config or []), f"{name} has no search_path"
+        paths = [c.removeprefix("search_path=").split(", ") for c in config or [] if c.startswith("search_path=")]
+        assert paths, f"{name} has no search_path"
+        # pg_temp last: not named, PostgreSQL searches it first for tables and views
+        assert paths[0][-1] == "pg_temp", f"{name}: search_path {paths[0]} does not end with pg_temp"
+        assert paths[0][0] == "pg_catalog", f"{name}: search_path {paths[0]} does not start with pg_catalog"
         assert not public_executes, f"PUBLIC may execute {name}"
         assert app_executes, f"gochat_app may not execute {name}"

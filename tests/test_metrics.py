@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from conftest import eventually
@@ -170,3 +172,21 @@ async def test_redis_up_is_reported_only_where_redis_is_configured(
     assert value(samples, "gochat_redis_up") == 1
     without, _, _ = await scrape(await aiohttp_client(create_app(settings)))
     assert ("gochat_redis_up", frozenset()) not in without
+
+
+async def test_every_metric_a_scrape_shows_is_documented_in_docs_metrics_md(
+    aiohttp_client: Callable[..., Any], settings: Settings, redis_url: str, redis_prefix: str
+) -> None:
+    """docs/metrics.md names every family (counters by their `_total` sample), so a new metric
+    cannot ship undocumented; and names no family the scrape lacks."""
+    client = await aiohttp_client(create_app(settings.with_overrides(redis_url=redis_url, redis_prefix=redis_prefix)))
+    _, helps, types = await scrape(client)
+    # prometheus_client's `<name>_created` timestamps parse as families of their own: not metrics.
+    families = {n: k for n, k in types.items() if not (n.endswith("_created") and n.removesuffix("_created") in types)}
+    exposed = {name + ("_total" if kind == "counter" else "") for name, kind in families.items()}
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text()
+    named = set(re.findall(r"`((?:gochat_|websocket_|messages_|db_write_|redis_pubsub_)[a-z0-9_]+)`", doc))
+    assert len(exposed) >= 20
+    assert exposed - named == set(), "add them to docs/metrics.md"
+    assert named - exposed == set(), "docs/metrics.md names metrics /metrics does not show"
+    assert all(len(text) > 10 for text in helps.values()), helps

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from conftest import TEST_SECRET, PgCluster
 from helpers import signup
 from hypothesis import HealthCheck, Phase, settings
+from openapi_spec_validator import validate as validate_openapi
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -49,6 +50,15 @@ async def test_every_route_is_in_the_document_and_declares_its_schemas(client: C
     # A new route needs @documented(...) (gochat/api/docs.py; docs/api.md says how).
     assert undeclared == []
     assert len(doc["paths"]) >= 30
+
+
+async def test_the_document_is_valid_openapi_3_1(client: Client) -> None:
+    """By the OpenAPI 3.1 meta-schema and its rules (operation ids unique, path parameters declared):
+    two handlers named `register` (commands, devices) once gave one id to two operations."""
+    doc = await (await client.get("/openapi.json")).json()
+    validate_openapi(doc)
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
 
 
 async def test_operations_carry_their_schemas_security_and_limits(client: Client) -> None:

@@ -228,8 +228,16 @@ async def test_one_fetch_serves_every_message_with_the_url_and_deleting_drops_pr
     assert "previews" not in gone
     assert (await client.get(one["image"]["url"], headers=alice.headers)).status == 404
     ws = await connect(client, alice, room, since=first["id"] - 1)  # a replay shows nothing of it
-    replayed = await until(ws, lambda f: f["type"] == "link_preview")
+    seen: list[dict[str, Any]] = []
+
+    def preview(frame: dict[str, Any]) -> bool:
+        seen.append(frame)
+        return bool(frame["type"] == "link_preview")
+
+    replayed = await until(ws, preview)
     assert (replayed["previews"], replayed.get("deleted")) == ([], True)
+    [image] = [f["file"] for f in seen if f["type"] == "file_uploaded"]  # nor of its image
+    assert image == {"id": one["image"]["id"], "preview_of": first["id"], "deleted": True}
     await ws.close()
     assert (await client.get(two["image"]["url"], headers=bob.headers)).status == 200  # still used
     assert len(stored_files(blobs)) == 1

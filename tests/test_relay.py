@@ -212,34 +212,45 @@ async def test_a_room_event_subscribers_are_not_sent_leaves_no_gap_on_any_node(m
     assert a.relay.gaps_filled == b.relay.gaps_filled == 0
 
 
-async def test_the_first_read_of_a_room_serves_a_message_deleted_since_as_a_tombstone(make_node: NodeFactory) -> None:
-    a, b = await make_node("a", projected=True), await make_node("b")
+async def watched_room(a: Node, b: Node) -> tuple[UUID, FakeTransport]:
+    """A public room made on a, and a connection on b subscribed to it."""
     room = uuid.uuid4()
     await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
-    transport = listener(b, room)
-    window: list[int] = []
+    return room, listener(b, room)
 
-    async def post_and_delete_in_the_window() -> None:
-        b.broker.before_subscribe = None
-        author = uuid.uuid4()
-        posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
-        deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
-        window.extend((posted.event.id, deleted.event.id))
-        await asyncio.sleep(0.1)  # a has published both by now, to nobody
 
-    b.broker.before_subscribe = post_and_delete_in_the_window
-    await b.relay.watch(room)  # the baseline, then the window, then the first read of the log
-    await eventually(lambda: b.hub.got.get(room, []) == window, what="the window's events delivered")
+async def post_and_delete(node: Node, room: UUID) -> list[int]:
+    author = uuid.uuid4()
+    posted = await node.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
+    deleted = await node.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
+    return [posted.event.id, deleted.event.id]
+
+
+def sent_a_tombstone(transport: FakeTransport) -> None:
     sent = b"".join(transport.written)
     assert b"gone soon" not in sent
     assert b'"content":"","deleted":true' in sent
 
 
+async def test_the_first_read_of_a_room_serves_a_message_deleted_since_as_a_tombstone(make_node: NodeFactory) -> None:
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room, transport = await watched_room(a, b)
+    window: list[int] = []
+
+    async def post_and_delete_in_the_window() -> None:
+        b.broker.before_subscribe = None
+        window.extend(await post_and_delete(a, room))
+        await asyncio.sleep(0.1)  # a has published both by now, to nobody
+
+    b.broker.before_subscribe = post_and_delete_in_the_window
+    await b.relay.watch(room)  # the baseline, then the window, then the first read of the log
+    await eventually(lambda: b.hub.got.get(room, []) == window, what="the window's events delivered")
+    sent_a_tombstone(transport)
+
+
 async def test_a_gap_is_filled_with_what_history_holds_now(make_node: NodeFactory) -> None:
     a, b = await make_node("a", projected=True), await make_node("b")
-    room = uuid.uuid4()
-    await a.store.append_one(NewEvent("room.created", room, {"name": "r", "type": "public"}, actor_id=uuid.uuid4()))
-    transport = listener(b, room)
+    room, transport = await watched_room(a, b)
     await b.relay.watch(room)
     heard = b.relay._on_broker
 
@@ -248,14 +259,23 @@ async def test_a_gap_is_filled_with_what_history_holds_now(make_node: NodeFactor
             heard(channel, payload)
 
     b.broker.set_handler(lose_posts)
-    author = uuid.uuid4()
-    posted = await a.store.append_one(NewEvent("message.posted", room, {"content": "gone soon"}, actor_id=author))
-    deleted = await a.store.append_one(NewEvent("message.deleted", room, {"message_id": posted.event.id}))
-    await eventually(lambda: b.hub.got.get(room, [])[-2:] == [posted.event.id, deleted.event.id], what="gap filled")
+    ids = await post_and_delete(a, room)
+    await eventually(lambda: b.hub.got.get(room, [])[-2:] == ids, what="gap filled")
     assert b.relay.gaps_filled >= 1
-    sent = b"".join(transport.written)
-    assert b"gone soon" not in sent
-    assert b'"content":"","deleted":true' in sent
+    sent_a_tombstone(transport)
+
+
+async def test_the_log_tail_serves_what_history_holds_now(make_node: NodeFactory) -> None:
+    """The third reader of the log after the first read and gap fills: a node whose broker is down."""
+    a, b = await make_node("a", projected=True), await make_node("b")
+    room, transport = await watched_room(a, b)
+    await b.relay.watch(room)
+    b.broker.set_handler(lambda channel, payload: None)  # b hears nothing, and sees no gap to fill
+    ids = await post_and_delete(a, room)
+    assert b.hub.got.get(room, []) == []
+    b.broker.set_healthy(False)  # the tail reads the log from b's last delivered event
+    await eventually(lambda: b.hub.got.get(room, [])[-2:] == ids, what="tailed")
+    sent_a_tombstone(transport)
 
 
 async def test_presence_reaches_a_node_that_tails_the_log(make_node: NodeFactory) -> None:

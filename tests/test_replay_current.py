@@ -1,6 +1,7 @@
 """Replays serve what history serves now: a deleted message as a tombstone, an edited one with its
 current text, an erased author's content blank, on every path that reads the log after the fact
-(resume with `since`, a `join` frame with `since`, the relay's reads). The log keeps the originals."""
+(resume with `since`, a `join` frame with `since`, the relay's reads), and a file gone with its
+message (or its uploader's erasure) is replayed without its name. The log keeps the originals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+from file_helpers import uploaded
 from helpers import Account, signup
 from room_helpers import make_room, ok, post
 from test_erasure import erase
@@ -111,3 +113,27 @@ async def test_the_current_log_keeps_ids_versions_and_other_events_as_they_are(c
     assert changed == {ids["kept"], ids["gone"], ids["bobs"]}  # the one edit's text is current already
     after = await client.app[CURRENT_LOG].read_streams([uuid.UUID(room)], after=ids["gone"])
     assert [e.id for e in after] == [e.id for e in raw if e.id > ids["gone"]]
+
+
+async def test_a_file_gone_with_its_message_is_replayed_without_its_name(client: Client) -> None:
+    alice, bob = await signup(client), await signup(client)
+    room = (await make_room(client, alice, "public"))["id"]
+    await ok(await client.post(f"/rooms/{room}/join", json={}, headers=bob.headers))
+    gone = await uploaded(client, alice, room, b"plans", "the-secret-plan.txt", content="see attached")
+    kept = await uploaded(client, bob, room, b"notes", "bobs-notes.txt")
+    await ok(await client.delete(f"/rooms/{room}/messages/{gone['message']['id']}", headers=alice.headers), 204)
+    await erase(client, user_id=bob.id)  # his file goes with him
+    carol = await signup(client)
+    ws = await connect(client, carol, room, since=0)
+    frames = await _replay(ws, client, room, alice)
+    await ws.close()
+    assert "secret-plan" not in repr(frames)
+    assert "bobs-notes" not in repr(frames)
+    files = [f["file"] for f in frames if f["type"] == "file_uploaded"]
+    assert files == [{"id": gone["file"]["id"], "deleted": True}, {"id": kept["file"]["id"], "deleted": True}]
+    # a file that lives is replayed whole
+    live = await uploaded(client, alice, room, b"agenda", "agenda.txt")
+    now = await client.app[CURRENT_LOG].read_stream(uuid.UUID(room))
+    assert [e.data["attachment"] for e in now if e.type == "file.uploaded"][-1] == live["file"]
+    raw = await client.app[STORE].read_stream(uuid.UUID(room))
+    assert "the-secret-plan.txt" in repr([e.data for e in raw])  # the log itself keeps it

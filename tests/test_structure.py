@@ -166,3 +166,16 @@ def test_live_and_websocket_modules_stay_small() -> None:
     }
     assert len(sizes) > 10
     assert {name: size for name, size in sizes.items() if size > 12_500} == {}
+
+
+def test_modules_are_imported_under_names_that_say_what_they_are() -> None:
+    """`from ..projections import rooms as room_queries`, not `as q`: a reader meets `q.member(...)`
+    far from the import. (Outside libraries keep their customary names: `pyarrow as pa`.)"""
+    short = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            ours = isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("gochat"))
+            if ours or (isinstance(node, ast.Import) and any(a.name.startswith("gochat") for a in node.names)):
+                assert isinstance(node, ast.Import | ast.ImportFrom)
+                short += [f"{name}: {a.name} as {a.asname}" for a in node.names if a.asname and len(a.asname) <= 2]
+    assert short == []

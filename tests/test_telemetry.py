@@ -86,7 +86,20 @@ async def test_a_message_is_one_trace_from_the_request_to_the_delivery_on_anothe
             ),
             what="the metrics over OTLP from both nodes",
         )
+
+        # A post over the WebSocket (pipelined: the socket subscribes to the room) is a frame's
+        # trace of its own, with the append under it.
+        async with inbox(alice.live(room)) as on_alice:
+            ack = await on_alice.live.send_message(room, "over the socket")
+            assert ack["type"] == "ack"
+
+        def framed_append() -> bool:
+            frames = {s.span_id: s for s in spans(got, "ws.frame", node="n0")}
+            return any(s.parent_span_id in frames for s in spans(got, "events.append", node="n0"))
+
+        await eventually(framed_append, what="the socket's frame span with its append under it")
         ws_frames = [s for s in got.spans if s.name == "ws.frame"]
+        assert ws_frames
         assert all(s.parent_span_id == "" for s in ws_frames)  # a trace per frame
 
 

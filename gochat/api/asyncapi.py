@@ -1,15 +1,19 @@
 """The AsyncAPI 3.0 document of the WebSocket protocol (PROTOCOL.md), from marshmallow schemas: the
-client frames are ws/frames.py's own `ClientFrame`; the server frames, which live/wire.py and ws/
-build as dicts, are described here (tests/test_openapi.py checks real frames against them)."""
+client frames are ws/frames.py's own `ClientFrame`; the server frames, which live/wire.py, live/
+people.py and ws/ build as dicts, are described here. Each message's `type` enum names the frame
+types it describes, and every frame type is in exactly one message: tests/test_asyncapi.py renders
+every room event live/wire.py sends and checks real frames of every other kind against them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from .. import __version__
-from ..ws.frames import ClientFrame
+from ..services.devices import Envelope
+from ..ws.frames import FRAME_TYPES, ClientFrame
+from . import schemas as api_schemas
 from .openapi import new_spec
 from .schemas import WebSocketQuery
 
@@ -30,20 +34,31 @@ class _RoomEvent(Schema):
     timestamp = Str(required=True, metadata={"format": "date-time"})
 
 
+CONTENT = (
+    "the text; in an end-to-end encrypted room (the room's `encrypted`), the JSON text of an"
+    " `EncryptedEnvelope` (components.schemas)"
+)
+MENTIONS = "who the text mentions: `{kind: user|room|here, offset, length, user_id?}` (docs/api.md, Mentions)"
+
+
 class MessageFrame(_RoomEvent):
     type = _type("message")
     message_id = Int(required=True)
-    content = Str(required=True)
+    content = Str(required=True, metadata={"description": CONTENT})
     client_msg_id = Str()
     thread_root = Int()
-    attachments = fields.List(fields.Dict())
+    attachments = fields.List(fields.Dict(), metadata={"description": "attachment objects (docs/api.md, Files)"})
+    mentions = fields.List(fields.Dict(), metadata={"description": MENTIONS})
+    edited_at = Str(metadata={"format": "date-time", "description": "replays only: edited since"})
+    deleted = fields.Boolean(metadata={"description": "replays only: deleted since (content is empty)"})
 
 
 class MessageEditedFrame(_RoomEvent):
     type = _type("message_edited")
     message_id = Int(required=True)
-    content = Str(required=True)
+    content = Str(required=True, metadata={"description": CONTENT})
     edited_at = Str(required=True)
+    mentions = fields.List(fields.Dict(), metadata={"description": MENTIONS})
 
 
 class MessageDeletedFrame(_RoomEvent):
@@ -68,7 +83,7 @@ class TypingFrame(_RoomEvent):
 
 
 class MemberFrame(_RoomEvent):
-    type = _type("join", "leave", "invite", "unban", "role")
+    type = _type("join", "leave", "invite", "decline", "unban", "role")
     actor_id = fields.UUID(required=True, allow_none=True)
     reason = Str(validate=validate.OneOf(["kicked", "banned"]))
     role = Str()
@@ -104,6 +119,44 @@ class LinkPreviewFrame(_RoomEvent):
     message_id = Int(required=True)
     previews = fields.List(fields.Dict(), required=True, metadata={"description": "docs/api.md, Link previews"})
     deleted = fields.Boolean()
+
+
+class FileUploadedFrame(_RoomEvent):
+    type = _type("file_uploaded")
+    file = fields.Dict(required=True, metadata={"description": "the attachment object (docs/api.md, Files)"})
+
+
+class FileDeletedFrame(_RoomEvent):
+    type = _type("file_deleted")
+    file_id = UUID(required=True)
+
+
+class LiveNotification(api_schemas.Notification):
+    """What `GET /notifications` lists (docs/api.md, Notifications), plus the author."""
+
+    actor = fields.Nested(api_schemas.Person, required=True, allow_none=True)
+
+
+class NotificationFrame(Schema):
+    """To every socket of the recipient, on every node; not a room event (no `id`)."""
+
+    type = _type("notification")
+    notification = fields.Nested(LiveNotification, required=True)
+
+
+class UserUpdatedFrame(Schema):
+    """A display name or status changed: to sockets sharing a room with the user, and the user's own."""
+
+    type = _type("user_updated")
+    user = fields.Nested(api_schemas.Person, required=True)
+
+
+class CommandResultFrame(api_schemas.CommandResult):
+    """The answer to a `command` frame, to the sender only (docs/api.md, Slash commands): what
+    `POST /rooms/:id/commands` answers."""
+
+    class Meta:
+        unknown = RAISE
 
 
 class PresenceFrame(Schema):
@@ -159,6 +212,11 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "member": MemberFrame,
     "room_updated": RoomUpdatedFrame,
     "link_preview": LinkPreviewFrame,
+    "file_uploaded": FileUploadedFrame,
+    "file_deleted": FileDeletedFrame,
+    "notification": NotificationFrame,
+    "user_updated": UserUpdatedFrame,
+    "command_result": CommandResultFrame,
     "presence": PresenceFrame,
     "ack": AckFrame,
     "error": ErrorFrame,
@@ -177,8 +235,21 @@ CLOSE_CODES = {
 }
 
 
+def _inline(node: Any, schemas: dict[str, Any]) -> Any:
+    """`node` with every `$ref` to a component schema replaced by the schema itself, so each
+    message's payload stands alone (a validator needs nothing else)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            return _inline(schemas[ref.rsplit("/", 1)[1]], schemas)
+        return {k: _inline(v, schemas) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, schemas) for v in node]
+    return node
+
+
 def build_asyncapi() -> dict[str, Any]:
-    _, plugin = new_spec("gochat", "")
+    spec, plugin = new_spec("gochat", "")
     assert plugin.converter is not None
     converter = plugin.converter
 
@@ -187,17 +258,25 @@ def build_asyncapi() -> dict[str, Any]:
         out.pop("description", None)
         return out
 
-    messages: dict[str, Any] = {
+    raw: dict[str, Any] = {
         "client_frame": {
             "name": "client_frame",
             "title": "A client frame",
-            "summary": "message, typing, read, join, leave, edit, delete, react, unreact (PROTOCOL.md)",
+            "summary": ", ".join(FRAME_TYPES) + " (PROTOCOL.md, docs/api.md)",
             "contentType": "application/json",
             "payload": payload(ClientFrame),
         }
     }
     for name, schema in SERVER_FRAMES.items():
-        messages[name] = {"name": name, "contentType": "application/json", "payload": payload(schema)}
+        raw[name] = {"name": name, "contentType": "application/json", "payload": payload(schema)}
+    envelope = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": payload(Envelope),
+        "description": "A message's `content` in an end-to-end encrypted room: a Megolm message and its"
+        " sender (docs/api.md, End-to-end encryption). The server checks this shape, never the plaintext.",
+    }
+    messages: dict[str, Any] = _inline(raw, spec.to_dict().get("components", {}).get("schemas", {}))
     refs = {name: {"$ref": f"#/components/messages/{name}"} for name in messages}
     close = "; ".join(f"{code}: {why}" for code, why in CLOSE_CODES.items())
     return {
@@ -227,5 +306,5 @@ def build_asyncapi() -> dict[str, Any]:
                 "messages": [{"$ref": f"#/channels/live/messages/{n}"} for n in SERVER_FRAMES],
             },
         },
-        "components": {"messages": messages},
+        "components": {"messages": messages, "schemas": {"EncryptedEnvelope": envelope}},
     }

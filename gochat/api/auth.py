@@ -10,7 +10,7 @@ from ..errors import RateLimited
 from ..events.fields import Text
 from ..keys import ACCOUNTS, LOGIN_THROTTLE, SETTINGS
 from ..services.accounts import InvalidCredentials, Tokens
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import client_ip, enforce, limited
@@ -51,7 +51,7 @@ def _tokens(tokens: Tokens, status: int = 200) -> web.Response:
 
 
 @routes.post("/auth/signup")
-@documented("Sign up", body=SignupBody, responses={201: sc.Tokens})
+@documented("Sign up", body=SignupBody, responses={201: schemas.Tokens})
 async def signup(request: web.Request) -> web.Response:
     await enforce(request, f"signup:ip:{client_ip(request)}", request.app[SETTINGS].signup_limit_per_ip)
     body = await load_body(request, SignupBody())
@@ -60,7 +60,7 @@ async def signup(request: web.Request) -> web.Response:
 
 
 @routes.post("/auth/login")
-@documented("Log in", body=LoginBody, responses={200: sc.Tokens})
+@documented("Log in", body=LoginBody, responses={200: schemas.Tokens})
 async def login(request: web.Request) -> web.Response:
     settings, throttle, ip = request.app[SETTINGS], request.app[LOGIN_THROTTLE], client_ip(request)
     await enforce(request, f"login:ip:{ip}", settings.login_limit_per_ip)
@@ -84,7 +84,7 @@ async def login(request: web.Request) -> web.Response:
 @documented(
     "Trade a refresh token for a new pair (once: a reuse ends the session)",
     body=RefreshBody,
-    responses={200: sc.Tokens},
+    responses={200: schemas.Tokens},
 )
 @limited("refresh", per="ip")
 async def refresh(request: web.Request) -> web.Response:
@@ -102,14 +102,14 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/me")
-@documented("The caller's profile", responses={200: sc.User})
+@documented("The caller's profile", responses={200: schemas.User})
 async def me(request: web.Request) -> web.Response:
     user = await request.app[ACCOUNTS].get(current_user_id(request))
     return json(user.public())
 
 
 @routes.patch("/me")
-@documented("Edit the caller's profile", body=ProfileBody, responses={200: sc.User})
+@documented("Edit the caller's profile", body=ProfileBody, responses={200: schemas.User})
 @limited("write")
 async def update_me(request: web.Request) -> web.Response:
     body = await load_body(request, ProfileBody())

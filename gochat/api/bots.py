@@ -13,7 +13,7 @@ from ..auth.bot_tokens import SCOPES
 from ..auth.names import Username
 from ..events.fields import Text, UUIDStr
 from ..keys import BOTS
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -41,7 +41,7 @@ class TokenBody(Strict):
 
 
 @routes.post("/rooms/{room_id}/bots")
-@documented("Make a bot in the room", body=CreateBotBody, responses={201: sc.AnyObject}, tags=("bots",))
+@documented("Make a bot in the room", body=CreateBotBody, responses={201: schemas.NewBot}, tags=("bots",))
 @limited("write")
 async def create_bot(request: web.Request) -> web.Response:
     body = await load_body(request, CreateBotBody())
@@ -52,13 +52,15 @@ async def create_bot(request: web.Request) -> web.Response:
 
 
 @routes.get("/bots")
-@documented("The caller's bots", responses={200: sc.AnyObject}, tags=("bots",))
+@documented("The caller's bots", responses={200: schemas.BotList}, tags=("bots",))
 async def my_bots(request: web.Request) -> web.Response:
     return json({"bots": [b.public() for b in await request.app[BOTS].mine(current_user_id(request))]})
 
 
 @routes.post("/bots/{bot_id}/tokens")
-@documented("Issue a bot API token (shown once)", body=TokenBody, responses={201: sc.AnyObject}, tags=("bots",))
+@documented(
+    "Issue a bot API token (shown once)", body=TokenBody, responses={201: schemas.IssuedBotToken}, tags=("bots",)
+)
 @limited("write")
 async def issue_token(request: web.Request) -> web.Response:
     body = await load_body(request, TokenBody())
@@ -71,7 +73,7 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 @routes.get("/bots/{bot_id}/tokens")
-@documented("A bot's tokens", responses={200: sc.AnyObject}, tags=("bots",))
+@documented("A bot's tokens", responses={200: schemas.BotTokenList}, tags=("bots",))
 async def list_tokens(request: web.Request) -> web.Response:
     tokens = await request.app[BOTS].list_tokens(current_user_id(request), path_uuid(request, "bot_id"))
     return json({"tokens": [t.public() for t in tokens]})
@@ -88,7 +90,7 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 @routes.delete("/bots/{bot_id}/tokens")
-@documented("Revoke every token of a bot", responses={200: sc.AnyObject}, tags=("bots",))
+@documented("Revoke every token of a bot", responses={200: schemas.Revoked}, tags=("bots",))
 @limited("write")
 async def revoke_all_tokens(request: web.Request) -> web.Response:
     revoked = await request.app[BOTS].revoke_all(current_user_id(request), path_uuid(request, "bot_id"))
@@ -97,7 +99,7 @@ async def revoke_all_tokens(request: web.Request) -> web.Response:
 
 # --- server administrators ------------------------------------------------------------------------
 @routes.post("/admin/bots")
-@documented("Make a server-wide bot", body=CreateBotBody, responses={201: sc.AnyObject}, tags=("admin", "bots"))
+@documented("Make a server-wide bot", body=CreateBotBody, responses={201: schemas.NewBot}, tags=("admin", "bots"))
 @limited("write")
 async def create_server_bot(request: web.Request) -> web.Response:
     body = await load_body(request, CreateBotBody())
@@ -106,7 +108,7 @@ async def create_server_bot(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/bots")
-@documented("Every bot, for server administrators", responses={200: sc.AnyObject}, tags=("admin", "bots"))
+@documented("Every bot, for server administrators", responses={200: schemas.BotPage}, tags=("admin", "bots"))
 async def every_bot(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 200) or 50
     found = await request.app[BOTS].every(current_user_id(request), request.query.get("after"), limit)

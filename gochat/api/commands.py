@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import COMMANDS
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -37,14 +37,14 @@ class RegisterBody(Strict):
 
 
 @routes.get("/rooms/{room_id}/commands")
-@documented("The room's slash commands", responses={200: sc.AnyObject}, tags=("commands",))
+@documented("The room's slash commands", responses={200: schemas.CommandList}, tags=("commands",))
 async def available(request: web.Request) -> web.Response:
     found = await request.app[COMMANDS].available(current_user_id(request), path_uuid(request, "room_id"))
     return json({"commands": found})
 
 
 @routes.post("/rooms/{room_id}/commands")
-@documented("Run a slash command", body=RunBody, responses={200: sc.AnyObject}, tags=("commands",))
+@documented("Run a slash command", body=RunBody, responses={200: schemas.CommandResult}, tags=("commands",))
 @limited("post")
 async def run(request: web.Request) -> web.Response:
     body = await load_body(request, RunBody())
@@ -54,7 +54,7 @@ async def run(request: web.Request) -> web.Response:
 
 
 @routes.put("/rooms/{room_id}/commands/{name}")
-@documented("Register a bot's command", body=RegisterBody, responses={201: sc.AnyObject}, tags=("commands",))
+@documented("Register a bot's command", body=RegisterBody, responses={201: schemas.CommandSecret}, tags=("commands",))
 @limited("write")
 async def register(request: web.Request) -> web.Response:
     body = await load_body(request, RegisterBody())

@@ -14,7 +14,7 @@ from ..errors import BadRequest
 from ..keys import DEVICES
 from ..ratelimit import Limit
 from ..services.devices import LOW_KEYS, MAX_KEYS_PER_UPLOAD, MAX_TO_DEVICE
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import enforce, limited
@@ -115,7 +115,7 @@ def _device_id(request: web.Request) -> str:
     "Register (or re-register) one of the caller's devices with its keys",
     body=RegisterBody,
     path=DEVICE_PATH,
-    responses={201: sc.RegisteredDevice, 200: sc.RegisteredDevice},
+    responses={201: schemas.RegisteredDevice, 200: schemas.RegisteredDevice},
 )
 @limited("write")
 async def register(request: web.Request) -> web.Response:
@@ -131,7 +131,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.post("/devices/{device_id}/keys")
-@documented("Upload one-time and fallback keys", body=_Keys, path=DEVICE_PATH, responses={200: sc.KeyCount})
+@documented("Upload one-time and fallback keys", body=_Keys, path=DEVICE_PATH, responses={200: schemas.KeyCount})
 @limited("write")
 async def upload(request: web.Request) -> web.Response:
     body = await load_body(request, _Keys())
@@ -142,7 +142,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/devices")
-@documented("The caller's devices", responses={200: sc.DeviceList})
+@documented("The caller's devices", responses={200: schemas.DeviceList})
 async def mine(request: web.Request) -> web.Response:
     devices = await request.app[DEVICES].devices(current_user_id(request))
     return json({"devices": [device_json(d) for d in devices]})
@@ -157,7 +157,7 @@ async def remove(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user_id}/devices")
-@documented("A user's devices and identity keys", responses={200: sc.DeviceList})
+@documented("A user's devices and identity keys", responses={200: schemas.DeviceList})
 async def user_devices(request: web.Request) -> web.Response:
     current_user_id(request)
     devices = await request.app[DEVICES].devices(path_uuid(request, "user_id"))
@@ -165,7 +165,9 @@ async def user_devices(request: web.Request) -> web.Response:
 
 
 @routes.post("/keys/claim")
-@documented("Claim one one-time key per device (each handed out once)", body=ClaimBody, responses={200: sc.Claimed})
+@documented(
+    "Claim one one-time key per device (each handed out once)", body=ClaimBody, responses={200: schemas.Claimed}
+)
 async def claim(request: web.Request) -> web.Response:
     user = current_user_id(request)
     body = await load_body(request, ClaimBody())
@@ -187,7 +189,7 @@ async def claim(request: web.Request) -> web.Response:
     "Send to-device messages (Olm-encrypted room keys) to other devices",
     body=SendBody,
     path=DEVICE_PATH,
-    responses={200: sc.Queued},
+    responses={200: schemas.Queued},
 )
 @limited("write")
 async def send(request: web.Request) -> web.Response:
@@ -200,7 +202,9 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.get("/devices/{device_id}/inbox")
-@documented("A device's mailbox after a position", query=sc.InboxQuery, path=DEVICE_PATH, responses={200: sc.Inbox})
+@documented(
+    "A device's mailbox after a position", query=schemas.InboxQuery, path=DEVICE_PATH, responses={200: schemas.Inbox}
+)
 async def inbox(request: web.Request) -> web.Response:
     after = query_int(request, "after", 0, 0, MAX_ID) or 0
     limit = query_int(request, "limit", 100, 1, 500) or 100

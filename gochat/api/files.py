@@ -17,7 +17,7 @@ from ..keys import FILES, SETTINGS
 from ..media.names import content_disposition
 from ..media.spool import Spool, too_large
 from ..services.files import Download, Upload
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import Answer, documented
 from .limits import limited
@@ -83,7 +83,9 @@ async def _read_form(reader: MultipartReader, spool: Spool) -> tuple[str | None,
 
 
 @routes.post("/rooms/{room_id}/files")
-@documented("Upload a file (multipart/form-data)", responses={201: sc.AnyObject, 200: sc.AnyObject}, tags=("files",))
+@documented(
+    "Upload a file (multipart/form-data)", responses={201: schemas.Uploaded, 200: schemas.Uploaded}, tags=("files",)
+)
 @limited("upload")
 async def upload(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)

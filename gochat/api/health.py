@@ -6,14 +6,14 @@ from aiohttp import web
 
 from .. import migrations
 from ..keys import DB, STATE
-from . import schemas as sc
+from . import schemas
 from .docs import documented
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
-@documented("Liveness: the process answers", responses={200: sc.Health}, tags=("service",))
+@documented("Liveness: the process answers", responses={200: schemas.Health}, tags=("service",))
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -21,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 @documented(
     "Readiness: database, migrations, broker; 503 while draining or down",
-    responses={200: sc.Ready, 503: sc.Ready},
+    responses={200: schemas.Ready, 503: schemas.Ready},
     tags=("service",),
 )
 async def readyz(request: web.Request) -> web.Response:

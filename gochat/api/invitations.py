@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import ROOMS
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -31,14 +31,14 @@ def invitation_json(invitation: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.get("/invitations")
-@documented("The caller's pending invitations", responses={200: sc.AnyObject})
+@documented("The caller's pending invitations", responses={200: schemas.InvitationList})
 async def my_invitations(request: web.Request) -> web.Response:
     found = await request.app[ROOMS].invitations(current_user_id(request))
     return json({"invitations": [invitation_json(i) for i in found]})
 
 
 @routes.post("/invitations/{room_id}/accept")
-@documented("Accept an invitation: join the room", body=Strict, responses={200: sc.Room})
+@documented("Accept an invitation: join the room", body=Strict, responses={200: schemas.Room})
 @limited("write")
 async def accept(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)

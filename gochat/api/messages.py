@@ -15,7 +15,7 @@ from ..events.catalog import ENCRYPTED_MAX
 from ..events.fields import Emoji, Text
 from ..keys import DIRECTORY, FILES, MESSAGES, NOTIFICATIONS
 from ..people_wire import users_map
-from . import schemas as sc
+from . import schemas
 from .docs import NO_CONTENT, documented
 from .limits import limited
 from .rooms import Strict, caller_and_room
@@ -70,7 +70,7 @@ def _limit(request: web.Request) -> int:
 @documented(
     "Post a message (a retry with the same client_msg_id answers the original with 200)",
     body=PostBody,
-    responses={201: sc.Message, 200: sc.Message},
+    responses={201: schemas.Message, 200: schemas.Message},
 )
 @limited("post")
 async def post_message(request: web.Request) -> web.Response:
@@ -85,7 +85,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/messages")
-@documented("A page of a room's history", query=sc.HistoryQuery, responses={200: sc.MessagePage})
+@documented("A page of a room's history", query=schemas.HistoryQuery, responses={200: schemas.MessagePage})
 async def history(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     before = query_int(request, "before", None, 1, MAX_ID)
@@ -104,13 +104,13 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGE_ID)
-@documented("One message", responses={200: sc.Message})
+@documented("One message", responses={200: schemas.Message})
 async def get_message(request: web.Request) -> web.Response:
     return json(message_json(await request.app[MESSAGES].get(*_message_path(request))))
 
 
 @routes.get(MESSAGE_ID + "/context")
-@documented("Messages around one message", query=sc.PageQuery, responses={200: sc.Context})
+@documented("Messages around one message", query=schemas.PageQuery, responses={200: schemas.Context})
 async def context(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     around = await request.app[MESSAGES].context(user, room_id, message_id, _limit(request))
@@ -124,7 +124,7 @@ async def context(request: web.Request) -> web.Response:
 
 
 @routes.patch(MESSAGE_ID)
-@documented("Edit one's message", body=EditBody, responses={200: sc.Message})
+@documented("Edit one's message", body=EditBody, responses={200: schemas.Message})
 @limited("write")
 async def edit(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
@@ -142,7 +142,7 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.put(MESSAGE_ID + "/reactions/{emoji}")
 @routes.delete(MESSAGE_ID + "/reactions/{emoji}")
-@documented("Add (PUT) or remove (DELETE) the caller's reaction", responses={200: sc.Message})
+@documented("Add (PUT) or remove (DELETE) the caller's reaction", responses={200: schemas.Message})
 @limited("reaction")
 async def reaction(request: web.Request) -> web.Response:
     """PUT adds the caller's reaction, DELETE removes it; both answer the message as it now is."""
@@ -154,7 +154,7 @@ async def reaction(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGE_ID + "/thread")
-@documented("A thread: its root and a page of replies", query=sc.ThreadQuery, responses={200: sc.Thread})
+@documented("A thread: its root and a page of replies", query=schemas.ThreadQuery, responses={200: schemas.Thread})
 async def thread(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     after = query_int(request, "after", None, 1, MAX_ID)
@@ -169,7 +169,7 @@ async def thread(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/read")
-@documented("Move the caller's read marker forward", body=ReadBody, responses={200: sc.Receipt})
+@documented("Move the caller's read marker forward", body=ReadBody, responses={200: schemas.Receipt})
 @limited("write")
 async def mark_read(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)

@@ -13,7 +13,7 @@ from ..events.catalog import MUTE_MAX_MINUTES, REPORT_ACTIONS, SLOW_MODE_MAX_SEC
 from ..events.fields import Text
 from ..keys import ADMIN, MODERATION
 from ..live.wire import render, timestamp
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -57,7 +57,7 @@ def _state(request: web.Request, allowed: tuple[str, ...]) -> str | None:
 
 
 @routes.put("/rooms/{room_id}/mutes/{user_id}")
-@documented("Mute a member", body=MuteBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("Mute a member", body=MuteBody, responses={200: schemas.Mute}, tags=("moderation",))
 @limited("write")
 async def mute(request: web.Request) -> web.Response:
     body = await load_body(request, MuteBody())
@@ -75,14 +75,14 @@ async def unmute(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/mutes")
-@documented("The room's mutes", responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("The room's mutes", responses={200: schemas.MuteList}, tags=("moderation",))
 async def mutes(request: web.Request) -> web.Response:
     found = await request.app[MODERATION].mutes(*_room(request))
     return json({"mutes": [{"user_id": u, "until": t} for u, t in sorted(found.items(), key=lambda kv: kv[1])]})
 
 
 @routes.put("/rooms/{room_id}/slow_mode")
-@documented("Set slow mode", body=SlowModeBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("Set slow mode", body=SlowModeBody, responses={200: schemas.SlowMode}, tags=("moderation",))
 @limited("write")
 async def slow_mode(request: web.Request) -> web.Response:
     body = await load_body(request, SlowModeBody())
@@ -91,7 +91,7 @@ async def slow_mode(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/messages/{message_id}/reports")
-@documented("Report a message", body=ReportBody, responses={201: sc.AnyObject}, tags=("moderation",))
+@documented("Report a message", body=ReportBody, responses={201: schemas.Report}, tags=("moderation",))
 @limited("write")
 async def report(request: web.Request) -> web.Response:
     body = await load_body(request, ReportBody())
@@ -100,7 +100,7 @@ async def report(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/reports")
-@documented("The room's reports", responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("The room's reports", responses={200: schemas.ReportList}, tags=("moderation",))
 async def reports(request: web.Request) -> web.Response:
     state = _state(request, ("open", "resolved"))
     limit = query_int(request, "limit", 50, 1, 100) or 50
@@ -109,7 +109,7 @@ async def reports(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/reports/{report_id}/resolve")
-@documented("Resolve a report", body=ResolveBody, responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("Resolve a report", body=ResolveBody, responses={200: schemas.Report}, tags=("moderation",))
 @limited("write")
 async def resolve(request: web.Request) -> web.Response:
     body = await load_body(request, ResolveBody())
@@ -136,7 +136,7 @@ async def unpin(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/pins")
-@documented("The room's pinned messages", responses={200: sc.AnyObject}, tags=("moderation",))
+@documented("The room's pinned messages", responses={200: schemas.Pins}, tags=("moderation",))
 async def pins(request: web.Request) -> web.Response:
     found = await request.app[MODERATION].pins(*_room(request))
     return json({"messages": [message_json(m) for m in found]})
@@ -144,7 +144,7 @@ async def pins(request: web.Request) -> web.Response:
 
 # --- server administrators ------------------------------------------------------------------------
 @routes.get("/admin/users")
-@documented("Users, for server administrators", responses={200: sc.AnyObject}, tags=("admin",))
+@documented("Users, for server administrators", responses={200: schemas.AdminUsers}, tags=("admin",))
 async def admin_users(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 200) or 50
     query = (request.query.get("q") or "").strip().casefold()[:64] or None
@@ -170,7 +170,7 @@ async def reactivate(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/rooms/{room_id}/moderation")
-@documented("A room's moderation history", responses={200: sc.AnyObject}, tags=("admin",))
+@documented("A room's moderation history", responses={200: schemas.ModerationHistory}, tags=("admin",))
 async def moderation_history(request: web.Request) -> web.Response:
     before = query_int(request, "before", None, 1, MAX_ID)
     limit = query_int(request, "limit", 50, 1, 200) or 50

@@ -92,8 +92,16 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.schema("Error", schema=Error)
     paths: dict[str, dict[str, Any]] = {}
+    taken: set[str] = set()
     for method, path, route in documentable_routes(app):
-        paths.setdefault(path, {})[method.lower()] = _operation(plugin, method, path, route)
+        op = paths.setdefault(path, {})[method.lower()] = _operation(plugin, method, path, route)
+        # OpenAPI wants operation ids unique: a handler sharing its name with another module's
+        # (commands' and devices' `register`) is named after its module too.
+        if op["operationId"] in taken:
+            module = getattr(route.handler, "__module__", "").rsplit(".", 1)[-1]
+            op["operationId"] = f"{method.lower()}_{module}_{getattr(route.handler, '__name__', 'handler')}"
+        assert op["operationId"] not in taken, op["operationId"]
+        taken.add(op["operationId"])
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -14,7 +14,7 @@ from ..errors import ValidationFailed
 from ..events.fields import Emoji, Text, UUIDStr
 from ..keys import DIRECTORY, DMS, NOTIFICATIONS
 from ..people_wire import notification_json, user_json, users_map
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -66,7 +66,7 @@ def _limit(request: web.Request, default: int) -> int:
 
 # --- users (search and the batch before /users/{user_id}) ------------------------------------------
 @routes.get("/users/search")
-@documented("Find people by name", responses={200: sc.AnyObject}, tags=("people",))
+@documented("Find people by name", responses={200: schemas.PeopleFound}, tags=("people",))
 async def search_users(request: web.Request) -> web.Response:
     found, cursor = await request.app[DIRECTORY].search(
         current_user_id(request), request.query.get("q", ""), _limit(request, 20), request.query.get("cursor")
@@ -75,7 +75,7 @@ async def search_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/users")
-@documented("Several users by id", responses={200: sc.AnyObject}, tags=("people",))
+@documented("Several users by id", responses={200: schemas.People}, tags=("people",))
 async def batch_users(request: web.Request) -> web.Response:
     raw = [part for part in request.query.get("ids", "").split(",") if part.strip()]
     try:
@@ -87,13 +87,13 @@ async def batch_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user_id}")
-@documented("A user's public profile", responses={200: sc.AnyObject}, tags=("people",))
+@documented("A user's public profile", responses={200: schemas.Person}, tags=("people",))
 async def get_user(request: web.Request) -> web.Response:
     return json(user_json(await request.app[DIRECTORY].get(current_user_id(request), path_uuid(request, "user_id"))))
 
 
 @routes.put("/me/status")
-@documented("Set the caller's status", body=StatusBody, responses={200: sc.AnyObject}, tags=("people",))
+@documented("Set the caller's status", body=StatusBody, responses={200: schemas.Person}, tags=("people",))
 @limited("write")
 async def set_status(request: web.Request) -> web.Response:
     user = current_user_id(request)
@@ -104,7 +104,7 @@ async def set_status(request: web.Request) -> web.Response:
 
 
 @routes.delete("/me/status")
-@documented("Clear the caller's status", responses={200: sc.AnyObject}, tags=("people",))
+@documented("Clear the caller's status", responses={200: schemas.Person}, tags=("people",))
 @limited("write")
 async def clear_status(request: web.Request) -> web.Response:
     user = current_user_id(request)
@@ -117,7 +117,7 @@ async def clear_status(request: web.Request) -> web.Response:
 @documented(
     "Open (or find) the direct conversation with a user",
     body=DmBody,
-    responses={201: sc.AnyObject, 200: sc.AnyObject},
+    responses={201: schemas.Dm, 200: schemas.Dm},
     tags=("people",),
 )
 @limited("room")
@@ -131,7 +131,7 @@ async def open_dm(request: web.Request) -> web.Response:
 
 
 @routes.get("/dms")
-@documented("The caller's direct conversations", responses={200: sc.AnyObject}, tags=("people",))
+@documented("The caller's direct conversations", responses={200: schemas.DmList}, tags=("people",))
 async def list_dms(request: web.Request) -> web.Response:
     user = current_user_id(request)
     dms = await request.app[DMS].list(user)
@@ -141,7 +141,7 @@ async def list_dms(request: web.Request) -> web.Response:
 
 # --- notifications ------------------------------------------------------------------------------------
 @routes.get("/notifications")
-@documented("The caller's notifications, newest first", responses={200: sc.AnyObject}, tags=("people",))
+@documented("The caller's notifications, newest first", responses={200: schemas.NotificationPage}, tags=("people",))
 async def notifications(request: web.Request) -> web.Response:
     user = current_user_id(request)
     before = query_int(request, "cursor", None, 1, MAX_ID)
@@ -175,7 +175,7 @@ async def read_one(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/notifications")
-@documented("The caller's notification level in a room", responses={200: sc.AnyObject}, tags=("people",))
+@documented("The caller's notification level in a room", responses={200: schemas.NotificationLevel}, tags=("people",))
 async def get_level(request: web.Request) -> web.Response:
     level = await request.app[NOTIFICATIONS].level(current_user_id(request), path_uuid(request, "room_id"))
     return json({"level": level})
@@ -183,7 +183,10 @@ async def get_level(request: web.Request) -> web.Response:
 
 @routes.put("/rooms/{room_id}/notifications")
 @documented(
-    "Set the caller's notification level in a room", body=LevelBody, responses={200: sc.AnyObject}, tags=("people",)
+    "Set the caller's notification level in a room",
+    body=LevelBody,
+    responses={200: schemas.NotificationLevel},
+    tags=("people",),
 )
 @limited("write")
 async def set_level(request: web.Request) -> web.Response:
@@ -194,13 +197,13 @@ async def set_level(request: web.Request) -> web.Response:
 
 
 @routes.get("/me/dnd")
-@documented("The caller's do-not-disturb", responses={200: sc.AnyObject}, tags=("people",))
+@documented("The caller's do-not-disturb", responses={200: schemas.Dnd}, tags=("people",))
 async def get_dnd(request: web.Request) -> web.Response:
     return json(await request.app[NOTIFICATIONS].dnd(current_user_id(request)))
 
 
 @routes.put("/me/dnd")
-@documented("Set do-not-disturb", body=DndBody, responses={200: sc.AnyObject}, tags=("people",))
+@documented("Set do-not-disturb", body=DndBody, responses={200: schemas.Dnd}, tags=("people",))
 @limited("write")
 async def set_dnd(request: web.Request) -> web.Response:
     user = current_user_id(request)
@@ -211,14 +214,16 @@ async def set_dnd(request: web.Request) -> web.Response:
 
 # --- room settings -----------------------------------------------------------------------------------
 @routes.get("/rooms/{room_id}/settings")
-@documented("A room's settings", responses={200: sc.AnyObject}, tags=("people",))
+@documented("A room's settings", responses={200: schemas.RoomSettings}, tags=("people",))
 async def get_settings(request: web.Request) -> web.Response:
     settings = await request.app[DIRECTORY].room_settings(current_user_id(request), path_uuid(request, "room_id"))
     return json(settings)
 
 
 @routes.patch("/rooms/{room_id}/settings")
-@documented("Change a room's settings (admins)", body=RoomSettingsBody, responses={200: sc.AnyObject}, tags=("people",))
+@documented(
+    "Change a room's settings (admins)", body=RoomSettingsBody, responses={200: schemas.RoomSettings}, tags=("people",)
+)
 @limited("write")
 async def set_settings(request: web.Request) -> web.Response:
     user, room = current_user_id(request), path_uuid(request, "room_id")
@@ -245,7 +250,7 @@ async def unblock(request: web.Request) -> web.Response:
 
 
 @routes.get("/me/blocks")
-@documented("The users the caller blocked", responses={200: sc.AnyObject}, tags=("people",))
+@documented("The users the caller blocked", responses={200: schemas.BlockList}, tags=("people",))
 async def blocks(request: web.Request) -> web.Response:
     user = current_user_id(request)
     found = await request.app[NOTIFICATIONS].blocked(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import PRESENCE_SERVICE
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import documented
 from .util import json, path_uuid
@@ -14,7 +14,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/users/{user_id}/presence")
-@documented("A user's presence (oneself, or someone sharing a room)", responses={200: sc.Presence})
+@documented("A user's presence (oneself, or someone sharing a room)", responses={200: schemas.Presence})
 async def get_presence(request: web.Request) -> web.Response:
     viewer = current_user_id(request)
     user_id = path_uuid(request, "user_id")

@@ -15,7 +15,7 @@ from ..keys import DIRECTORY, MESSAGES, NOTIFICATIONS, ROOM_VIEWS, ROOMS
 from ..people_wire import users_map
 from ..services.room_views import directory_cursor
 from ..services.rooms import MAX_INITIAL_MEMBERS
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -68,7 +68,7 @@ def caller_and_room(request: web.Request) -> tuple[UUID, UUID]:
 
 
 @routes.get("/rooms")
-@documented("The caller's rooms, most recently active first", responses={200: sc.RoomList})
+@documented("The caller's rooms, most recently active first", responses={200: schemas.RoomList})
 async def my_rooms(request: web.Request) -> web.Response:
     user = current_user_id(request)
     entries = await request.app[MESSAGES].my_rooms(user)
@@ -84,7 +84,7 @@ async def my_rooms(request: web.Request) -> web.Response:
 @documented(
     "Create a room (a group that exists is answered with 200)",
     body=CreateRoomBody,
-    responses={201: sc.Room, 200: sc.Room},
+    responses={201: schemas.Room, 200: schemas.Room},
 )
 @limited("room")
 async def create_room(request: web.Request) -> web.Response:
@@ -103,7 +103,7 @@ async def create_room(request: web.Request) -> web.Response:
 
 # Before /rooms/{room_id}, which would take "directory" for a (malformed) room id.
 @routes.get("/rooms/directory")
-@documented("Public rooms by name", query=sc.DirectoryQuery, responses={200: sc.Directory})
+@documented("Public rooms by name", query=schemas.DirectoryQuery, responses={200: schemas.Directory})
 async def directory(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 100) or 50
     after = request.query.get("after") or None
@@ -117,7 +117,7 @@ async def directory(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}")
-@documented("A room with its members and the caller's membership", responses={200: sc.RoomDetail})
+@documented("A room with its members and the caller's membership", responses={200: schemas.RoomDetail})
 async def get_room(request: web.Request) -> web.Response:
     detail = await request.app[ROOM_VIEWS].detail(*caller_and_room(request))
     acc = detail.access
@@ -134,7 +134,7 @@ async def get_room(request: web.Request) -> web.Response:
 
 
 @routes.patch("/rooms/{room_id}")
-@documented("Rename a room or change its topic (admins)", body=UpdateRoomBody, responses={200: sc.Room})
+@documented("Rename a room or change its topic (admins)", body=UpdateRoomBody, responses={200: schemas.Room})
 @limited("write")
 async def update_room(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
@@ -143,7 +143,7 @@ async def update_room(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/join")
-@documented("Join a room", body=Strict, responses={200: sc.Room})
+@documented("Join a room", body=Strict, responses={200: schemas.Room})
 @limited("write")
 async def join(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
@@ -162,7 +162,7 @@ async def leave(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/members")
-@documented("Add or invite a member", body=AddMemberBody, responses={200: sc.MemberState})
+@documented("Add or invite a member", body=AddMemberBody, responses={200: schemas.MemberState})
 @limited("invite")
 async def add_member(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
@@ -181,7 +181,7 @@ async def kick(request: web.Request) -> web.Response:
 
 
 @routes.put("/rooms/{room_id}/members/{user_id}/role")
-@documented("Change a member's role (the owner)", body=RoleBody, responses={200: sc.MemberRole})
+@documented("Change a member's role (the owner)", body=RoleBody, responses={200: schemas.MemberRole})
 @limited("write")
 async def set_role(request: web.Request) -> web.Response:
     (user, room_id), target = caller_and_room(request), path_uuid(request, "user_id")

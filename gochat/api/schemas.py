@@ -264,6 +264,274 @@ class InboxQuery(Open):
     limit = Int(validate=validate.Range(min=1, max=500))
 
 
+# --- people (api/people.py; docs/api.md, People) -------------------------------------------------------
+class Status(Open):
+    text = req(Str)
+    emoji = req(Str, allow_none=True)
+    expires_at = req(Time, allow_none=True)
+
+
+class Person(User):
+    """The user object of the people routes (people_wire.user_json)."""
+
+    display = req(Str, metadata={"description": "what to render: the display name, with @username on a collision"})
+    name_collision = req(Bool)
+    status = fields.Nested(Status, required=True, allow_none=True, metadata={"description": "null once expired"})
+
+
+class People(Open):
+    users = req(fields.Dict, keys=Str(), values=fields.Nested(Person), metadata={"description": "by user id"})
+
+
+class PeopleFound(Open):
+    results = fields.List(fields.Nested(Person), required=True)
+    next_cursor = req(Str, allow_none=True)
+
+
+class Dm(Room):
+    user = fields.Nested(Person, required=True, allow_none=True, metadata={"description": "the other person"})
+
+
+class DmList(Open):
+    dms = fields.List(fields.Nested(Dm), required=True)
+
+
+class Notification(Open):
+    id = req(Int)
+    message_id = req(Int)
+    room_id = req(UUID)
+    reason = req(Str)
+    read = req(Bool)
+    created_at = req(Time)
+    actor_id = req(UUID, allow_none=True)
+    message = req(fields.Dict)
+    room = req(fields.Dict)
+
+
+class NotificationPage(People):
+    notifications = fields.List(fields.Nested(Notification), required=True)
+    next_cursor = req(Str, allow_none=True)
+
+
+class NotificationLevel(Open):
+    level = req(Str, validate=validate.OneOf(["all", "mentions", "muted"]))
+
+
+class Dnd(Open):
+    enabled = req(Bool)
+    until = req(Time, allow_none=True, metadata={"description": "null: until turned off"})
+
+
+class RoomSettings(Open):
+    room_mentions = req(Str, validate=validate.OneOf(["admins", "members"]))
+    link_previews = req(Bool)
+
+
+class Block(Open):
+    user_id = req(UUID)
+    since = req(Time)
+    user = fields.Nested(Person, required=True, allow_none=True)
+
+
+class BlockList(Open):
+    blocks = fields.List(fields.Nested(Block), required=True)
+
+
+# --- invitations, uploads, moderation, commands -----------------------------------------------------
+class Invitation(Open):
+    room = fields.Nested(Room, required=True)
+    invited_by = req(UUID, allow_none=True)
+    invited_at = req(Time)
+
+
+class InvitationList(Open):
+    invitations = fields.List(fields.Nested(Invitation), required=True)
+
+
+class Uploaded(Open):
+    file = req(fields.Dict, metadata={"description": "the attachment object (docs/api.md, Files)"})
+    message = fields.Nested(Message, required=True, allow_none=True, metadata={"description": "null with send=false"})
+
+
+class Mute(Open):
+    user_id = req(UUID)
+    until = req(Time)
+
+
+class MuteList(Open):
+    mutes = fields.List(fields.Nested(Mute), required=True)
+
+
+class SlowMode(Open):
+    seconds = req(Int)
+
+
+class Report(Open):
+    id = req(Int)
+    room_id = req(UUID)
+    message_id = req(Int)
+    reporter = req(UUID)
+    reason = req(Str)
+    created_at = req(Time)
+    state = req(Str, validate=validate.OneOf(["open", "resolved"]))
+    action = req(Str, allow_none=True)
+    resolved_by = req(UUID, allow_none=True)
+    resolved_at = req(Time, allow_none=True)
+
+
+class ReportList(Open):
+    reports = fields.List(fields.Nested(Report), required=True)
+
+
+class Pins(Open):
+    messages = fields.List(fields.Nested(Message), required=True)
+
+
+class AdminUser(User):
+    bot = req(Bool)
+    server_admin = req(Bool)
+    deactivated = req(Bool)
+
+
+class AdminUsers(Open):
+    users = fields.List(fields.Nested(AdminUser), required=True)
+    next = req(Str, allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class ModerationEntry(Open):
+    id = req(Int)
+    type = req(Str)
+    actor_id = req(UUID, allow_none=True)
+    timestamp = req(Time)
+    data = req(fields.Dict)
+    frame = req(fields.Dict, allow_none=True, metadata={"description": "the live frame, null for reports"})
+
+
+class ModerationHistory(Open):
+    events = fields.List(fields.Nested(ModerationEntry), required=True)
+    next_before = req(Int, allow_none=True)
+
+
+class CommandInfo(Open):
+    name = req(Str)
+    description = req(Str)
+    usage = req(Str)
+    source = req(Str, validate=validate.OneOf(["builtin", "bot"]))
+    bot_id = UUID()
+
+
+class CommandList(Open):
+    commands = fields.List(fields.Nested(CommandInfo), required=True)
+
+
+class CommandResult(Open):
+    type = req(Str, validate=validate.OneOf(["command_result"]))
+    command = req(Str)
+    room_id = req(UUID)
+    visibility = req(Str, validate=validate.OneOf(["ephemeral", "public"]))
+    text = req(Str, allow_none=True)
+    message = fields.Nested(Message, metadata={"description": "what a public result posted"})
+    client_msg_id = Str()
+
+
+class CommandSecret(Open):
+    name = req(Str)
+    secret = req(Str, metadata={"description": "signs the calls to the bot (shown once)"})
+
+
+# --- bots and webhooks (api/bots.py, api/webhooks.py) ------------------------------------------------
+class Bot(User):
+    bot = req(Bool)
+    created_by = req(UUID, allow_none=True, metadata={"description": "null: made by an operator"})
+    room_id = req(UUID, allow_none=True, metadata={"description": "null: a server-wide bot"})
+    server_wide = req(Bool)
+
+
+class NewBot(Open):
+    bot = fields.Nested(Bot, required=True)
+
+
+class BotList(Open):
+    bots = fields.List(fields.Nested(Bot), required=True)
+
+
+class BotPage(BotList):
+    next = req(Str, allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class BotToken(Open):
+    id = req(UUID)
+    bot_id = req(UUID)
+    name = req(Str)
+    scopes = fields.List(Str(validate=validate.OneOf(["read", "write"])), required=True)
+    rooms = fields.List(UUID(), required=True, allow_none=True, metadata={"description": "null: every room"})
+    created_by = req(UUID, allow_none=True)
+    created_at = req(Time)
+    revoked_at = req(Time, allow_none=True)
+
+
+class IssuedBotToken(BotToken):
+    token = req(Str, metadata={"description": "the secret, shown this once"})
+
+
+class BotTokenList(Open):
+    tokens = fields.List(fields.Nested(BotToken), required=True)
+
+
+class Revoked(Open):
+    revoked = fields.List(UUID(), required=True, metadata={"description": "the ids of the tokens revoked"})
+
+
+class _RoomHook(Open):
+    """What outgoing and incoming webhooks share."""
+
+    id = req(UUID)
+    room_id = req(UUID)
+    created_by = req(UUID)
+    created_at = req(Time)
+
+
+class Webhook(_RoomHook):
+    url = req(Str)
+    events = fields.List(Str(), required=True)
+
+
+class NewWebhook(Webhook):
+    secret = req(Str, metadata={"description": "signs every delivery (shown this once)"})
+
+
+class WebhookList(Open):
+    webhooks = fields.List(fields.Nested(Webhook), required=True)
+
+
+class Delivery(Open):
+    webhook_id = req(UUID)
+    event_id = req(Int)
+    state = req(Str)
+    attempts = req(Int)
+    next_attempt_at = req(Time)
+    last_status = req(Int, allow_none=True)
+    last_error = req(Str, allow_none=True)
+    updated_at = req(Time)
+
+
+class DeliveryList(Open):
+    deliveries = fields.List(fields.Nested(Delivery), required=True)
+
+
+class IncomingWebhook(_RoomHook):
+    bot_id = req(UUID)
+    name = req(Str)
+
+
+class NewIncomingWebhook(IncomingWebhook):
+    url = req(Str, metadata={"description": "/hooks/<secret>: post to it (shown this once)"})
+
+
+class IncomingWebhookList(Open):
+    incoming_webhooks = fields.List(fields.Nested(IncomingWebhook), required=True)
+
+
 class AnyObject(Open):
     """A JSON object (the API documents themselves)."""
 

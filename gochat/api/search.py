@@ -23,7 +23,7 @@ from ..errors import ValidationFailed
 from ..events.fields import Text
 from ..keys import SEARCH, SETTINGS
 from ..projections import search as search_index
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import documented
 from .limits import enforce
@@ -110,13 +110,13 @@ async def _search(request: web.Request, user: UUID, room_id: UUID | None) -> web
 
 
 @routes.get("/rooms/{room_id}/search")
-@documented("Search one room", query=SearchQuery, responses={200: sc.SearchPage})
+@documented("Search one room", query=SearchQuery, responses={200: schemas.SearchPage})
 async def search_room(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)
     return await _search(request, user, room_id)
 
 
 @routes.get("/search")
-@documented("Search every room the caller may read", query=SearchQuery, responses={200: sc.SearchPage})
+@documented("Search every room the caller may read", query=SearchQuery, responses={200: schemas.SearchPage})
 async def search_everywhere(request: web.Request) -> web.Response:
     return await _search(request, current_user_id(request), None)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..errors import ValidationFailed
 from ..keys import TIME_TRAVEL
-from . import schemas as sc
+from . import schemas
 from .docs import documented
 from .rooms import caller_and_room
 from .shapes import member_json, message_json, utc_time
@@ -35,7 +35,9 @@ def _at(request: web.Request) -> int | datetime:
 
 @routes.get("/rooms/{room_id}/state")
 @documented(
-    "A room as it was at a log position or time (room admins)", query=sc.StateQuery, responses={200: sc.RoomState}
+    "A room as it was at a log position or time (room admins)",
+    query=schemas.StateQuery,
+    responses={200: schemas.RoomState},
 )
 async def room_state(request: web.Request) -> web.Response:
     user, room_id = caller_and_room(request)

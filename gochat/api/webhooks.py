@@ -12,7 +12,7 @@ from ..events.catalog import MESSAGE_MAX
 from ..events.fields import Text
 from ..keys import WEBHOOKS
 from ..webhooks.outbox import EVENT_TYPES
-from . import schemas as sc
+from . import schemas
 from .authn import current_user_id
 from .docs import NO_CONTENT, documented
 from .limits import limited
@@ -47,7 +47,7 @@ class HookPostBody(Strict):
 
 
 @routes.post("/rooms/{room_id}/webhooks")
-@documented("Add an outgoing webhook", body=WebhookBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@documented("Add an outgoing webhook", body=WebhookBody, responses={201: schemas.NewWebhook}, tags=("webhooks",))
 @limited("write")
 async def create_webhook(request: web.Request) -> web.Response:
     body = await load_body(request, WebhookBody())
@@ -58,7 +58,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks")
-@documented("The room's outgoing webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("The room's outgoing webhooks", responses={200: schemas.WebhookList}, tags=("webhooks",))
 async def list_webhooks(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_outgoing(current_user_id(request), path_uuid(request, "room_id"))
     return json({"webhooks": [h.public() for h in hooks]})
@@ -75,7 +75,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/webhooks/{webhook_id}/deliveries")
-@documented("A webhook's deliveries", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("A webhook's deliveries", responses={200: schemas.DeliveryList}, tags=("webhooks",))
 async def deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in STATES:
@@ -105,7 +105,9 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 
 @routes.post("/rooms/{room_id}/incoming_webhooks")
-@documented("Make an incoming webhook", body=IncomingBody, responses={201: sc.AnyObject}, tags=("webhooks",))
+@documented(
+    "Make an incoming webhook", body=IncomingBody, responses={201: schemas.NewIncomingWebhook}, tags=("webhooks",)
+)
 @limited("write")
 async def create_incoming(request: web.Request) -> web.Response:
     body = await load_body(request, IncomingBody())
@@ -116,7 +118,7 @@ async def create_incoming(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/incoming_webhooks")
-@documented("The room's incoming webhooks", responses={200: sc.AnyObject}, tags=("webhooks",))
+@documented("The room's incoming webhooks", responses={200: schemas.IncomingWebhookList}, tags=("webhooks",))
 async def list_incoming(request: web.Request) -> web.Response:
     hooks = await request.app[WEBHOOKS].list_incoming(current_user_id(request), path_uuid(request, "room_id"))
     return json({"incoming_webhooks": [h.public() for h in hooks]})
@@ -136,7 +138,7 @@ async def revoke_incoming(request: web.Request) -> web.Response:
 @documented(
     "Post through an incoming webhook",
     body=HookPostBody,
-    responses={201: sc.Message, 200: sc.Message},
+    responses={201: schemas.Message, 200: schemas.Message},
     tags=("webhooks",),
 )
 @limited("post", per="ip")

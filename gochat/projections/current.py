@@ -4,8 +4,9 @@ The log keeps what was written; the history projection keeps what may still be r
 message is a tombstone, an edit replaces the text, an erased author's content is blank). Every
 path that sends log events to users after the fact (WebSocket resume, `join` with `since`, the
 relay's gap fill and first read of a room) reads through `CurrentLog`, so none of them serves
-text that history no longer has. One query per read: the events LEFT JOINed to their message's
-row, and `DATA` below is the one rule applied to each.
+text that history no longer has, nor the name of a file the files projection dropped. One query
+per read: the events LEFT JOINed to their message's (or file's) row, and `DATA` below is the one
+rule applied to each.
 
 Live frames are rendered from the event as it commits (relay.on_commit): at that moment the event
 is the current state, so the hot path pays nothing for this.
@@ -30,6 +31,14 @@ JOIN = (
     " LEFT JOIN messages m ON e.type IN ('message.posted', 'message.edited', 'message.link_preview')"
     " AND m.room_id = e.stream_id"
     " AND m.id = CASE WHEN e.type = 'message.posted' THEN e.id ELSE (e.data->>'message_id')::bigint END"
+    " LEFT JOIN files f ON e.type = 'file.uploaded' AND f.id = (e.data->>'file_id')::uuid"
+)
+# A file the files projection no longer holds (its message deleted, its uploader erased; a missing
+# row errs on the safe side, as above) keeps only its id, and `preview_of` for a link preview's
+# image, in the upload (both outside the sealed fields): its name and attachment go, sealed or not.
+_FILE_GONE = (
+    """(e.data - 'sealed') || jsonb_build_object('name', '', 'deleted', true, 'attachment', jsonb_strip_nulls("""
+    "jsonb_build_object('id', e.data->'file_id', 'preview_of', e.data->'preview_of', 'deleted', true)))"
 )
 # Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
 # A link preview (gochat/previews/) of a message history no longer holds shows nothing. What
@@ -37,7 +46,9 @@ JOIN = (
 # only a live post keeps its sealed attachments (a live preview its sealed previews) for the reader
 # to open (events/sealing.py).
 DATA = (
-    "CASE WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
+    f"CASE WHEN e.type = 'file.uploaded' THEN CASE WHEN f.deleted_id IS NULL AND f.id IS NOT NULL THEN e.data"
+    f" ELSE {_FILE_GONE} END"
+    " WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
     """ THEN (e.data - 'sealed') || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
     " WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
     " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions' - 'sealed') || CASE e.type WHEN 'message.posted'"

@@ -18,17 +18,16 @@ from ..db import Database, UndefinedTable
 from ..events import build_registry
 from ..events.scan import LogScan
 from ..events.sealing import configured_sealer
-from ..projections.current import VIEW as CURRENT_VIEW
 from ..projections.users import UserQueries
 from ..settings import Settings
 from .bots import register as register_bot_tools
-from .export import export, open_output
+from .export import export_log, open_output
 from .filters import BadInput, add_filter_arguments, filter_from_args
 from .formats import SUFFIXES, writer_for
 from .keys import register as register_key_tools
 from .progress import ExportProgress, Silent, TerminalProgress
 from .projections import register as register_projection_tools
-from .redact import RedactingWriter, Redactor
+from .redact import Redactor
 from .run import OpenDatabase, open_database, run_async
 from .stats import stats_json, stats_table
 from .tail import stop_on_signals, tail
@@ -98,13 +97,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main(open_database: OpenDatabase) -> int:
         async with open_database(settings) as db:
-            view = None if args.raw else CURRENT_VIEW
-            scan = LogScan(
-                db, build_registry(), batch_size=args.batch_size, view=view, sealer=configured_sealer(db, settings)
-            )
-            redactor = Redactor(await UserQueries(db).erased_ids())
+            sealer = configured_sealer(db, settings)
             with open_output(args.output) as out, _progress(args.output) as progress:
-                await export(scan, flt, RedactingWriter(make_writer(out), redactor), progress)
+                await export_log(
+                    db,
+                    flt,
+                    make_writer(out),
+                    raw=args.raw,
+                    batch_size=args.batch_size,
+                    sealer=sealer,
+                    progress=progress,
+                )
         return 0
 
     return _run(main)

@@ -8,9 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from ..db import Database
+from ..events import build_registry
 from ..events.scan import LogFilter, LogScan
+from ..events.sealing import Sealer
+from ..projections.current import VIEW as CURRENT_VIEW
+from ..projections.users import UserQueries
 from .formats import EventWriter
 from .progress import ExportProgress, Silent
+from .redact import RedactingWriter, Redactor
 
 
 async def export(scan: LogScan, flt: LogFilter, writer: EventWriter, progress: ExportProgress | None = None) -> int:
@@ -28,6 +34,26 @@ async def export(scan: LogScan, flt: LogFilter, writer: EventWriter, progress: E
     progress.advance(flt.upto, count)
     writer.close()
     return count
+
+
+async def export_log(
+    db: Database,
+    flt: LogFilter,
+    writer: EventWriter,
+    *,
+    raw: bool = False,
+    batch_size: int = 10_000,
+    sealer: Sealer | None = None,
+    progress: ExportProgress | None = None,
+) -> int:
+    """`gochat events export`: each message as history holds it now (a deleted one a tombstone, an
+    edited one with its current text: projections/current.py) unless the operator asks for the log
+    as written (`raw`), and erased users' traces redacted either way; sealed fields opened by
+    `sealer` (the process's, from its settings: events/sealing.py `configured_sealer`)."""
+    view = None if raw else CURRENT_VIEW
+    scan = LogScan(db, build_registry(), batch_size=batch_size, view=view, sealer=sealer)
+    redactor = Redactor(await UserQueries(db).erased_ids())
+    return await export(scan, flt, RedactingWriter(writer, redactor), progress)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import structlog
 from marshmallow import ValidationError
 
 from ..api.shapes import command_result
@@ -16,6 +17,8 @@ from ..keys import COMMANDS, FILES, MESSAGES, RELAY, ROOMS, TYPING_DEBOUNCE
 from .frames import FRAME_SCHEMA, ack_body, message_id_of, quick_load, room_of
 from .resume import subscribe
 from .session import Session
+
+log = structlog.get_logger("gochat.ws")
 
 
 async def handle(session: Session, text: str) -> None:
@@ -56,6 +59,11 @@ async def _handle(session: Session, text: str) -> None:
         session.error(exc.code, exc.message, client_msg_id, retry_after=round(exc.retry_after, 3))
     except GochatError as exc:
         session.error(exc.code, exc.message, client_msg_id, details=exc.details or None)
+    except Exception:
+        # A bug, not the client's doing: logged and answered as HTTP answers a 500, and the socket
+        # lives on (escaping, it reached aiohttp, which wrote an HTTP 500 into the upgraded stream).
+        log.exception("ws_frame_failed", kind=kind)
+        session.error("internal_error", "internal server error", client_msg_id)
     finally:
         session.hub.count_in(kind)
 

@@ -62,21 +62,30 @@ async def pipeline(session: Session, data: dict[str, Any], text: str) -> None:
     hub.handling += 1  # until the reply is written: a draining node waits for it
     session.inflight_bytes += size
     work: Awaitable[Posted] | GochatError
+    tracing, span = session.tracing, None
+    if tracing is not None:  # a trace per frame, as handlers.handle's: the append is its child
+        span = tracing.start("ws.frame", parent=tracing.root(), attributes={"gochat.user_id": str(session.user)})
     try:
         try:
             session.permit(data)
             await session.rate_limit()
-            work = await session.app[MESSAGES].submit_post_as_subscriber(
-                session.user, room, data.get("content", ""), client_msg_id=cmid
-            )
+            submit = session.app[MESSAGES].submit_post_as_subscriber
+            if tracing is None:
+                work = await submit(session.user, room, data.get("content", ""), client_msg_id=cmid)
+            else:
+                with tracing.current(span):
+                    work = await submit(session.user, room, data.get("content", ""), client_msg_id=cmid)
         except GochatError as exc:
             work = exc  # replied to in its turn, like an ack
     except BaseException:  # the handler cancelled (the peer went away): nothing was queued
         hub.handling -= 1
         session.inflight_bytes -= size
+        if span is not None:
+            span.end()
         raise
     previous = inflight[-1] if inflight else None
-    inflight.append(asyncio.get_running_loop().create_task(_reply(session, previous, room, cmid, work, size)))
+    reply = _reply(session, previous, room, cmid, work, size, span)
+    inflight.append(asyncio.get_running_loop().create_task(reply))
 
 
 async def _reply(
@@ -86,6 +95,7 @@ async def _reply(
     cmid: str | None,
     work: Awaitable[Posted] | GochatError,
     size: int,
+    span: Any = None,
 ) -> None:
     try:
         try:
@@ -106,6 +116,8 @@ async def _reply(
     finally:
         session.hub.handling -= 1
         session.inflight_bytes -= size
+        if span is not None:  # the frame's span lasts until its ack or error is written
+            span.end()
 
 
 async def drain(session: Session) -> None:

@@ -9,11 +9,13 @@
 -- leaves the database. EXECUTE keeps the plan custom: the planner sees the actual words (rare
 -- or common) and the actual rooms. Per-room searches of small rooms scan the room instead of the
 -- GIN index (see below).
+-- search_path: pg_temp named last, as gochat_can_read.sql explains; left out, PostgreSQL searches
+-- it *first* for tables, so a caller's temporary table could stand in for an unqualified one.
 CREATE OR REPLACE FUNCTION gochat_search_hits(
     q tsquery, room uuid, sender uuid, since timestamptz, until timestamptz, before_id bigint,
     after_rank real, after_id bigint, recent boolean, lim integer
 ) RETURNS TABLE (room_id uuid, message_id bigint, rank real)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     rooms uuid[];
     match text := 's.tsv @@ $1';
