@@ -1,6 +1,7 @@
 """Event log append: throughput and latency of the group-commit writer, against single-row inserts.
 
     python -m bench.append [--duration 8] [--appenders 1,10,100,1000,2000] [--pipeline 1,2,3] [--rate 5000]
+                           [--expect-every N] [--retry-every N] [--inline]
 
 Scenarios, each on a fresh migrated database:
 - baseline: N connections, each looping single-row autocommit INSERTs into `events` (no validation,
@@ -8,6 +9,12 @@ Scenarios, each on a fresh migrated database:
 - group commit: N appenders, each looping `EventStore.append_one(message.posted)` over a few rooms
   with an actor and a client_msg_id, as a chat message arrives (validation, idempotency lookup, table
   lock, ordered ids all included). Closed loop: latency is one append's wait.
+- with --expect-every N / --retry-every N the group-commit runs also send, from each appender, every
+  Nth append with an expected version (to a stream of its own, so always met) / as a retry of its
+  previous append (same client_msg_id: the original comes back): the batches holding one are the
+  ones gochat_append plans group by group (docs/architecture.md, "One append path").
+- with --inline the store applies every inline projection in the append transaction, as the server
+  does (a batch of posts is projected inside the append call).
 - paced: appends started on a fixed schedule (open loop) at --rate events/s; latency counts from the
   scheduled start, so a writer falling behind shows up instead of slowing the sender down.
 """
@@ -22,13 +29,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from gochat.db import Database
 from gochat.events import EventStore, NewEvent, build_registry
+from gochat.projections.catalog import all_projections
+from gochat.projections.engine import InlineProjections
 from gochat.runtime import collect_young_less_often, freeze_startup_heap
 from gochat.tools.run import run_async
 
@@ -174,9 +183,11 @@ async def baseline(dsn: str, connections: int, warmup: float, duration: float) -
 
 
 @asynccontextmanager
-async def open_store(dsn: str, pipeline: int = 1) -> AsyncIterator[EventStore]:
+async def open_store(dsn: str, pipeline: int = 1, inline: bool = False) -> AsyncIterator[EventStore]:
     db = await Database.connect(dsn, minsize=1, maxsize=1 + pipeline)
     store = EventStore(db, build_registry(), node_id="bench", pipeline=pipeline)
+    if inline:  # as the server's store does
+        store.inline.append(InlineProjections(store, all_projections()))
     store.start()
     try:
         yield store
@@ -190,33 +201,59 @@ def _mean_batch(store: EventStore, flushes_before: int, events_before: int) -> f
     return (store.stats.events - events_before) / flushes if flushes else float("nan")
 
 
-async def group_commit(dsn: str, appenders: int, warmup: float, duration: float, pipeline: int = 1) -> Outcome:
+async def group_commit(
+    dsn: str,
+    appenders: int,
+    warmup: float,
+    duration: float,
+    pipeline: int = 1,
+    expect_every: int = 0,
+    retry_every: int = 0,
+    inline: bool = False,
+) -> Outcome:
     rooms = [uuid.uuid4() for _ in range(ROOMS)]
-    async with open_store(dsn, pipeline) as store:
+    async with open_store(dsn, pipeline, inline) as store:
 
         def appender(w: int) -> Step:
-            actor = uuid.uuid4()
+            actor, own = uuid.uuid4(), uuid.uuid4()
+            own_version = 0
 
             async def step(n: int) -> None:
-                await store.append_one(message(rooms[(w + n) % ROOMS], actor, n))
+                nonlocal own_version
+                if expect_every and n % expect_every == expect_every - 1:
+                    # its own stream: the expectation is met, so every such append is written
+                    event = message(own, actor, n)
+                    await store.append_one(replace(event, expected_version=own_version))
+                    own_version += 1
+                elif retry_every and n % retry_every == retry_every - 1 and n > 0:
+                    result = await store.append_one(message(rooms[(w + n - 1) % ROOMS], actor, n - 1))
+                    assert result.duplicate
+                else:
+                    await store.append_one(message(rooms[(w + n) % ROOMS], actor, n))
 
             return step
 
         before = store.stats.flushes, store.stats.events
         name = "group commit" if pipeline == 1 else f"group commit, pipeline {pipeline}"
+        if expect_every:
+            name += f", expected version 1/{expect_every}"
+        if retry_every:
+            name += f", retry 1/{retry_every}"
+        if inline:
+            name += ", inline"
         outcome = await closed_loop(name, [appender(w) for w in range(appenders)], warmup, duration)
         outcome.mean_batch = _mean_batch(store, *before)
     return outcome
 
 
-async def paced(dsn: str, rate: float, warmup: float, duration: float) -> Outcome:
+async def paced(dsn: str, rate: float, warmup: float, duration: float, inline: bool = False) -> Outcome:
     """Open loop: event i is due at start + i / rate whatever happened to the ones before it."""
     rooms = [uuid.uuid4() for _ in range(ROOMS)]
     actors = [uuid.uuid4() for _ in range(100)]
     latencies: list[float] = []
     pending: set[asyncio.Future[None]] = set()
     warm_count, total = int(rate * warmup), int(rate * (warmup + duration))
-    async with open_store(dsn) as store:
+    async with open_store(dsn, inline=inline) as store:
         tune_as_served()
         start = last_end = time.perf_counter()
         cpu: CpuMeter | None = None
@@ -243,7 +280,14 @@ async def paced(dsn: str, rate: float, warmup: float, duration: float) -> Outcom
         await asyncio.gather(*pending)
         assert cpu is not None
         seconds = last_end - (start + warm_count / rate)
-        outcome = Outcome(f"paced {rate:,.0f}/s", "open", len(latencies), seconds, latencies, cpu.share())
+        outcome = Outcome(
+            f"paced {rate:,.0f}/s" + (", inline" if inline else ""),
+            "open",
+            len(latencies),
+            seconds,
+            latencies,
+            cpu.share(),
+        )
         outcome.mean_batch = _mean_batch(store, *before)
     return outcome
 
@@ -276,8 +320,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--pipeline", type=_counts, default=[1, 2, 3], help="group-commit runs per transactions in flight (1,2,3)"
     )
+    p.add_argument(
+        "--expect-every", type=int, default=0, help="group commit: every Nth append names an expected version (0: none)"
+    )
+    p.add_argument(
+        "--retry-every", type=int, default=0, help="group commit: every Nth append retries the one before (0: none)"
+    )
+    p.add_argument("--inline", action="store_true", help="apply the inline projections in the append transaction")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/append.json")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.expect_every and args.retry_every:
+        p.error("--expect-every and --retry-every are measured one at a time")
+    return args
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -298,9 +352,18 @@ async def run(args: argparse.Namespace) -> int:
         for pipeline in args.pipeline:
             for n in args.appenders:
                 if pipeline == 1 or n >= PIPELINED_FROM:
-                    await scenario(group_commit, n, args.warmup, args.duration, pipeline)
+                    await scenario(
+                        group_commit,
+                        n,
+                        args.warmup,
+                        args.duration,
+                        pipeline,
+                        args.expect_every,
+                        args.retry_every,
+                        args.inline,
+                    )
         if args.rate > 0:
-            await scenario(paced, args.rate, args.warmup, args.paced_duration)
+            await scenario(paced, args.rate, args.warmup, args.paced_duration, args.inline)
 
     print()
     print(format_table(COLUMNS, [o.row() for o in outcomes]))

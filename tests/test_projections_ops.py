@@ -412,32 +412,40 @@ def test_rebuild_command_refuses_an_unknown_name_and_discards_an_interrupted_reb
 
 async def test_inline_projections_fill_what_a_writer_without_them_appended(db: Database, fresh_db: FreshDb) -> None:
     """A store without inline projections (a tool, an older node) leaves them behind; the next
-    append through the server's store projects the gap from the log first, on either append path."""
-    bare = EventStore(db, build_registry())
-    bare.start()
+    append through the server's store projects the gap from the log first, with or without a plan."""
     room, user = uuid.uuid4(), uuid.uuid4()
-    try:
-        await bare.append_one(NewEvent("room.created", room, {"name": "gap", "type": "public"}, actor_id=user))
-        await bare.append_one(NewEvent("member.joined", room, {"user_id": str(user), "role": "owner"}, actor_id=user))
-        for i in range(5):
-            await bare.append_one(NewEvent("message.posted", room, {"content": f"unprojected {i}"}, actor_id=user))
-    finally:
-        await bare.close()
 
+    async def without_projections(*events: NewEvent) -> None:
+        bare = EventStore(db, build_registry())
+        bare.start()
+        try:
+            for event in events:
+                await bare.append_one(event)
+        finally:
+            await bare.close()
+
+    await without_projections(
+        NewEvent("room.created", room, {"name": "gap", "type": "public"}, actor_id=user),
+        NewEvent("member.joined", room, {"user_id": str(user), "role": "owner"}, actor_id=user),
+        *(NewEvent("message.posted", room, {"content": f"unprojected {i}"}, actor_id=user) for i in range(5)),
+    )
     store = EventStore(db, build_registry())
     store.inline.append(InlineProjections(store, all_projections()))
     store.start()
     try:
-        # a post alone: the one-call path finds the projections behind (GC001), writes nothing, and
-        # the general path fills the gap; then a post with an expected version (the general path)
+        # a post alone: the call that would project it finds the projections behind (GC001), writes
+        # nothing, and is sent again in a transaction whose projections fill the gap first
         await store.append_one(NewEvent("message.posted", room, {"content": "projected"}, actor_id=user))
-        await store.append_one(NewEvent("message.posted", room, {"content": "also"}, actor_id=user, expected_version=8))
+        await without_projections(NewEvent("message.posted", room, {"content": "unprojected 5"}, actor_id=user))
+        # the same with a plan (an expected version)
+        await store.append_one(NewEvent("message.posted", room, {"content": "also"}, actor_id=user, expected_version=9))
     finally:
         await store.close()
 
     async with db.cursor() as cur:
         await cur.execute("SELECT content FROM messages WHERE room_id = %s ORDER BY id", (room,))
-        assert [r[0] for r in await cur.fetchall()] == [*(f"unprojected {i}" for i in range(5)), "projected", "also"]
+        unprojected = [f"unprojected {i}" for i in range(5)]
+        assert [r[0] for r in await cur.fetchall()] == [*unprojected, "projected", "unprojected 5", "also"]
     live = {k: v for k, v in (await dump(db)).items() if k != "message_search"}
     rebuilt = {k: v for k, v in (await rebuilt_from_zero(db, fresh_db)).items() if k != "message_search"}
     assert live == rebuilt

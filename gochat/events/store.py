@@ -8,9 +8,9 @@ The lock is transaction-scoped, so it works behind transaction-pooling proxies, 
 writers across processes. Its cost is amortized by group commit: a flush per process at a time
 (`pipeline`) takes every append waiting at that moment into one transaction.
 
-The common batch is one statement (transactions.py, _FAST: gochat_append, sql/functions/gochat_append.sql): lock, head,
-stream versions and an INSERT that assigns ids and versions itself, so no Python runs between taking
-the lock and writing; the idempotency key's unique index turns a retry into the general path.
+Every batch is one call (transactions.py, `commit`: gochat_append, sql/functions/gochat_append.sql):
+lock, head, stream versions, expected versions and idempotent retries, and an INSERT that assigns ids
+and versions itself, so no Python runs between taking the lock and writing.
 
 Pipelining (`pipeline` > 1, off by default). Up to `pipeline` transactions are in flight at once, on
 separate connections: while one holds the lock and commits, the next has been sent and waits for
@@ -39,7 +39,7 @@ from .keystore import TableKeyStore
 from .model import AppendResult, NewEvent, RecordedEvent
 from .registry import EventRegistry
 from .sealing import SEALED, Sealer
-from .transactions import COLUMNS, Group, InlineProjector, commit_fast, commit_general, fast_path_applies
+from .transactions import COLUMNS, Group, InlineProjector, commit
 
 if TYPE_CHECKING:
     from ..telemetry import Telemetry
@@ -266,23 +266,11 @@ class EventStore:
                         # the owner's keys are destroyed (an erasure raced this append): nothing of
                         # theirs is kept, in the log or in what projections and frames get now
                         g.data[i] = dict(kept)
-        if fast_path_applies(batch):
-            fast = await self._with_cursor(
-                lambda cur: commit_fast(cur, batch, node_id=self.node_id, inline=self.inline)
-            )
-            if fast is not None:
-                return fast
-        general = await self._with_cursor(
-            lambda cur: commit_general(
-                cur, batch, node_id=self.node_id, inline=self.inline, rows_to_events=self.rows_to_events
-            )
+        return await self._with_cursor(
+            lambda cur: commit(cur, batch, node_id=self.node_id, inline=self.inline, rows_to_events=self.rows_to_events)
         )
-        assert general is not None
-        return general
 
-    async def _with_cursor(
-        self, txn: Callable[[Cursor], Awaitable[list[RecordedEvent] | None]]
-    ) -> list[RecordedEvent] | None:
+    async def _with_cursor(self, txn: Callable[[Cursor], Awaitable[list[RecordedEvent]]]) -> list[RecordedEvent]:
         async with self.db.connection_cursor() as (conn, cur):
             try:
                 return await txn(cur)

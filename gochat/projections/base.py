@@ -50,9 +50,10 @@ class SqlProjection(Projection):
     the follower, rebuilds (whose search_path points its unqualified tables at shadow copies) and
     catch-up all call that function, so no path can drift from another.
 
-    An inline SqlProjection must not handle message.posted: the writer's one-call path for a batch of
-    posts needs a `posted_function` from every inline projection that does (engine.InlineProjections),
-    and would fall back to the slower general path. Projections fed by posts follow the log instead.
+    An inline SqlProjection must not handle message.posted: the append call projects a batch of posts
+    itself only with a `posted_function` from every inline projection that does
+    (engine.InlineProjections); otherwise the batch's projections take a second round trip after the
+    call, holding the writers' lock. Projections fed by posts follow the log instead.
     """
 
     function: ClassVar[str]
