@@ -268,6 +268,28 @@ async def test_the_follower_polls_with_one_read_and_opens_no_transaction_while_a
         await followers.stop()
 
 
+async def test_a_follower_that_fails_holds_back_none_of_the_others(store: EventStore, db: Database) -> None:
+    followers = ProjectionRunner(db, store, [p for p in all_projections() if not p.inline])
+    broken = followers.get("search")
+
+    async def fail(cur: Any, events: Any) -> None:
+        raise RuntimeError("a broken projection")
+
+    broken.apply_batch = fail  # type: ignore[method-assign]
+    await append_random(store, RandomLog(seed=13), 200)
+    others = [p.name for p in followers.projections if p is not broken]
+    followers.start_follower(interval=0.01)
+    try:
+        for _ in range(300):
+            if not any((await lags(db, others)).values()):
+                break
+            await asyncio.sleep(0.02)
+        assert not any((await lags(db, others)).values())
+        assert (await lags(db, ["search"]))["search"] > 0
+    finally:
+        await followers.stop()
+
+
 async def test_followers_caught_up_together_equal_each_caught_up_alone(
     store: EventStore, db: Database, fresh_db: FreshDb
 ) -> None:

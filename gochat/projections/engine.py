@@ -236,7 +236,13 @@ class ProjectionRunner:
                 if len(due) > 1:
                     due = await self._together_or_each(due)
                 for p in due:
-                    await self.catch_up(p)
+                    try:
+                        await self.catch_up(p)
+                    except Unavailable:
+                        raise
+                    except Exception:
+                        log.exception("projection_follow_failed", projection=p.name)
+                        pause = 1.0
             except Unavailable as exc:  # the database is down: try again in a moment, quietly
                 log.warning("projection_follow_paused", error=exc.message)
                 pause = 1.0
