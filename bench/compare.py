@@ -45,7 +45,7 @@ from gochat.tools.run import run_async
 from . import profile as profiler
 from . import wsraw
 from .common import bench_databases, latency_summary, load_average, machine_info, write_results
-from .gateway import LoadProcesses, backend_pids, gochat_env, serve_commands, server_process
+from .gateway import LoadProcesses, PostgresCpu, cpu_seconds, gochat_env, serve_commands, server_process
 from .nodes import HOST, free_port, raise_open_files, signup_users
 from .peers import install
 
@@ -314,25 +314,7 @@ async def target(name: str, subscribers: int, database_url: str | None) -> Async
     raise SystemExit(f"unknown target {name!r} (choose from {', '.join(TARGETS)})")
 
 
-def _postgres_cpu(dsn: str) -> Any:
-    """CPU seconds so far of the PostgreSQL backends serving `dsn` (the pool is steady once warm)."""
-
-    def used() -> float:
-        total = 0.0
-        for pid in backend_pids(dsn):
-            with contextlib.suppress(OSError):
-                total += _cpu(pid)
-        return total
-
-    return used
-
-
 # --- the driver ------------------------------------------------------------------------------------
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass(frozen=True, slots=True)
 class Topology:
     """Which sockets each load process opens and how many of them publish, and how many sockets
@@ -384,8 +366,8 @@ async def measure(
                 expected_k = [sum(sent_k) * len(topology.shares[k]) for k in range(n)]
             else:
                 expected_k = [sent_k[k] * topology.fanout for k in range(n)]
-            cpu0, t0 = _cpu(endpoint.pid), time.perf_counter()
-            gen0 = [_cpu(proc.pid) for proc in load.procs]
+            cpu0, t0 = cpu_seconds(endpoint.pid), time.perf_counter()
+            gen0 = [cpu_seconds(proc.pid) for proc in load.procs]
             extra0 = extra_cpu() if extra_cpu else 0.0
             spy = profiler.start(endpoint.pid, args.warmup + args.duration, f"{name}-{run}") if profile else None
             load.send("run", list(zip(steps_k, expected_k, strict=True)))
@@ -393,9 +375,10 @@ async def measure(
             load.send("collect", [None] * n)
             results = await load.answers(args.drain + 60)
             wall = time.perf_counter() - t0
-            cpu = {"server_cpu": (_cpu(endpoint.pid) - cpu0) / wall}
+            cpu = {"server_cpu": (cpu_seconds(endpoint.pid) - cpu0) / wall}
             # The busiest load process: near 100% of a core, the generator bounds the step, not the server.
-            cpu["generator_cpu"] = max((_cpu(proc.pid) - c0) / wall for proc, c0 in zip(load.procs, gen0, strict=True))
+            gen = [cpu_seconds(proc.pid) - c0 for proc, c0 in zip(load.procs, gen0, strict=True)]
+            cpu["generator_cpu"] = max(gen) / wall
             if extra_cpu:
                 cpu["postgres_cpu"] = (extra_cpu() - extra0) / wall
             per_message = topology.fanout or sum(len(share) for share in topology.shares)
@@ -501,7 +484,7 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{LABELS[name]} (load average {before:.2f})", flush=True)
             async with target(name, args.subscribers, database_url) as endpoint:
                 topology = Topology.one_room(endpoint.queries, args.publishers, args.processes)
-                extra = _postgres_cpu(database_url) if database_url else None
+                extra = PostgresCpu(database_url) if database_url else None
                 result = await measure(name, endpoint, topology, args, _print_step, extra, profile=name == "gochat")
             result["load_1m_before"] = before
             results[name] = result

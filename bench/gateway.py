@@ -90,6 +90,21 @@ def backend_pids(dsn: str) -> list[int]:
         conn.close()
 
 
+class PostgresCpu:
+    """CPU seconds used by the PostgreSQL backends serving one database (read from /proc), summed
+    over every backend seen, so a pooled connection replaced between two readings still counts."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.seen: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        for pid in backend_pids(self.dsn):
+            with contextlib.suppress(OSError):
+                self.seen[pid] = cpu_seconds(pid)
+        return sum(self.seen.values())
+
+
 # --- the server process -------------------------------------------------------------------------
 @dataclass(slots=True)
 class ServerProcess:

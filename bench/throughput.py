@@ -17,48 +17,19 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psycopg2
 
 from gochat.client import GochatClient
 from gochat.tools.run import run_async
 
 from .common import bench_databases, load_average, machine_info, write_results
 from .compare import Endpoint, Topology, measure
-from .gateway import gochat_env, server_process
+from .gateway import PostgresCpu, gochat_env, server_process
 from .nodes import HOST, User, raise_open_files, signup_users
 
 QUICK_RATES = (1000, 2000, 4000, 6000, 8000, 10000, 12000)
-
-
-class PostgresCpu:
-    """CPU seconds used by the PostgreSQL backends serving one database (read from /proc), summed
-    over every backend seen, so a pooled connection replaced between two readings still counts."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.seen: dict[int, float] = {}
-
-    def __call__(self) -> float:
-        conn = psycopg2.connect(self.dsn)
-        try:
-            cur = conn.cursor()
-            cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            pids = [int(r[0]) for r in cur.fetchall()]
-        finally:
-            conn.close()
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            self.seen[pid] = (int(fields[11]) + int(fields[12])) / 100  # USER_HZ is 100 on Linux
-        return sum(self.seen.values())
 
 
 async def _rooms(url: str, users: Sequence[User], fanout: int) -> list[str]:
