@@ -247,9 +247,9 @@ async def test_the_follower_polls_with_one_read_and_opens_no_transaction_while_a
     caught_up: list[str] = []
     catch_up_together = followers.catch_up_together
 
-    async def counting(projections: Any) -> None:
+    async def counting(projections: Any, until: int | None = None) -> int:
         caught_up.extend(p.name for p in projections)
-        await catch_up_together(projections)
+        return await catch_up_together(projections, until)
 
     followers.catch_up_together = counting  # type: ignore[method-assign]
     followers.start_follower(interval=0.01)

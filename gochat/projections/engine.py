@@ -129,34 +129,17 @@ class ProjectionRunner:
 
     async def catch_up(self, projection: Projection, until: int | None = None) -> int:
         """Apply what the projection handles after its checkpoint, a page per transaction, and
-        move the checkpoint to the head (or `until`) read before the events were."""
-        applied = 0
-        while True:
-            async with self.db.transaction() as cur:
-                position = (await read_checkpoints(cur, [projection.name]))[projection.name]
-                head = until if until is not None else await self.store.head()
-                if position >= head:
-                    return applied
-                events = await self.store.read_all(after=position, limit=self.page, types=projection.handles)
-                full = len(events) == self.page
-                events = [e for e in events if e.id <= head]
-                if events:
-                    await self._apply(cur, projection, events)
-                reached = events[-1].id if full and events else head
-                await advance(cur, [projection.name], reached)
-                applied += len(events)
-            if events:
-                await self._applied(projection, position, reached)
-            if reached >= head or self._stopping.is_set():
-                return applied
+        move the checkpoint to the head (or `until`) read before the events were; the events applied."""
+        return await self.catch_up_together([projection], until)
 
-    async def catch_up_together(self, projections: Sequence[Projection]) -> None:
+    async def catch_up_together(self, projections: Sequence[Projection], until: int | None = None) -> int:
         """`catch_up` for several projections at once, a page per transaction: their checkpoints
         are read together and the log once, for the union of the types they handle, and each is
         applied what it handles past its own checkpoint. The follower's way: four followers read
         every post, and a page read once costs PostgreSQL a quarter of four."""
         names = [p.name for p in projections]
         types = frozenset().union(*(p.handles for p in projections))
+        applied = 0
         while True:
             moved: list[tuple[Projection, int]] = []  # what advanced, from where, with events applied
             async with self.db.transaction() as cur:
@@ -164,10 +147,10 @@ class ProjectionRunner:
                 rows = await cur.fetchall()
                 found = {name: int(position) for name, position, _ in rows}
                 positions = {name: found.get(name, 0) for name in names}
-                head = int(rows[0][2]) if rows else await self.store.head()
+                head = until if until is not None else int(rows[0][2]) if rows else await self.store.head()
                 start = min(positions.values())
                 if start >= head:
-                    return
+                    return applied
                 events = await self.store.read_all(after=start, limit=self.page, types=types)
                 full = len(events) == self.page
                 events = [e for e in events if e.id <= head]
@@ -180,11 +163,12 @@ class ProjectionRunner:
                     if mine:
                         await self._apply(cur, projection, mine)
                         moved.append((projection, after))
+                        applied += len(mine)
                 await advance(cur, [n for n in names if positions[n] < reached], reached)
             for projection, after in moved:
                 await self._applied(projection, after, reached)
             if reached >= head or self._stopping.is_set():
-                return
+                return applied
 
     async def _apply(self, cur: Cursor, projection: Projection, events: Sequence[RecordedEvent]) -> None:
         if self.tracing is None:
