@@ -122,12 +122,36 @@ _CREATE = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class KeyCounts:
+    """What `gochat keys status` reports of the table."""
+
+    live_users: int
+    destroyed_users: int
+    live_keys: int
+    wrapped: list[tuple[str, int]]  # (key-encryption key id or UNWRAPPED, live key versions under it)
+
+
 class TableKeyStore:
     """Data keys in the `user_keys` table (owner-only: the `gochat_app` role has no grant on it)."""
 
     def __init__(self, db: Database, wrapper: KeyWrapper | None = None) -> None:
         self.db = db
         self.wrapper: KeyWrapper = wrapper if wrapper is not None else LocalKeks()
+
+    async def counts(self) -> KeyCounts:
+        async with self.db.cursor() as cur:
+            await cur.execute(
+                "SELECT count(DISTINCT user_id) FILTER (WHERE material IS NOT NULL),"
+                " count(DISTINCT user_id) FILTER (WHERE material IS NULL), count(*) FILTER (WHERE material IS NOT NULL)"
+                " FROM user_keys"
+            )
+            live_users, destroyed_users, live_keys = await cur.fetchone()
+            await cur.execute(
+                "SELECT wrapped_by, count(*) FROM user_keys WHERE material IS NOT NULL GROUP BY 1 ORDER BY 1"
+            )
+            wrapped = [(str(kek), int(n)) for kek, n in await cur.fetchall()]
+        return KeyCounts(int(live_users), int(destroyed_users), int(live_keys), wrapped)
 
     def _key(self, owner: UUID, version: int, material: bytes | None, wrapped_by: str) -> DataKey:
         return DataKey(owner, version, None if material is None else self.wrapper.unwrap(material, wrapped_by))

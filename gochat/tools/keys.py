@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..events.keystore import LocalKeks
+from ..events.keystore import LocalKeks, TableKeyStore
 from ..events.reseal import reseal
 from ..events.sealing import configured_sealer
 from ..settings import Settings
@@ -54,23 +54,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     async def main(open_database: run.OpenDatabase) -> int:
-        async with open_database(settings) as db, db.cursor() as cur:
-            await cur.execute(
-                "SELECT count(DISTINCT user_id) FILTER (WHERE material IS NOT NULL),"
-                " count(DISTINCT user_id) FILTER (WHERE material IS NULL), count(*) FILTER (WHERE material IS NOT NULL)"
-                " FROM user_keys"
-            )
-            live_users, destroyed_users, live_keys = await cur.fetchone()
-            await cur.execute(
-                "SELECT wrapped_by, count(*) FROM user_keys WHERE material IS NOT NULL GROUP BY 1 ORDER BY 1"
-            )
-            wrapped = await cur.fetchall()
+        async with open_database(settings) as db:
+            counts = await TableKeyStore(db).counts()
         current = LocalKeks(settings.key_encryption_keys).current
         print(
-            f"users with live keys: {live_users} ({live_keys} key versions);"
-            f" users with destroyed keys: {destroyed_users}"
+            f"users with live keys: {counts.live_users} ({counts.live_keys} key versions);"
+            f" users with destroyed keys: {counts.destroyed_users}"
         )
-        for kek, n in wrapped:
+        for kek, n in counts.wrapped:
             mark = " (current)" if kek == current else ""
             print(f"  wrapped by {kek}: {n}{mark}")
         return 0
