@@ -9,7 +9,6 @@ everything it accepted before the pool closes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from . import migrations
+from .aio import cancel_and_wait
 from .api import health
 from .api.auth import routes as auth_routes
 from .api.authn import jwt_middleware
@@ -278,9 +278,7 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         if purge is not None:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            await cancel_and_wait(purge)
         passwords.close()
 
 

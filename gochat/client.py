@@ -13,13 +13,14 @@ resumes by itself. Used by the tests, the benchmarks and bots.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+
+from .aio import cancel_and_wait
 
 # Close codes after which a session must not simply reconnect.
 _FATAL = {4403, 4404}
@@ -220,9 +221,7 @@ class LiveSession:
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await cancel_and_wait(self._reader)
 
     async def _connect(self) -> None:
         """Connect and subscribe every room; returns once the server confirmed them (`subscribed`),

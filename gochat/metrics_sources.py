@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from .aio import cancel_and_wait
 from .db import Database
 from .events import EventType
 from .events.model import RecordedEvent
@@ -65,9 +66,7 @@ class Sampler:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -329,6 +329,26 @@ async def test_followers_caught_up_together_equal_each_caught_up_alone(
     assert set(heard) == {p.name for p in followers.projections}
 
 
+async def test_followers_and_a_rebuild_need_one_connection_each(
+    store: EventStore, database_url: str, fresh_db: FreshDb
+) -> None:
+    """A page is read with the connection of the transaction it is applied in: a catch-up that
+    held one connection and waited for a second would wait on itself once the pool was full
+    (seen: a pool of two, taken by a request and a follower, stood still until the timeout)."""
+    await append_random(store, RandomLog(seed=17), 500)
+    one = await Database.connect(database_url, minsize=0, maxsize=1, acquire_timeout=2.0)
+    try:
+        alone = EventStore(one, build_registry(), sealer=store.sealer)
+        followers = ProjectionRunner(one, alone, [p for p in all_projections() if not p.inline], page=60)
+        await followers.catch_up_together(followers.projections)
+        assert not any((await lags(one, [p.name for p in followers.projections])).values())
+        rebuilt = await Rebuild(one, alone, target(all_projections(), "history"), page=60).run()
+        assert rebuilt.swapped
+        assert await dump(one) == await rebuilt_from_zero(one, fresh_db)
+    finally:
+        await one.close()
+
+
 def test_an_unknown_projection_is_refused() -> None:
     with pytest.raises(RebuildError, match="unknown projection 'histroy'"):
         target(all_projections(), "histroy")

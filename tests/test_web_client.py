@@ -254,6 +254,14 @@ def test_edits_deletes_reactions_threads_and_search_reach_the_other_side(site: S
         alice.find(".thread-link").click()
         alice.wait(lambda: "Can we include the churn numbers?" in alice.find(".thread-list").text, "thread open")
         assert "Can we include the churn numbers?" not in " ".join(alice.texts()), "replies stay in the thread"
+        # A reply arriving while Alice writes hers redraws the thread, not the box she types in.
+        draft = alice.visible("#thread-input")
+        draft.send_keys("Yes, I'll add them")
+        bob.find("#thread-input").send_keys("And the retention chart", Keys.ENTER)
+        alice.wait(lambda: "And the retention chart" in alice.find(".thread-list").text, "second reply")
+        assert alice.js("return document.activeElement === arguments[0]", draft), "the box keeps focus"
+        draft.send_keys(" today", Keys.ENTER)  # the same element: a redrawn box would be stale
+        bob.wait(lambda: "Yes, I'll add them today" in bob.find(".thread-list").text, "Alice's reply")
 
         # Delete: Alice deletes her edited message; Bob sees a tombstone.
         message_action(alice, "Fixed: the end", "Delete message", "Confirm: delete this message")

@@ -25,7 +25,7 @@ from ..netguard import GuardedClient, Refused, check_target, describe
 from ..projections import bots as bots_q
 from ..projections.history import Message
 from ..projections.users import UserQueries
-from ..services.access import room_access
+from ..services.access import Access, room_access
 from ..services.messages import MessageService
 from ..services.rooms import RoomService
 from ..webhooks.signing import signature
@@ -118,12 +118,20 @@ class CommandService:
 
     async def unregister(self, actor: uuid.UUID, room_id: uuid.UUID, name: str) -> None:
         """By the bot that registered it, or a room admin."""
+        # Read first, under the actor's row security: asked inside the transaction, it would want
+        # a second connection while holding one (a full pool would leave it waiting on itself).
+        try:
+            access: Access | None = await room_access(self.db, actor, room_id)
+        except NotFound:
+            access = None  # the bot that registered it may remove it all the same
         async with self.db.transaction() as cur:
             current = await store.get(cur, room_id, name)
             if current is None:
                 raise NotFound("no such command here", code="unknown_command")
             if current.bot_id != actor:
-                (await room_access(self.db, actor, room_id)).require_read().require_moderator()
+                if access is None:
+                    raise NotFound("room not found")
+                access.require_read().require_moderator()
             await store.remove(cur, room_id, name)
 
     # --- running one ---------------------------------------------------------------------------------

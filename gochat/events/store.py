@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 # A queue at least this long, met by an idle pipeline, is sent as two transactions (see _take_batch).
 SPLIT_AT = 100
 
+_HEAD = "SELECT coalesce(max(id), 0) FROM events"
+
 CommitListener = Callable[[Sequence[RecordedEvent]], None]
 
 
@@ -293,18 +295,23 @@ class EventStore:
         await self.sealer.prepare((r[5] for r in rows), cur)
         return [self._row_to_event(r) for r in rows]
 
-    async def _select(self, where: str, params: Sequence[Any], limit: int) -> list[RecordedEvent]:
-        async with self.db.cursor() as cur:
-            await cur.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT %s", (*params, limit))
-            rows = await cur.fetchall()
-        return await self.rows_to_events(rows)
+    async def _select(
+        self, where: str, params: Sequence[Any], limit: int, cur: Cursor | None = None
+    ) -> list[RecordedEvent]:
+        if cur is None:
+            async with self.db.cursor() as own:
+                return await self._select(where, params, limit, own)
+        await cur.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT %s", (*params, limit))
+        return await self.rows_to_events(await cur.fetchall(), cur)
 
     async def read_all(
-        self, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None
+        self, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None, cur: Cursor | None = None
     ) -> list[RecordedEvent]:
+        """Events after a position, in id order. Given `cur`, read with it: a caller holding a
+        connection must not wait for a second one (a full pool would leave it waiting on itself)."""
         if types is not None:
-            return await self._select("id > %s AND type = ANY(%s)", (after, list(types)), limit)
-        return await self._select("id > %s", (after,), limit)
+            return await self._select("id > %s AND type = ANY(%s)", (after, list(types)), limit, cur)
+        return await self._select("id > %s", (after,), limit, cur)
 
     async def read_stream(self, stream_id: UUID, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         return await self._select("stream_id = %s AND id > %s", (stream_id, after), limit)
@@ -330,8 +337,11 @@ class EventStore:
         found = await self._select("id = %s", (event_id,), 1)
         return found[0] if found else None
 
-    async def head(self) -> int:
-        return int(await self.db.fetchval("SELECT coalesce(max(id), 0) FROM events"))
+    async def head(self, cur: Cursor | None = None) -> int:
+        if cur is None:
+            return int(await self.db.fetchval(_HEAD))
+        await cur.execute(_HEAD)
+        return int((await cur.fetchone())[0])
 
     async def stream_version(self, stream_id: UUID) -> int:
         return int(

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from redis.asyncio.client import PubSub
 
+from ..aio import cancel_and_wait
 from ..redis_client import TRANSPORT_ERRORS, connect_redis
 from .broker import BrokerBase
 
@@ -69,9 +70,7 @@ class RedisBroker(BrokerBase):
     async def close(self) -> None:
         self._set_healthy(False, notify=False)
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self._counts.clear()
         await self._sub_client.aclose()

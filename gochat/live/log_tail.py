@@ -6,10 +6,10 @@ subscribed again: broker.py)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
+from ..aio import cancel_and_wait
 from ..projections.current import CurrentLog
 from .presence import PresenceFanout
 from .sequencer import Sequencer
@@ -49,9 +49,7 @@ class LogTail:
 
     async def close(self) -> None:
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await cancel_and_wait(self._poller)
 
     async def _tail(self) -> None:
         while True:

@@ -10,9 +10,9 @@ they would notice nothing until the room's next event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 
+from ..aio import cancel_and_wait
 from .broker import Broker
 
 # Frames kept per channel while the broker refuses them: for a room the newest alone would do (a
@@ -50,9 +50,7 @@ class Outbox:
 
     async def close(self) -> None:
         if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
+            await cancel_and_wait(self._publisher)
 
     async def _publish(self) -> None:
         # One task drains the queue in order, so payloads leave in commit order per channel;

@@ -15,10 +15,11 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from typing import Protocol
 
 import structlog
+
+from ..aio import cancel_and_wait
 
 log = structlog.get_logger("gochat.presence")
 
@@ -78,9 +79,7 @@ class PresenceBase(ABC):
             # The flag as well as the cancel: a cancel landing inside a Redis command can come back
             # as a connection error, which the heartbeat swallows (seen: close() then waited forever).
             self._closing = True
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self._withdraw()
         self._counts.clear()

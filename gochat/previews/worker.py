@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from ..aio import cancel_and_wait
 from ..db import Database
 from ..events import NewEvent
 from ..events.types import EventType
@@ -82,9 +83,7 @@ class Previewer:
         done, _ = await asyncio.wait((self._task,), timeout=grace)
         if not done:
             cut = list(self._working)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             if cut:
                 with contextlib.suppress(Exception):  # their leases end by themselves otherwise
                     async with self.db.transaction() as cur:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ..aio import cancel_and_wait
 from ..db import Cursor, Database, Executor, StatementBatch
 from ..errors import Unavailable
 from ..events.model import RecordedEvent
@@ -147,11 +148,11 @@ class ProjectionRunner:
                 rows = await cur.fetchall()
                 found = {name: int(position) for name, position, _ in rows}
                 positions = {name: found.get(name, 0) for name in names}
-                head = until if until is not None else int(rows[0][2]) if rows else await self.store.head()
+                head = until if until is not None else int(rows[0][2]) if rows else await self.store.head(cur)
                 start = min(positions.values())
                 if start >= head:
                     return applied
-                events = await self.store.read_all(after=start, limit=self.page, types=types)
+                events = await self.store.read_all(after=start, limit=self.page, types=types, cur=cur)
                 full = len(events) == self.page
                 events = [e for e in events if e.id <= head]
                 reached = events[-1].id if full and events else head
@@ -266,8 +267,6 @@ class ProjectionRunner:
             try:
                 await asyncio.wait_for(asyncio.shield(self._follower), timeout)
             except TimeoutError:
-                self._follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._follower
+                await cancel_and_wait(self._follower)
             self._follower = None
             self._stopping.clear()

@@ -223,8 +223,8 @@ class Rebuild:
         w = self.what
         await cur.execute("SELECT set_config('search_path', %s, true)", (f"{w.shadow}, public",))
         position = (await read_checkpoints(cur, [w.checkpoint]))[w.checkpoint]
-        head = await self.store.head()
-        events = await self.store.read_all(after=position, limit=self.page, types=w.handles)
+        head = await self.store.head(cur)
+        events = await self.store.read_all(after=position, limit=self.page, types=w.handles, cur=cur)
         full = len(events) == self.page
         events = [e for e in events if e.id <= head]
         await self._apply(cur, events)

@@ -25,6 +25,7 @@ from uuid import UUID
 
 import structlog
 
+from ..aio import cancel_and_wait
 from ..db import Cursor, Database
 from ..errors import NotFound, PayloadTooLarge, ValidationFailed
 from ..events import EventStore, NewEvent, RecordedEvent
@@ -324,9 +325,7 @@ class FileService:
         self._closed = True
         self._wake.set()
         if self._collector is not None:
-            self._collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._collector
+            await cancel_and_wait(self._collector)
 
     async def _collect_forever(self) -> None:
         # A sweep at start-up too: what was dropped while no node ran (an erasure from the CLI).

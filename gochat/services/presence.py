@@ -9,13 +9,13 @@ no live node reports (their node died and its heartbeat expired), and local user
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 from uuid import UUID
 
 import structlog
 
+from ..aio import cancel_and_wait
 from ..db import Database
 from ..errors import NotFound, Unavailable, VersionConflict
 from ..events import EventStore, NewEvent
@@ -46,9 +46,7 @@ class PresenceService:
 
     async def close(self) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await cancel_and_wait(self._sweeper)
             self._sweeper = None
 
     async def connected(self, user_id: UUID) -> None:

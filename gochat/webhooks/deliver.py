@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import structlog
 
+from ..aio import cancel_and_wait
 from ..db import Database
 from ..events import EventStore, RecordedEvent
 from ..live.wire import render, timestamp
@@ -88,9 +89,7 @@ class Deliverer:
         if self._task is not None:
             done, _ = await asyncio.wait((self._task,), timeout=self.poll + 10.0)
             if not done:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=grace)
         if self._inflight:

@@ -44,15 +44,12 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
     }
   }
 
-  /** Draw the thread; focus its reply box when it opens, or keep focus there if it was. */
-  function renderThread({ opening = false } = {}) {
-    if (kind !== "thread" || !thread) return;
-    const list = h("div.thread-list", {},
-      messageElement(thread.root, users, actions, { inThread: true }),
-      h("div.thread-count", { text: plural(thread.messages.filter((m) => !m.deleted).length, "reply", "replies") }),
-      thread.messages.filter((m) => !hiddenAuthor(m)).map((m) => messageElement(m, users, actions, { inThread: true })));
-    for (const el of list.querySelectorAll(".message")) el.tabIndex = 0;
-    for (const b of list.querySelectorAll("button")) b.tabIndex = 0;
+  // The reply box is made once per opened thread and kept while the list above it is redrawn:
+  // a live update (a reaction, an edit, a reply) must not replace the box someone is typing in
+  // (its text, caret and IME composition would go with it).
+  let composer = null; // {root, list, form, input}
+
+  function makeComposer(root) {
     const input = h("textarea#thread-input", { rows: 2, maxLength: 4000, placeholder: "Reply…" });
     const form = h("form.thread-composer", { on: { submit: async (e) => {
       e.preventDefault();
@@ -60,8 +57,7 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
       if (!content) return;
       input.value = "";
       try {
-        const reply = await chat.reply(thread.root.id, content);
-        addReply(reply);
+        addReply(await chat.reply(root, content));
       } catch (err) {
         input.value = content;
         notify(err.explanation ?? "Couldn't send the reply.");
@@ -71,11 +67,26 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
       input,
       h("button.button.primary", { type: "submit", text: "Reply" }));
     input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); } });
-    const typed = document.getElementById("thread-input");
-    const hadFocus = document.activeElement === typed;
-    if (typed) input.value = typed.value; // a live update must not eat a half-written reply
-    clear(body).append(list, isEncrypted(state.current) ? null : form);
-    if (hadFocus || opening) input.focus();
+    return { root, list: h("div.thread-list"), form, input };
+  }
+
+  /** Draw the thread; focus its reply box when it opens. */
+  function renderThread({ opening = false } = {}) {
+    if (kind !== "thread" || !thread) return;
+    const items = [
+      messageElement(thread.root, users, actions, { inThread: true }),
+      h("div.thread-count", { text: plural(thread.messages.filter((m) => !m.deleted).length, "reply", "replies") }),
+      ...thread.messages.filter((m) => !hiddenAuthor(m)).map((m) => messageElement(m, users, actions, { inThread: true })),
+    ];
+    for (const item of items) {
+      for (const el of [item, ...item.querySelectorAll("*")]) if (el.matches(".message, button")) el.tabIndex = 0;
+    }
+    if (composer?.root !== thread.root.id || !body.contains(composer.list)) {
+      composer = makeComposer(thread.root.id);
+      clear(body).append(composer.list, isEncrypted(state.current) ? null : composer.form);
+    }
+    composer.list.replaceChildren(...items);
+    if (opening) composer.input.focus();
   }
 
   function addReply(m) {
@@ -90,7 +101,8 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
   function updateThreadMessage(m) {
     if (!thread) return;
     if (m.id === thread.root.id) thread.root = { ...thread.root, ...m };
-    else thread.messages = thread.messages.map((r) => (r.id === m.id ? { ...r, ...m } : r));
+    else if (thread.messages.some((r) => r.id === m.id)) thread.messages = thread.messages.map((r) => (r.id === m.id ? { ...r, ...m } : r));
+    else return; // not in this thread: nothing to redraw
     renderThread();
   }
   on("thread-message", updateThreadMessage);
