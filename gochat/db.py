@@ -219,10 +219,11 @@ class Database:
     def __init__(self, pool: aiopg.Pool, *, acquire_timeout: float = 5.0) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
-        # Milliseconds PostgreSQL lets any one statement of a read() or transaction() run (0: no
-        # limit, the server's default); the app sets GOCHAT_PG_STATEMENT_TIMEOUT. A statement
+        # Milliseconds PostgreSQL lets any one statement run (0: no limit, the server's default);
+        # the app sets GOCHAT_PG_STATEMENT_TIMEOUT. A statement
         # cancelled for it is Unavailable, code statement_timeout (_raise_if_timed_out): a 503.
         self.statement_timeout = 0
+        self._session_timeouts: weakref.WeakKeyDictionary[aiopg.Connection, int] = weakref.WeakKeyDictionary()
         self._slots = asyncio.Semaphore(pool.maxsize or 1_000_000)
 
     @asynccontextmanager
@@ -292,6 +293,16 @@ class Database:
         self.pool.close()
         await self.pool.wait_closed()
 
+    async def _session_timeout(self, conn: aiopg.Connection, cur: Cursor) -> None:
+        """Bound what runs outside transaction() and read() (autocommit statements, the writer's
+        own transactions) by the server too, not only by aiopg's client-side timeout, which leaves
+        an abandoned query running in PostgreSQL. Set once per pooled connection (a round trip
+        when it is new or the setting changed), as a session default that SET LOCAL overrides.
+        Never set, it stays the server's (a role's setting, say) while ours is 0."""
+        if self._session_timeouts.get(conn, 0) != self.statement_timeout:
+            await cur.execute("SELECT set_config('statement_timeout', %s, false)", (str(self.statement_timeout),))
+            self._session_timeouts[conn] = self.statement_timeout
+
     def _timeout(self, statement_timeout: int | None) -> str:
         return str(self.statement_timeout if statement_timeout is None else statement_timeout)
 
@@ -344,17 +355,26 @@ class Database:
     async def connection_cursor(self) -> AsyncIterator[tuple[aiopg.Connection, Cursor]]:
         """A pooled connection and a cursor on it, for callers that manage the transaction themselves
         (the event store's writer); connection errors are the caller's to map."""
-        async with self._connection() as conn, _open_cursor(conn) as cur:
-            yield conn, cur
+        try:
+            async with self._connection() as conn, _open_cursor(conn) as cur:
+                await self._session_timeout(conn, cur)
+                yield conn, cur
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     @asynccontextmanager
     async def cursor(self) -> AsyncIterator[Cursor]:
         """An autocommit cursor, for single statements that need no transaction."""
         try:
             async with self._connection() as conn, _open_cursor(conn) as cur:
+                await self._session_timeout(conn, cur)
                 yield cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError) as exc:
             raise Unavailable("database unavailable") from exc
+        except asyncio.CancelledError as exc:
+            _raise_if_timed_out(exc)
+            raise
 
     async def fetchval(self, sql: str, params: Any = None) -> Any:
         async with self.cursor() as cur:

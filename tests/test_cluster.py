@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from conftest import TEST_SECRET, RedisServer, eventually
 
+from gochat.aio import cancel_and_wait
 from gochat.client import GochatClient, LiveSession
 
 pytestmark = pytest.mark.cluster
@@ -178,9 +179,7 @@ class Inbox:
 
     async def close(self) -> None:
         await self.live.close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
 
 @contextlib.asynccontextmanager

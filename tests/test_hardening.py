@@ -4,13 +4,13 @@ DEFINER functions pinned and closed to PUBLIC, development tracebacks without se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import uuid
 from typing import Any
 
 import pytest
 
+from gochat.aio import cancel_and_wait
 from gochat.app import create_app
 from gochat.auth.purge import purge_sessions_forever
 from gochat.auth.store import PURGE_BATCH, SessionStore
@@ -35,14 +35,34 @@ async def test_every_request_transaction_runs_under_the_statement_timeout(db: Da
         async with db.read(None) if read else db.transaction() as cur:
             await cur.execute("SELECT pg_sleep(30)")
     assert refused.value.code == "statement_timeout"  # not a CancelledError, as aiopg words it
-    # SET LOCAL: gone with the transaction, so a pooled connection carries nothing to its next user
-    async with db.cursor() as cur:
-        await cur.execute("SHOW statement_timeout")
-        assert (await cur.fetchone())[0] == "0"
     # maintenance opts out
     async with db.transaction(statement_timeout=0) as cur:
         await cur.execute("SHOW statement_timeout")
         assert (await cur.fetchone())[0] == "0"
+
+
+async def test_statements_outside_a_transaction_are_bounded_by_the_server_too(db: Database) -> None:
+    """Autocommit statements and the writer's own transactions: aiopg's client-side timeout alone
+    would leave the abandoned query running in PostgreSQL."""
+    db.statement_timeout = 200
+    with pytest.raises(Unavailable) as refused:
+        async with db.cursor() as cur:
+            await cur.execute("SELECT pg_sleep(30)")
+    assert refused.value.code == "statement_timeout"
+
+    async def in_own_transaction() -> None:  # as the event store's writer runs its commits
+        async with db.connection_cursor() as (_, cur):
+            await cur.execute("BEGIN; SELECT pg_sleep(30)")
+
+    with pytest.raises(Unavailable):
+        await in_own_transaction()
+    running = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+        " AND pid <> pg_backend_pid() AND query LIKE %s"
+    )
+    assert await db.fetchval(running, ("%pg_sleep(30)%",)) == 0  # the server stopped them
+    db.statement_timeout = 0  # a changed setting reaches connections already pooled
+    assert await db.fetchval("SHOW statement_timeout") == "0"
 
 
 async def test_the_app_sets_its_configured_statement_timeout(client: Any) -> None:
@@ -100,9 +120,7 @@ async def test_the_schedule_purges_every_interval_and_survives_a_failed_round(
         assert rounds[0] == (-1, -1)
         assert (1, 1) in rounds[1:]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     assert task.cancelled()
 
 

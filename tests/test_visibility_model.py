@@ -20,7 +20,6 @@ Bounded for CI: a few dozen examples of at most 14 steps (GOCHAT_MODEL_EXAMPLES 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import os
@@ -40,6 +39,7 @@ from test_erasure import erase
 from test_hostile_input import answer
 from test_search import indexed
 
+from gochat.aio import cancel_and_wait
 from gochat.app import create_app
 from gochat.events.scan import LogFilter
 from gochat.events.sealing import configured_sealer
@@ -179,9 +179,7 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
+        await cancel_and_wait(self.reader)
 
 
 class Run:
