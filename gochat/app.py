@@ -12,6 +12,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from uuid import UUID
 
 import structlog
@@ -42,6 +43,7 @@ from .api.webhooks import routes as webhook_routes
 from .auth.bot_tokens import BotTokenStore
 from .auth.passwords import Passwords
 from .auth.purge import purge_sessions_forever
+from .auth.revoked import revoked_within
 from .auth.store import SessionStore
 from .commands.service import CommandService
 from .db import Database
@@ -97,6 +99,7 @@ from .live.people import PeopleLive
 from .live.presence_store import MemoryPresenceStore, PresenceStore
 from .live.presence_store_redis import RedisPresenceStore
 from .live.relay import Relay
+from .live.revocation import RevocationSweep
 from .login_throttle import Backoff, LoginThrottle, MemoryLoginThrottle, NoThrottle
 from .login_throttle_redis import RedisLoginThrottle
 from .media.clamd import Clamd
@@ -409,6 +412,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     presence = PresenceService(db, store, app[PRESENCE], sweep_interval=settings.presence_sweep_interval)
     presence.start()
     app[ACCOUNTS].revocation_listeners.append(relay.close_session)
+    revocations = RevocationSweep(hub, partial(revoked_within, db), settings.revocation_sweep_interval)
+    revocations.start()
     app[HUB], app[RELAY], app[PRESENCE_SERVICE] = hub, relay, presence
     # people (step 12): mentions resolve @here against presence; notifications and profile frames
     people_live = PeopleLive(hub, relay, db, node_id=settings.node_id, rooms_of=rooms_of)
@@ -428,6 +433,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     finally:
         app[PROJECTIONS].listeners.remove(people_live.on_applied)
         await people_live.close()
+        await revocations.close()
         await presence.close()
         await relay.close()
 

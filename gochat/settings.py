@@ -198,6 +198,9 @@ class Settings:
     # presence projection this often to mark them offline.
     presence_ttl: float = 30.0
     presence_sweep_interval: float = 30.0
+    # Each node reads the logins revoked lately this often and closes their sockets (the CLI's
+    # revocations, and those a broker outage kept from it).
+    revocation_sweep_interval: float = 2.0
     # Step 15 (integrations): frames a socket may have in flight, bot budgets, webhook delivery.
     ws_max_inflight: int = 64
     bot_rate_limit: Limit = BOT_RATE_LIMIT
@@ -330,6 +333,7 @@ class Settings:
             ws_typing_interval=_float(env, "GOCHAT_WS_TYPING_INTERVAL", 3.0, 0.0, 60.0),
             presence_ttl=_float(env, "GOCHAT_PRESENCE_TTL", 30.0, 0.5, 3600.0),
             presence_sweep_interval=_float(env, "GOCHAT_PRESENCE_SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
+            revocation_sweep_interval=_float(env, "GOCHAT_REVOCATION_SWEEP_INTERVAL", 2.0, 0.05, 600.0),
             login_limit_per_ip=_limit(env, "GOCHAT_LOGIN_LIMIT_IP", LOGIN_LIMIT_PER_IP),
             signup_limit_per_ip=_limit(env, "GOCHAT_SIGNUP_LIMIT_IP", SIGNUP_LIMIT_PER_IP),
             search_language=_search_language(env),

@@ -35,6 +35,7 @@ CREATE TABLE bot_tokens (
     CONSTRAINT bot_tokens_token_hash_check CHECK ((octet_length(token_hash) = 32))
 );
 CREATE INDEX bot_tokens_bot ON public.bot_tokens USING btree (bot_id);
+CREATE INDEX bot_tokens_revoked ON public.bot_tokens USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
 
 CREATE TABLE bots (
     user_id uuid NOT NULL,
@@ -482,6 +483,7 @@ CREATE TABLE session_families (
     CONSTRAINT session_families_pkey PRIMARY KEY (id),
     CONSTRAINT session_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'admin'::text])))
 );
+CREATE INDEX session_families_revoked ON public.session_families USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
 CREATE INDEX session_families_user ON public.session_families USING btree (user_id) WHERE (revoked_at IS NULL);
 
 CREATE TABLE slash_commands (

@@ -16,8 +16,10 @@ from aiohttp.test_utils import TestClient
 from helpers import Account, signup
 
 from gochat.app import create_app
+from gochat.auth.store import SessionStore
 from gochat.auth.tokens import decode_access_token, issue_access_token
 from gochat.client import GochatClient
+from gochat.db import Database
 from gochat.keys import HUB, SETTINGS, STORE
 from gochat.settings import Settings
 
@@ -451,6 +453,20 @@ async def test_logout_closes_that_sessions_sockets_with_4401(client: Client) -> 
     assert resp.status == 204
     await until_closed(ws)
     assert ws.close_code == 4401
+
+
+async def test_a_login_revoked_where_no_broker_carried_it_closes_its_sockets_too(client: Client, db: Database) -> None:
+    """Revoked by another process (the CLI's `users erase`, or a node while Redis was down): this
+    node hears nothing, and its next sweep of lately revoked logins closes the socket."""
+    alice = await signup(client)
+    room = await make_room(client, alice)
+    ws = await connect(client, alice, room)
+    other = await connect(client, await signup(client), room)
+    assert await SessionStore(db, 0).revoke_user(alice.id)  # not through this app: no listener told
+    await until_closed(ws, timeout=3 * client.app[SETTINGS].revocation_sweep_interval + 5)
+    assert ws.close_code == 4401
+    assert not other.closed  # someone else's login is not touched
+    await other.close()
 
 
 async def test_an_expiring_token_closes_with_4401(client: Client) -> None:

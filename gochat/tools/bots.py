@@ -3,8 +3,8 @@ the powers a server administrator has over HTTP (docs/api.md, "Bots"). Registere
 parser by tools/cli.py.
 
 Sockets: a token revoked here stops every HTTP request at once; a socket it opened on a running
-server closes when the bot's socket lifetime ends (GOCHAT_ACCESS_TOKEN_TTL), since this process
-cannot reach the server's sockets. Revoke over HTTP (`DELETE /bots/{id}/tokens`) to close them now.
+server closes at that node's next sweep of revoked logins (GOCHAT_REVOCATION_SWEEP_INTERVAL, live/
+revocation.py), since this process cannot reach the server's sockets.
 """
 
 from __future__ import annotations
