@@ -6,6 +6,7 @@ else does; and a resume from before the erasure serves tombstones, not the text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import jsonschema_rs
 import pytest
 from conftest import TEST_SECRET, run_cli
 from helpers import signup
-from test_cluster import Cluster, cluster, next_frame, people, uid  # noqa: F401  (fixtures)
+from test_cluster import PASSWORD, Cluster, cluster, next_frame, people, uid  # noqa: F401  (fixtures)
 from test_erasure import erase
 from test_ws import connect, frames_until, make_room, sentinel, until
 
@@ -90,7 +91,7 @@ async def test_an_erasure_by_the_cli_reaches_a_watcher_on_each_node_once_and_no_
     unrelated = (await carol.create_room("Elsewhere", "private"))["id"]
     bob_name = (await bob.request("GET", "/me"))["username"]
 
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
 
         async def watch(node_url: str, who: GochatClient, room: str) -> aiohttp.ClientWebSocketResponse:
             ws = await session.ws_connect(node_url + "/ws", params={"token": who.access_token or "", "room_id": room})
@@ -99,6 +100,12 @@ async def test_an_erasure_by_the_cli_reaches_a_watcher_on_each_node_once_and_no_
 
         watchers = {(node.name, room): await watch(node.url, alice, room) for node in (a, b) for room in rooms}
         bystander = await watch(b.url, carol, unrelated)
+        # the Python client passes the frame through, and its resume cursor stays where it was
+        listener = await stack.enter_async_context(GochatClient(b.url))
+        await listener.login((await alice.request("GET", "/me"))["username"], PASSWORD)
+        live = await stack.enter_async_context(listener.live(rooms[0]))
+        await live.recv_until(lambda f: f["type"] == "subscribed")
+        cursor = live.cursors[rooms[0]]
 
         # `gochat users erase`: a process with no sockets and no broker appends the erasure
         monkeypatch.setenv("DATABASE_URL", database_url)
@@ -110,6 +117,8 @@ async def test_an_erasure_by_the_cli_reaches_a_watcher_on_each_node_once_and_no_
         for (_, room), ws in watchers.items():
             frame = await next_frame(ws, erased_frame)
             assert frame == {"type": "user_erased", "room_id": room, "user_id": uid(bob), "event_id": event_id}
+        assert (await live.recv_until(erased_frame, timeout=20))["room_id"] == rooms[0]
+        assert live.cursors[rooms[0]] == cursor
         # nothing more on any watcher, and nothing for carol: read up to a sentinel in each room
         for room in rooms:
             mark = (await alice.post(room, "sentinel"))["id"]
