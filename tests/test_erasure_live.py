@@ -1,7 +1,8 @@
 """An erasure reaches open sockets at once (docs/api.md, "Erasure frames"): every socket subscribed
 to a room where the erased user's messages became tombstones, or their reactions went, gets one
 `user_erased` frame for that room, on every node, whatever process appended the erasure; nobody
-else does; and a resume from before the erasure serves tombstones, not the text."""
+else does (the erased user's own sockets close); and a resume from before the erasure serves
+tombstones, not the text."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from conftest import TEST_SECRET, run_cli
 from helpers import signup
 from test_cluster import PASSWORD, Cluster, cluster, next_frame, people, uid  # noqa: F401  (fixtures)
 from test_erasure import erase
-from test_ws import connect, frames_until, make_room, sentinel, until
+from test_ws import connect, frames_until, make_room, sentinel, until, until_closed
 
 from gochat.client import GochatClient
 
@@ -42,7 +43,7 @@ async def test_sockets_showing_the_erased_user_s_content_get_one_frame_per_room_
     react = await client.put(f"/rooms/{reacted_in}/messages/{hers['id']}/reactions/🎉", headers=bob.headers)
     assert react.status in (200, 201, 204)
     ws_posted, ws_reacted = await connect(client, alice, posted_in), await connect(client, alice, reacted_in)
-    ws_elsewhere = await connect(client, carol, elsewhere)
+    ws_elsewhere, ws_bob = await connect(client, carol, elsewhere), await connect(client, bob, posted_in)
 
     erased = await erase(client, user_id=bob.id)
 
@@ -51,6 +52,9 @@ async def test_sockets_showing_the_erased_user_s_content_get_one_frame_per_room_
         {"type": "user_erased", "room_id": room, "user_id": str(bob.id), "event_id": erased.event_id}
         for room in (posted_in, reacted_in)
     ]
+    # bob's own socket closes, as a revoked login's: he is in no room any more
+    await until_closed(ws_bob)
+    assert ws_bob.close_code == 4401
     # carol's socket, in a room bob never was in, gets nothing (read up to a sentinel posted after)
     mark = await sentinel(client, carol, elsewhere)
     assert not any(erased_frame(f) for f in await frames_until(ws_elsewhere, lambda f: f.get("id") == mark))

@@ -13,6 +13,10 @@ for the other nodes (the relay's outbox: kept while the broker is down). So each
 once. The broker may lose it (or a node may apply it while starting, before it listens): then a
 reload, which reads history, is the truth, and a resume from before the erasure serves tombstones.
 
+The erased user's own sockets, on every node, close then with 4401, as a revoked login's do (the
+erasure revoked them all, and they are in no room any more); until then they were open, subscribed
+to rooms that no longer list them as members.
+
 The frame is not a room event: no `id`, so it moves no client's resume cursor, and no replay sends
 it. It names a room and a user, both known to the room's members: nothing of the user's content.
 """
@@ -29,6 +33,7 @@ from ..events.model import RecordedEvent
 from ..events.types import EventType
 from ..projections import history
 from ..projections.base import Projection
+from .connection import CLOSE_REVOKED
 from .frames import encode_text_frame
 from .hub import Hub
 from .relay import Relay
@@ -80,7 +85,9 @@ class ErasureLive:
             self._deliver(orjson.loads(body))
 
     def _deliver(self, body: dict[str, Any]) -> None:
-        """One frame per room of the erasure, to this node's sockets subscribed there."""
+        """The erased user's sockets here close (their logins are revoked; they are in no room any
+        more), then one frame per room of the erasure, to this node's sockets subscribed there."""
+        self.hub.close_where(CLOSE_REVOKED, b"user erased", user_id=UUID(body["user_id"]))
         for room in body["rooms"]:
             conns = self.hub.rooms.get(UUID(room))
             if conns:

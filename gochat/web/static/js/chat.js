@@ -625,7 +625,7 @@ export class Chat {
     const gone = { content: "", deleted: true, reactions: [] };
     const t = state.timeline;
     for (const m of t?.roomId === f.room_id ? t.messages : []) {
-      if (m.user_id === f.user_id) this.#patch(f.room_id, m.id, gone);
+      if (m.user_id === f.user_id) { if (!m.deleted) this.#patch(f.room_id, m.id, gone); }
       else if (m.reactions?.length) this.#refresh(f.room_id, m.id);
     }
     const room = state.rooms.get(f.room_id);
