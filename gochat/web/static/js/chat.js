@@ -619,11 +619,12 @@ export class Chat {
 
   /** `user_erased` (docs/api.md, "Erasure frames"): every message of the user in the room is a
    * tombstone now, as after `message_deleted`, and their reactions went: the room's other reactions
-   * and its members are read again, their notifications go, and they are "deleted user" from now on. */
+   * and its members are read again, their notifications, receipts, typing and presence go, and they
+   * are "deleted user" from now on. */
   #erased(f) {
     this.users.forget(f.user_id);
     const gone = { content: "", deleted: true, reactions: [] };
-    const t = state.timeline;
+    const t = state.timeline; // thread replies too: the open thread redraws on their `message` event
     for (const m of t?.roomId === f.room_id ? t.messages : []) {
       if (m.user_id === f.user_id) { if (!m.deleted) this.#patch(f.room_id, m.id, gone); }
       else if (m.reactions?.length) this.#refresh(f.room_id, m.id);
@@ -633,7 +634,12 @@ export class Chat {
       room.last_message = { ...room.last_message, ...gone };
       emit("rooms");
     }
-    emit("user-erased", { roomId: f.room_id, userId: f.user_id }); // the open thread
+    receiptsOf(f.room_id).delete(f.user_id); // their read markers, typing and presence went too
+    typingOf(f.room_id).delete(f.user_id);
+    state.presence.delete(f.user_id);
+    emit("receipts", f.room_id);
+    emit("typing");
+    emit("presence");
     const notes = state.notifications.filter((n) => n.actor_id !== f.user_id);
     if (notes.length !== state.notifications.length) {
       state.notifications = notes;

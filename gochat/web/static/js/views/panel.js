@@ -106,12 +106,6 @@ export function mountPanel({ chat, users, actions, navigate, notify, invitations
     renderThread();
   }
   on("thread-message", updateThreadMessage);
-  on("user-erased", ({ roomId, userId }) => {
-    if (thread?.root.room_id !== roomId) return;
-    const gone = (m) => (m.user_id === userId ? { ...m, content: "", deleted: true, reactions: [] } : m);
-    thread = { root: gone(thread.root), messages: thread.messages.map(gone) };
-    renderThread();
-  });
   on("message", updateThreadMessage);
 
   // --- search -----------------------------------------------------------------------------
