@@ -94,6 +94,7 @@ from .keys import (
 )
 from .live.broker import Broker, MemoryBroker
 from .live.broker_redis import RedisBroker
+from .live.erasures import ErasureFrames, ErasureLive
 from .live.hub import Hub
 from .live.people import PeopleLive
 from .live.presence_store import MemoryPresenceStore, PresenceStore
@@ -253,7 +254,8 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         settings.search_language, link_previews=settings.previews, preview_max_urls=settings.preview_max_urls
     )
     store.inline.append(InlineProjections(store, projections))
-    runner = ProjectionRunner(app[DB], store, projections)
+    # erasure_frames: a checkpoint only the servers follow (live/erasures.py)
+    runner = ProjectionRunner(app[DB], store, [*projections, ErasureFrames()])
     # Catch up before the writer starts, so the append path only ever fills a small residue.
     await runner.catch_up_all()
     store.start()
@@ -419,6 +421,10 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     people_live = PeopleLive(hub, relay, db, node_id=settings.node_id, rooms_of=rooms_of)
     await people_live.start()
     app[PROJECTIONS].listeners.append(people_live.on_applied)
+    # an erasure (appended by `gochat users erase`, anywhere) reaches the open rooms: live/erasures.py
+    erasure_live = ErasureLive(hub, relay, db, node_id=settings.node_id)
+    await erasure_live.start()
+    app[PROJECTIONS].listeners.append(erasure_live.on_applied)
     runner = app[PROJECTIONS]
     store.add_listener(lambda _events: runner.nudge())  # notifications right after their message
     app[PEOPLE_LIVE] = people_live
@@ -432,6 +438,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         app[PROJECTIONS].listeners.remove(people_live.on_applied)
+        app[PROJECTIONS].listeners.remove(erasure_live.on_applied)
         await people_live.close()
         await revocations.close()
         await presence.close()

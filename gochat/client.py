@@ -180,7 +180,9 @@ class LiveSession:
 
     `urls`: base URLs of several nodes (the client's own by default). A reconnect tries the node it
     was on, then the next ones in turn, so a session outlives its node. Frames are yielded as the
-    server sent them; `last_id` is the newest event id seen in any room."""
+    server sent them; `last_id` is the newest event id seen in any room. Frames that are not room
+    events (`presence`, `user_updated`, `user_erased`...) have no `id`: they move no cursor, and a
+    reconnect does not send them again."""
 
     def __init__(
         self,

@@ -4,7 +4,8 @@ Each example is a random history in a fresh room (public or private) of four use
 B and C, and D, who may be erased. Steps: invite, accept, decline, join, leave, kick, ban, unban,
 post, reply (in a thread), mention (a post naming someone), upload (a post with a file), edit,
 delete, react, pin, read, typing (a WebSocket frame), erase, each through the API. The model follows
-membership, messages, threads, files, pins, read markers, notifications and typing; every step's
+membership, messages, threads, files, pins, read markers, notifications, typing and the sockets an
+erasure is announced to (`user_erased`: those subscribed when it changed the room); every step's
 outcome (allowed or refused, never a 5xx) is checked against it. After the history, for every user
 still able to log in: history, each message by id with its context and thread, search, GET /rooms
 (the unread count and the read marker), GET /invitations, GET /notifications, every user's presence
@@ -84,6 +85,7 @@ class Model:
     messages: list[Msg] = field(default_factory=list)
     dead: set[str] = field(default_factory=set)  # texts and file names no route may serve any more
     erased: bool = False
+    reacted: bool = False  # D reacted at least once: their erasure then changes the room's reactions
     marker: dict[int, int] = field(default_factory=lambda: {OWNER: 0})  # read markers of members
     # (user, message) -> read: who a message notifies (sql/functions/gochat_apply_notifications.sql)
     notes: dict[tuple[int, int], bool] = field(default_factory=dict)
@@ -188,6 +190,7 @@ class Run:
         self.sockets: dict[int, Socket] = {}
         self.subscribed = {OWNER}  # sockets receiving the room live: those of members, from their join frame
         self.live: dict[int, list[tuple[str, Any, str | None]]] = {u: [] for u in LIVE}  # what each should get
+        self.told_erased: set[int] = set()  # the sockets owed a `user_erased` frame (live/erasures.py)
 
     async def open_sockets(self) -> None:
         for u in LIVE:
@@ -324,7 +327,8 @@ class Run:
                     m.gone(msg)
             case "react" if msg is not None:
                 url = f"{room}/messages/{msg.id}/reactions/👍"
-                self.expect(await self.call("PUT", url, actor), st_[actor] == "joined" and not msg.deleted, step)
+                if self.expect(await self.call("PUT", url, actor), st_[actor] == "joined" and not msg.deleted, step):
+                    m.reacted |= actor == ERASABLE
             case "pin" if msg is not None:
                 resp = await self.call("PUT", f"{room}/pins/{msg.id}", OWNER)
                 if self.expect(resp, not msg.deleted, step) and msg not in m.pins:
@@ -349,7 +353,14 @@ class Run:
                     m.typing.append((actor, frozenset(m.out)))
                     self.sent("typing", str(self.users[actor].id))
             case "erase" if not m.erased:
+                # The room's subscribers are told when it changes: D's messages become tombstones
+                # or D's reactions go. Not a room event, so not in order with them: waited for here.
+                changed = m.reacted or any(x.author == ERASABLE and not x.deleted for x in m.messages)
                 await erase(self.client, user_id=self.users[ERASABLE].id)
+                if changed:
+                    self.told_erased = set(self.subscribed)
+                    for u in self.told_erased:
+                        await self.sockets[u].seen(lambda f: f["type"] == "user_erased")
                 m.erased = True
                 st_[ERASABLE] = None
                 for gone in (x for x in m.messages if x.author == ERASABLE and not x.deleted):
@@ -511,6 +522,10 @@ class Run:
                 if f.get("room_id") == self.room and f["type"] in kinds
             ]
             assert got == self.live[u], (u, got, self.live[u], self.model)
+            # one `user_erased` for a socket subscribed when the erasure changed the room, else none
+            told = [(f["room_id"], f["user_id"]) for f in sock.frames if f["type"] == "user_erased"]
+            owed = [(self.room, str(self.users[ERASABLE].id))] if u in self.told_erased else []
+            assert told == owed, (u, told, self.model)
 
     async def check_time_travel(self) -> None:
         state = await self.call("GET", f"/rooms/{self.room}/state?at={await self._head()}", OWNER)
@@ -555,6 +570,8 @@ class Run:
              ("leave", 2, 0), ("typing", 2, 0), ("typing", 0, 0), ("erase", 3, 0)],
 )  # fmt: skip
 @example(public=True, history=[("join", 2, 0), ("mention", 0, 2), ("mention", 0, 2), ("delete", 0, 0), ("read", 2, 1)])
+# D posts and reacts, then is erased: the room's subscribers are told, the others not
+@example(public=True, history=[("join", 3, 0), ("join", 1, 0), ("post", 3, 0), ("react", 3, 0), ("erase", 3, 0)])
 async def test_every_route_shows_each_user_what_the_model_says(
     quiet_client: Client, public: bool, history: list[Step]
 ) -> None:

@@ -1,8 +1,9 @@
 """The AsyncAPI 3.0 document of the WebSocket protocol (PROTOCOL.md), from marshmallow schemas: the
 client frames are ws/frames.py's own `ClientFrame`; the server frames, which live/wire.py, live/
-people.py and ws/ build as dicts, are described here. Each message's `type` enum names the frame
-types it describes, and every frame type is in exactly one message: tests/test_asyncapi.py renders
-every room event live/wire.py sends and checks real frames of every other kind against them."""
+people.py, live/erasures.py and ws/ build as dicts, are described here. Each message's `type` enum
+names the frame types it describes, and every frame type is in exactly one message:
+tests/test_asyncapi.py renders every room event live/wire.py sends and checks real frames of every
+other kind against them."""
 
 from __future__ import annotations
 
@@ -151,6 +152,19 @@ class UserUpdatedFrame(Schema):
     user = fields.Nested(api_schemas.Person, required=True)
 
 
+class UserErasedFrame(Schema):
+    """A user was erased (live/erasures.py): to the sockets subscribed to a room where their
+    messages became tombstones or their reactions went, on every node; not a room event (no `id`)."""
+
+    type = _type("user_erased")
+    room_id = UUID(required=True)
+    user_id = UUID(required=True)
+    event_id = Int(
+        required=True,
+        metadata={"description": "the user.erased event (its tombstones' deletion); not a resume cursor"},
+    )
+
+
 class CommandResultFrame(api_schemas.CommandResult):
     """The answer to a `command` frame, to the sender only (docs/api.md, Slash commands): what
     `POST /rooms/:id/commands` answers."""
@@ -216,6 +230,7 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "file_deleted": FileDeletedFrame,
     "notification": NotificationFrame,
     "user_updated": UserUpdatedFrame,
+    "user_erased": UserErasedFrame,
     "command_result": CommandResultFrame,
     "presence": PresenceFrame,
     "ack": AckFrame,

@@ -255,6 +255,32 @@ async def thread(cur: Cursor, viewer: UUID, room_id: UUID, root_id: int, *, afte
     return Page(found[:limit], len(found) > limit)
 
 
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    user_id: UUID
+    event_id: int  # the user.erased event
+    rooms: list[UUID]  # where history changed: the user's messages it tombstoned, or their reactions
+
+
+# The erasures in a stretch of the log (an index range on events_type_id: almost always none), each
+# with the rooms where it changed what history shows. Its tombstones carry its id; its reactions are
+# gone from `reactions` by then (removed in the same transaction), so the log's reaction.added tell
+# where they were: a pass over the log's reactions, once per erasure (erasing already passes over
+# every message). A room where the user reacted and unreacted is named too: nothing there changes.
+_ERASURES = (
+    "SELECT e.stream_id, e.id, array(SELECT room_id FROM messages WHERE user_id = e.stream_id AND deleted_id = e.id"
+    "   UNION SELECT stream_id FROM events WHERE type = 'reaction.added' AND actor_id = e.stream_id AND id < e.id"
+    "   ORDER BY 1)"
+    " FROM events e WHERE e.type = 'user.erased' AND e.id > %s AND e.id <= %s ORDER BY e.id"
+)
+
+
+async def erasures(cur: Cursor, after: int, upto: int) -> list[Erasure]:
+    """The erasures with ids in (after, upto], read after history applied them (as the owner)."""
+    await cur.execute(_ERASURES, (after, upto))
+    return [Erasure(user, event, list(rooms)) for user, event, rooms in await cur.fetchall()]
+
+
 async def reaction_state(cur: Cursor, room_id: UUID, message_id: int, emoji: str, user_id: UUID) -> tuple[bool, int]:
     """Whether the user already reacted with this emoji, and how many distinct emoji the message has."""
     await cur.execute(

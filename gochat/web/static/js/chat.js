@@ -568,6 +568,9 @@ export class Chat {
       case "user_updated":
         this.users.rememberOne(f.user);
         break;
+      case "user_erased":
+        this.#erased(f);
+        break;
       case "notification":
         this.#notified(f.notification);
         break;
@@ -612,6 +615,37 @@ export class Chat {
       emit("rooms");
     }
     emit("notifications", n);
+  }
+
+  /** `user_erased` (docs/api.md, "Erasure frames"): every message of the user in the room is a
+   * tombstone now, as after `message_deleted`, and their reactions went: the room's other reactions
+   * and its members are read again, their notifications, receipts, typing and presence go, and they
+   * are "deleted user" from now on. */
+  #erased(f) {
+    this.users.forget(f.user_id);
+    const gone = { content: "", deleted: true, reactions: [] };
+    const t = state.timeline; // thread replies too: the open thread redraws on their `message` event
+    for (const m of t?.roomId === f.room_id ? t.messages : []) {
+      if (m.user_id === f.user_id) { if (!m.deleted) this.#patch(f.room_id, m.id, gone); }
+      else if (m.reactions?.length) this.#refresh(f.room_id, m.id);
+    }
+    const room = state.rooms.get(f.room_id);
+    if (room?.last_message?.user_id === f.user_id) {
+      room.last_message = { ...room.last_message, ...gone };
+      emit("rooms");
+    }
+    receiptsOf(f.room_id).delete(f.user_id); // their read markers, typing and presence went too
+    typingOf(f.room_id).delete(f.user_id);
+    state.presence.delete(f.user_id);
+    emit("receipts", f.room_id);
+    emit("typing");
+    emit("presence");
+    const notes = state.notifications.filter((n) => n.actor_id !== f.user_id);
+    if (notes.length !== state.notifications.length) {
+      state.notifications = notes;
+      emit("notifications");
+    }
+    if (f.room_id === state.current) this.#reloadMembers();
   }
 
   #patch(roomId, messageId, changes) {

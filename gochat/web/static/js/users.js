@@ -3,8 +3,9 @@
 // Answers that list messages or members carry a `users` map (docs/api.md, People): those fill the
 // cache. An id nobody described yet is asked for with the others of the same moment in one
 // `GET /users?ids=` (at most 100 a request); an id the server leaves out is an erased user.
-// `user_updated` frames replace a profile. Names are always the server's `display`, which carries
-// the real username beside a display name that copies someone else's.
+// `user_updated` frames replace a profile; a `user_erased` frame forgets one. Names are always the
+// server's `display`, which carries the real username beside a display name that copies someone
+// else's.
 
 const BATCH = 100;
 
@@ -47,6 +48,15 @@ export class Users extends EventTarget {
 
   rememberOne(user) {
     if (this.remember(user)) this.changed();
+  }
+
+  /** An erased user (a `user_erased` frame): named "deleted user" from now on, never asked for. */
+  forget(userId) {
+    if (this.gone.has(userId)) return;
+    this.profiles.delete(userId);
+    this.gone.add(userId);
+    this.asked.add(userId);
+    this.changed();
   }
 
   changed() {
