@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conftest import FreshDb
+from helpers import Account
 from room_helpers import ok, post
 from test_previews import Client, World, message, previewed, world
 from test_projections_ops import dump, rebuilt_from_zero
@@ -51,6 +52,16 @@ async def quiet(client: Client, message_id: int, timeout: float = 20.0) -> None:
             return
         assert loop.time() < deadline, f"message {message_id} still queued"
         await asyncio.sleep(0.05)
+
+
+async def previewed_both(client: Client, who: Account, room: str, message_id: int) -> list[dict[str, Any]]:
+    """The message's previews once it has two."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while len(shown := (await message(client, who, room, message_id)).get("previews") or []) < 2:
+        assert loop.time() < deadline, f"message {message_id} has {len(shown)} previews"
+        await asyncio.sleep(0.05)
+    return list(shown)
 
 
 async def preview_events(client: Client, room: str) -> list[dict[str, Any]]:
@@ -142,6 +153,14 @@ async def test_an_edit_that_keeps_a_link_keeps_its_preview_without_fetching_it_a
     assert site.hits["/article"] == site.hits["/img.png"] == 1
     assert len(await preview_events(client, room)) == 1  # the edit appended none: nothing changed
     assert (await client.get(article["image"]["url"], headers=bob.headers)).status == 200
+
+    # a link added beside it is fetched; the kept one is not, and keeps its image
+    await edit(w, sent["id"], f"look at this, really: {site.base}/article! and {site.base}/plain")
+    shown = await previewed_both(client, bob, room, sent["id"])
+    assert shown[0] == article
+    assert shown[1] == {"url": f"{site.base}/plain", "title": "Just words", "site_name": "Example"}
+    assert client.app[PREVIEWER].fetches == fetches + 1
+    assert site.hits["/article"] == site.hits["/img.png"] == 1
 
 
 async def test_previews_false_on_an_edit_drops_them_and_sticks_until_turned_on(

@@ -168,7 +168,7 @@ class MessageService:
         self, user_id: UUID, room_id: UUID, message_id: int, content: str, *, previews: bool | None = None
     ) -> history_queries.Message:
         """Authors only, while members, and not once deleted; an unchanged text appends nothing
-        (unless it turns previews off). The message keeps the link previews of the links the new
+        (unless it turns previews off or on). The message keeps the link previews of the links the new
         text still has and loses the others at once; new links are previewed as a post's are.
         `previews`: whether to preview the new text; not given, as the message's text said last."""
         async with self.db.read(user_id) as cur:
@@ -178,9 +178,11 @@ class MessageService:
                 raise Forbidden("only the author edits a message", code="not_the_author")
             acc.require_post()
             _alive(message)
-            if previews is None:
-                previews = not await self._declined_previews(await history_queries.text_id(cur, room_id, message_id))
-        if content.strip() != message.content or (not previews and message.previews):
+            text_id = await history_queries.text_id(cur, room_id, message_id)
+        declined = await self._declined_previews(text_id)
+        if previews is None:
+            previews = not declined
+        if content.strip() != message.content or previews == declined:
             data: dict[str, Any] = {"message_id": message_id, "content": content}
             if not previews:
                 data["no_previews"] = True  # read by the history projection and the link_previews follower
