@@ -41,6 +41,7 @@ _INSERT = (
     " ARRAY(SELECT jsonb_array_elements_text(j->'urls')), 0, (j->>'at')::timestamptz, (j->>'at')::timestamptz"
     " FROM jsonb_array_elements(%s::jsonb) j ON CONFLICT (message_id) DO UPDATE SET edit_id = EXCLUDED.edit_id,"
     " author_id = EXCLUDED.author_id, urls = EXCLUDED.urls, attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at"
+    " WHERE link_preview_jobs.room_id = EXCLUDED.room_id"
 )
 _DROP = "DELETE FROM link_preview_jobs WHERE message_id = %s AND room_id = %s"
 # A message's previews for the text a job was for are in the log: that job is done (the previews an
