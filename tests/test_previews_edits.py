@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from conftest import FreshDb
@@ -20,10 +21,11 @@ from test_projections_ops import dump, rebuilt_from_zero
 from test_ws import connect, until
 
 from gochat.db import Database
-from gochat.events import EventStore, NewEvent
+from gochat.events import EventStore, NewEvent, RecordedEvent
 from gochat.events.types import EventType
 from gochat.keys import DB, PREVIEWER, STORE
-from gochat.previews.outbox import NAME
+from gochat.previews import outbox
+from gochat.previews.outbox import NAME, LinkPreviewOutbox
 from gochat.projections.current import CurrentLog
 from gochat.settings import Settings
 
@@ -252,3 +254,43 @@ async def test_a_preview_fetched_for_the_text_before_an_edit_brings_back_nothing
     await store.append_one(again)
     assert await db.fetchval(shown, (room, message_id)) is None
     assert (await dump(db))["messages"] == (await rebuilt_from_zero(db, fresh_db))["messages"]
+
+
+async def test_an_edit_s_job_takes_the_place_of_one_being_worked_which_then_removes_only_itself(db: Database) -> None:
+    room, author = uuid.uuid4(), uuid.uuid4()
+    at = datetime.now(UTC)
+
+    def recorded(id_: int, type_: str, data: dict[str, Any]) -> RecordedEvent:
+        return RecordedEvent(id_, room, id_, type_, 1, data, {}, author, None, at)
+
+    follower = LinkPreviewOutbox()
+    async with db.transaction() as cur:
+        await follower.apply_batch(cur, [recorded(50, EventType.MESSAGE_POSTED, {"content": "https://a.io"})])
+        [posted] = await outbox.claim_due(cur, limit=5, lease=60, max_attempts=3)  # the previewer has it
+    assert (posted.message_id, posted.edit_id, posted.urls) == (50, None, ["https://a.io/"])
+
+    async with db.transaction() as cur:  # meanwhile the author edits it
+        await follower.apply_batch(
+            cur, [recorded(51, EventType.MESSAGE_EDITED, {"message_id": 50, "content": "https://b.io"})]
+        )
+        await outbox.done(cur, posted)  # the post's job finishes: the edit's stays, due at once
+        [edited] = await outbox.claim_due(cur, limit=5, lease=60, max_attempts=3)
+    assert (edited.message_id, edited.edit_id, edited.urls, edited.attempts) == (50, 51, ["https://b.io/"], 1)
+
+    async with db.transaction() as cur:  # the post's preview in the log finishes nothing; the edit's does
+        await follower.apply_batch(
+            cur, [recorded(52, EventType.MESSAGE_LINK_PREVIEW, {"message_id": 50, "previews": []})]
+        )
+        assert await jobs(cur) == [(50, 51)]
+        preview = {"message_id": 50, "previews": [], "edit_id": 51}
+        await follower.apply_batch(cur, [recorded(53, EventType.MESSAGE_LINK_PREVIEW, preview)])
+        assert await jobs(cur) == []
+        # an edit that leaves no link to preview takes the job away
+        await follower.apply_batch(cur, [recorded(54, EventType.MESSAGE_POSTED, {"content": "https://c.io"})])
+        await follower.apply_batch(cur, [recorded(55, EventType.MESSAGE_EDITED, {"message_id": 54, "content": "gone"})])
+        assert await jobs(cur) == []
+
+
+async def jobs(cur: Any) -> list[tuple[int, int | None]]:
+    await cur.execute("SELECT message_id, edit_id FROM link_preview_jobs ORDER BY 1")
+    return [tuple(r) for r in await cur.fetchall()]
