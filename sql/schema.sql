@@ -170,6 +170,7 @@ CREATE TABLE link_preview_jobs (
     attempts integer DEFAULT 0 NOT NULL,
     next_attempt_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    edit_id bigint,
     CONSTRAINT link_preview_jobs_pkey PRIMARY KEY (message_id)
 );
 CREATE INDEX link_preview_jobs_author ON public.link_preview_jobs USING btree (author_id);
@@ -233,6 +234,7 @@ CREATE TABLE messages (
     attachments jsonb,
     previews jsonb,
     mentions jsonb,
+    edited_id bigint,
     CONSTRAINT messages_pkey PRIMARY KEY (room_id, id)
 );
 CREATE INDEX messages_thread ON public.messages USING btree (room_id, thread_root, id) WHERE (thread_root IS NOT NULL);

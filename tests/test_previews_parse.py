@@ -3,12 +3,13 @@ what a page's HTML says about it, and which posts the follower queues."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from gochat.events import EventType, RecordedEvent
-from gochat.previews.links import normalize, preview_links
+from gochat.previews.links import kept, linked, normalize, offered, preview_links
 from gochat.previews.meta import decode, parse
 from gochat.previews.outbox import LinkPreviewOutbox
 
@@ -81,3 +82,26 @@ def test_the_follower_queues_plaintext_posts_with_links_that_did_not_opt_out() -
     assert outbox.job(event({"content": "https://a.io", "no_previews": True})) is None
     assert outbox.job(event({"content": '{"ciphertext": "https://a.io"}', "encrypted": True})) is None
     assert LinkPreviewOutbox(enabled=False).job(event({"content": "https://a.io"})) is None
+
+
+def test_an_edit_keeps_the_previews_of_the_links_its_text_still_has_and_queues_its_own_job() -> None:
+    shown = [{"url": "https://a.io/", "title": "A"}, {"url": "https://b.io/x", "title": "B"}]
+    assert kept(shown, "now only HTTPS://B.io/x#top.") == [shown[1]]  # as normalized
+    assert kept(shown, "b in brackets: <https://b.io/x>, a: https://a.io") == [shown[0]]  # the per-link opt-out
+    assert kept(shown, "no links") == []
+    assert kept(None, "https://a.io") == []
+    assert linked("https://1.io " * 5 + "https://2.io") == ["https://1.io/", "https://2.io/"]  # no limit
+
+    edit = RecordedEvent(
+        9, uuid.uuid4(), 2, EventType.MESSAGE_EDITED, 1, {"message_id": 7, "content": "https://c.io"}, {},
+        uuid.uuid4(), None, datetime.now(UTC),
+    )  # fmt: skip
+    job = LinkPreviewOutbox().job(edit)
+    assert job is not None
+    assert (job["id"], job["edit"], job["urls"]) == (7, 9, ["https://c.io/"])
+    posted = LinkPreviewOutbox().job(event({"content": "https://c.io"}))
+    assert posted is not None
+    assert posted["edit"] is None
+    opted_out = {"message_id": 7, "content": "https://c.io", "no_previews": True}
+    assert offered(opted_out) == ""
+    assert LinkPreviewOutbox().job(dataclasses.replace(edit, data=opted_out)) is None

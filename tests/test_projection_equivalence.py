@@ -39,6 +39,8 @@ class Room:
     roots: list[int] = field(default_factory=list)
     replies: list[int] = field(default_factory=list)
     authors: dict[int, UUID | None] = field(default_factory=dict)
+    edits: dict[int, list[int]] = field(default_factory=dict)  # message -> its edits' ids
+    links: dict[int, list[str]] = field(default_factory=dict)  # message -> the links of its last text
 
     def with_state(self, state: str) -> list[UUID]:
         return [u for u, s in self.state.items() if s == state]
@@ -96,6 +98,10 @@ class RandomLog:
                 room.messages.append(event_id)
                 room.authors[event_id] = event.actor_id
                 (room.replies if d.get("thread_root") else room.roots).append(event_id)
+                room.links[event_id] = [w for w in d["content"].split() if w.startswith("https://")]
+            case "message.edited":
+                room.edits.setdefault(d["message_id"], []).append(event_id)
+                room.links[d["message_id"]] = [w for w in d["content"].split() if w.startswith("https://")]
 
     # --- actions: each queues one or more events -------------------------------------------------
     def _room(self) -> Room | None:
@@ -327,27 +333,50 @@ class EveryTypeLog(RandomLog):
         skel = {"username_skeleton": f"skel{stream.int % 50}"}
         self.pending.append(NewEvent(EventType.USER_SKELETON_SET, user, skel))
 
+    def appended(self, event: NewEvent, event_id: int) -> None:
+        """Now and then the previewer answers a post or an edit with links: a preview of its text."""
+        super().appended(event, event_id)
+        if event.type not in ("message.posted", "message.edited") or "https://" not in event.data["content"]:
+            return
+        if self.chance(0.6):
+            target = event.data.get("message_id", event_id)
+            links = [w for w in event.data["content"].split() if w.startswith("https://")]
+            data: dict[str, Any] = {"message_id": target, "previews": [{"url": u, "title": "T"} for u in links]}
+            if event.type == "message.edited":
+                data["edit_id"] = event_id
+            self.pending.append(
+                NewEvent(EventType.MESSAGE_LINK_PREVIEW, event.stream_id, data, actor_id=event.actor_id)
+            )
+
+    def _link(self) -> str:
+        return f"https://site{self.rng.randint(0, 3)}.example/{self.rng.randint(0, 3)}"
+
     def _preview(self) -> None:
-        """Link previews: posts with links (now and then opted out), previews with images (files with
-        `preview_of`, sharing blobs with uploads) for live, deleted, erased or unknown messages, and
-        the room setting."""
+        """Link previews: posts and edits with links (now and then opted out), previews with images
+        (files with `preview_of`, sharing blobs with uploads) for live, deleted, erased or unknown
+        messages, for the text as posted or an edit's (`edit_id`, current or not), empty ones (what
+        an edit kept), and the room setting."""
         if (room := self._room()) is None:
             return
         author = self._pick_state(room, "joined")
-        match self.rng.randint(0, 3):
+        match self.rng.randint(0, 4):
             case 0 | 1:
-                data: dict[str, Any] = {
-                    "content": f"see https://site{self.rng.randint(0, 3)}.example/{self.rng.randint(0, 9)}"
-                }
+                data: dict[str, Any] = {"content": f"see {self._link()} {self._link()}"}
                 if self.chance(0.2):
                     data["no_previews"] = True
                 self.pending.append(NewEvent(EventType.MESSAGE_POSTED, room.id, data, actor_id=author))
+            case 4:
+                text = " ".join(self._link() for _ in range(self.rng.randint(0, 2)))
+                self._on_message(
+                    "message.edited", content=f"now {text}", **({"no_previews": True} if self.chance(0.2) else {})
+                )
             case 2:
                 target = self._message(room, room.messages)
                 if target is None:
                     return
                 owner = room.authors.get(target) or author
-                preview: dict[str, Any] = {"url": "https://site1.example/", "title": f"T{self.rng.randint(0, 99)}"}
+                links = room.links.get(target) or [self._link()]
+                preview: dict[str, Any] = {"url": self.rng.choice(links), "title": f"T{self.rng.randint(0, 99)}"}
                 if self.chance(0.6):
                     file_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
                     blob = hashlib.sha256(b"%d" % self.rng.randint(0, 4)).hexdigest()
@@ -359,7 +388,9 @@ class EveryTypeLog(RandomLog):
                               "attachment": {"id": file_id, **meta, "preview_of": target}}  # fmt: skip
                     self.pending.append(NewEvent(EventType.FILE_UPLOADED, room.id, upload, actor_id=owner))
                     preview["image"] = image
-                data = {"message_id": target, "previews": [preview]}
+                data = {"message_id": target, "previews": [preview] if self.chance(0.9) else []}
+                if room.edits.get(target) and self.chance(0.6):
+                    data["edit_id"] = self.rng.choice(room.edits[target][-2:])  # the current text's, or the one before
                 self.pending.append(NewEvent(EventType.MESSAGE_LINK_PREVIEW, room.id, data, actor_id=owner))
             case _:
                 setting: dict[str, Any] = {"link_previews": self.chance(0.5)}
@@ -515,7 +546,8 @@ async def test_one_by_one_rebuild_and_batches_give_the_same_tables(
             " (SELECT count(*) FROM receipts rc JOIN room_message_counts c USING (room_id)"
             "  WHERE c.live_count > rc.seen_count),"
             " (SELECT count(*) FROM receipts WHERE last_read_id > 0),"
-            " (SELECT count(DISTINCT type) FROM rooms), (SELECT count(*) FROM memberships WHERE state = 'banned')"
+            " (SELECT count(DISTINCT type) FROM rooms), (SELECT count(*) FROM memberships WHERE state = 'banned'),"
+            " (SELECT count(*) FROM messages WHERE edited_id IS NOT NULL AND previews IS NOT NULL)"
         )
         assert all(n > 0 for n in await cur.fetchone())
         # every unread count kept per room equals a recount: live messages after the marker, not the member's

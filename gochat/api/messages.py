@@ -43,6 +43,8 @@ class PostBody(Strict):
 
 class EditBody(Strict):
     content = Text(required=True, min_len=1, max_len=ENCRYPTED_MAX)
+    # false: no link previews for the new text; absent: as the message's text said last (docs/api.md)
+    previews = fields.Boolean(load_default=None)
 
 
 class ReadBody(Strict):
@@ -129,7 +131,8 @@ async def context(request: web.Request) -> web.Response:
 async def edit(request: web.Request) -> web.Response:
     user, room_id, message_id = _message_path(request)
     body = await load_body(request, EditBody())
-    return json(message_json(await request.app[MESSAGES].edit(user, room_id, message_id, body["content"])))
+    edited = await request.app[MESSAGES].edit(user, room_id, message_id, body["content"], previews=body["previews"])
+    return json(message_json(edited))
 
 
 @routes.delete(MESSAGE_ID)

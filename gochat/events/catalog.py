@@ -144,6 +144,8 @@ class MessageEdited(_Content):
     message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     mentions = fields.List(fields.Nested(Mention))
     here = fields.List(UUIDStr())
+    # the edit asked for no link previews: the message shows none (absent otherwise; gochat/previews/)
+    no_previews = fields.Boolean()
 
 
 class MessageRef(_Strict):
@@ -323,8 +325,13 @@ class Preview(_Strict):
 
 
 class MessageLinkPreview(_Strict):
+    """A message's previews, all of them (the last event for its text wins). Empty: the previews an
+    edit kept were none (appended with the edit, so live clients drop what it removed)."""
+
     message_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    previews = fields.List(fields.Nested(Preview), required=True, validate=validate.Length(min=1, max=10))
+    previews = fields.List(fields.Nested(Preview), required=True, validate=validate.Length(max=10))
+    # the message.edited whose text was previewed (absent: the text as posted)
+    edit_id = fields.Integer(strict=True, validate=validate.Range(min=1))
 
 
 def build_registry() -> EventRegistry:

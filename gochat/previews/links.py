@@ -3,12 +3,15 @@
 Pure functions of the text. `http://` and `https://` links only, as people write them in prose: a
 link ends at whitespace or at `<>"` and loses the punctuation that usually closes a sentence or a
 parenthesis around it. A link written between angle brackets (`<https://example.com>`) is shown
-without a preview, as in Discord and Slack: the sender's per-link opt-out.
+without a preview, as in Discord and Slack: the sender's per-link opt-out. An edit keeps the
+previews of the links its text still has (`kept`) and loses the others.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from yarl import URL
 
@@ -68,3 +71,23 @@ def preview_links(text: str, limit: int) -> list[str]:
             if len(found) >= limit:
                 break
     return found
+
+
+def offered(data: Mapping[str, Any]) -> str:
+    """The text of a post's or an edit's data whose links may be previewed: none when the server
+    cannot read it (end-to-end encrypted) or the sender said `previews: false`."""
+    if data.get("encrypted") or data.get("no_previews"):
+        return ""
+    return str(data.get("content") or "")
+
+
+def linked(text: str) -> list[str]:
+    """Every link of `text` a preview may show, however many: an edit keeps the previews of these
+    (the history projection, services/messages.py) and drops the others."""
+    return preview_links(text, len(text))
+
+
+def kept(previews: Sequence[Mapping[str, Any]] | None, text: str) -> list[dict[str, Any]]:
+    """The previews of `previews` whose link `text` still has, in their order."""
+    links = set(linked(text))
+    return [dict(p) for p in previews or () if p.get("url") in links]

@@ -2,14 +2,17 @@
 
 Every `poll` seconds (at once when the follower queued something on this node) it claims due jobs
 with a lease, so several nodes share the work and a crashed one's jobs come back, and handles them
-concurrently, at most `concurrency` at a time. For a job: the message must still be there and its
-room have previews on; each URL's preview comes from the cache (outbox.cached, keyed by the
-normalized URL) or is fetched once (fetch.py), also when several jobs of this node want the same
-URL at the same moment, and cached for `cache_ttl` seconds (`failure_ttl` when there is nothing to
-show). Then one atomic append, in the author's name: a `file.uploaded` (with `preview_of`) per
-image, its thumbnail committed to blob storage as uploads are, and the `message.link_preview`,
-keyed `link-preview:<message id>` so a retry (a crash after the append) appends nothing twice.
-"""
+concurrently, at most `concurrency` at a time. For a job: the message must still be there with the
+text the job is for (an edit queues its own job) and its room have previews on. A URL the message
+already shows keeps its preview (an edit that kept the link: nothing is fetched); each other URL's
+preview comes from the cache (outbox.cached, keyed by the normalized URL) or is fetched once
+(fetch.py), also when several jobs of this node want the same URL at the same moment, and cached
+for `cache_ttl` seconds (`failure_ttl` when there is nothing to show). Then, if the message is
+still as it was and something new is to be shown, one atomic append, in the author's name: a
+`file.uploaded` (with `preview_of`) per new image, its thumbnail committed to blob storage as
+uploads are, and the `message.link_preview` with all the message's previews (those kept
+included), keyed `link-preview:<message id>` (`:<edit id>` for an edit's text) so a retry (a crash
+after the append) appends nothing twice."""
 
 from __future__ import annotations
 
@@ -36,8 +39,9 @@ log = structlog.get_logger("gochat.previews")
 PREVIEW_FILE_NAME = "preview.webp"
 
 
-def preview_key(message_id: int) -> str:
-    return f"link-preview:{message_id}"
+def preview_key(message_id: int, edit_id: int | None = None) -> str:
+    """The append's key: one `message.link_preview` per text of a message (as posted, each edit)."""
+    return f"link-preview:{message_id}" if edit_id is None else f"link-preview:{message_id}:{edit_id}"
 
 
 class Previewer:
@@ -136,19 +140,34 @@ class Previewer:
             log.warning("link_preview_failed", message_id=job.message_id, error=describe(exc), attempt=job.attempts)
             return
         async with self.db.transaction() as cur:
-            await outbox.done(cur, job.message_id)
+            await outbox.done(cur, job)
+
+    async def _shown(self, job: outbox.Job) -> dict[str, dict[str, Any]] | None:
+        async with self.db.cursor() as cur:
+            return await outbox.shown(cur, job)
 
     async def _do(self, job: outbox.Job) -> None:
-        async with self.db.cursor() as cur:
-            if not await outbox.wanted(cur, job.room_id, job.message_id):
-                return
-        found = [(url, await self.preview(url)) for url in job.urls]
-        await outbox.credit(self.db, job.author_id, job.urls)  # their erasure takes the cached entries
+        shown = await self._shown(job)
+        if shown is None:
+            return
+        # a link the message already shows keeps its preview (an edit that kept it): not fetched again
+        todo = [url for url in job.urls if url not in shown]
+        if not todo:
+            return
+        found = {url: await self.preview(url) for url in todo}
+        await outbox.credit(self.db, job.author_id, todo)  # their erasure takes the cached entries
+        shown = await self._shown(job)  # edited or deleted while fetching: the newer job has it, or nobody
+        if shown is None:
+            return
         previews: list[dict[str, Any]] = []
         blobs: list[tuple[str, bytes]] = []
         events: list[NewEvent] = []
-        for url, entry in found:
-            if entry.fields is None:
+        for url in job.urls:
+            if url in shown:
+                previews.append(shown[url])
+                continue
+            entry = found.get(url)
+            if entry is None or entry.fields is None:
                 continue
             preview: dict[str, Any] = {"url": url, **entry.fields}
             if entry.image is not None and entry.image_meta is not None:
@@ -166,10 +185,12 @@ class Previewer:
                 blobs.append((digest, entry.image))
                 preview["image"] = image
             previews.append(preview)
-        if not previews:
-            return
-        data = {"message_id": job.message_id, "previews": previews}
-        key = preview_key(job.message_id)
+        if not any(p["url"] in found and p["url"] not in shown for p in previews):
+            return  # nothing new to show
+        data: dict[str, Any] = {"message_id": job.message_id, "previews": previews}
+        if job.edit_id is not None:
+            data["edit_id"] = job.edit_id
+        key = preview_key(job.message_id, job.edit_id)
         author = job.author_id
         events.append(NewEvent(EventType.MESSAGE_LINK_PREVIEW, job.room_id, data, actor_id=author, client_msg_id=key))
         await self.files.commit_generated(blobs, events)

@@ -41,15 +41,17 @@ _FILE_GONE = (
     "jsonb_build_object('id', e.data->'file_id', 'preview_of', e.data->'preview_of', 'deleted', true)))"
 )
 # Mentions follow the text they point into: history's (cleared with it, re-decided by an edit).
-# A link preview (gochat/previews/) of a message history no longer holds shows nothing. What
-# history replaces needs no opening: a tombstone's and an edit's sealed fields are dropped here, and
-# only a live post keeps its sealed attachments (a live preview its sealed previews) for the reader
-# to open (events/sealing.py).
+# A link preview (gochat/previews/) carries the message's previews now: none for a message history
+# no longer holds, and only those its text still links after an edit (so a preview an edit dropped
+# never comes back in a replay). What history replaces needs no opening: a tombstone's, an edit's
+# and a preview's sealed fields are dropped here, and only a live post keeps its sealed attachments
+# for the reader to open (events/sealing.py).
 DATA = (
     f"CASE WHEN e.type = 'file.uploaded' THEN CASE WHEN f.deleted_id IS NULL AND f.id IS NOT NULL THEN e.data"
     f" ELSE {_FILE_GONE} END"
-    " WHEN e.type = 'message.link_preview' THEN CASE WHEN m.deleted IS NOT FALSE"
-    """ THEN (e.data - 'sealed') || '{"previews": [], "deleted": true}'::jsonb ELSE e.data END"""
+    " WHEN e.type = 'message.link_preview' THEN (e.data - 'sealed') || CASE WHEN m.deleted IS NOT FALSE"
+    """ THEN '{"previews": [], "deleted": true}'::jsonb"""
+    " ELSE jsonb_build_object('previews', coalesce(m.previews, '[]'::jsonb)) END"
     " WHEN e.type NOT IN ('message.posted', 'message.edited') THEN e.data"
     " WHEN m.deleted IS NOT FALSE THEN (e.data - 'mentions' - 'sealed') || CASE e.type WHEN 'message.posted'"
     """ THEN '{"content": "", "attachments": null, "deleted": true}'::jsonb ELSE '{"content": ""}'::jsonb END"""

@@ -22,16 +22,21 @@ import orjson
 from ..db import Cursor, Executor
 from ..events.model import RecordedEvent
 from ..events.types import EventType
+from ..previews.links import linked, offered
 from .base import Projection
 from .runs import apply_in_runs
 from .users import ERASED_AUTHORS
 
 # Only the author's edit counts (services/messages.py refuses anyone else's): its text is sealed
 # under its actor's key (events/sealing.py), so the text of a message is always its author's, and
-# erasing them blanks all of it, in a rebuild as live.
+# erasing them blanks all of it, in a rebuild as live. The edit keeps the link previews of the links
+# its text still has (the list: gochat/previews/links.py `linked`) and drops the others at once, and
+# notes itself as the text's version (`edited_id`: a preview fetched for an older text is not applied).
 _EDIT = (
     "UPDATE messages SET content = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN '' ELSE %s END, edited_at = %s,"
-    " mentions = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE %s::jsonb END"
+    " mentions = CASE WHEN user_id IN " + ERASED_AUTHORS + " THEN NULL ELSE %s::jsonb END,"
+    " previews = (SELECT jsonb_agg(p ORDER BY n) FROM jsonb_array_elements(previews) WITH ORDINALITY x(p, n)"
+    "             WHERE p->>'url' = ANY(%s::text[])), edited_id = %s"
     " WHERE room_id = %s AND id = %s AND NOT deleted AND user_id IS NOT DISTINCT FROM %s"
 )
 # Tombstone the message (only the first delete counts), uncount it from its thread, drop its reactions.
@@ -60,11 +65,13 @@ _ERASE = (
     " DELETE FROM reactions r WHERE r.user_id = %(user)s OR EXISTS (SELECT 1 FROM messages m"
     " WHERE m.room_id = r.room_id AND m.id = r.message_id AND m.user_id = %(user)s AND m.deleted_id = %(event)s)"
 )
-# A message's link previews (gochat/previews/): the last event's, while the message lives and its
-# author is not erased (the links are what they wrote).
+# A message's link previews (gochat/previews/): the last event's for the text the message shows
+# (`edit_id`: the edit it previewed, absent for the text as posted), while the message lives and its
+# author is not erased (the links are what they wrote). One for an older text (a fetch that raced an
+# edit, or the previews an edit kept, appended with it for live clients) changes nothing.
 _PREVIEWS = (
     "UPDATE messages SET previews = %s::jsonb WHERE room_id = %s AND id = %s AND NOT deleted"
-    " AND (user_id IS NULL OR user_id NOT IN " + ERASED_AUTHORS + ")"
+    " AND edited_id IS NOT DISTINCT FROM %s AND (user_id IS NULL OR user_id NOT IN " + ERASED_AUTHORS + ")"
 )
 _UNREACT = (
     "DELETE FROM reactions"
@@ -98,7 +105,10 @@ class HistoryProjection(Projection):
                 await self._post(cur, [e])
             case EventType.MESSAGE_EDITED:
                 mentions = orjson.dumps(d["mentions"]).decode() if d.get("mentions") else None
-                await cur.execute(_EDIT, (d["content"], e.recorded_at, mentions, room, d["message_id"], e.actor_id))
+                kept = linked(offered(d))
+                await cur.execute(
+                    _EDIT, (d["content"], e.recorded_at, mentions, kept, e.id, room, d["message_id"], e.actor_id)
+                )
             case EventType.MESSAGE_DELETED:
                 await cur.execute(_DELETE, {"event": e.id, "room": room, "id": d["message_id"]})
             case EventType.REACTION_ADDED | EventType.REACTION_REMOVED if e.actor_id is not None:
@@ -107,7 +117,8 @@ class HistoryProjection(Projection):
             case EventType.USER_ERASED:
                 await cur.execute(_ERASE, {"event": e.id, "user": e.stream_id})
             case EventType.MESSAGE_LINK_PREVIEW:
-                await cur.execute(_PREVIEWS, (orjson.dumps(d["previews"]).decode(), room, d["message_id"]))
+                previews = orjson.dumps(d["previews"]).decode() if d["previews"] else None
+                await cur.execute(_PREVIEWS, (previews, room, d["message_id"], d.get("edit_id")))
 
     @staticmethod
     async def _post(cur: Executor, events: Sequence[RecordedEvent]) -> None:
@@ -290,3 +301,12 @@ async def reaction_state(cur: Cursor, room_id: UUID, message_id: int, emoji: str
     )
     row = await cur.fetchone()
     return bool(row[0]), int(row[1])
+
+
+async def text_id(cur: Cursor, room_id: UUID, message_id: int) -> int:
+    """The id of the event whose text the message shows: its last edit's, or its post's."""
+    await cur.execute(
+        "SELECT coalesce(edited_id, id) FROM messages WHERE room_id = %s AND id = %s", (room_id, message_id)
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else message_id

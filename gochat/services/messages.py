@@ -15,6 +15,7 @@ from ..db import Cursor, Database
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..events import AppendResult, EventStore, NewEvent, RecordedEvent
 from ..events.types import EventType
+from ..previews import edits as preview_edits
 from ..projections import history as history_queries
 from ..projections import receipts as receipt_queries
 from ..projections import rooms as rooms_q
@@ -163,8 +164,13 @@ class MessageService:
             raise Conflict("that client_msg_id was already used for something else", code="client_msg_id_reused")
         return Posted(await self.get(user_id, room_id, result.event.id), True)
 
-    async def edit(self, user_id: UUID, room_id: UUID, message_id: int, content: str) -> history_queries.Message:
-        """Authors only, while members, and not once deleted; an unchanged text appends nothing."""
+    async def edit(
+        self, user_id: UUID, room_id: UUID, message_id: int, content: str, *, previews: bool | None = None
+    ) -> history_queries.Message:
+        """Authors only, while members, and not once deleted; an unchanged text appends nothing
+        (unless it turns previews off or on). The message keeps the link previews of the links the new
+        text still has and loses the others at once; new links are previewed as a post's are.
+        `previews`: whether to preview the new text; not given, as the message's text said last."""
         async with self.db.read(user_id) as cur:
             acc = (await access_in(cur, user_id, room_id)).require_read()
             message = await _existing(cur, user_id, room_id, message_id)
@@ -172,12 +178,27 @@ class MessageService:
                 raise Forbidden("only the author edits a message", code="not_the_author")
             acc.require_post()
             _alive(message)
-        if content.strip() != message.content:
-            data = await self._encryption(room_id, {"message_id": message_id, "content": content})
+            text_id = await history_queries.text_id(cur, room_id, message_id)
+        declined = await self._declined_previews(text_id)
+        if previews is None:
+            previews = not declined
+        if content.strip() != message.content or previews == declined:
+            data: dict[str, Any] = {"message_id": message_id, "content": content}
+            if not previews:
+                data["no_previews"] = True  # read by the history projection and the link_previews follower
+            data = await self._encryption(room_id, data)
             if self.annotate is not None and not data.get("encrypted"):
                 data = {**data, **await self.annotate(user_id, room_id, content)}
-            await self.store.append_one(NewEvent(EventType.MESSAGE_EDITED, room_id, data, actor_id=user_id))
+            edited = NewEvent(EventType.MESSAGE_EDITED, room_id, data, actor_id=user_id)
+            await self.store.append(
+                edited, *preview_edits.with_edit(room_id, user_id, message_id, message.previews, data)
+            )
         return await self.get(user_id, room_id, message_id)
+
+    async def _declined_previews(self, text_id: int) -> bool:
+        """Whether the post or edit whose text a message shows asked for no previews."""
+        event = await self.store.get(text_id)
+        return bool(event and event.data.get("no_previews"))
 
     async def delete(self, user_id: UUID, room_id: UUID, message_id: int) -> None:
         """The author (still a member) or a room admin; deleting a tombstone again is a no-op."""

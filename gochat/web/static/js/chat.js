@@ -521,8 +521,11 @@ export class Chat {
       case "message_edited":
         this.#patch(f.room_id, f.message_id, { content: f.content, edited_at: f.edited_at, mentions: f.mentions ?? [] });
         break;
+      case "link_preview": // all of the message's previews: fetched, or what an edit kept (docs/api.md)
+        if (!f.deleted) this.#patch(f.room_id, f.message_id, { previews: f.previews });
+        break;
       case "message_deleted":
-        this.#patch(f.room_id, f.message_id, { content: "", deleted: true, reactions: [] });
+        this.#patch(f.room_id, f.message_id, { content: "", deleted: true, reactions: [], previews: [] });
         if (room && f.message_id > (room.last_read_id ?? 0)) this.#debouncedRooms();
         break;
       case "reaction":

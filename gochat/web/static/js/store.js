@@ -53,7 +53,8 @@ export class Timeline {
     const old = this.byId.get(m.id);
     const newer = (a, b) => Date.parse(a || 0) > Date.parse(b || 0);
     if (old && !m.deleted && (old.deleted || newer(old.edited_at, m.edited_at))) {
-      this.byId.set(m.id, { ...m, content: old.content, edited_at: old.edited_at, deleted: old.deleted });
+      // the previews follow the text (docs/api.md, Link previews): an older copy's are older too
+      this.byId.set(m.id, { ...m, content: old.content, edited_at: old.edited_at, deleted: old.deleted, previews: old.previews });
     } else {
       this.byId.set(m.id, old ? { ...old, ...m } : m);
     }

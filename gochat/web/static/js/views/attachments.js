@@ -22,7 +22,7 @@ export function mountAttachments(deps) {
 }
 
 /** A blob: URL for a file (or its thumbnail), fetched once. */
-function load(path) {
+export function load(path) {
   if (!urls.has(path)) {
     const url = api.blob(path).then((blob) => URL.createObjectURL(blob));
     url.catch(() => urls.delete(path)); // try again when it is shown again

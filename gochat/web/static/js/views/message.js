@@ -1,11 +1,12 @@
-// One message as an element: author, time, text (always as text), edits, reactions, the thread
-// summary, and its actions (react, reply in thread, edit, delete).
+// One message as an element: author, time, text (always as text), edits, files, link previews,
+// reactions, the thread summary, and its actions (react, reply in thread, edit, delete).
 import { h } from "../dom.js";
 import { clock, fullTime, plural } from "../format.js";
 import { state } from "../store.js";
 import { withMentions } from "../mentions.js";
 import { avatar } from "./avatar.js";
 import { attachmentsElement } from "./attachments.js";
+import { linkPreviewsElement } from "./link-previews.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
@@ -46,6 +47,7 @@ export function messageElement(m, users, actions, { continued = false, inThread 
           ? h("p.content", {}, withMentions(m.content, m.mentions, users, state.me?.id), m.edited_at ? h("span.edited", { text: " (edited)", title: `Edited ${fullTime(m.edited_at)}` }) : null)
           : null,
     !m.deleted && m.attachments?.length ? attachmentsElement(m.attachments) : null,
+    !m.deleted && !sealed && m.previews?.length ? linkPreviewsElement(m.previews) : null,
     m.deleted ? null : reactionsRow(m, actions),
     !inThread && !m.thread_root && m.reply_count ? h("button.thread-link", { type: "button", on: { click: () => actions.thread(m) } }, plural(m.reply_count, "reply", "replies"), " →") : null);
   el.append(gutter, body);
