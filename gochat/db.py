@@ -220,8 +220,8 @@ class Database:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
         # Milliseconds PostgreSQL lets any one statement run (0: no limit, the server's default);
-        # the app sets GOCHAT_PG_STATEMENT_TIMEOUT. A statement
-        # cancelled for it is Unavailable, code statement_timeout (_raise_if_timed_out): a 503.
+        # the app sets GOCHAT_PG_STATEMENT_TIMEOUT. A statement cancelled for it is Unavailable,
+        # code statement_timeout (_raise_if_timed_out): a 503.
         self.statement_timeout = 0
         self._session_timeouts: weakref.WeakKeyDictionary[aiopg.Connection, int] = weakref.WeakKeyDictionary()
         self._slots = asyncio.Semaphore(pool.maxsize or 1_000_000)
