@@ -7,7 +7,8 @@ sequence whole) or nothing (presence, control). The receiver drops its own node'
 (brokers deliver a node's publishes to itself too). `member` is the user a removal concerns, or
 `-`; the traceparent (W3C) is there only while OpenTelemetry is on: enable it once every node
 reads it. On the control channel `id` is the session to close and the other fields are `-`.
-Channels of other modules (people.py) carry their own header (`node|user`).
+Channels of other modules (people.py, erasures.py) carry a shorter header, `node|key`
+(`encode_from`, `decode_from`).
 
 The header is plain text so a node can tell what a payload is without parsing its JSON, and a
 test or an operator can read it (`redis-cli subscribe`); changing it needs every node upgraded
@@ -65,6 +66,18 @@ def decode(payload: bytes) -> tuple[Header, bytes]:
     line, _, data = payload.partition(b"\n")
     node, id_, version, stream, type_, member, *trace = line.decode().split("|")
     return Header(node, id_, version, stream, type_, member, trace[0] if trace else None), data
+
+
+def encode_from(node: str, data: bytes = b"", key: str = "") -> bytes:
+    """A payload of another module's channel: `node|key`, a newline, then `data`."""
+    return f"{node}|{key}\n".encode() + data
+
+
+def decode_from(payload: bytes) -> tuple[str, str, bytes]:
+    """(node, key, data) of an `encode_from` payload."""
+    line, _, data = payload.partition(b"\n")
+    node, _, key = line.decode().partition("|")
+    return node, key, data
 
 
 def commit_time(data: bytes) -> float:

@@ -34,6 +34,7 @@ from ..events.types import EventType
 from ..projections import history
 from ..projections.base import Projection
 from .connection import CLOSE_REVOKED
+from .envelope import decode_from, encode_from
 from .frames import encode_text_frame
 from .hub import Hub
 from .relay import Relay
@@ -77,11 +78,11 @@ class ErasureLive:
                 "rooms": [str(r) for r in erasure.rooms],
             }
             self._deliver(body)
-            self.relay.publish(ERASED_CHANNEL, f"{self.node_id}\n".encode() + orjson.dumps(body))
+            self.relay.publish(ERASED_CHANNEL, encode_from(self.node_id, orjson.dumps(body)))
 
     def _on_erased(self, payload: bytes) -> None:
-        node, _, body = payload.partition(b"\n")
-        if node.decode() != self.node_id:
+        node, _, body = decode_from(payload)
+        if node != self.node_id:
             self._deliver(orjson.loads(body))
 
     def _deliver(self, body: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from ..people_wire import jsonable, notification_json, user_json, users_map
 from ..projections import notifications as notification_queries
 from ..projections import people as people_queries
 from ..projections.base import Projection
+from .envelope import decode_from, encode_from
 from .frames import encode_text_frame
 from .hub import Hub
 from .presence import RoomsOf
@@ -75,7 +76,7 @@ class PeopleLive:
             body["actor"] = people.get(str(n.actor_id))
             data = orjson.dumps(jsonable({"type": "notification", "notification": body}))
             self._to_user(n.user_id, data)
-            self.relay.publish(USER_CHANNEL, f"{self.node_id}|{n.user_id}\n".encode() + data)
+            self.relay.publish(USER_CHANNEL, encode_from(self.node_id, data, str(n.user_id)))
 
     def _to_user(self, user_id: UUID, data: bytes) -> None:
         if user_id in self.hub.users:
@@ -83,8 +84,7 @@ class PeopleLive:
             self.hub.send_to_user(user_id, encode_text_frame(data))
 
     def _on_user(self, payload: bytes) -> None:
-        header, _, data = payload.partition(b"\n")
-        node, _, user = header.decode().partition("|")
+        node, user, data = decode_from(payload)
         if node != self.node_id:
             self._to_user(UUID(user), data)
 
@@ -92,10 +92,10 @@ class PeopleLive:
     def _on_commit(self, e: RecordedEvent) -> None:
         if e.type in PROFILE_EVENTS:
             self.tasks.spawn(self._profile(e.stream_id))
-            self.relay.publish(PROFILE_CHANNEL, f"{self.node_id}|{e.stream_id}\n".encode())
+            self.relay.publish(PROFILE_CHANNEL, encode_from(self.node_id, key=str(e.stream_id)))
 
     def _on_profile(self, payload: bytes) -> None:
-        node, _, user = payload.partition(b"\n")[0].decode().partition("|")
+        node, user, _ = decode_from(payload)
         if node != self.node_id:
             self.tasks.spawn(self._profile(UUID(user)))
 
