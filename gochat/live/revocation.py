@@ -55,7 +55,6 @@ class RevocationSweep:
         self.revoked_within = revoked_within
         self.interval = interval
         self.lookback = 3 * interval + 30.0
-        self.closed = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -71,10 +70,10 @@ class RevocationSweep:
         if not self.hub.users:
             return 0
         revoked = await self.revoked_within(self.lookback)
+        if not revoked:
+            return 0
         held = {c.session_id for conns in self.hub.users.values() for c in conns if not c.closing}
-        closed = sum(self.hub.close_where(CLOSE_REVOKED, REASON, session_id=s) for s in held.intersection(revoked))
-        self.closed += closed
-        return closed
+        return sum(self.hub.close_where(CLOSE_REVOKED, REASON, session_id=s) for s in held.intersection(revoked))
 
     async def _run(self) -> None:
         while True:
