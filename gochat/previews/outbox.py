@@ -149,10 +149,7 @@ async def claim_due(cur: Cursor, *, limit: int, lease: float, max_attempts: int)
 
 async def done(cur: Cursor, job: Job) -> None:
     """The job is done; an edit's job that took its place meanwhile stays."""
-    await cur.execute(
-        "DELETE FROM link_preview_jobs WHERE message_id = %s AND edit_id IS NOT DISTINCT FROM %s",
-        (job.message_id, job.edit_id),
-    )
+    await cur.execute(_DONE, (job.message_id, job.room_id, job.edit_id))
 
 
 async def release(cur: Cursor, message_ids: Sequence[int]) -> None:
